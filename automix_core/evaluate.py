@@ -1,0 +1,218 @@
+"""Fit every policy on train records, score it on test records, under the cost-region protocol."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .metrics import Point, auc_normalized, cost_to_recover, region_dibc
+from .policies import POLICIES, Policy, get_policy_class
+from .records import RecordArrays
+
+__all__ = [
+    "DEFAULT_METHODS",
+    "MethodResult",
+    "cv_folds",
+    "mix_frontier",
+    "evaluate",
+    "evaluate_cv",
+    "route_point",
+]
+
+DEFAULT_METHODS = ("pomdp", "greedy", "threshold", "double-threshold", "self-consistency")
+
+
+def route_point(policy: Policy, data: RecordArrays) -> Point:
+    """Mean cost and quality of ``policy`` routing the records in ``data``.
+
+    A route costs the calls of every tier it visited, plus the verification of every tier whose
+    confidence the policy read (all visited tiers but the last one for a policy that never looks at
+    the last tier's confidence).
+    """
+    answer, visited = policy.route(data.confidence)
+    observed = visited.copy()
+    if not policy.observes_last:
+        last = visited.shape[1] - 1 - np.argmax(visited[:, ::-1], axis=1)
+        observed[np.arange(len(last)), last] = False
+        observed[:, 0] = True
+    cost = (visited * data.cost).sum(axis=1) + (observed * data.verifier_cost).sum(axis=1)
+    quality = data.score[np.arange(len(answer)), answer]
+    return Point(float(cost.mean()), float(quality.mean()))
+
+
+def _always(data: RecordArrays, tier: int) -> Point:
+    # calling a tier directly: its answer cost only (no verification, no cheaper tiers)
+    return Point(float(data.cost[:, tier].mean()), float(data.score[:, tier].mean()))
+
+
+def _refs(data: RecordArrays) -> tuple[Point, Point]:
+    small = Point(float((data.cost[:, 0] + data.verifier_cost[:, 0]).mean()), float(data.score[:, 0].mean()))
+    return small, _always(data, len(data.models) - 1)
+
+
+def _cost_range(data: RecordArrays) -> tuple[float, float]:
+    small = float((data.cost[:, 0] + data.verifier_cost[:, 0]).mean())
+    every = float((data.cost + data.verifier_cost).sum(axis=1).mean())
+    return small, every
+
+
+def _oracle(data: RecordArrays) -> Point:
+    best = data.score.max(axis=1, keepdims=True)
+    first = np.argmax(data.score >= best - 1e-12, axis=1)
+    m = data.cost.shape[1]
+    visited = np.arange(m)[None, :] <= first[:, None]
+    return Point(float((visited * data.cost).sum(axis=1).mean()), float(best.mean()))
+
+
+@dataclass
+class MethodResult:
+    """One method's scores: mean ΔIBC over the cost regions, per-region values, AUC, test curve."""
+
+    mean_dibc: float
+    dibc_regions: list[float]
+    auc: float
+    points: list[list[float]]
+    cost_to_50: float | None = None
+    cost_to_80: float | None = None
+    chosen: list[str | None] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        def r(x: float) -> float | None:
+            return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), 6)
+
+        return {
+            "mean_dibc": r(self.mean_dibc),
+            "dibc_regions": [r(v) for v in self.dibc_regions],
+            "auc": r(self.auc),
+            "points": [[r(c), r(q)] for c, q in self.points],
+            "cost_to_50": None if self.cost_to_50 is None else r(self.cost_to_50),
+            "cost_to_80": None if self.cost_to_80 is None else r(self.cost_to_80),
+            "chosen": self.chosen,
+        }
+
+
+def _score(
+    train_pts: list[Point], test_pts: list[Point], train: RecordArrays, test: RecordArrays, regions: int,
+    labels: list[str] | None = None,
+) -> MethodResult:
+    tr_refs, te_refs = _refs(train), _refs(test)
+    vals, chosen = region_dibc(train_pts, test_pts, tr_refs, te_refs, _cost_range(train), regions)
+    return MethodResult(
+        mean_dibc=float(np.mean(vals)),
+        dibc_regions=vals,
+        auc=auc_normalized(test_pts, *te_refs, _cost_range(test)),
+        points=[[p.cost, p.quality] for p in sorted(test_pts, key=lambda p: p.cost)],
+        cost_to_50=cost_to_recover(test_pts, *te_refs, 0.5),
+        cost_to_80=cost_to_recover(test_pts, *te_refs, 0.8),
+        chosen=[None if c is None or labels is None else labels[c] for c in chosen],
+    )
+
+
+def evaluate(
+    train: RecordArrays,
+    test: RecordArrays,
+    methods: Sequence[str] = DEFAULT_METHODS,
+    *,
+    regions: int = 5,
+    grid: int = 200,
+    mix: bool = True,
+) -> dict[str, MethodResult]:
+    """Fit each method's candidates on ``train``, measure them on both splits, score by cost region.
+
+    Also scores the references: ``random`` (mixing always-small and always-large calls at random),
+    ``always-<model>`` for each tier, and ``oracle`` (stop at the first tier with the best score).
+    """
+    out: dict[str, MethodResult] = {}
+    for name in methods:
+        cls = get_policy_class(name)
+        cands = cls.candidates(train, grid=grid)
+        tr = [route_point(p, train) for p in cands]
+        te = [route_point(p, test) for p in cands]
+        labels = [p.describe() for p in cands]
+        if mix:
+            tr, te, labels = mix_frontier(tr, te, labels, _cost_range(train), grid)
+        out[name] = _score(tr, te, train, test, regions, labels)
+    # references
+    m = len(train.models)
+    ps = np.linspace(0.0, 1.0, 101)
+
+    def mix(d: RecordArrays) -> list[Point]:
+        s, big = _refs(d)
+        c_big = float(d.cost[:, m - 1].mean())
+        return [Point(s.cost + p * c_big, s.quality + p * (big.quality - s.quality)) for p in ps]
+
+    out["random"] = _score(mix(train), mix(test), train, test, regions)
+    for t, name in enumerate(train.models):
+        out[f"always-{name}"] = _score([_always(train, t)], [_always(test, t)], train, test, regions)
+    out["oracle"] = _score([_oracle(train)], [_oracle(test)], train, test, regions)
+    return out
+
+
+def mix_frontier(
+    train_pts: list[Point], test_pts: list[Point], labels: list[str], cost_range: tuple[float, float], grid: int
+) -> tuple[list[Point], list[Point], list[str]]:
+    """Add randomized mixtures of neighbouring operating points where the train costs leave gaps.
+
+    Queries with tied confidences get the same decision, so a deterministic policy can jump from
+    one cost to a much larger one. Following policy A with probability 1 - p and B with
+    probability p (one draw per query) reaches every cost in between, at the expected
+    (cost, quality) ``(1 - p) * A + p * B`` on any data: the points added here are those expected
+    values, on train and on test alike. Mixtures are taken along the train upper frontier.
+    """
+    lo, hi = cost_range
+    step = (hi - lo) / max(grid, 1)
+    order = sorted(range(len(train_pts)), key=lambda i: (train_pts[i].cost, -train_pts[i].quality))
+    frontier: list[int] = []
+    for i in order:  # upper-left frontier on train: strictly better quality as cost grows
+        if not frontier or train_pts[i].quality > train_pts[frontier[-1]].quality:
+            frontier.append(i)
+    tr, te, lab = list(train_pts), list(test_pts), list(labels)
+    for a, b in zip(frontier, frontier[1:]):
+        gap = train_pts[b].cost - train_pts[a].cost
+        k = int(gap / step) if step > 0 else 0
+        for j in range(1, k + 1):
+            p = j / (k + 1)
+            tr.append(_lerp(train_pts[a], train_pts[b], p))
+            te.append(_lerp(test_pts[a], test_pts[b], p))
+            lab.append(f"mix({labels[a]}, {labels[b]}, p={p:.3f})")
+    return tr, te, lab
+
+
+def _lerp(a: Point, b: Point, p: float) -> Point:
+    return Point((1 - p) * a.cost + p * b.cost, (1 - p) * a.quality + p * b.quality)
+
+
+def cv_folds(ids: Sequence[str], k: int) -> np.ndarray:
+    """A deterministic fold number in 0..k-1 per id (by hash, so folds are stable across runs)."""
+    if k < 2:
+        raise ValueError(f"cross-validation needs k >= 2 folds, got {k}")
+    return np.array([int(hashlib.sha256(i.encode()).hexdigest()[:8], 16) % k for i in ids])
+
+
+def evaluate_cv(
+    data: RecordArrays, k: int = 5, methods: Sequence[str] = DEFAULT_METHODS, *, regions: int = 5, grid: int = 200
+) -> dict[str, MethodResult]:
+    """k-fold cross-validation of :func:`evaluate`: per-region ΔIBC and AUC averaged over folds."""
+    folds = cv_folds(data.ids, k)
+    per: list[dict[str, MethodResult]] = []
+    for f in range(k):
+        te = folds == f
+        per.append(evaluate(data.subset(~te), data.subset(te), methods, regions=regions, grid=grid))
+    out: dict[str, MethodResult] = {}
+    for name in per[0]:
+        regs = np.mean([p[name].dibc_regions for p in per], axis=0).tolist()
+        out[name] = MethodResult(
+            mean_dibc=float(np.mean(regs)),
+            dibc_regions=regs,
+            auc=float(np.nanmean([p[name].auc for p in per])),
+            points=per[0][name].points,
+        )
+    return out
+
+
+assert set(DEFAULT_METHODS) <= set(POLICIES)

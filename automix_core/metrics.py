@@ -1,0 +1,141 @@
+"""Cost-quality metrics of the AutoMix paper and a few more.
+
+- IBC (incremental benefit per cost) of a point (c, q) against the small model's point (c0, q0):
+  ``(q - q0) / (c - c0)``.
+- ΔIBC (in %): the relative lift of a router's IBC over the baseline slope from the small to the
+  large model: ``100 * (IBC_router - IBC_base) / |IBC_base|``.
+- Cost-region protocol: split the cost range into R equal regions, pick in each region, on train,
+  the operating point with the best train ΔIBC, score it on test, and average.
+- Normalized AUC and the cost needed to recover a share of the small-to-large quality gap.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "Point",
+    "auc_normalized",
+    "cost_to_recover",
+    "delta_ibc",
+    "ibc",
+    "region_dibc",
+]
+
+EPS = 1e-12
+
+
+@dataclass(frozen=True)
+class Point:
+    """A (mean cost per query, mean quality) operating point."""
+
+    cost: float
+    quality: float
+
+
+def ibc(point: Point, small: Point) -> float:
+    """Incremental benefit per cost of ``point`` relative to ``small``. 0 when no cost was added."""
+    dc = point.cost - small.cost
+    if dc <= EPS:
+        return 0.0
+    return (point.quality - small.quality) / dc
+
+
+def delta_ibc(point: Point, small: Point, large: Point) -> float:
+    """ΔIBC in percent of ``point`` against the small→large slope.
+
+    A point at (or below) the small model's cost scores 0. Returns NaN when the large model is
+    not better than the small one (the baseline slope is not positive), where ΔIBC has no meaning.
+    """
+    base = ibc(large, small)
+    if base <= EPS:
+        return math.nan
+    if point.cost - small.cost <= EPS:
+        return 0.0
+    return 100.0 * (ibc(point, small) - base) / base
+
+
+def region_dibc(
+    train_points: Sequence[Point],
+    test_points: Sequence[Point],
+    train_refs: tuple[Point, Point],
+    test_refs: tuple[Point, Point],
+    cost_range: tuple[float, float],
+    regions: int = 5,
+) -> tuple[list[float], list[int | None]]:
+    """ΔIBC per cost region (the NeurIPS protocol).
+
+    ``train_points[i]`` and ``test_points[i]`` are the same parameter setting measured on train and
+    on test; ``*_refs`` are (small, large) on each split. The cost range [lo, hi] (train) is split
+    into ``regions`` equal parts; in each, the setting with the best train ΔIBC whose train cost lies
+    in the region is scored on test. A region with no setting scores 0 (random mixing reaches any
+    cost at zero lift). Returns the per-region test ΔIBC and the chosen index (None when empty).
+    """
+    if len(train_points) != len(test_points):
+        raise ValueError("train_points and test_points must pair up")
+    if regions < 1:
+        raise ValueError(f"regions must be >= 1, got {regions}")
+    lo, hi = cost_range
+    edges = np.linspace(lo, hi, regions + 1)
+    tr = np.array([delta_ibc(p, *train_refs) for p in train_points]) if train_points else np.zeros(0)
+    costs = np.array([p.cost for p in train_points])
+    values: list[float] = []
+    chosen: list[int | None] = []
+    for r in range(regions):
+        a, b = edges[r], edges[r + 1]
+        inside = (costs >= a - EPS) & ((costs < b) if r < regions - 1 else (costs <= b + EPS))
+        inside &= np.isfinite(tr)
+        if not inside.any():
+            values.append(0.0)
+            chosen.append(None)
+            continue
+        cand = np.flatnonzero(inside)
+        best = int(cand[np.argmax(tr[cand])])
+        v = delta_ibc(test_points[best], *test_refs)
+        values.append(0.0 if math.isnan(v) else v)
+        chosen.append(best)
+    return values, chosen
+
+
+def _envelope(points: Sequence[Point], start: Point) -> tuple[np.ndarray, np.ndarray]:
+    pts = sorted([start, *points], key=lambda p: (p.cost, -p.quality))
+    xs, ys = [], []
+    best = -math.inf
+    for p in pts:
+        if p.quality > best:
+            best = p.quality
+            xs.append(p.cost)
+            ys.append(best)
+    return np.asarray(xs), np.asarray(ys)
+
+
+def auc_normalized(points: Sequence[Point], small: Point, large: Point, cost_range: tuple[float, float]) -> float:
+    """Area under the best-so-far cost-quality step curve over ``cost_range``, normalized.
+
+    The curve at cost c is the best quality among ``points`` (and the small model) costing at most
+    c. The area above the small model's quality is divided by the area of the rectangle
+    ``(hi - lo) * (q_large - q_small)``: 0 means never better than the small model; the straight
+    line to the large model scores about 0.5; reaching the large model's quality at once scores 1.
+    """
+    lo, hi = cost_range
+    gap = large.quality - small.quality
+    if hi - lo <= EPS or gap <= EPS:
+        return math.nan
+    xs, ys = _envelope(points, small)
+    grid = np.linspace(lo, hi, 2001)
+    idx = np.searchsorted(xs, grid, side="right") - 1
+    q = np.where(idx >= 0, ys[np.clip(idx, 0, None)], small.quality)
+    return float(np.mean(q - small.quality) / gap)
+
+
+def cost_to_recover(points: Sequence[Point], small: Point, large: Point, share: float) -> float | None:
+    """Least cost among ``points`` whose quality recovers ``share`` of the small→large gap (None if none)."""
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"share must be in [0, 1], got {share}")
+    target = small.quality + share * (large.quality - small.quality)
+    ok = [p.cost for p in points if p.quality >= target - EPS]
+    return min(ok) if ok else None

@@ -1,0 +1,704 @@
+"""Meta-verifiers: policies that decide, after each tier's self-verification, to accept or escalate.
+
+Every policy works over N >= 2 tiers, cheapest first, and answers one question through
+:meth:`Policy.decide`: given the observations so far (``(tier, verifier confidence)`` pairs, in the
+order the tiers were visited), accept the answer of a visited tier, or escalate to a later tier.
+:meth:`Policy.route` runs the same rule over many records at once (used for calibration and
+evaluation); the two always agree (tested).
+
+Policies (the registry maps names to classes, like RouteLLM's routers):
+
+- ``threshold``: accept tier t's answer when its confidence >= theta_t, else go to t+1.
+- ``double-threshold``: escalate only when lo <= confidence < hi; below ``lo`` the query is judged
+  too hard to be worth the larger model's price and the current answer is kept.
+- ``self-consistency``: the threshold policy at 0.5 (accept when most verifier samples agree).
+- ``greedy``: a myopic rule: escalate when the expected quality gain of the next tier, estimated
+  from the current tier's confidence alone, exceeds lambda times its cost.
+- ``pomdp``: the AutoMix POMDP (see :class:`POMDPPolicy`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from .records import RecordArrays
+
+__all__ = [
+    "POLICIES",
+    "Decision",
+    "DoubleThresholdPolicy",
+    "GreedyPolicy",
+    "POMDPPolicy",
+    "Policy",
+    "PolicyError",
+    "SelfConsistencyPolicy",
+    "ThresholdPolicy",
+    "get_policy_class",
+]
+
+Observation = tuple[int, float]
+
+
+class PolicyError(ValueError):
+    """A policy was misconfigured, misused, or loaded from invalid data."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a policy decided after the latest observation.
+
+    ``action`` is ``"accept"`` (return the answer of tier ``tier``, which was visited) or
+    ``"escalate"`` (call tier ``tier`` next). ``belief`` is the POMDP's posterior over hidden
+    states when the policy keeps one, and ``values`` the value of each action it compared.
+    """
+
+    action: Literal["accept", "escalate"]
+    tier: int
+    belief: dict[str, float] | None = None
+    values: dict[str, float] = field(default_factory=dict)
+
+
+def _check_observations(observations: Sequence[Observation], n_tiers: int) -> None:
+    if not observations:
+        raise PolicyError("decide() needs at least one observation (tier, confidence)")
+    prev = -1
+    for tier, conf in observations:
+        if not 0 <= tier < n_tiers:
+            raise PolicyError(f"observation tier {tier} is outside 0..{n_tiers - 1}")
+        if tier <= prev:
+            raise PolicyError(f"observations must be in increasing tier order, got {list(observations)}")
+        if not (isinstance(conf, (int, float)) and math.isfinite(conf) and 0.0 <= conf <= 1.0):
+            raise PolicyError(f"confidence for tier {tier} must be a number in [0, 1], got {conf!r}")
+        prev = tier
+
+
+class Policy(ABC):
+    """Base class of every meta-verifier. Subclasses set ``name`` and implement three methods."""
+
+    name: ClassVar[str]
+    #: whether the policy reads the last tier's confidence (it then pays for that verification)
+    observes_last: ClassVar[bool] = False
+
+    def __init__(self, n_tiers: int) -> None:
+        if n_tiers < 2:
+            raise PolicyError(f"a policy needs at least two tiers, got {n_tiers}")
+        self.n_tiers = n_tiers
+
+    def decide(self, observations: Sequence[Observation]) -> Decision:
+        """Decide after the latest observation. ``observations``: (tier, confidence), increasing tiers."""
+        _check_observations(observations, self.n_tiers)
+        return self._decide(observations)
+
+    @abstractmethod
+    def _decide(self, observations: Sequence[Observation]) -> Decision: ...
+
+    @abstractmethod
+    def params(self) -> dict[str, Any]:
+        """The policy's parameters as JSON-compatible values (what :meth:`from_params` takes)."""
+
+    @classmethod
+    @abstractmethod
+    def from_params(cls, n_tiers: int, params: dict[str, Any]) -> Policy:
+        """Rebuild a policy from :meth:`params`."""
+
+    @classmethod
+    @abstractmethod
+    def candidates(cls, train: RecordArrays, *, grid: int = 200) -> list[Policy]:
+        """Policies spanning this policy's cost-quality frontier, fitted on ``train``."""
+
+    def route(self, confidence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Run the policy over records. ``confidence``: (n, n_tiers), every tier's confidence.
+
+        Returns ``(answer_tier, visited)``: the tier whose answer is returned per record, and an
+        (n, n_tiers) boolean array of the tiers called. The default loops over :meth:`decide`.
+        """
+        n = confidence.shape[0]
+        answer = np.empty(n, dtype=np.int64)
+        visited = np.zeros(confidence.shape, dtype=bool)
+        for i in range(n):
+            obs: list[Observation] = [(0, float(confidence[i, 0]))]
+            visited[i, 0] = True
+            while True:
+                d = self._decide(obs)
+                if d.action == "accept":
+                    answer[i] = d.tier
+                    break
+                visited[i, d.tier] = True
+                obs.append((d.tier, float(confidence[i, d.tier])))
+        return answer, visited
+
+    def describe(self) -> str:
+        return f"{self.name}({', '.join(f'{k}={v}' for k, v in self.params().items())})"
+
+
+# --------------------------------------------------------------------------- threshold family
+
+
+def _quantile_grid(values: np.ndarray, grid: int) -> list[float]:
+    qs = np.quantile(values, np.linspace(0.0, 1.0, grid))
+    pts = sorted({float(x) for x in qs} | {0.0, 1.0 + 1e-9})
+    return pts
+
+
+class ThresholdPolicy(Policy):
+    """Accept tier t's answer when its confidence >= ``thresholds[t]``, else escalate to t + 1."""
+
+    name = "threshold"
+
+    def __init__(self, n_tiers: int, thresholds: Sequence[float]) -> None:
+        super().__init__(n_tiers)
+        if len(thresholds) != n_tiers - 1:
+            raise PolicyError(f"threshold policy needs {n_tiers - 1} thresholds, got {len(thresholds)}")
+        self.thresholds = [float(t) for t in thresholds]
+
+    def _decide(self, observations: Sequence[Observation]) -> Decision:
+        tier, conf = observations[-1]
+        if tier == self.n_tiers - 1 or conf >= self.thresholds[tier]:
+            return Decision("accept", tier)
+        return Decision("escalate", tier + 1)
+
+    def route(self, confidence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n, m = confidence.shape
+        th = np.asarray(self.thresholds + [-np.inf])
+        ok = confidence >= th[None, :]
+        answer = np.argmax(ok, axis=1)
+        visited = np.arange(m)[None, :] <= answer[:, None]
+        return answer, visited
+
+    def params(self) -> dict[str, Any]:
+        return {"thresholds": self.thresholds}
+
+    @classmethod
+    def from_params(cls, n_tiers: int, params: dict[str, Any]) -> Policy:
+        return cls(n_tiers, params["thresholds"])
+
+    @classmethod
+    def candidates(cls, train: RecordArrays, *, grid: int = 200) -> list[Policy]:
+        m = len(train.models)
+        pts = _quantile_grid(train.confidence[:, : m - 1].ravel(), grid)
+        return [cls(m, [t] * (m - 1)) for t in pts]
+
+
+class SelfConsistencyPolicy(ThresholdPolicy):
+    """The threshold policy at 0.5: accept when the majority of verifier samples say "correct"."""
+
+    name = "self-consistency"
+
+    def __init__(self, n_tiers: int, thresholds: Sequence[float] | None = None) -> None:
+        super().__init__(n_tiers, [0.5] * (n_tiers - 1) if thresholds is None else thresholds)
+
+    @classmethod
+    def from_params(cls, n_tiers: int, params: dict[str, Any]) -> Policy:
+        return cls(n_tiers, params.get("thresholds"))
+
+    @classmethod
+    def candidates(cls, train: RecordArrays, *, grid: int = 200) -> list[Policy]:
+        return [cls(len(train.models))]
+
+
+class DoubleThresholdPolicy(Policy):
+    """Escalate from tier t only when ``lo[t] <= confidence < hi[t]``; otherwise keep tier t's answer.
+
+    Confidence below ``lo`` marks a query likely too hard for the larger tiers as well, so paying
+    for them is not worth it; ``lo = 0`` gives the single threshold policy.
+    """
+
+    name = "double-threshold"
+
+    def __init__(self, n_tiers: int, lo: Sequence[float], hi: Sequence[float]) -> None:
+        super().__init__(n_tiers)
+        if len(lo) != n_tiers - 1 or len(hi) != n_tiers - 1:
+            raise PolicyError(f"double-threshold needs {n_tiers - 1} lo and hi values")
+        self.lo = [float(x) for x in lo]
+        self.hi = [float(x) for x in hi]
+
+    def _decide(self, observations: Sequence[Observation]) -> Decision:
+        tier, conf = observations[-1]
+        if tier == self.n_tiers - 1 or not (self.lo[tier] <= conf < self.hi[tier]):
+            return Decision("accept", tier)
+        return Decision("escalate", tier + 1)
+
+    def route(self, confidence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n, m = confidence.shape
+        lo = np.asarray(self.lo + [np.inf])
+        hi = np.asarray(self.hi + [-np.inf])
+        stop = ~((confidence >= lo[None, :]) & (confidence < hi[None, :]))
+        stop[:, -1] = True
+        answer = np.argmax(stop, axis=1)
+        visited = np.arange(m)[None, :] <= answer[:, None]
+        return answer, visited
+
+    def params(self) -> dict[str, Any]:
+        return {"lo": self.lo, "hi": self.hi}
+
+    @classmethod
+    def from_params(cls, n_tiers: int, params: dict[str, Any]) -> Policy:
+        return cls(n_tiers, params["lo"], params["hi"])
+
+    @classmethod
+    def candidates(cls, train: RecordArrays, *, grid: int = 200) -> list[Policy]:
+        m = len(train.models)
+        side = max(4, int(math.sqrt(grid * 2)))
+        pts = _quantile_grid(train.confidence[:, : m - 1].ravel(), side)
+        return [cls(m, [lo] * (m - 1), [hi] * (m - 1)) for lo, hi in itertools.combinations(pts, 2)]
+
+
+# --------------------------------------------------------------------------- observation model
+
+GRID = 201  # points on [0, 1] where densities are tabulated
+KNOTS = 201  # quantiles kept per tier for the rank transform
+
+
+def _kde_on_grid(x: np.ndarray, weights: np.ndarray | None, bandwidth: float) -> np.ndarray:
+    """Gaussian KDE on the fixed grid, reflected at 0 and 1 so mass stays inside [0, 1]."""
+    g = np.linspace(0.0, 1.0, GRID)
+    if x.size == 0:
+        return np.full(GRID, 1.0)
+    w = np.ones_like(x) if weights is None else weights
+    if w.sum() <= 0:
+        return np.full(GRID, 1.0)
+    dens = np.zeros(GRID)
+    for src in (x, -x, 2.0 - x):
+        z = (g[:, None] - src[None, :]) / bandwidth
+        dens += (np.exp(-0.5 * z * z) * w[None, :]).sum(axis=1)
+    dens /= w.sum() * bandwidth * math.sqrt(2 * math.pi)
+    return dens
+
+
+def _bandwidth(x: np.ndarray) -> float:
+    n = max(len(x), 2)
+    sd = float(np.std(x))
+    iqr = float(np.subtract(*np.percentile(x, [75, 25]))) / 1.349 if len(x) > 1 else 0.0
+    spread = min(sd, iqr) if iqr > 0 else sd
+    return float(np.clip(0.9 * max(spread, 0.05) * n ** (-0.2), 0.01, 0.25))
+
+
+class _ObservationModel:
+    """Hidden states and the likelihood of each tier's confidence under each state.
+
+    A hidden state is the vector of which tiers answer this query well (score >= 0.5), so there
+    are 2**N states. The prior over states comes from the training counts with add-``alpha``
+    smoothing. The likelihood of tier i's confidence under state s is a Gaussian kernel density
+    fitted on the training records in state s, shrunk toward the density of the records that
+    agree with s on tier i alone (and that in turn toward tier i's overall density), with the
+    shrinkage weight ``kappa`` acting as a pseudo-count. With ~50 records the shrunk densities
+    are close to the per-tier ones; with thousands the joint-state densities dominate, and the
+    model picks up how one tier's confidence speaks about the other tiers' correctness.
+    """
+
+    def __init__(
+        self, n_tiers: int, prior: np.ndarray, quality: np.ndarray, loglik: np.ndarray, knots: np.ndarray
+    ) -> None:
+        self.n_tiers = n_tiers
+        self.knots = knots  # (N, K): confidence quantiles of each tier, for the rank transform
+        self.states = np.array(list(itertools.product([0, 1], repeat=n_tiers)), dtype=np.int8)
+        self.prior = prior  # (S,)
+        self.quality = quality  # (S, N) expected score of tier i in state s
+        self.loglik = loglik  # (N, S, GRID)
+        self.lik = np.exp(loglik)
+
+    @classmethod
+    def fit(
+        cls, score: np.ndarray, conf: np.ndarray, *, alpha: float = 0.5, kappa: float = 10.0, bw_scale: float = 1.0
+    ) -> _ObservationModel:
+        n, m = score.shape
+        knots = np.quantile(conf, np.linspace(0.0, 1.0, KNOTS), axis=0).T  # (m, KNOTS)
+        conf = np.stack([_rank(conf[:, i], knots[i]) for i in range(m)], axis=1)
+        states = np.array(list(itertools.product([0, 1], repeat=m)), dtype=np.int8)
+        bits = (score >= 0.5).astype(np.int64)
+        code = (bits * (1 << np.arange(m - 1, -1, -1))).sum(axis=1)
+        S = len(states)
+        counts = np.bincount(code, minlength=S).astype(float)
+        prior = (counts + alpha) / (counts.sum() + alpha * S)
+        # expected quality of tier i in state s: mean score of matching records, shrunk to the
+        # mean score of records with the same bit for tier i (continuous scores keep their value)
+        quality = np.empty((S, m))
+        for i in range(m):
+            for b in (0, 1):
+                sel = bits[:, i] == b
+                base = float(score[sel, i].mean()) if sel.any() else float(b)
+                for s in range(S):
+                    if states[s, i] != b:
+                        continue
+                    rows = code == s
+                    k = rows.sum()
+                    quality[s, i] = (score[rows, i].sum() + 2.0 * base) / (k + 2.0)
+        loglik = np.empty((m, S, GRID))
+        for i in range(m):
+            x = conf[:, i]
+            bw = _bandwidth(x) * bw_scale
+            overall = _kde_on_grid(x, None, bw)
+            per_bit = {}
+            for b in (0, 1):
+                sel = bits[:, i] == b
+                kb = float(sel.sum())
+                per_bit[b] = (kb * _kde_on_grid(x[sel], None, bw) + 2.0 * overall) / (kb + 2.0)
+            for s in range(S):
+                rows = code == s
+                k = float(rows.sum())
+                base = per_bit[int(states[s, i])]
+                dens = (k * _kde_on_grid(x[rows], None, bw) + kappa * base) / (k + kappa) if k else base
+                dens = dens / (dens.mean())  # normalise to a density on [0, 1]
+                loglik[i, s] = np.log(np.maximum(dens, 1e-12))
+        return cls(m, prior, quality, loglik, knots)
+
+    def obs_index(self, conf: np.ndarray) -> np.ndarray:
+        """Grid index of each confidence (columns = tiers 0..k-1), after the rank transform."""
+        conf = np.asarray(conf, dtype=float)
+        u = np.stack([_rank(conf[..., i], self.knots[i]) for i in range(conf.shape[-1])], axis=-1)
+        return np.clip(np.rint(u * (GRID - 1)).astype(np.int64), 0, GRID - 1)
+
+    def log_posterior(self, observations: Sequence[Observation]) -> np.ndarray:
+        lp = np.log(self.prior).copy()
+        for tier, c in observations:
+            u = _rank(np.asarray([c], dtype=float), self.knots[tier])[0]
+            lp += self.loglik[tier, :, int(np.clip(round(u * (GRID - 1)), 0, GRID - 1))]
+        return lp
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "prior": [round(float(x), 10) for x in self.prior],
+            "quality": [[round(float(x), 8) for x in row] for row in self.quality],
+            "loglik": [[[round(float(x), 6) for x in row] for row in tier] for tier in self.loglik],
+            "knots": [[float(x) for x in row] for row in self.knots],
+        }
+
+    @classmethod
+    def from_dict(cls, n_tiers: int, d: dict[str, Any]) -> _ObservationModel:
+        S = 2**n_tiers
+        prior = np.asarray(d["prior"], dtype=float)
+        quality = np.asarray(d["quality"], dtype=float)
+        loglik = np.asarray(d["loglik"], dtype=float)
+        knots = np.asarray(d["knots"], dtype=float)
+        if knots.ndim != 2 or knots.shape[0] != n_tiers or np.any(np.diff(knots, axis=1) < 0):
+            raise PolicyError(f"POMDP knots must be {n_tiers} non-decreasing rows, got shape {knots.shape}")
+        if prior.shape != (S,) or quality.shape != (S, n_tiers) or loglik.shape != (n_tiers, S, GRID):
+            raise PolicyError(
+                f"POMDP model arrays have the wrong shape for {n_tiers} tiers: prior {prior.shape}, "
+                f"quality {quality.shape}, loglik {loglik.shape}"
+            )
+        if not (np.all(np.isfinite(prior)) and np.all(np.isfinite(quality)) and np.all(np.isfinite(loglik))):
+            raise PolicyError("POMDP model arrays contain NaN or infinite values")
+        if np.any(prior <= 0) or abs(prior.sum() - 1.0) > 1e-6:
+            raise PolicyError("POMDP prior must be positive and sum to 1")
+        return cls(n_tiers, prior, quality, loglik, knots)
+
+
+def _rank(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
+    """Map confidences to [0, 1] through the training quantiles (mid-rank where quantiles tie).
+
+    Confidences are often piled up near 0 or 1 (a probability of 0.9999997 next to 0.9990);
+    smoothing on this scale keeps those differences, which a fixed grid on [0, 1] would erase.
+    """
+    u = np.linspace(0.0, 1.0, len(knots))
+    xs, inv = np.unique(knots, return_inverse=True)
+    us = np.bincount(inv, weights=u) / np.bincount(inv)
+    if len(xs) == 1:
+        return np.full(np.shape(x), 0.5)
+    return np.asarray(np.interp(x, xs, us))
+
+
+def _normalise_log(lp: np.ndarray) -> np.ndarray:
+    lp = lp - lp.max(axis=-1, keepdims=True)
+    p = np.exp(lp)
+    return p / p.sum(axis=-1, keepdims=True)
+
+
+# --------------------------------------------------------------------------- POMDP
+
+
+class POMDPPolicy(Policy):
+    """The AutoMix POMDP meta-verifier over N tiers.
+
+    - Hidden state: which tiers answer this query well (2**N states).
+    - Observation: each visited tier's verifier confidence, continuous or a k-sample fraction
+      (the likelihood model of :class:`_ObservationModel`).
+    - Actions: accept the answer of any visited tier, or escalate to any later tier.
+    - Reward: the expected quality of the accepted answer minus ``lam`` times the cost spent
+      (each tier's mean call cost plus its verification cost).
+    - Belief: Bayes' rule after every observation.
+    - Solution: exact dynamic programming over the remaining tiers up to ``horizon`` escalations
+      ahead; the unknown future confidences are integrated over ``n_bins`` bins of each tier's
+      observation density. Beyond the horizon, a tier is valued as if accepted unverified.
+    """
+
+    name = "pomdp"
+    observes_last = True
+
+    def __init__(
+        self,
+        n_tiers: int,
+        model: _ObservationModel,
+        tier_costs: Sequence[float],
+        lam: float,
+        *,
+        horizon: int = 2,
+        n_bins: int = 12,
+    ) -> None:
+        super().__init__(n_tiers)
+        if len(tier_costs) != n_tiers:
+            raise PolicyError(f"POMDP needs {n_tiers} tier costs, got {len(tier_costs)}")
+        if not math.isfinite(lam):
+            raise PolicyError(f"POMDP lam must be finite, got {lam}")
+        self.model = model
+        self.tier_costs = np.asarray(tier_costs, dtype=float)
+        self.lam = float(lam)
+        self.horizon = int(horizon)
+        self.n_bins = int(n_bins)
+        self._bin_lik = self._make_bins()
+
+    def _make_bins(self) -> np.ndarray:
+        """P(observation bin | state) per tier: (N, S, n_bins), bins of equal prior mass."""
+        lik = self.model.lik  # (N, S, G)
+        N, S, G = lik.shape
+        out = np.empty((N, S, self.n_bins))
+        for i in range(N):
+            marg = self.model.prior @ lik[i]
+            cdf = np.cumsum(marg) / marg.sum()
+            edges = np.searchsorted(cdf, np.linspace(0, 1, self.n_bins + 1)[1:-1])
+            idx = np.concatenate([[0], edges, [G]])
+            for b in range(self.n_bins):
+                lo, hi = idx[b], max(idx[b + 1], idx[b] + 1)
+                out[i, :, b] = lik[i, :, lo:hi].sum(axis=1)
+            out[i] /= out[i].sum(axis=1, keepdims=True)
+        return out
+
+    # ---- dynamic programming (vectorised over beliefs)
+
+    def _value(self, belief: np.ndarray, visited: tuple[int, ...], depth: int) -> np.ndarray:
+        """Optimal value (excluding sunk cost) of beliefs (n, S) with ``visited`` tiers observed."""
+        q = self.model.quality
+        accept = (belief @ q[:, list(visited)]).max(axis=1)
+        best = accept
+        last = visited[-1]
+        for j in range(last + 1, self.n_tiers):
+            best = np.maximum(best, self._escalate_value(belief, visited, j, depth))
+        return best
+
+    def _escalate_value(self, belief: np.ndarray, visited: tuple[int, ...], j: int, depth: int) -> np.ndarray:
+        cost = self.lam * self.tier_costs[j]
+        if depth <= 0:
+            q = self.model.quality
+            return (belief @ q[:, [j]])[:, 0] - cost
+        L = self._bin_lik[j]  # (S, B)
+        joint = belief[:, :, None] * L[None, :, :]  # (n, S, B)
+        p_obs = joint.sum(axis=1)  # (n, B)
+        post = joint / np.maximum(p_obs[:, None, :], 1e-300)
+        n, S, B = post.shape
+        flat = post.transpose(0, 2, 1).reshape(n * B, S)
+        v = self._value(flat, (*visited, j), depth - 1).reshape(n, B)
+        return (p_obs * v).sum(axis=1) - cost
+
+    def _decide_beliefs(self, belief: np.ndarray, visited: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Best action per belief row: returns (action_tier, is_escalate) arrays."""
+        q = self.model.quality
+        vis = list(visited)
+        acc_vals = belief @ q[:, vis]
+        best_acc = acc_vals.argmax(axis=1)
+        best_val = acc_vals.max(axis=1)
+        tier = np.asarray(vis)[best_acc]
+        for j in range(visited[-1] + 1, self.n_tiers):
+            v = self._escalate_value(belief, visited, j, self.horizon - 1)
+            better = v > best_val + 1e-12
+            best_val = np.where(better, v, best_val)
+            tier = np.where(better, j, tier)
+        esc = tier > visited[-1]
+        return tier, esc
+
+    def _decide(self, observations: Sequence[Observation]) -> Decision:
+        lp = self.model.log_posterior(observations)
+        belief = _normalise_log(lp)[None, :]
+        visited = tuple(t for t, _ in observations)
+        tier, esc = self._decide_beliefs(belief, visited)
+        t = int(tier[0])
+        states = ["".join(map(str, s)) for s in self.model.states]
+        bel = {s: float(p) for s, p in zip(states, belief[0])}
+        return Decision("escalate" if bool(esc[0]) else "accept", t, belief=bel)
+
+    def route(self, confidence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n, m = confidence.shape
+        idx = self.model.obs_index(confidence)  # (n, m), rank-transformed grid indices
+        ll = self.model.loglik  # (m, S, G)
+        logp = np.broadcast_to(np.log(self.model.prior), (n, len(self.model.prior))).copy()
+        logp += ll[0][:, idx[:, 0]].T
+        answer = np.full(n, -1, dtype=np.int64)
+        visited = np.zeros((n, m), dtype=bool)
+        visited[:, 0] = True
+        active = {(0,): np.arange(n)}
+        while active:
+            nxt: dict[tuple[int, ...], list[np.ndarray]] = {}
+            for vis, rows in active.items():
+                tier, esc = self._decide_beliefs(_normalise_log(logp[rows]), vis)
+                done = ~esc
+                answer[rows[done]] = tier[done]
+                for j in np.unique(tier[esc]):
+                    r = rows[esc & (tier == j)]
+                    visited[r, j] = True
+                    logp[r] += ll[j][:, idx[r, j]].T
+                    nxt.setdefault((*vis, int(j)), []).append(r)
+            active = {k: np.concatenate(v) for k, v in nxt.items()}
+        return answer, visited
+
+    # ---- persistence and fitting
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "lam": self.lam,
+            "horizon": self.horizon,
+            "n_bins": self.n_bins,
+            "tier_costs": [float(c) for c in self.tier_costs],
+            "model": self.model.to_dict(),
+        }
+
+    def describe(self) -> str:
+        return f"pomdp(lam={self.lam:.4g}, horizon={self.horizon})"
+
+    @classmethod
+    def from_params(cls, n_tiers: int, params: dict[str, Any]) -> Policy:
+        model = _ObservationModel.from_dict(n_tiers, params["model"])
+        return cls(
+            n_tiers, model, params["tier_costs"], float(params["lam"]),
+            horizon=int(params.get("horizon", 2)), n_bins=int(params.get("n_bins", 12)),
+        )
+
+    @classmethod
+    def fit(cls, train: RecordArrays, lam: float, **kw: Any) -> POMDPPolicy:
+        model = _ObservationModel.fit(train.score, train.confidence)
+        costs = (train.cost + train.verifier_cost).mean(axis=0)
+        return cls(len(train.models), model, costs, lam, **kw)
+
+    @classmethod
+    def candidates(cls, train: RecordArrays, *, grid: int = 200, **kw: Any) -> list[Policy]:
+        model = _ObservationModel.fit(train.score, train.confidence)
+        costs = (train.cost + train.verifier_cost).mean(axis=0)
+        m = len(train.models)
+        return _sweep_lambda(lambda lam: cls(m, model, costs, lam, **kw), train, grid)
+
+
+def _lambda_scale(train: RecordArrays) -> float:
+    costs = (train.cost + train.verifier_cost).mean(axis=0)
+    q = train.score.mean(axis=0)
+    return max(float(q.max() - q.min()), 1e-3) / max(float(costs[1:].sum()), 1e-12)
+
+
+def _sweep_lambda(make: Callable[[float], Policy], train: RecordArrays, grid: int) -> list[Policy]:
+    """Policies whose train costs spread evenly over the whole cost range, by bisecting on lambda.
+
+    lambda runs over ``scale * sinh(x)``: large positive values never escalate; negative values
+    reward spending, which orders queries by expected gain past the quality-optimal point, so the
+    frontier also covers the costly part of the range (where the cost-region protocol still scores).
+    """
+    scale = _lambda_scale(train)
+    cost_w = train.cost + train.verifier_cost
+
+    def cost_of(p: Policy) -> float:
+        _, visited = p.route(train.confidence)
+        return float((visited * cost_w).sum(axis=1).mean())
+
+    xs = list(np.linspace(-12.0, 12.0, 25))
+    pols = [make(scale * math.sinh(x)) for x in xs]
+    cs = [cost_of(p) for p in pols]
+    span = max(cs) - min(cs)
+    target = span / max(grid, 1)
+    budget = grid
+    while budget > 0 and span > 0:
+        gaps = [abs(cs[i + 1] - cs[i]) if xs[i + 1] - xs[i] > 1e-4 else 0.0 for i in range(len(xs) - 1)]
+        i = int(np.argmax(gaps))
+        if gaps[i] <= target:
+            break
+        x = 0.5 * (xs[i] + xs[i + 1])
+        p = make(scale * math.sinh(x))
+        xs.insert(i + 1, x)
+        pols.insert(i + 1, p)
+        cs.insert(i + 1, cost_of(p))
+        budget -= 1
+    return pols
+
+
+class GreedyPolicy(Policy):
+    """Myopic rule: escalate when E[next tier's quality] - P(current tier right | confidence) > lam * cost.
+
+    P(current tier right | confidence) is a kernel-smoothed regression of the score on the
+    confidence (per tier); the next tier's quality is its unconditional mean. Unlike the POMDP it
+    looks one step ahead, ignores what the current confidence says about the next tier, and never
+    goes back to an earlier answer.
+    """
+
+    name = "greedy"
+
+    def __init__(self, n_tiers: int, p_right: Sequence[Sequence[float]], mean_quality: Sequence[float],
+                 tier_costs: Sequence[float], lam: float) -> None:
+        super().__init__(n_tiers)
+        self.p_right = np.asarray(p_right, dtype=float)
+        if self.p_right.shape != (n_tiers, GRID):
+            raise PolicyError(f"greedy p_right must have shape ({n_tiers}, {GRID})")
+        self.mean_quality = np.asarray(mean_quality, dtype=float)
+        self.tier_costs = np.asarray(tier_costs, dtype=float)
+        self.lam = float(lam)
+
+    def _gain(self, tier: int, conf: np.ndarray) -> np.ndarray:
+        idx = np.clip(np.rint(conf * (GRID - 1)).astype(np.int64), 0, GRID - 1)
+        return self.mean_quality[tier + 1] - self.p_right[tier, idx] - self.lam * self.tier_costs[tier + 1]
+
+    def _decide(self, observations: Sequence[Observation]) -> Decision:
+        tier, conf = observations[-1]
+        if tier == self.n_tiers - 1 or self._gain(tier, np.asarray(conf)) <= 0:
+            return Decision("accept", tier)
+        return Decision("escalate", tier + 1)
+
+    def route(self, confidence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n, m = confidence.shape
+        stop = np.ones((n, m), dtype=bool)
+        for t in range(m - 1):
+            stop[:, t] = self._gain(t, confidence[:, t]) <= 0
+        answer = np.argmax(stop, axis=1)
+        return answer, np.arange(m)[None, :] <= answer[:, None]
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "lam": self.lam,
+            "tier_costs": self.tier_costs.tolist(),
+            "mean_quality": self.mean_quality.tolist(),
+            "p_right": [[round(float(x), 6) for x in row] for row in self.p_right],
+        }
+
+    @classmethod
+    def from_params(cls, n_tiers: int, params: dict[str, Any]) -> Policy:
+        return cls(n_tiers, params["p_right"], params["mean_quality"], params["tier_costs"], params["lam"])
+
+    @classmethod
+    def candidates(cls, train: RecordArrays, *, grid: int = 200) -> list[Policy]:
+        m = len(train.models)
+        g = np.linspace(0, 1, GRID)
+        p_right = np.empty((m, GRID))
+        for t in range(m):
+            x, y = train.confidence[:, t], train.score[:, t]
+            bw = _bandwidth(x)
+            w = np.exp(-0.5 * ((g[:, None] - x[None, :]) / bw) ** 2)
+            prior = float(y.mean())
+            p_right[t] = (w @ y + 1.0 * prior) / (w.sum(axis=1) + 1.0)
+        costs = (train.cost + train.verifier_cost).mean(axis=0)
+        q = train.score.mean(axis=0)
+        return _sweep_lambda(lambda lam: cls(m, p_right, q, costs, lam), train, grid)
+
+
+POLICIES: dict[str, type[Policy]] = {
+    p.name: p for p in (ThresholdPolicy, DoubleThresholdPolicy, SelfConsistencyPolicy, GreedyPolicy, POMDPPolicy)
+}
+
+
+def get_policy_class(name: str) -> type[Policy]:
+    """The policy class registered under ``name``; a clear error lists the known names."""
+    try:
+        return POLICIES[name]
+    except KeyError:
+        raise PolicyError(f"unknown policy {name!r}; known policies: {', '.join(sorted(POLICIES))}") from None
+
+

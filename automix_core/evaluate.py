@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,10 +18,13 @@ from .records import RecordArrays
 __all__ = [
     "DEFAULT_METHODS",
     "MethodResult",
+    "cost_range",
     "cv_folds",
-    "mix_frontier",
     "evaluate",
     "evaluate_cv",
+    "mix_frontier",
+    "mixtures",
+    "refs",
     "route_point",
 ]
 
@@ -50,12 +54,14 @@ def _always(data: RecordArrays, tier: int) -> Point:
     return Point(float(data.cost[:, tier].mean()), float(data.score[:, tier].mean()))
 
 
-def _refs(data: RecordArrays) -> tuple[Point, Point]:
+def refs(data: RecordArrays) -> tuple[Point, Point]:
+    """The (small, large) reference points: tier 0 with its verification, the last tier called directly."""
     small = Point(float((data.cost[:, 0] + data.verifier_cost[:, 0]).mean()), float(data.score[:, 0].mean()))
     return small, _always(data, len(data.models) - 1)
 
 
-def _cost_range(data: RecordArrays) -> tuple[float, float]:
+def cost_range(data: RecordArrays) -> tuple[float, float]:
+    """[cost of always tier 0 (verified), cost of calling every tier] on ``data``."""
     small = float((data.cost[:, 0] + data.verifier_cost[:, 0]).mean())
     every = float((data.cost + data.verifier_cost).sum(axis=1).mean())
     return small, every
@@ -100,12 +106,12 @@ def _score(
     train_pts: list[Point], test_pts: list[Point], train: RecordArrays, test: RecordArrays, regions: int,
     labels: list[str] | None = None,
 ) -> MethodResult:
-    tr_refs, te_refs = _refs(train), _refs(test)
-    vals, chosen = region_dibc(train_pts, test_pts, tr_refs, te_refs, _cost_range(train), regions)
+    tr_refs, te_refs = refs(train), refs(test)
+    vals, chosen = region_dibc(train_pts, test_pts, tr_refs, te_refs, cost_range(train), regions)
     return MethodResult(
         mean_dibc=float(np.mean(vals)),
         dibc_regions=vals,
-        auc=auc_normalized(test_pts, *te_refs, _cost_range(test)),
+        auc=auc_normalized(test_pts, *te_refs, cost_range(test)),
         points=[[p.cost, p.quality] for p in sorted(test_pts, key=lambda p: p.cost)],
         cost_to_50=cost_to_recover(test_pts, *te_refs, 0.5),
         cost_to_80=cost_to_recover(test_pts, *te_refs, 0.8),
@@ -135,51 +141,59 @@ def evaluate(
         te = [route_point(p, test) for p in cands]
         labels = [p.describe() for p in cands]
         if mix:
-            tr, te, labels = mix_frontier(tr, te, labels, _cost_range(train), grid)
+            tr, te, labels = mix_frontier(tr, te, labels, cost_range(train), grid)
         out[name] = _score(tr, te, train, test, regions, labels)
     # references
     m = len(train.models)
     ps = np.linspace(0.0, 1.0, 101)
 
-    def mix(d: RecordArrays) -> list[Point]:
-        s, big = _refs(d)
+    def mixing(d: RecordArrays) -> list[Point]:
+        s, big = refs(d)
         c_big = float(d.cost[:, m - 1].mean())
         return [Point(s.cost + p * c_big, s.quality + p * (big.quality - s.quality)) for p in ps]
 
-    out["random"] = _score(mix(train), mix(test), train, test, regions)
+    out["random"] = _score(mixing(train), mixing(test), train, test, regions)
     for t, name in enumerate(train.models):
         out[f"always-{name}"] = _score([_always(train, t)], [_always(test, t)], train, test, regions)
     out["oracle"] = _score([_oracle(train)], [_oracle(test)], train, test, regions)
     return out
 
 
-def mix_frontier(
-    train_pts: list[Point], test_pts: list[Point], labels: list[str], cost_range: tuple[float, float], grid: int
-) -> tuple[list[Point], list[Point], list[str]]:
-    """Add randomized mixtures of neighbouring operating points where the train costs leave gaps.
+def mixtures(points: Sequence[Point], cost_range: tuple[float, float], grid: int) -> list[tuple[int, int, float]]:
+    """Randomized mixtures ``(a, b, p)`` of operating points that fill the cost gaps of a frontier.
 
     Queries with tied confidences get the same decision, so a deterministic policy can jump from
-    one cost to a much larger one. Following policy A with probability 1 - p and B with
-    probability p (one draw per query) reaches every cost in between, at the expected
-    (cost, quality) ``(1 - p) * A + p * B`` on any data: the points added here are those expected
-    values, on train and on test alike. Mixtures are taken along the train upper frontier.
+    one cost to a much larger one. Following policy ``a`` with probability ``1 - p`` and ``b``
+    with probability ``p`` (one draw per query) reaches every cost in between, at the expected
+    point ``(1 - p) * A + p * B`` on any data. Mixtures are taken between neighbours on the upper
+    frontier of ``points`` (quality strictly rising with cost) and from its top to the most
+    expensive point, one every ``(hi - lo) / grid`` of cost.
     """
     lo, hi = cost_range
     step = (hi - lo) / max(grid, 1)
-    order = sorted(range(len(train_pts)), key=lambda i: (train_pts[i].cost, -train_pts[i].quality))
-    frontier: list[int] = []
-    for i in order:  # upper-left frontier on train: strictly better quality as cost grows
-        if not frontier or train_pts[i].quality > train_pts[frontier[-1]].quality:
-            frontier.append(i)
+    order = sorted(range(len(points)), key=lambda i: (points[i].cost, -points[i].quality))
+    chain: list[int] = []
+    for i in order:
+        if not chain or points[i].quality > points[chain[-1]].quality:
+            chain.append(i)
+    if order and order[-1] != chain[-1] and points[order[-1]].cost > points[chain[-1]].cost:
+        chain.append(order[-1])
+    out: list[tuple[int, int, float]] = []
+    for a, b in itertools.pairwise(chain):
+        k = int((points[b].cost - points[a].cost) / step) if step > 0 else 0
+        out.extend((a, b, j / (k + 1)) for j in range(1, k + 1))
+    return out
+
+
+def mix_frontier(
+    train_pts: list[Point], test_pts: list[Point], labels: list[str], cost_range: tuple[float, float], grid: int
+) -> tuple[list[Point], list[Point], list[str]]:
+    """The points plus their :func:`mixtures` (chosen on train), measured on train and on test."""
     tr, te, lab = list(train_pts), list(test_pts), list(labels)
-    for a, b in zip(frontier, frontier[1:]):
-        gap = train_pts[b].cost - train_pts[a].cost
-        k = int(gap / step) if step > 0 else 0
-        for j in range(1, k + 1):
-            p = j / (k + 1)
-            tr.append(_lerp(train_pts[a], train_pts[b], p))
-            te.append(_lerp(test_pts[a], test_pts[b], p))
-            lab.append(f"mix({labels[a]}, {labels[b]}, p={p:.3f})")
+    for a, b, p in mixtures(train_pts, cost_range, grid):
+        tr.append(_lerp(train_pts[a], train_pts[b], p))
+        te.append(_lerp(test_pts[a], test_pts[b], p))
+        lab.append(f"mix({labels[a]}, {labels[b]}, p={p:.3f})")
     return tr, te, lab
 
 

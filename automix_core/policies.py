@@ -165,8 +165,8 @@ class ThresholdPolicy(Policy):
         return Decision("escalate", tier + 1)
 
     def route(self, confidence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        n, m = confidence.shape
-        th = np.asarray(self.thresholds + [-np.inf])
+        m = confidence.shape[1]
+        th = np.asarray([*self.thresholds, -np.inf])
         ok = confidence >= th[None, :]
         answer = np.argmax(ok, axis=1)
         visited = np.arange(m)[None, :] <= answer[:, None]
@@ -226,9 +226,9 @@ class DoubleThresholdPolicy(Policy):
         return Decision("escalate", tier + 1)
 
     def route(self, confidence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        n, m = confidence.shape
-        lo = np.asarray(self.lo + [np.inf])
-        hi = np.asarray(self.hi + [-np.inf])
+        m = confidence.shape[1]
+        lo = np.asarray([*self.lo, np.inf])
+        hi = np.asarray([*self.hi, -np.inf])
         stop = ~((confidence >= lo[None, :]) & (confidence < hi[None, :]))
         stop[:, -1] = True
         answer = np.argmax(stop, axis=1)
@@ -308,7 +308,7 @@ class _ObservationModel:
     def fit(
         cls, score: np.ndarray, conf: np.ndarray, *, alpha: float = 0.5, kappa: float = 10.0, bw_scale: float = 1.0
     ) -> _ObservationModel:
-        n, m = score.shape
+        m = score.shape[1]
         knots = np.quantile(conf, np.linspace(0.0, 1.0, KNOTS), axis=0).T  # (m, KNOTS)
         conf = np.stack([_rank(conf[:, i], knots[i]) for i in range(m)], axis=1)
         states = np.array(list(itertools.product([0, 1], repeat=m)), dtype=np.int8)
@@ -335,7 +335,7 @@ class _ObservationModel:
             x = conf[:, i]
             bw = _bandwidth(x) * bw_scale
             overall = _kde_on_grid(x, None, bw)
-            per_bit = {}
+            per_bit: dict[int, np.ndarray] = {}
             for b in (0, 1):
                 sel = bits[:, i] == b
                 kb = float(sel.sum())
@@ -343,8 +343,8 @@ class _ObservationModel:
             for s in range(S):
                 rows = code == s
                 k = float(rows.sum())
-                base = per_bit[int(states[s, i])]
-                dens = (k * _kde_on_grid(x[rows], None, bw) + kappa * base) / (k + kappa) if k else base
+                ref = per_bit[int(states[s, i])]
+                dens = (k * _kde_on_grid(x[rows], None, bw) + kappa * ref) / (k + kappa) if k else ref
                 dens = dens / (dens.mean())  # normalise to a density on [0, 1]
                 loglik[i, s] = np.log(np.maximum(dens, 1e-12))
         return cls(m, prior, quality, loglik, knots)
@@ -353,13 +353,13 @@ class _ObservationModel:
         """Grid index of each confidence (columns = tiers 0..k-1), after the rank transform."""
         conf = np.asarray(conf, dtype=float)
         u = np.stack([_rank(conf[..., i], self.knots[i]) for i in range(conf.shape[-1])], axis=-1)
-        return np.clip(np.rint(u * (GRID - 1)).astype(np.int64), 0, GRID - 1)
+        return np.asarray(np.clip(np.rint(u * (GRID - 1)).astype(np.int64), 0, GRID - 1))
 
     def log_posterior(self, observations: Sequence[Observation]) -> np.ndarray:
-        lp = np.log(self.prior).copy()
+        lp: np.ndarray = np.log(self.prior)
         for tier, c in observations:
             u = _rank(np.asarray([c], dtype=float), self.knots[tier])[0]
-            lp += self.loglik[tier, :, int(np.clip(round(u * (GRID - 1)), 0, GRID - 1))]
+            lp = lp + self.loglik[tier, :, int(np.clip(round(u * (GRID - 1)), 0, GRID - 1))]
         return lp
 
     def to_dict(self) -> dict[str, Any]:
@@ -408,7 +408,7 @@ def _rank(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
 def _normalise_log(lp: np.ndarray) -> np.ndarray:
     lp = lp - lp.max(axis=-1, keepdims=True)
     p = np.exp(lp)
-    return p / p.sum(axis=-1, keepdims=True)
+    return np.asarray(p / p.sum(axis=-1, keepdims=True))
 
 
 # --------------------------------------------------------------------------- POMDP
@@ -480,13 +480,13 @@ class POMDPPolicy(Policy):
         last = visited[-1]
         for j in range(last + 1, self.n_tiers):
             best = np.maximum(best, self._escalate_value(belief, visited, j, depth))
-        return best
+        return np.asarray(best)
 
     def _escalate_value(self, belief: np.ndarray, visited: tuple[int, ...], j: int, depth: int) -> np.ndarray:
         cost = self.lam * self.tier_costs[j]
         if depth <= 0:
             q = self.model.quality
-            return (belief @ q[:, [j]])[:, 0] - cost
+            return np.asarray((belief @ q[:, [j]])[:, 0] - cost)
         L = self._bin_lik[j]  # (S, B)
         joint = belief[:, :, None] * L[None, :, :]  # (n, S, B)
         p_obs = joint.sum(axis=1)  # (n, B)
@@ -494,7 +494,7 @@ class POMDPPolicy(Policy):
         n, S, B = post.shape
         flat = post.transpose(0, 2, 1).reshape(n * B, S)
         v = self._value(flat, (*visited, j), depth - 1).reshape(n, B)
-        return (p_obs * v).sum(axis=1) - cost
+        return np.asarray((p_obs * v).sum(axis=1) - cost)
 
     def _decide_beliefs(self, belief: np.ndarray, visited: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         """Best action per belief row: returns (action_tier, is_escalate) arrays."""
@@ -531,7 +531,7 @@ class POMDPPolicy(Policy):
         answer = np.full(n, -1, dtype=np.int64)
         visited = np.zeros((n, m), dtype=bool)
         visited[:, 0] = True
-        active = {(0,): np.arange(n)}
+        active: dict[tuple[int, ...], np.ndarray] = {(0,): np.arange(n)}
         while active:
             nxt: dict[tuple[int, ...], list[np.ndarray]] = {}
             for vis, rows in active.items():
@@ -633,8 +633,9 @@ class GreedyPolicy(Policy):
 
     name = "greedy"
 
-    def __init__(self, n_tiers: int, p_right: Sequence[Sequence[float]], mean_quality: Sequence[float],
-                 tier_costs: Sequence[float], lam: float) -> None:
+    def __init__(self, n_tiers: int, p_right: np.ndarray | Sequence[Sequence[float]],
+                 mean_quality: np.ndarray | Sequence[float], tier_costs: np.ndarray | Sequence[float],
+                 lam: float) -> None:
         super().__init__(n_tiers)
         self.p_right = np.asarray(p_right, dtype=float)
         if self.p_right.shape != (n_tiers, GRID):
@@ -645,7 +646,7 @@ class GreedyPolicy(Policy):
 
     def _gain(self, tier: int, conf: np.ndarray) -> np.ndarray:
         idx = np.clip(np.rint(conf * (GRID - 1)).astype(np.int64), 0, GRID - 1)
-        return self.mean_quality[tier + 1] - self.p_right[tier, idx] - self.lam * self.tier_costs[tier + 1]
+        return np.asarray(self.mean_quality[tier + 1] - self.p_right[tier, idx] - self.lam * self.tier_costs[tier + 1])
 
     def _decide(self, observations: Sequence[Observation]) -> Decision:
         tier, conf = observations[-1]

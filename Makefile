@@ -1,0 +1,29 @@
+# The README's two commands: `make demo` (the AutoMix demo on real local models, no API key)
+# and `make test` (the test suite). Both create .venv and install what they need on first use.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test check install models
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[local,test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+models: $(STAMP)
+	$(BIN)/automix models install smollm2-135m
+
+demo: $(STAMP)
+	$(BIN)/automix demo
+
+check: $(STAMP)
+	$(BIN)/ruff check automix_core tests benchmarks
+	$(BIN)/mypy
+
+test: models
+	$(BIN)/python -m pytest -q

@@ -1,0 +1,449 @@
+"""The AutoMix cascade: answer with the cheapest tier, self-verify, decide, escalate, repeat.
+
+The cascade logic is written once, as a generator that yields the model calls it needs
+(:class:`_AnswerCall`, :class:`_VerifyCall`) and receives their results; :meth:`AutoMix.run`
+executes those calls synchronously and :meth:`AutoMix.arun` asynchronously (with timeouts and
+concurrent verification samples). Every call is billed to the ledger the moment it returns, so a
+crash later in the request loses nothing already paid for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections.abc import Awaitable, Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .ledger import Budget, Ledger, Usage, usage_from_generation
+from .models import ChatModel, Generation, Message, ModelError
+from .policies import Observation, Policy
+from .prices import PriceTable
+from .router import Router
+from .tokens import count_messages
+from .verify import VerificationResult, Verifier, VerifyMode
+
+__all__ = [
+    "AllTiersFailedError",
+    "AutoMix",
+    "AutoMixResult",
+    "Event",
+    "Hook",
+    "Tier",
+    "TierTrace",
+]
+
+
+class Event(str, enum.Enum):
+    """What a :class:`Hook` is told about."""
+
+    ANSWER = "answer"  # a tier answered (payload: tier, model, answer, usage)
+    VERIFY = "verify"  # a tier's answer was verified (payload: tier, confidence, verdicts)
+    DECIDE = "decide"  # the policy decided (payload: tier, action, target)
+    FAILURE = "failure"  # a call failed after its retries (payload: tier, stage, error)
+
+
+class Hook(Protocol):
+    """A callback for cascade events; exceptions it raises are swallowed, never break a request."""
+
+    def __call__(self, event: Event, payload: dict[str, Any]) -> None: ...
+
+
+class AllTiersFailedError(RuntimeError):
+    """Every tier failed; the message lists each tier's failure."""
+
+    def __init__(self, failures: list[tuple[str, BaseException]]) -> None:
+        lines = [f"  tier {i} ({name}): {type(err).__name__}: {err}" for i, (name, err) in enumerate(failures)]
+        super().__init__("every AutoMix tier failed:\n" + "\n".join(lines))
+        self.failures = failures
+
+
+@dataclass
+class Tier:
+    """One level of the cascade: the model that answers and the model that verifies its answers."""
+
+    model: ChatModel
+    verifier: ChatModel | None = None
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+
+@dataclass
+class TierTrace:
+    """Everything that happened at one visited tier."""
+
+    tier: int
+    model: str
+    answer: str | None = None
+    error: str | None = None
+    confidence: float | None = None
+    verified: bool = False
+    verdicts: list[bool | None] = field(default_factory=list)
+    samples: list[str] = field(default_factory=list)
+    decision: str | None = None
+    decision_target: int | None = None
+    belief: dict[str, float] | None = None
+    note: str | None = None
+    usage: list[Usage] = field(default_factory=list)
+    latency_ms: float = 0.0
+
+    @property
+    def cost(self) -> float:
+        return sum(u.cost for u in self.usage)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tier": self.tier,
+            "model": self.model,
+            "answer": self.answer,
+            "error": self.error,
+            "confidence": self.confidence,
+            "verified": self.verified,
+            "verdicts": self.verdicts,
+            "decision": self.decision,
+            "decision_target": self.decision_target,
+            "belief": self.belief,
+            "note": self.note,
+            "input_tokens": sum(u.input_tokens for u in self.usage),
+            "output_tokens": sum(u.output_tokens for u in self.usage),
+            "cost": self.cost,
+            "estimated_usage": any(u.estimated for u in self.usage),
+            "latency_ms": round(self.latency_ms, 3),
+        }
+
+
+@dataclass
+class AutoMixResult:
+    """The final answer, the tier that gave it, and the trace of every visited tier."""
+
+    answer: str
+    tier: int
+    model: str
+    trace: list[TierTrace]
+
+    @property
+    def usage(self) -> list[Usage]:
+        return [u for t in self.trace for u in t.usage]
+
+    @property
+    def input_tokens(self) -> int:
+        return sum(u.input_tokens for u in self.usage)
+
+    @property
+    def output_tokens(self) -> int:
+        return sum(u.output_tokens for u in self.usage)
+
+    @property
+    def cost(self) -> float:
+        return sum(u.cost for u in self.usage)
+
+    @property
+    def escalated(self) -> bool:
+        return len(self.trace) > 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "answer": self.answer,
+            "tier": self.tier,
+            "model": self.model,
+            "tiers_visited": [t.tier for t in self.trace],
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost": self.cost,
+            "trace": [t.to_dict() for t in self.trace],
+        }
+
+
+@dataclass
+class _AnswerCall:
+    tier: int
+    messages: list[Message]
+
+
+@dataclass
+class _VerifyCall:
+    tier: int
+    question: str
+    answer: str
+    context: str
+
+
+_Request = _AnswerCall | _VerifyCall
+_Reply = Generation | VerificationResult | BaseException
+
+
+def build_answer_messages(question: str, context: str = "", system: str | None = None) -> list[Message]:
+    """The messages a tier answers: an optional system prompt, then context and question."""
+    msgs: list[Message] = []
+    if system:
+        msgs.append({"role": "system", "content": system})
+    content = f"Context:\n{context}\n\nQuestion: {question}" if context.strip() else question
+    msgs.append({"role": "user", "content": content})
+    return msgs
+
+
+class AutoMix:
+    """The AutoMix cascade over two or more tiers, cheapest first.
+
+    Args:
+        tiers: chat models (or :class:`Tier` with a separate verifier), cheapest first.
+        router: a fitted :class:`~automix_core.router.Router`, a policy, or a path to a router JSON;
+            default :meth:`Router.default` (accept when most verifier samples say "correct").
+        prices: price table for billing (default: the presets; unknown models raise).
+        ledger: where every call is recorded (a new one by default).
+        budget: caps that stop escalation when the next tier's estimated cost would exceed them.
+        k, verify_mode, verify_temperature, verify_max_tokens: self-verification settings.
+        answer_max_tokens, answer_temperature: settings of the answering calls.
+        retries: extra attempts for a call that fails with a retryable :class:`ModelError`.
+        timeout: seconds per call on the async path (the sync path relies on the model's timeout).
+        system: system prompt for answering when the question is given as text.
+        hooks: callables told about each :class:`Event`.
+    """
+
+    def __init__(
+        self,
+        tiers: Sequence[ChatModel | Tier],
+        *,
+        router: Router | Policy | str | None = None,
+        prices: PriceTable | None = None,
+        ledger: Ledger | None = None,
+        budget: Budget | None = None,
+        k: int = 8,
+        verify_mode: VerifyMode = "sample",
+        verify_temperature: float = 1.0,
+        verify_max_tokens: int = 160,
+        answer_max_tokens: int | None = 512,
+        answer_temperature: float = 0.0,
+        retries: int = 1,
+        timeout: float | None = 120.0,
+        system: str | None = None,
+        hooks: Sequence[Hook] = (),
+    ) -> None:
+        self.tiers = [t if isinstance(t, Tier) else Tier(t) for t in tiers]
+        if len(self.tiers) < 2:
+            raise ValueError(f"AutoMix needs at least two tiers, cheapest first; got {len(self.tiers)}")
+        names = [t.name for t in self.tiers]
+        if router is None:
+            router = Router.default(names)
+        elif isinstance(router, Policy):
+            router = Router(names, router)
+        elif isinstance(router, str):
+            router = Router.load(router)
+        if len(router.models) != len(self.tiers):
+            raise ValueError(f"router is for {len(router.models)} tiers ({router.models}) but {len(names)} were given")
+        if retries < 0:
+            raise ValueError("retries must be >= 0")
+        self.router = router
+        self.prices = prices if prices is not None else PriceTable()
+        self.ledger = ledger if ledger is not None else Ledger()
+        self.budget = budget
+        self.verifiers = [
+            Verifier(t.verifier or t.model, k=k, temperature=verify_temperature, max_tokens=verify_max_tokens,
+                     mode=verify_mode)
+            for t in self.tiers
+        ]
+        self.answer_max_tokens = answer_max_tokens
+        self.answer_temperature = answer_temperature
+        self.retries = retries
+        self.timeout = timeout
+        self.system = system
+        self.hooks = list(hooks)
+
+    # ------------------------------------------------------------------ the cascade (shared logic)
+
+    def _emit(self, event: Event, payload: dict[str, Any]) -> None:
+        for h in self.hooks:
+            try:
+                h(event, payload)
+            except Exception:
+                continue
+
+    def _bill(self, trace: TierTrace, gen: Generation, messages: Sequence[Message], purpose: str) -> None:
+        usage = usage_from_generation(gen, messages, self.prices, "answer" if purpose == "answer" else "verify",
+                                      trace.tier)
+        self.ledger.record(usage)
+        trace.usage.append(usage)
+
+    def _estimate_cost(self, tier: int, messages: Sequence[Message]) -> float:
+        model = self.tiers[tier].model.name
+        inp = count_messages(messages, model)
+        out = self.answer_max_tokens or 256
+        return self.prices.cost(model, inp, out)
+
+    def _cascade(
+        self, question: str, context: str, messages: list[Message] | None, key: float
+    ) -> Generator[_Request, _Reply, AutoMixResult]:
+        if not question.strip() and not (messages and any(m["content"].strip() for m in messages)):
+            raise ValueError("AutoMix got an empty question")
+        msgs = messages if messages is not None else build_answer_messages(question, context, self.system)
+        policy = self.router.policy_for(key)
+        last = len(self.tiers) - 1
+        traces: list[TierTrace] = []
+        answers: dict[int, str] = {}
+        obs: list[Observation] = []
+        failures: list[tuple[str, BaseException]] = []
+        t = 0
+        while True:
+            tr = TierTrace(t, self.tiers[t].name)
+            traces.append(tr)
+            start = time.perf_counter()
+            reply = yield _AnswerCall(t, msgs)
+            if isinstance(reply, BaseException):
+                tr.error = f"{type(reply).__name__}: {reply}"
+                failures.append((tr.model, reply))
+                self._emit(Event.FAILURE, {"tier": t, "stage": "answer", "error": tr.error})
+                tr.latency_ms = (time.perf_counter() - start) * 1000
+                if t < last:
+                    tr.decision, tr.decision_target, tr.note = "escalate", t + 1, "tier failed"
+                    t += 1
+                    continue
+                if answers:  # the last tier failed but an earlier one answered: keep the best seen
+                    best = max(answers, key=lambda i: next((c for j, c in obs if j == i), 0.0))
+                    tr.note = "tier failed; kept an earlier answer"
+                    return AutoMixResult(answers[best], best, self.tiers[best].name, traces)
+                raise AllTiersFailedError(failures)
+            assert isinstance(reply, Generation)
+            self._bill(tr, reply, msgs, "answer")
+            text = reply.texts[0] if reply.texts else ""
+            tr.answer = text
+            self._emit(Event.ANSWER, {"tier": t, "model": tr.model, "answer": text})
+            if not text.strip():
+                tr.note = "empty answer"
+                tr.latency_ms = (time.perf_counter() - start) * 1000
+                if t < last:
+                    tr.decision, tr.decision_target = "escalate", t + 1
+                    t += 1
+                    continue
+                if answers:
+                    best = max(answers)
+                    return AutoMixResult(answers[best], best, self.tiers[best].name, traces)
+                return AutoMixResult(text, t, tr.model, traces)
+            answers[t] = text
+            if t < last or policy.observes_last:
+                vreply = yield _VerifyCall(t, question or msgs[-1]["content"], text, context)
+                if isinstance(vreply, BaseException):
+                    tr.error = f"verification failed: {type(vreply).__name__}: {vreply}"
+                    self._emit(Event.FAILURE, {"tier": t, "stage": "verify", "error": tr.error})
+                    conf = 0.0  # unverified: treated like a "not correct" verdict
+                else:
+                    assert isinstance(vreply, VerificationResult)
+                    for g, m in zip(vreply.generations, vreply.messages):
+                        self._bill(tr, g, m, "verify")
+                    conf = vreply.confidence
+                    tr.verified = vreply.parsed
+                    tr.verdicts = list(vreply.verdicts)
+                    tr.samples = list(vreply.samples)
+                tr.confidence = conf
+                obs.append((t, conf))
+                self._emit(Event.VERIFY, {"tier": t, "confidence": conf, "verdicts": tr.verdicts})
+            if not obs:  # last tier reached without any observation (e.g. every earlier tier failed)
+                tr.decision, tr.decision_target = "accept", t
+                tr.latency_ms = (time.perf_counter() - start) * 1000
+                return AutoMixResult(text, t, tr.model, traces)
+            d = policy.decide(obs) if obs[-1][0] == t else None
+            if d is None or (d.action == "escalate" and d.tier <= t):
+                d_action, d_tier = "accept", t
+            else:
+                d_action, d_tier = d.action, d.tier
+                tr.belief = d.belief
+            if d_action == "escalate" and self.budget is not None:
+                spent = sum(x.cost for x in traces)
+                est = self._estimate_cost(d_tier, msgs)
+                if not self.budget.allows(est, spent):
+                    d_action = "accept"
+                    d_tier = max(answers, key=lambda i: next((c for j, c in obs if j == i), 0.0))
+                    tr.note = f"budget: escalation to tier {d.tier if d else '?'} (est. ${est:.6f}) would exceed it"
+            tr.decision, tr.decision_target = d_action, d_tier
+            tr.latency_ms = (time.perf_counter() - start) * 1000
+            self._emit(Event.DECIDE, {"tier": t, "action": d_action, "target": d_tier})
+            if d_action == "accept":
+                if d_tier not in answers:
+                    d_tier = t
+                return AutoMixResult(answers[d_tier], d_tier, self.tiers[d_tier].name, traces)
+            t = d_tier
+
+    # ------------------------------------------------------------------ drivers
+
+    def _call_sync(self, req: _Request) -> Generation | VerificationResult:
+        if isinstance(req, _AnswerCall):
+            model = self.tiers[req.tier].model
+            return model.generate(req.messages, n=1, temperature=self.answer_temperature,
+                                  max_tokens=self.answer_max_tokens)
+        return self.verifiers[req.tier].verify(req.question, req.answer, req.context)
+
+    async def _call_async(self, req: _Request) -> Generation | VerificationResult:
+        if isinstance(req, _AnswerCall):
+            model = self.tiers[req.tier].model
+            coro: Awaitable[Generation | VerificationResult] = model.agenerate(req.messages, n=1, temperature=self.answer_temperature,
+                                        max_tokens=self.answer_max_tokens)
+        else:
+            coro = self.verifiers[req.tier].averify(req.question, req.answer, req.context)
+        if self.timeout is None:
+            return await coro
+        try:
+            return await asyncio.wait_for(coro, self.timeout)
+        except asyncio.TimeoutError:
+            name = self.tiers[req.tier].name
+            raise ModelError(f"{name}: no reply within {self.timeout:g} s", model=name) from None
+
+    def _should_retry(self, err: BaseException, attempt: int) -> bool:
+        return attempt < self.retries and isinstance(err, ModelError) and err.retryable
+
+    def run(
+        self, question: str = "", context: str = "", *, messages: list[Message] | None = None,
+        key: float | None = None,
+    ) -> AutoMixResult:
+        """Answer ``question`` (with ``context``), or the chat ``messages``, through the cascade."""
+        gen = self._cascade(question, context, messages, Router.new_key() if key is None else key)
+        reply: _Reply | None = None
+        try:
+            req = next(gen)
+            while True:
+                attempt = 0
+                while True:
+                    try:
+                        reply = self._call_sync(req)
+                        break
+                    except Exception as err:
+                        if self._should_retry(err, attempt):
+                            attempt += 1
+                            continue
+                        reply = err
+                        break
+                req = gen.send(reply)
+        except StopIteration as stop:
+            result: AutoMixResult = stop.value
+            return result
+
+    async def arun(
+        self, question: str = "", context: str = "", *, messages: list[Message] | None = None,
+        key: float | None = None,
+    ) -> AutoMixResult:
+        """Async :meth:`run`: timeouts per call, verification samples drawn concurrently."""
+        gen = self._cascade(question, context, messages, Router.new_key() if key is None else key)
+        reply: _Reply | None = None
+        try:
+            req = next(gen)
+            while True:
+                attempt = 0
+                while True:
+                    try:
+                        reply = await self._call_async(req)
+                        break
+                    except asyncio.CancelledError:
+                        gen.close()
+                        raise
+                    except Exception as err:
+                        if self._should_retry(err, attempt):
+                            attempt += 1
+                            continue
+                        reply = err
+                        break
+                req = gen.send(reply)
+        except StopIteration as stop:
+            result: AutoMixResult = stop.value
+            return result
+

@@ -1,0 +1,190 @@
+"""Usage accounting: what each model call cost, running totals, and spending caps.
+
+Every model call (answering or verifying) becomes one :class:`Usage`, built by
+:func:`usage_from_generation`, and is recorded in a thread-safe :class:`Ledger`. A :class:`Budget`
+checks a planned call against a per-request cap and against an overall cap on the ledger's total.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .models import Generation, Message
+from .prices import PriceTable
+from .tokens import count_messages, count_tokens
+
+__all__ = ["Budget", "Ledger", "LedgerSnapshot", "Purpose", "Totals", "Usage", "usage_from_generation"]
+
+Purpose = Literal["answer", "verify"]
+
+
+class Usage(BaseModel):
+    """One model call: tokens, USD cost, and whether the token counts were estimated locally
+    (``estimated``) rather than reported by the provider. ``tier`` is the model's index in the cascade."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    input_tokens: int = Field(ge=0)
+    output_tokens: int = Field(ge=0)
+    cost: float = Field(ge=0)
+    estimated: bool
+    purpose: Purpose
+    tier: int = Field(ge=0)
+
+
+class Totals(BaseModel):
+    """Sums over a set of calls; ``estimated_calls`` counts calls whose tokens were estimated."""
+
+    model_config = ConfigDict(frozen=True)
+
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    estimated_calls: int = 0
+
+    def add(self, usage: Usage) -> Totals:
+        return Totals(
+            calls=self.calls + 1,
+            input_tokens=self.input_tokens + usage.input_tokens,
+            output_tokens=self.output_tokens + usage.output_tokens,
+            cost=self.cost + usage.cost,
+            estimated_calls=self.estimated_calls + int(usage.estimated),
+        )
+
+
+class LedgerSnapshot(BaseModel):
+    """A consistent copy of a ledger: overall totals, totals per model and per purpose, and the entries."""
+
+    model_config = ConfigDict(frozen=True)
+
+    total: Totals
+    by_model: dict[str, Totals]
+    by_purpose: dict[str, Totals]
+    entries: tuple[Usage, ...]
+
+
+class Ledger:
+    """A thread-safe record of :class:`Usage` entries with running totals."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: list[Usage] = []
+        self._total = Totals()
+        self._by_model: dict[str, Totals] = {}
+        self._by_purpose: dict[str, Totals] = {}
+
+    def record(self, usage: Usage) -> None:
+        """Add one call to the ledger."""
+        with self._lock:
+            self._entries.append(usage)
+            self._total = self._total.add(usage)
+            self._by_model[usage.model] = self._by_model.get(usage.model, Totals()).add(usage)
+            self._by_purpose[usage.purpose] = self._by_purpose.get(usage.purpose, Totals()).add(usage)
+
+    @property
+    def total(self) -> Totals:
+        """Totals over all recorded calls."""
+        with self._lock:
+            return self._total
+
+    @property
+    def total_cost(self) -> float:
+        """USD spent over all recorded calls."""
+        return self.total.cost
+
+    def by_model(self) -> dict[str, Totals]:
+        """Totals per model name."""
+        with self._lock:
+            return dict(self._by_model)
+
+    def by_purpose(self) -> dict[str, Totals]:
+        """Totals per purpose (``"answer"``, ``"verify"``)."""
+        with self._lock:
+            return dict(self._by_purpose)
+
+    def snapshot(self) -> LedgerSnapshot:
+        """All totals and entries, taken atomically."""
+        with self._lock:
+            return LedgerSnapshot(
+                total=self._total,
+                by_model=dict(self._by_model),
+                by_purpose=dict(self._by_purpose),
+                entries=tuple(self._entries),
+            )
+
+    def reset(self) -> None:
+        """Forget every entry."""
+        with self._lock:
+            self._entries.clear()
+            self._total = Totals()
+            self._by_model.clear()
+            self._by_purpose.clear()
+
+
+class Budget:
+    """Spending caps in USD: ``max_request_usd`` per request and ``max_total_usd`` over ``ledger``.
+
+    A None cap is unlimited; an overall cap needs the ledger whose total it caps. Caps are checked,
+    not reserved: requests running concurrently may each pass the overall check and together
+    overshoot it by their in-flight calls.
+    """
+
+    def __init__(
+        self, max_request_usd: float | None = None, max_total_usd: float | None = None, ledger: Ledger | None = None
+    ) -> None:
+        if (max_request_usd is not None and max_request_usd < 0) or (max_total_usd is not None and max_total_usd < 0):
+            raise ValueError("budget caps must be >= 0")
+        if max_total_usd is not None and ledger is None:
+            raise ValueError("an overall cap (max_total_usd) needs the ledger it applies to")
+        self.max_request_usd = max_request_usd
+        self.max_total_usd = max_total_usd
+        self.ledger = ledger
+
+    def allows(self, additional_cost: float, request_spent: float = 0.0) -> bool:
+        """Whether spending ``additional_cost`` more keeps within both caps.
+
+        ``request_spent`` is what the current request has spent so far (its calls are assumed to be
+        recorded in the ledger already, so the overall check is ``ledger total + additional_cost``).
+        """
+        if self.max_request_usd is not None and request_spent + additional_cost > self.max_request_usd:
+            return False
+        return not (
+            self.max_total_usd is not None
+            and self.ledger is not None
+            and self.ledger.total_cost + additional_cost > self.max_total_usd
+        )
+
+
+def usage_from_generation(
+    gen: Generation, messages: Sequence[Message], price_table: PriceTable, purpose: Purpose, tier: int
+) -> Usage:
+    """The :class:`Usage` of the call that sent ``messages`` and returned ``gen``.
+
+    Token counts the provider reported are used as they are; a count it did not report is estimated
+    with :mod:`automix_core.tokens` (the prompt once, since ``n`` samples share one prompt, and the
+    sum over the sampled texts), and ``estimated`` is then True. The cost is priced by ``gen.model``
+    in ``price_table``, which raises :class:`~automix_core.prices.UnknownPriceError` for an unknown
+    model without a default price.
+    """
+    input_tokens = gen.input_tokens
+    output_tokens = gen.output_tokens
+    estimated = input_tokens is None or output_tokens is None
+    if input_tokens is None:
+        input_tokens = count_messages(messages, gen.model)
+    if output_tokens is None:
+        output_tokens = sum(count_tokens(text, gen.model) for text in gen.texts)
+    return Usage(
+        model=gen.model,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost=price_table.cost(gen.model, input_tokens, output_tokens),
+        estimated=estimated,
+        purpose=purpose,
+        tier=tier,
+    )

@@ -1,0 +1,278 @@
+"""A fitted router: a policy at a chosen operating point, calibrated from records, saved as JSON.
+
+Calibration sweeps a policy's parameters into a train cost-quality frontier (plus randomized
+mixtures of neighbouring points where ties leave cost gaps) and picks one operating point:
+
+- ``select="dibc"`` (default): the best train ΔIBC among points that recover at least
+  ``min_gap_recovered`` (default 50%) of the small→large quality gap;
+- ``budget=B``: the best train quality among points whose mean cost per query is <= B;
+- ``target=Q``: the cheapest point whose train quality is >= Q.
+
+The JSON file carries a schema name and version; loading validates every field and never runs
+code (no ``eval``, no pickle). Saving is atomic: a crash mid-write leaves the previous file intact.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .metrics import Point, delta_ibc
+from .policies import Decision, Observation, Policy, PolicyError, SelfConsistencyPolicy, get_policy_class
+from .records import RecordArrays
+
+__all__ = [
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "OperatingPoint",
+    "Router",
+    "RouterError",
+    "calibrate",
+    "frontier",
+]
+
+SCHEMA = "automix.router"
+SCHEMA_VERSION = 1
+
+
+class RouterError(ValueError):
+    """A router file is missing, corrupt, of another schema version, or names an unknown policy."""
+
+
+class _PolicySpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    name: str
+    params: dict[str, Any]
+
+
+class _MixSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    policy: _PolicySpec
+    p: float = Field(ge=0.0, le=1.0)
+
+
+class OperatingPoint(BaseModel):
+    """Where the router sits on the train cost-quality plane."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    cost: float
+    quality: float
+    dibc: float | None = None
+    selection: str = "manual"
+
+
+class _RouterFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    schema_: Literal["automix.router"] = Field(alias="schema")
+    version: int
+    models: list[str] = Field(min_length=2)
+    policy: _PolicySpec
+    mix: _MixSpec | None = None
+    operating_point: OperatingPoint | None = None
+    n_train: int | None = Field(default=None, ge=0)
+
+
+@dataclass
+class Router:
+    """A policy (optionally mixed at random with a second one) over named tiers, cheapest first.
+
+    With ``mix``, each query follows ``mix[0]`` with probability ``mix[1]`` and ``policy``
+    otherwise; the engine draws one key per query and passes it to every :meth:`decide` call.
+    """
+
+    models: list[str]
+    policy: Policy
+    mix: tuple[Policy, float] | None = None
+    operating_point: OperatingPoint | None = None
+    n_train: int | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.models) < 2:
+            raise RouterError(f"a router needs at least two models, got {self.models}")
+        if self.policy.n_tiers != len(self.models):
+            raise RouterError(f"policy is for {self.policy.n_tiers} tiers but {len(self.models)} models are named")
+        if self.mix is not None and (self.mix[0].n_tiers != len(self.models) or not 0.0 <= self.mix[1] <= 1.0):
+            raise RouterError("mixed policy must have the same tiers and a probability in [0, 1]")
+
+    @classmethod
+    def default(cls, models: Sequence[str]) -> Router:
+        """The untrained default: accept when most verifier samples say "correct" (self-consistency)."""
+        return cls(list(models), SelfConsistencyPolicy(len(models)))
+
+    @property
+    def observes_last(self) -> bool:
+        return self.policy.observes_last or (self.mix is not None and self.mix[0].observes_last)
+
+    def policy_for(self, key: float) -> Policy:
+        """The policy a query with random ``key`` in [0, 1) follows."""
+        if self.mix is not None and key < self.mix[1]:
+            return self.mix[0]
+        return self.policy
+
+    def decide(self, observations: Sequence[Observation], key: float = 0.5) -> Decision:
+        return self.policy_for(key).decide(observations)
+
+    @staticmethod
+    def new_key() -> float:
+        return random.random()
+
+    # ---- persistence
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "schema": SCHEMA,
+            "version": SCHEMA_VERSION,
+            "models": list(self.models),
+            "policy": {"name": self.policy.name, "params": self.policy.params()},
+            "mix": None
+            if self.mix is None
+            else {"policy": {"name": self.mix[0].name, "params": self.mix[0].params()}, "p": self.mix[1]},
+            "operating_point": None if self.operating_point is None else self.operating_point.model_dump(),
+            "n_train": self.n_train,
+        }
+        return d
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the router as JSON atomically (temp file in the same folder, fsync, rename)."""
+        path = Path(path)
+        text = json.dumps(self.to_dict(), allow_nan=False, indent=1)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def from_dict(cls, obj: Any, *, source: str = "router") -> Router:
+        if not isinstance(obj, dict):
+            raise RouterError(f"{source}: expected a JSON object, got {type(obj).__name__}")
+        if obj.get("schema") != SCHEMA:
+            raise RouterError(f"{source}: field 'schema' must be {SCHEMA!r}, got {obj.get('schema')!r}")
+        if obj.get("version") != SCHEMA_VERSION:
+            raise RouterError(
+                f"{source}: field 'version' is {obj.get('version')!r}; this automix reads version {SCHEMA_VERSION}"
+            )
+        try:
+            spec = _RouterFile.model_validate(obj)
+        except ValidationError as exc:
+            fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise RouterError(f"{source}: {fields}") from None
+        n = len(spec.models)
+        try:
+            policy = get_policy_class(spec.policy.name).from_params(n, spec.policy.params)
+            mix = None
+            if spec.mix is not None:
+                mix = (get_policy_class(spec.mix.policy.name).from_params(n, spec.mix.policy.params), spec.mix.p)
+        except PolicyError as exc:
+            raise RouterError(f"{source}: policy: {exc}") from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RouterError(f"{source}: policy params invalid ({type(exc).__name__}: {exc})") from None
+        return cls(spec.models, policy, mix, spec.operating_point, spec.n_train)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Router:
+        """Load and validate a router file; :class:`RouterError` names the problem and the field."""
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise RouterError(f"router file not found: {p}") from None
+        try:
+            obj = json.loads(text, parse_constant=_reject)
+        except (json.JSONDecodeError, ValueError) as exc:
+            raise RouterError(f"{p}: not valid JSON ({exc})") from None
+        return cls.from_dict(obj, source=str(p))
+
+
+def _reject(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    policy: Policy
+    mix: tuple[Policy, float] | None
+    point: Point
+
+
+def frontier(policy: str, train: RecordArrays, *, grid: int = 200) -> list[_Candidate]:
+    """Every candidate operating point of ``policy`` on ``train``, mixtures included."""
+    from .evaluate import cost_range, mixtures, route_point
+
+    cands = get_policy_class(policy).candidates(train, grid=grid)
+    pts = [route_point(p, train) for p in cands]
+    out = [_Candidate(p, None, pt) for p, pt in zip(cands, pts)]
+    for a, b, p in mixtures(pts, cost_range(train), grid):
+        pt = Point((1 - p) * pts[a].cost + p * pts[b].cost, (1 - p) * pts[a].quality + p * pts[b].quality)
+        out.append(_Candidate(cands[a], (cands[b], p), pt))
+    return out
+
+
+def calibrate(
+    train: RecordArrays,
+    policy: str = "pomdp",
+    *,
+    budget: float | None = None,
+    target: float | None = None,
+    min_gap_recovered: float = 0.5,
+    grid: int = 200,
+) -> Router:
+    """Fit ``policy`` on ``train`` and pick an operating point (see the module docstring)."""
+    if budget is not None and target is not None:
+        raise RouterError("give a cost budget or a quality target, not both")
+    if budget is not None and not (math.isfinite(budget) and budget >= 0):
+        raise RouterError(f"budget must be a finite cost >= 0, got {budget}")
+    if target is not None and not (math.isfinite(target) and 0 <= target <= 1):
+        raise RouterError(f"target quality must be in [0, 1], got {target}")
+    cands = frontier(policy, train, grid=grid)
+    from .evaluate import refs
+
+    small, large = refs(train)
+    if budget is not None:
+        ok = [c for c in cands if c.point.cost <= budget + 1e-12]
+        if not ok:
+            cheapest = min(c.point.cost for c in cands)
+            raise RouterError(f"no operating point costs <= {budget:.6g} per query (cheapest: {cheapest:.6g})")
+        best = max(ok, key=lambda c: (c.point.quality, -c.point.cost))
+        how = f"budget<={budget:.6g}"
+    elif target is not None:
+        ok = [c for c in cands if c.point.quality >= target - 1e-12]
+        if not ok:
+            top = max(c.point.quality for c in cands)
+            raise RouterError(f"no operating point reaches quality {target:.4g} on train (best: {top:.4g})")
+        best = min(ok, key=lambda c: (c.point.cost, -c.point.quality))
+        how = f"quality>={target:.4g}"
+    else:
+        need = small.quality + min_gap_recovered * (large.quality - small.quality)
+        ok = [c for c in cands if c.point.quality >= need - 1e-12] or cands
+        best = max(ok, key=lambda c: (_finite(delta_ibc(c.point, small, large)), -c.point.cost))
+        how = f"dibc(min_gap_recovered={min_gap_recovered:g})"
+    d = delta_ibc(best.point, small, large)
+    op = OperatingPoint(
+        cost=best.point.cost, quality=best.point.quality, dibc=None if math.isnan(d) else d, selection=how
+    )
+    mix = None if best.mix is None else (best.mix[0], best.mix[1])
+    return Router(list(train.models), best.policy, mix, op, len(train))
+
+
+def _finite(x: float) -> float:
+    return -math.inf if math.isnan(x) else x

@@ -1,0 +1,119 @@
+import numpy as np
+import pytest
+
+from automix_core.evaluate import route_point
+from automix_core.policies import (
+    POLICIES,
+    DoubleThresholdPolicy,
+    Policy,
+    POMDPPolicy,
+    PolicyError,
+    SelfConsistencyPolicy,
+    ThresholdPolicy,
+    get_policy_class,
+)
+from automix_core.records import RecordArrays, Record, to_arrays
+
+from .synth import make_records
+
+
+def arrays(n: int = 400, models: tuple[str, ...] = ("small", "large"), seed: int = 0) -> RecordArrays:
+    return to_arrays([Record.model_validate(r) for r in make_records(n, models, seed)], list(models))
+
+
+def test_registry_and_unknown_name() -> None:
+    assert set(POLICIES) == {"threshold", "double-threshold", "self-consistency", "greedy", "pomdp"}
+    with pytest.raises(PolicyError, match="unknown policy 'nope'.*pomdp"):
+        get_policy_class("nope")
+
+
+def test_threshold_decisions() -> None:
+    p = ThresholdPolicy(3, [0.6, 0.7])
+    assert p.decide([(0, 0.9)]).action == "accept"
+    d = p.decide([(0, 0.1)])
+    assert (d.action, d.tier) == ("escalate", 1)
+    assert p.decide([(0, 0.1), (1, 0.65)]).tier == 2
+    assert p.decide([(0, 0.1), (1, 0.1), (2, 0.0)]).action == "accept"
+    assert SelfConsistencyPolicy(2).decide([(0, 0.5)]).action == "accept"
+    assert SelfConsistencyPolicy(2).decide([(0, 0.49)]).action == "escalate"
+
+
+def test_double_threshold_keeps_hopeless_answers() -> None:
+    p = DoubleThresholdPolicy(2, [0.2], [0.8])
+    assert p.decide([(0, 0.1)]).action == "accept"
+    assert p.decide([(0, 0.5)]).action == "escalate"
+    assert p.decide([(0, 0.9)]).action == "accept"
+
+
+@pytest.mark.parametrize("bad", [[], [(0, float("nan"))], [(0, 1.5)], [(3, 0.5)], [(1, 0.5), (0, 0.5)]])
+def test_bad_observations_rejected(bad: list[tuple[int, float]]) -> None:
+    with pytest.raises(PolicyError):
+        ThresholdPolicy(2, [0.5]).decide(bad)
+
+
+def test_fewer_than_two_tiers_rejected() -> None:
+    with pytest.raises(PolicyError, match="at least two tiers"):
+        ThresholdPolicy(1, [])
+
+
+@pytest.mark.parametrize("name", sorted(POLICIES))
+@pytest.mark.parametrize("tiers", [2, 3])
+def test_route_matches_decide(name: str, tiers: int) -> None:
+    models = ("a", "b", "c")[:tiers]
+    data = arrays(150, models)
+    cands = get_policy_class(name).candidates(data, grid=12)
+    rng = np.random.default_rng(1)
+    for pol in [cands[i] for i in rng.choice(len(cands), size=min(4, len(cands)), replace=False)]:
+        fast_answer, fast_visited = pol.route(data.confidence)
+        slow_answer, slow_visited = Policy.route(pol, data.confidence)  # the loop over decide()
+        assert np.array_equal(fast_answer, slow_answer), pol.describe()
+        assert np.array_equal(fast_visited, slow_visited), pol.describe()
+
+
+def test_pomdp_escalates_low_confidence_and_frontier_spans_costs() -> None:
+    data = arrays(400)
+    pol = POMDPPolicy.fit(data, lam=0.01)
+    lo = pol.decide([(0, 0.05)])
+    hi = pol.decide([(0, 0.99)])
+    assert lo.action == "escalate" and hi.action == "accept"
+    assert lo.belief is not None and abs(sum(lo.belief.values()) - 1) < 1e-9
+    # a small model that is confident is believed right more often than an unsure one
+    p_right = lambda b: sum(v for s, v in b.items() if s[0] == "1")  # noqa: E731
+    assert hi.belief is not None and p_right(hi.belief) > p_right(lo.belief)
+    cands = POMDPPolicy.candidates(data, grid=40)
+    costs = sorted(route_point(p, data).cost for p in cands)
+    assert costs[0] == pytest.approx(1.0)  # never escalate
+    assert costs[-1] > 10.0  # escalate (almost) everything
+    # costs spread over the range: no gap wider than a third of it
+    assert max(np.diff(costs)) < (costs[-1] - costs[0]) / 3
+
+
+def test_pomdp_higher_lambda_never_costs_more() -> None:
+    data = arrays(300)
+    costs = [route_point(POMDPPolicy.fit(data, lam=lam), data).cost for lam in (0.0, 0.001, 0.01, 0.03, 1.0)]
+    assert costs == sorted(costs, reverse=True)
+    assert costs[-1] == pytest.approx(1.0)
+
+
+def test_pomdp_fits_from_50_records_and_three_tiers() -> None:
+    small = arrays(50, seed=3)
+    pol = POMDPPolicy.fit(small, lam=0.01)
+    assert pol.decide([(0, 0.02)]).action == "escalate"
+    three = arrays(300, ("a", "b", "c"))
+    p3 = POMDPPolicy.fit(three, lam=0.001)
+    answer, visited = p3.route(three.confidence)
+    assert visited[:, 0].all() and set(np.unique(answer)) <= {0, 1, 2}
+    assert visited[:, 2].any()  # some queries reach the top tier
+    d = p3.decide([(0, 0.01)])
+    assert d.action == "escalate" and d.tier in (1, 2)
+
+
+@pytest.mark.parametrize("name", sorted(POLICIES))
+def test_params_roundtrip(name: str) -> None:
+    data = arrays(120)
+    cls = get_policy_class(name)
+    pol = cls.candidates(data, grid=10)[len(cls.candidates(data, grid=10)) // 2]
+    again = cls.from_params(2, pol.params())
+    a1, v1 = pol.route(data.confidence)
+    a2, v2 = again.route(data.confidence)
+    assert np.array_equal(a1, a2) and np.array_equal(v1, v2)

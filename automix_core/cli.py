@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .evaluate import DEFAULT_METHODS, MethodResult, evaluate, evaluate_cv
+from .local import add_cli as add_models_cli
 from .policies import POLICIES, PolicyError
 from .records import Record, RecordArrays, RecordError, filter_records, read_records, to_arrays
 from .router import RouterError, calibrate
@@ -136,13 +137,18 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", required=True, help="router JSON to write")
     c.set_defaults(func=_cmd_calibrate)
 
-    try:
-        from .local import add_cli as _add_models_cli
-    except ImportError:  # pragma: no cover - local.py is part of the package
-        _add_models_cli = None
-    if _add_models_cli is not None:
-        _add_models_cli(sub)
+    add_models_cli(sub)
+    d = sub.add_parser("demo", help="AutoMix live on real local models (Qwen2.5-Coder 0.5B -> 1.5B)")
+    d.add_argument("--k", type=int, default=4, help="self-verification samples (default 4)")
+    d.add_argument("--questions", type=int, default=5)
+    d.set_defaults(func=lambda a: _demo(["--k", str(a.k), "--questions", str(a.questions)]))
     return p
+
+
+def _demo(argv: list[str]) -> int:
+    from .demo import main as demo_main
+
+    return demo_main(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

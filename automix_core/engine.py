@@ -377,8 +377,9 @@ class AutoMix:
     async def _call_async(self, req: _Request) -> Generation | VerificationResult:
         if isinstance(req, _AnswerCall):
             model = self.tiers[req.tier].model
-            coro: Awaitable[Generation | VerificationResult] = model.agenerate(req.messages, n=1, temperature=self.answer_temperature,
-                                        max_tokens=self.answer_max_tokens)
+            coro: Awaitable[Generation | VerificationResult] = model.agenerate(
+                req.messages, n=1, temperature=self.answer_temperature, max_tokens=self.answer_max_tokens
+            )
         else:
             coro = self.verifiers[req.tier].averify(req.question, req.answer, req.context)
         if self.timeout is None:

@@ -84,7 +84,7 @@ class Policy(ABC):
 
     name: ClassVar[str]
     #: whether the policy reads the last tier's confidence (it then pays for that verification)
-    observes_last: ClassVar[bool] = False
+    observes_last: bool = False
 
     def __init__(self, n_tiers: int) -> None:
         if n_tiers < 2:
@@ -254,6 +254,7 @@ class DoubleThresholdPolicy(Policy):
 
 GRID = 201  # points on [0, 1] where densities are tabulated
 KNOTS = 201  # quantiles kept per tier for the rank transform
+_MEMO_SIZE = 200_000  # memoised POMDP decisions per policy
 
 
 def _kde_on_grid(x: np.ndarray, weights: np.ndarray | None, bandwidth: float) -> np.ndarray:
@@ -303,6 +304,7 @@ class _ObservationModel:
         self.quality = quality  # (S, N) expected score of tier i in state s
         self.loglik = loglik  # (N, S, GRID)
         self.lik = np.exp(loglik)
+        self._tables = [_rank_table(k) for k in knots]
 
     @classmethod
     def fit(
@@ -352,14 +354,20 @@ class _ObservationModel:
     def obs_index(self, conf: np.ndarray) -> np.ndarray:
         """Grid index of each confidence (columns = tiers 0..k-1), after the rank transform."""
         conf = np.asarray(conf, dtype=float)
-        u = np.stack([_rank(conf[..., i], self.knots[i]) for i in range(conf.shape[-1])], axis=-1)
+        u = np.stack([_interp(conf[..., i], self._tables[i]) for i in range(conf.shape[-1])], axis=-1)
         return np.asarray(np.clip(np.rint(u * (GRID - 1)).astype(np.int64), 0, GRID - 1))
 
-    def log_posterior(self, observations: Sequence[Observation]) -> np.ndarray:
+    def grid_index(self, tier: int, conf: float) -> int:
+        """Grid index of one confidence of ``tier`` (scalar fast path of :meth:`obs_index`)."""
+        xs, us = self._tables[tier]
+        u = float(np.interp(conf, xs, us)) if len(xs) > 1 else 0.5
+        return min(max(round(u * (GRID - 1)), 0), GRID - 1)
+
+    def log_posterior(self, indices: Sequence[tuple[int, int]]) -> np.ndarray:
+        """Unnormalised log belief after observing grid ``indices`` ((tier, index) pairs)."""
         lp: np.ndarray = np.log(self.prior)
-        for tier, c in observations:
-            u = _rank(np.asarray([c], dtype=float), self.knots[tier])[0]
-            lp = lp + self.loglik[tier, :, int(np.clip(round(u * (GRID - 1)), 0, GRID - 1))]
+        for tier, i in indices:
+            lp = lp + self.loglik[tier, :, i]
         return lp
 
     def to_dict(self) -> dict[str, Any]:
@@ -391,18 +399,27 @@ class _ObservationModel:
         return cls(n_tiers, prior, quality, loglik, knots)
 
 
+def _rank_table(knots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    u = np.linspace(0.0, 1.0, len(knots))
+    xs, inv = np.unique(knots, return_inverse=True)
+    us = np.bincount(inv, weights=u) / np.bincount(inv)
+    return xs, us
+
+
+def _interp(x: np.ndarray, table: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    xs, us = table
+    if len(xs) == 1:
+        return np.full(np.shape(x), 0.5)
+    return np.asarray(np.interp(x, xs, us))
+
+
 def _rank(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
     """Map confidences to [0, 1] through the training quantiles (mid-rank where quantiles tie).
 
     Confidences are often piled up near 0 or 1 (a probability of 0.9999997 next to 0.9990);
     smoothing on this scale keeps those differences, which a fixed grid on [0, 1] would erase.
     """
-    u = np.linspace(0.0, 1.0, len(knots))
-    xs, inv = np.unique(knots, return_inverse=True)
-    us = np.bincount(inv, weights=u) / np.bincount(inv)
-    if len(xs) == 1:
-        return np.full(np.shape(x), 0.5)
-    return np.asarray(np.interp(x, xs, us))
+    return _interp(x, _rank_table(knots))
 
 
 def _normalise_log(lp: np.ndarray) -> np.ndarray:
@@ -420,7 +437,9 @@ class POMDPPolicy(Policy):
     - Hidden state: which tiers answer this query well (2**N states).
     - Observation: each visited tier's verifier confidence, continuous or a k-sample fraction
       (the likelihood model of :class:`_ObservationModel`).
-    - Actions: accept the answer of any visited tier, or escalate to any later tier.
+    - Actions: escalate to any later tier, or accept the current tier's answer; with
+      ``select_answer=True``, accept the answer of any visited tier (this reads the last tier's
+      confidence too, so the last tier's answer is verified as well and that is billed).
     - Reward: the expected quality of the accepted answer minus ``lam`` times the cost spent
       (each tier's mean call cost plus its verification cost).
     - Belief: Bayes' rule after every observation.
@@ -430,7 +449,6 @@ class POMDPPolicy(Policy):
     """
 
     name = "pomdp"
-    observes_last = True
 
     def __init__(
         self,
@@ -441,6 +459,7 @@ class POMDPPolicy(Policy):
         *,
         horizon: int = 2,
         n_bins: int = 12,
+        select_answer: bool = False,
     ) -> None:
         super().__init__(n_tiers)
         if len(tier_costs) != n_tiers:
@@ -451,8 +470,12 @@ class POMDPPolicy(Policy):
         self.tier_costs = np.asarray(tier_costs, dtype=float)
         self.lam = float(lam)
         self.horizon = int(horizon)
+        self.select_answer = bool(select_answer)
+        self.observes_last = self.select_answer
         self.n_bins = int(n_bins)
         self._bin_lik = self._make_bins()
+        self._memo: dict[tuple[tuple[int, int], ...], Decision] = {}
+        self._state_names = ["".join(map(str, st)) for st in self.model.states]
 
     def _make_bins(self) -> np.ndarray:
         """P(observation bin | state) per tier: (N, S, n_bins), bins of equal prior mass."""
@@ -475,12 +498,15 @@ class POMDPPolicy(Policy):
     def _value(self, belief: np.ndarray, visited: tuple[int, ...], depth: int) -> np.ndarray:
         """Optimal value (excluding sunk cost) of beliefs (n, S) with ``visited`` tiers observed."""
         q = self.model.quality
-        accept = (belief @ q[:, list(visited)]).max(axis=1)
+        accept = (belief @ q[:, self._acceptable(visited)]).max(axis=1)
         best = accept
         last = visited[-1]
         for j in range(last + 1, self.n_tiers):
             best = np.maximum(best, self._escalate_value(belief, visited, j, depth))
         return np.asarray(best)
+
+    def _acceptable(self, visited: tuple[int, ...]) -> list[int]:
+        return list(visited) if self.select_answer else [visited[-1]]
 
     def _escalate_value(self, belief: np.ndarray, visited: tuple[int, ...], j: int, depth: int) -> np.ndarray:
         cost = self.lam * self.tier_costs[j]
@@ -499,7 +525,7 @@ class POMDPPolicy(Policy):
     def _decide_beliefs(self, belief: np.ndarray, visited: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         """Best action per belief row: returns (action_tier, is_escalate) arrays."""
         q = self.model.quality
-        vis = list(visited)
+        vis = self._acceptable(visited)
         acc_vals = belief @ q[:, vis]
         best_acc = acc_vals.argmax(axis=1)
         best_val = acc_vals.max(axis=1)
@@ -513,14 +539,18 @@ class POMDPPolicy(Policy):
         return tier, esc
 
     def _decide(self, observations: Sequence[Observation]) -> Decision:
-        lp = self.model.log_posterior(observations)
-        belief = _normalise_log(lp)[None, :]
-        visited = tuple(t for t, _ in observations)
-        tier, esc = self._decide_beliefs(belief, visited)
-        t = int(tier[0])
-        states = ["".join(map(str, s)) for s in self.model.states]
-        bel = {s: float(p) for s, p in zip(states, belief[0])}
-        return Decision("escalate" if bool(esc[0]) else "accept", t, belief=bel)
+        # the decision depends on the observations only through their grid cells: memoise it
+        key = tuple((t, self.model.grid_index(t, c)) for t, c in observations)
+        hit = self._memo.get(key)
+        if hit is not None:
+            return hit
+        belief = _normalise_log(self.model.log_posterior(key))[None, :]
+        tier, esc = self._decide_beliefs(belief, tuple(t for t, _ in key))
+        bel = {s: float(p) for s, p in zip(self._state_names, belief[0])}
+        d = Decision("escalate" if bool(esc[0]) else "accept", int(tier[0]), belief=bel)
+        if len(self._memo) < _MEMO_SIZE:
+            self._memo[key] = d
+        return d
 
     def route(self, confidence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n, m = confidence.shape
@@ -552,6 +582,7 @@ class POMDPPolicy(Policy):
         return {
             "lam": self.lam,
             "horizon": self.horizon,
+            "select_answer": self.select_answer,
             "n_bins": self.n_bins,
             "tier_costs": [float(c) for c in self.tier_costs],
             "model": self.model.to_dict(),
@@ -566,6 +597,7 @@ class POMDPPolicy(Policy):
         return cls(
             n_tiers, model, params["tier_costs"], float(params["lam"]),
             horizon=int(params.get("horizon", 2)), n_bins=int(params.get("n_bins", 12)),
+            select_answer=bool(params.get("select_answer", False)),
         )
 
     @classmethod

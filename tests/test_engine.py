@@ -107,13 +107,17 @@ def test_budget_stops_escalation() -> None:
     assert "budget" in (res.trace[0].note or "")
 
 
+def broken_hook(event: Event, payload: dict[str, object]) -> None:
+    raise ZeroDivisionError("a hook that fails must not break the request")
+
+
 def test_three_tiers_and_hooks() -> None:
     events: list[Event] = []
     small = ScriptedModel("small", replies=["a"], default=verifier_reply("incorrect"))
     mid = ScriptedModel("mid", replies=["b"], default=verifier_reply("correct"))
     large = ScriptedModel("large", replies=["c"])
     am = AutoMix([small, mid, large], router=ThresholdPolicy(3, [0.5, 0.5]), prices=PRICES, k=2,
-                 hooks=[lambda e, p: events.append(e), lambda e, p: 1 / 0])
+                 hooks=[lambda e, p: events.append(e), broken_hook])
     res = am.run("q?")
     assert (res.answer, res.tier) == ("b", 1) and large.calls == []
     assert events.count(Event.ANSWER) == 2 and events.count(Event.DECIDE) == 2

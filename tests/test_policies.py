@@ -6,13 +6,13 @@ from automix_core.policies import (
     POLICIES,
     DoubleThresholdPolicy,
     Policy,
-    POMDPPolicy,
     PolicyError,
+    POMDPPolicy,
     SelfConsistencyPolicy,
     ThresholdPolicy,
     get_policy_class,
 )
-from automix_core.records import RecordArrays, Record, to_arrays
+from automix_core.records import Record, RecordArrays, to_arrays
 
 from .synth import make_records
 
@@ -70,6 +70,10 @@ def test_route_matches_decide(name: str, tiers: int) -> None:
         assert np.array_equal(fast_visited, slow_visited), pol.describe()
 
 
+def _p_small_right(belief: dict[str, float]) -> float:
+    return sum(v for s, v in belief.items() if s[0] == "1")
+
+
 def test_pomdp_escalates_low_confidence_and_frontier_spans_costs() -> None:
     data = arrays(400)
     pol = POMDPPolicy.fit(data, lam=0.01)
@@ -78,8 +82,8 @@ def test_pomdp_escalates_low_confidence_and_frontier_spans_costs() -> None:
     assert lo.action == "escalate" and hi.action == "accept"
     assert lo.belief is not None and abs(sum(lo.belief.values()) - 1) < 1e-9
     # a small model that is confident is believed right more often than an unsure one
-    p_right = lambda b: sum(v for s, v in b.items() if s[0] == "1")  # noqa: E731
-    assert hi.belief is not None and p_right(hi.belief) > p_right(lo.belief)
+    assert hi.belief is not None and lo.belief is not None
+    assert _p_small_right(hi.belief) > _p_small_right(lo.belief)
     cands = POMDPPolicy.candidates(data, grid=40)
     costs = sorted(route_point(p, data).cost for p in cands)
     assert costs[0] == pytest.approx(1.0)  # never escalate

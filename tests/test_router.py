@@ -5,13 +5,13 @@ from pathlib import Path
 import pytest
 
 from automix_core.evaluate import route_point
-from automix_core.records import Record, to_arrays
+from automix_core.records import Record, RecordArrays, to_arrays
 from automix_core.router import Router, RouterError, calibrate
 
 from .synth import make_records
 
 
-def data():  # type: ignore[no-untyped-def]
+def data() -> RecordArrays:
     return to_arrays([Record.model_validate(r) for r in make_records(300)], ["small", "large"])
 
 
@@ -25,7 +25,7 @@ def test_calibrate_budget_and_target() -> None:
     assert tgt.operating_point is not None and tgt.operating_point.quality >= 0.6
     default = calibrate(d, "pomdp", grid=40)
     assert default.operating_point is not None and default.operating_point.selection.startswith("dibc")
-    with pytest.raises(RouterError, match="no operating point costs <= 0.5"):
+    with pytest.raises(RouterError, match=r"no operating point costs <= 0\.5"):
         calibrate(d, "pomdp", budget=0.5, grid=20)
     with pytest.raises(RouterError, match="reaches quality 1"):
         calibrate(d, "threshold", target=1.0, grid=20)

@@ -173,11 +173,11 @@ def mixtures(points: Sequence[Point], cost_range: tuple[float, float], grid: int
     step = (hi - lo) / max(grid, 1)
     order = sorted(range(len(points)), key=lambda i: (points[i].cost, -points[i].quality))
     chain: list[int] = []
-    for i in order:
+    for i in order:  # the upper frontier: quality strictly rising with cost
         if not chain or points[i].quality > points[chain[-1]].quality:
             chain.append(i)
-    if order and order[-1] != chain[-1] and points[order[-1]].cost > points[chain[-1]].cost:
-        chain.append(order[-1])
+    if order and points[order[-1]].cost > points[chain[-1]].cost:
+        chain.append(order[-1])  # and on to the most expensive point
     out: list[tuple[int, int, float]] = []
     for a, b in itertools.pairwise(chain):
         k = int((points[b].cost - points[a].cost) / step) if step > 0 else 0

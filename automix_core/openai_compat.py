@@ -21,7 +21,6 @@ import asyncio
 import http.client
 import json
 import math
-import socket
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -284,13 +283,13 @@ class OpenAICompatibleModel:
             if detail:
                 msg += f": {detail}"
             raise ModelError(self._scrub(msg), model=self.name, retryable=retryable) from None
-        except (TimeoutError, socket.timeout) as e:
+        except TimeoutError as e:
             raise ModelError(
                 self._scrub(f"{where}: timed out after {self.timeout:g}s ({e})"), model=self.name, retryable=True
             ) from None
         except urllib.error.URLError as e:
             reason = e.reason
-            kind = "timed out" if isinstance(reason, (TimeoutError, socket.timeout)) else "connection failed"
+            kind = "timed out" if isinstance(reason, TimeoutError) else "connection failed"
             raise ModelError(self._scrub(f"{where}: {kind}: {reason}"), model=self.name, retryable=True) from None
         except (ConnectionError, http.client.HTTPException, OSError) as e:
             raise ModelError(
@@ -331,7 +330,9 @@ class OpenAICompatibleModel:
             key=lambda c: c["index"] if isinstance(c.get("index"), int) else 0,
         )
         if len(ordered) != len(choices):
-            raise ModelError(f"{where}: malformed response: a choice is not an object", model=self.name, retryable=False)
+            raise ModelError(
+                f"{where}: malformed response: a choice is not an object", model=self.name, retryable=False
+            )
         texts: list[str] = []
         lps: list[list[dict[str, float]] | None] = []
         for c in ordered:
@@ -356,10 +357,9 @@ class OpenAICompatibleModel:
         token_logprobs: list[list[dict[str, float]]] | None = None
         if want_logprobs and any(lp is not None for lp in lps):
             token_logprobs = [lp if lp is not None else [] for lp in lps]
-        model = payload.get("model")
         return Generation(
             texts=texts,
-            model=self.name if not isinstance(model, str) or not model else self.name,
+            model=self.name,
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             token_logprobs=token_logprobs,

@@ -80,8 +80,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         how = f"train split {args.train_split!r} ({len(train)}), test split {args.test_split!r} ({len(test)})"
     else:
         k = args.cv or 5
-        res = evaluate_cv(train, k, methods, regions=args.regions, grid=args.grid)
-        how = f"{k}-fold cross-validation over {len(train)} records (no {args.test_split!r} split found)"
+        res = evaluate_cv(train, k, methods, regions=args.regions, grid=args.grid, repeats=args.repeats)
+        how = f"{k}-fold cross-validation x {args.repeats} over {len(train)} records (no {args.test_split!r} split)"
     if args.json:
         print(json.dumps({name: r.to_json() for name, r in res.items()}, allow_nan=False))
     else:
@@ -122,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--train-split", default="train")
     e.add_argument("--test-split", default="test")
     e.add_argument("--cv", type=int, default=None, help="k-fold cross-validation instead of a test split")
+    e.add_argument("--repeats", type=int, default=1, help="repeat cross-validation over this many splits")
     e.add_argument("--regions", type=int, default=5, help="cost regions for mean ΔIBC (default 5)")
     e.add_argument("--methods", default=None, help=f"policies to score (default {','.join(DEFAULT_METHODS)})")
     e.add_argument("--json", action="store_true", help="print one JSON object keyed by method")

@@ -201,22 +201,32 @@ def _lerp(a: Point, b: Point, p: float) -> Point:
     return Point((1 - p) * a.cost + p * b.cost, (1 - p) * a.quality + p * b.quality)
 
 
-def cv_folds(ids: Sequence[str], k: int) -> np.ndarray:
-    """A deterministic fold number in 0..k-1 per id (by hash, so folds are stable across runs)."""
+def cv_folds(ids: Sequence[str], k: int, seed: int = 0) -> np.ndarray:
+    """A deterministic fold number in 0..k-1 per id (by hash, so folds are stable across runs);
+    another ``seed`` gives another split."""
     if k < 2:
         raise ValueError(f"cross-validation needs k >= 2 folds, got {k}")
-    return np.array([int(hashlib.sha256(i.encode()).hexdigest()[:8], 16) % k for i in ids])
+    salt = f"{seed}:" if seed else ""
+    return np.array([int(hashlib.sha256(f"{salt}{i}".encode()).hexdigest()[:8], 16) % k for i in ids])
 
 
 def evaluate_cv(
-    data: RecordArrays, k: int = 5, methods: Sequence[str] = DEFAULT_METHODS, *, regions: int = 5, grid: int = 200
+    data: RecordArrays,
+    k: int = 5,
+    methods: Sequence[str] = DEFAULT_METHODS,
+    *,
+    regions: int = 5,
+    grid: int = 200,
+    repeats: int = 1,
 ) -> dict[str, MethodResult]:
-    """k-fold cross-validation of :func:`evaluate`: per-region ΔIBC and AUC averaged over folds."""
-    folds = cv_folds(data.ids, k)
+    """k-fold cross-validation of :func:`evaluate`, repeated over ``repeats`` different splits:
+    per-region ΔIBC and AUC averaged over every fold of every repeat."""
     per: list[dict[str, MethodResult]] = []
-    for f in range(k):
-        te = folds == f
-        per.append(evaluate(data.subset(~te), data.subset(te), methods, regions=regions, grid=grid))
+    for rep in range(repeats):
+        folds = cv_folds(data.ids, k, seed=rep)
+        for f in range(k):
+            te = folds == f
+            per.append(evaluate(data.subset(~te), data.subset(te), methods, regions=regions, grid=grid))
     out: dict[str, MethodResult] = {}
     for name in per[0]:
         regs = np.mean([p[name].dibc_regions for p in per], axis=0).tolist()

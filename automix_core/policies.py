@@ -289,9 +289,11 @@ class _ObservationModel:
     smoothing. The likelihood of tier i's confidence under state s is a Gaussian kernel density
     fitted on the training records in state s, shrunk toward the density of the records that
     agree with s on tier i alone (and that in turn toward tier i's overall density), with the
-    shrinkage weight ``kappa`` acting as a pseudo-count. With ~50 records the shrunk densities
-    are close to the per-tier ones; with thousands the joint-state densities dominate, and the
-    model picks up how one tier's confidence speaks about the other tiers' correctness.
+    shrinkage weight ``kappa`` (default 40) acting as a pseudo-count. With ~50 records the shrunk
+    densities are close to the per-tier ones; with thousands the joint-state densities dominate,
+    and the model picks up how one tier's confidence speaks about the other tiers' correctness.
+    Densities live on the rank scale of the training confidences (see :func:`_rank`). kappa = 40
+    scored better than 10 or 100 under repeated 2-fold cross-validation on the cascade data.
     """
 
     def __init__(
@@ -308,7 +310,7 @@ class _ObservationModel:
 
     @classmethod
     def fit(
-        cls, score: np.ndarray, conf: np.ndarray, *, alpha: float = 0.5, kappa: float = 10.0, bw_scale: float = 1.0
+        cls, score: np.ndarray, conf: np.ndarray, *, alpha: float = 0.5, kappa: float = 40.0, bw_scale: float = 1.0
     ) -> _ObservationModel:
         m = score.shape[1]
         knots = np.quantile(conf, np.linspace(0.0, 1.0, KNOTS), axis=0).T  # (m, KNOTS)

@@ -254,21 +254,30 @@ class DoubleThresholdPolicy(Policy):
 
 GRID = 201  # points on [0, 1] where densities are tabulated
 KNOTS = 201  # quantiles kept per tier for the rank transform
-_MEMO_SIZE = 200_000  # memoised POMDP decisions per policy
+_MEMO_SIZE = 200_000
+_KDE_BINS = 1000  # memoised POMDP decisions per policy
 
 
 def _kde_on_grid(x: np.ndarray, weights: np.ndarray | None, bandwidth: float) -> np.ndarray:
-    """Gaussian KDE on the fixed grid, reflected at 0 and 1 so mass stays inside [0, 1]."""
+    """Gaussian KDE on the fixed grid, reflected at 0 and 1 so mass stays inside [0, 1].
+
+    The points are first binned into 1,000 bins (0.001 wide, far below any bandwidth used), so
+    the cost does not grow with the number of records.
+    """
     g = np.linspace(0.0, 1.0, GRID)
     if x.size == 0:
         return np.full(GRID, 1.0)
     w = np.ones_like(x) if weights is None else weights
     if w.sum() <= 0:
         return np.full(GRID, 1.0)
+    counts, edges = np.histogram(np.clip(x, 0.0, 1.0), bins=_KDE_BINS, range=(0.0, 1.0), weights=w)
+    keep = counts > 0
+    centers = ((edges[:-1] + edges[1:]) / 2)[keep]
+    cw = counts[keep]
     dens = np.zeros(GRID)
-    for src in (x, -x, 2.0 - x):
+    for src in (centers, -centers, 2.0 - centers):
         z = (g[:, None] - src[None, :]) / bandwidth
-        dens += (np.exp(-0.5 * z * z) * w[None, :]).sum(axis=1)
+        dens += (np.exp(-0.5 * z * z) * cw[None, :]).sum(axis=1)
     dens /= w.sum() * bandwidth * math.sqrt(2 * math.pi)
     return dens
 
@@ -708,17 +717,33 @@ class GreedyPolicy(Policy):
     def from_params(cls, n_tiers: int, params: dict[str, Any]) -> Policy:
         return cls(n_tiers, params["p_right"], params["mean_quality"], params["tier_costs"], params["lam"])
 
-    @classmethod
-    def candidates(cls, train: RecordArrays, *, grid: int = 200) -> list[Policy]:
+    @staticmethod
+    def _p_right(train: RecordArrays) -> np.ndarray:
+        """Per tier, the kernel regression of the score on the confidence, over the grid (binned)."""
         m = len(train.models)
         g = np.linspace(0, 1, GRID)
         p_right = np.empty((m, GRID))
         for t in range(m):
-            x, y = train.confidence[:, t], train.score[:, t]
+            x, y = np.clip(train.confidence[:, t], 0.0, 1.0), train.score[:, t]
             bw = _bandwidth(x)
-            w = np.exp(-0.5 * ((g[:, None] - x[None, :]) / bw) ** 2)
+            n_b, edges = np.histogram(x, bins=_KDE_BINS, range=(0.0, 1.0))
+            s_b, _ = np.histogram(x, bins=_KDE_BINS, range=(0.0, 1.0), weights=y)
+            keep = n_b > 0
+            centers = ((edges[:-1] + edges[1:]) / 2)[keep]
+            w = np.exp(-0.5 * ((g[:, None] - centers[None, :]) / bw) ** 2)
             prior = float(y.mean())
-            p_right[t] = (w @ y + 1.0 * prior) / (w.sum(axis=1) + 1.0)
+            p_right[t] = (w @ s_b[keep] + 1.0 * prior) / (w @ n_b[keep] + 1.0)
+        return p_right
+
+    @classmethod
+    def fit(cls, train: RecordArrays, lam: float) -> GreedyPolicy:
+        costs = (train.cost + train.verifier_cost).mean(axis=0)
+        return cls(len(train.models), cls._p_right(train), train.score.mean(axis=0), costs, lam)
+
+    @classmethod
+    def candidates(cls, train: RecordArrays, *, grid: int = 200) -> list[Policy]:
+        m = len(train.models)
+        p_right = cls._p_right(train)
         costs = (train.cost + train.verifier_cost).mean(axis=0)
         q = train.score.mean(axis=0)
         return _sweep_lambda(lambda lam: cls(m, p_right, q, costs, lam), train, grid)

@@ -3,8 +3,9 @@
     python benchmarks/speed.py [--records 1000,10000,100000] [--json out.json]
 
 Fitting = building the policy at one operating point from N records (for the POMDP: the
-observation model, prior and quality table); the full frontier sweep used by `automix calibrate`
-is timed separately. A decision = one `Policy.decide` call after the first tier's observation.
+observation model, prior and quality table; for greedy: its kernel regression; for the threshold
+family: its candidate grid); the full POMDP frontier sweep used by `automix calibrate` is timed
+separately. A decision = one `Policy.decide` call after the first tier's observation.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from automix_core.policies import POLICIES, POMDPPolicy, get_policy_class
+from automix_core.policies import POLICIES, GreedyPolicy, POMDPPolicy, get_policy_class
 from automix_core.records import RecordArrays
 
 
@@ -39,7 +40,9 @@ def time_fit(name: str, data: RecordArrays) -> float:
     t0 = time.perf_counter()
     if name == "pomdp":
         POMDPPolicy.fit(data, lam=0.01)
-    else:
+    elif name == "greedy":
+        GreedyPolicy.fit(data, lam=0.01)
+    else:  # threshold family: fitting is sweeping the quantile grid
         get_policy_class(name).candidates(data, grid=200)
     return time.perf_counter() - t0
 

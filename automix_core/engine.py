@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
-from collections.abc import Awaitable, Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from .ledger import Budget, Ledger, Usage, usage_from_generation
 from .models import ChatModel, Generation, Message, ModelError
@@ -30,6 +30,7 @@ __all__ = [
     "AutoMixResult",
     "Event",
     "Hook",
+    "Screen",
     "Tier",
     "TierTrace",
 ]
@@ -48,6 +49,12 @@ class Hook(Protocol):
     """A callback for cascade events; exceptions it raises are swallowed, never break a request."""
 
     def __call__(self, event: Event, payload: dict[str, Any]) -> None: ...
+
+
+Screen = Callable[[int, Generation], Literal["accept", "escalate"] | None]
+"""Looks at a tier's answer before verification: ``"accept"`` it unverified, ``"escalate"`` without
+verifying it, or ``None`` to carry on as usual. Adapters use it for answers that are not plain text
+(e.g. tool calls)."""
 
 
 class AllTiersFailedError(RuntimeError):
@@ -201,6 +208,8 @@ class AutoMix:
         timeout: seconds per call on the async path (the sync path relies on the model's timeout).
         system: system prompt for answering when the question is given as text.
         hooks: callables told about each :class:`Event`.
+        screen: optional :data:`Screen` consulted on every non-empty answer before verification;
+            ``"escalate"`` is ignored at the last tier.
     """
 
     def __init__(
@@ -221,6 +230,7 @@ class AutoMix:
         timeout: float | None = 120.0,
         system: str | None = None,
         hooks: Sequence[Hook] = (),
+        screen: Screen | None = None,
     ) -> None:
         self.tiers = [t if isinstance(t, Tier) else Tier(t) for t in tiers]
         if len(self.tiers) < 2:
@@ -251,6 +261,7 @@ class AutoMix:
         self.timeout = timeout
         self.system = system
         self.hooks = list(hooks)
+        self.screen = screen
 
     # ------------------------------------------------------------------ the cascade (shared logic)
 
@@ -322,6 +333,16 @@ class AutoMix:
                     return AutoMixResult(answers[best], best, self.tiers[best].name, traces)
                 return AutoMixResult(text, t, tr.model, traces)
             answers[t] = text
+            screened = self.screen(t, reply) if self.screen is not None else None
+            if screened == "accept" or (screened == "escalate" and t < last):
+                tr.decision, tr.decision_target = ("accept", t) if screened == "accept" else ("escalate", t + 1)
+                tr.note = f"screened: {screened} without verification"
+                tr.latency_ms = (time.perf_counter() - start) * 1000
+                self._emit(Event.DECIDE, {"tier": t, "action": tr.decision, "target": tr.decision_target})
+                if screened == "accept":
+                    return AutoMixResult(text, t, tr.model, traces)
+                t += 1
+                continue
             if t < last or policy.observes_last:
                 vreply = yield _VerifyCall(t, question or msgs[-1]["content"], text, context)
                 if isinstance(vreply, BaseException):

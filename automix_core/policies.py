@@ -448,7 +448,8 @@ class POMDPPolicy(Policy):
     - Hidden state: which tiers answer this query well (2**N states).
     - Observation: each visited tier's verifier confidence, continuous or a k-sample fraction
       (the likelihood model of :class:`_ObservationModel`).
-    - Actions: escalate to any later tier, or accept the current tier's answer; with
+    - Actions: escalate to any later tier (of ``tiers``, default all), or accept the current
+      tier's answer; with
       ``select_answer=True``, accept the answer of any visited tier (this reads the last tier's
       confidence too, so the last tier's answer is verified as well and that is billed).
     - Reward: the expected quality of the accepted answer minus ``lam`` times the cost spent
@@ -471,6 +472,7 @@ class POMDPPolicy(Policy):
         horizon: int = 2,
         n_bins: int = 12,
         select_answer: bool = False,
+        tiers: Sequence[int] | None = None,
     ) -> None:
         super().__init__(n_tiers)
         if len(tier_costs) != n_tiers:
@@ -482,6 +484,10 @@ class POMDPPolicy(Policy):
         self.lam = float(lam)
         self.horizon = int(horizon)
         self.select_answer = bool(select_answer)
+        allowed = sorted(set(range(n_tiers) if tiers is None else (int(t) for t in tiers)))
+        if not allowed or allowed[0] != 0 or allowed[-1] >= n_tiers or len(allowed) < 2:
+            raise PolicyError(f"POMDP tiers must start at 0, lie in 0..{n_tiers - 1} and name two or more, got {tiers}")
+        self.tiers = allowed
         self.observes_last = self.select_answer
         self.n_bins = int(n_bins)
         self._bin_lik = self._make_bins()
@@ -512,7 +518,9 @@ class POMDPPolicy(Policy):
         accept = (belief @ q[:, self._acceptable(visited)]).max(axis=1)
         best = accept
         last = visited[-1]
-        for j in range(last + 1, self.n_tiers):
+        for j in self.tiers:
+            if j <= last:
+                continue
             best = np.maximum(best, self._escalate_value(belief, visited, j, depth))
         return np.asarray(best)
 
@@ -541,7 +549,9 @@ class POMDPPolicy(Policy):
         best_acc = acc_vals.argmax(axis=1)
         best_val = acc_vals.max(axis=1)
         tier = np.asarray(vis)[best_acc]
-        for j in range(visited[-1] + 1, self.n_tiers):
+        for j in self.tiers:
+            if j <= visited[-1]:
+                continue
             v = self._escalate_value(belief, visited, j, self.horizon - 1)
             better = v > best_val + 1e-12
             best_val = np.where(better, v, best_val)
@@ -594,13 +604,15 @@ class POMDPPolicy(Policy):
             "lam": self.lam,
             "horizon": self.horizon,
             "select_answer": self.select_answer,
+            "tiers": self.tiers,
             "n_bins": self.n_bins,
             "tier_costs": [float(c) for c in self.tier_costs],
             "model": self.model.to_dict(),
         }
 
     def describe(self) -> str:
-        return f"pomdp(lam={self.lam:.4g}, horizon={self.horizon})"
+        sub = "" if len(self.tiers) == self.n_tiers else f", tiers={self.tiers}"
+        return f"pomdp(lam={self.lam:.4g}, horizon={self.horizon}{sub})"
 
     @classmethod
     def from_params(cls, n_tiers: int, params: dict[str, Any]) -> Policy:
@@ -609,6 +621,7 @@ class POMDPPolicy(Policy):
             n_tiers, model, params["tier_costs"], float(params["lam"]),
             horizon=int(params.get("horizon", 2)), n_bins=int(params.get("n_bins", 12)),
             select_answer=bool(params.get("select_answer", False)),
+            tiers=params.get("tiers"),
         )
 
     @classmethod
@@ -622,7 +635,17 @@ class POMDPPolicy(Policy):
         model = _ObservationModel.fit(train.score, train.confidence)
         costs = (train.cost + train.verifier_cost).mean(axis=0)
         m = len(train.models)
-        return _sweep_lambda(lambda lam: cls(m, model, costs, lam, **kw), train, grid)
+        # with three or more tiers, the sub-cascades "tier 0, then tier j" are candidates too, so
+        # the calibrated frontier is never worse (on train) than the best two-tier pair's
+        subsets: list[list[int] | None] = [None] + ([[0, j] for j in range(1, m)] if m > 2 else [])
+        out: list[Policy] = []
+        for sub in subsets:
+
+            def make(lam: float, sub: list[int] | None = sub) -> Policy:
+                return cls(m, model, costs, lam, tiers=sub, **kw)
+
+            out += _sweep_lambda(make, train, grid)
+        return out
 
 
 def _lambda_scale(train: RecordArrays) -> float:

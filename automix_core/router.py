@@ -38,6 +38,7 @@ __all__ = [
     "RouterError",
     "calibrate",
     "frontier",
+    "measure",
 ]
 
 SCHEMA = "automix.router"
@@ -212,6 +213,18 @@ class _Candidate:
     policy: Policy
     mix: tuple[Policy, float] | None
     point: Point
+
+
+def measure(candidate: _Candidate, data: RecordArrays) -> Point:
+    """Expected mean cost and quality of a candidate (a policy, or a random mixture of two) on ``data``."""
+    from .evaluate import route_point
+
+    a = route_point(candidate.policy, data)
+    if candidate.mix is None:
+        return a
+    b = route_point(candidate.mix[0], data)
+    p = candidate.mix[1]
+    return Point((1 - p) * a.cost + p * b.cost, (1 - p) * a.quality + p * b.quality)
 
 
 def frontier(policy: str, train: RecordArrays, *, grid: int = 200) -> list[_Candidate]:

@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/automix demo
 
 check: $(STAMP)
-	$(BIN)/ruff check automix_core tests benchmarks
+	$(BIN)/ruff check automix_core automix_llamaindex tests benchmarks examples
 	$(BIN)/mypy
 
 test: models

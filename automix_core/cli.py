@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -113,6 +114,57 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_collect(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from .collect import collect, label_scorer, load_contractnli, load_jsonl, load_pubmedqa, token_f1
+    from .local import MODELS, LocalServer
+    from .openai_compat import OpenAICompatibleModel
+    from .prices import PriceTable
+
+    if args.format == "pubmedqa":
+        items = load_pubmedqa(args.dataset)
+    elif args.format == "contractnli":
+        items = load_contractnli(args.dataset)
+    else:
+        labels = [x for x in (args.labels or "").split(",") if x]
+        items = load_jsonl(args.dataset, question=args.question_field, answer=args.answer_field,
+                           context=args.context_field or None, task=args.task_name, labels=labels)
+    if args.limit:
+        items = items[: args.limit]
+    labels_seen = items[0].labels if items else ()
+    scorer = label_scorer(labels_seen) if labels_seen else token_f1
+    endpoints = dict(e.split("=", 1) for e in args.endpoint)
+    # each entry is NAME or ALIAS=LOCAL_MODEL (the same local model may serve two tiers under aliases)
+    specs = [tuple(m.split("=", 1)) if "=" in m else (m, m) for m in args.models]
+    names = [a for a, _ in specs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"tier names must differ, got {names} (use ALIAS=MODEL)")
+    unknown = [a for a, m in specs if m not in MODELS and a not in endpoints]
+    if unknown:
+        raise ValueError(f"no endpoint for model(s) {unknown}: give --endpoint NAME=URL or use a local model "
+                         f"({', '.join(MODELS)})")
+    local = sorted({m for a, m in specs if m in MODELS and a not in endpoints})
+    prices = PriceTable().with_prices({n: m.price for n, m in MODELS.items()})
+    prices = prices.with_prices({a: MODELS[m].price for a, m in specs if m in MODELS})
+    with contextlib.ExitStack() as stack:
+        tiers = []
+        servers = {m: stack.enter_context(LocalServer(m, parallel=max(args.k, args.concurrency))) for m in local}
+        key = os.environ.get(args.api_key_env) if args.api_key_env else None
+        for alias, model in specs:
+            if alias not in endpoints:
+                tiers.append(servers[model].model(name=alias, timeout=args.timeout))
+            else:
+                tiers.append(OpenAICompatibleModel(endpoints[alias], model, name=alias, api_key=key,
+                                                   timeout=args.timeout))
+        summary = collect(items, tiers, args.output, prices=prices, k=args.k, scorer=scorer,
+                          concurrency=args.concurrency, test_share=args.test_share)
+    print(summary.table())
+    for item_id, err in summary.failed[:10]:
+        print(f"  failed {item_id}: {err}", file=sys.stderr)
+    return 130 if summary.interrupted else (1 if summary.failed else 0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="automix", description="AutoMix: small model first, escalate when needed.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -137,6 +189,27 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--target", type=float, default=None, help="reach at least this mean quality, cheapest")
     c.add_argument("-o", "--output", required=True, help="router JSON to write")
     c.set_defaults(func=_cmd_calibrate)
+
+    col = sub.add_parser("collect", help="run every tier and its self-verification on a labelled dataset")
+    col.add_argument("dataset", help="dataset file")
+    col.add_argument("--format", choices=["pubmedqa", "contractnli", "jsonl"], default="jsonl")
+    col.add_argument("--models", type=_models, required=True,
+                     help="model names cheapest first; ALIAS=LOCAL_MODEL names a local model's tier")
+    col.add_argument("--endpoint", action="append", default=[], metavar="NAME=URL",
+                     help="OpenAI-compatible base URL of a model that is not a local one (repeatable)")
+    col.add_argument("--api-key-env", default=None, help="environment variable holding the endpoints' API key")
+    col.add_argument("-o", "--output", required=True, help="records file to append to (resumable)")
+    col.add_argument("--k", type=int, default=8, help="self-verification samples per answer (default 8)")
+    col.add_argument("--limit", type=int, default=None, help="use only the first N items")
+    col.add_argument("--concurrency", type=int, default=2)
+    col.add_argument("--timeout", type=float, default=600.0)
+    col.add_argument("--test-share", type=float, default=0.3, help="share of ids put in the test split")
+    col.add_argument("--question-field", default="question")
+    col.add_argument("--answer-field", default="answer")
+    col.add_argument("--context-field", default="context")
+    col.add_argument("--task-name", default="jsonl")
+    col.add_argument("--labels", default=None, help="comma-separated labels for label tasks (exact-match score)")
+    col.set_defaults(func=_cmd_collect)
 
     add_models_cli(sub)
     d = sub.add_parser("demo", help="AutoMix live on real local models (Qwen2.5-Coder 0.5B -> 1.5B)")

@@ -9,7 +9,13 @@ made (as counted from the server's responses). Skips without xllamacpp or the we
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +23,7 @@ import pytest
 from automix_core import AutoMix, Generation, Ledger, Message, PriceTable, ThresholdPolicy
 from automix_core.local import MODELS, LocalServer
 from automix_core.openai_compat import OpenAICompatibleModel
+from automix_core.records import read_records, to_arrays
 
 pytestmark = pytest.mark.local
 
@@ -69,3 +76,37 @@ def test_cascade_on_real_server(smollm_server: LocalServer) -> None:
     assert ledger.total.output_tokens == sum(g.output_tokens or 0 for g in calls)
     assert ledger.total.cost == pytest.approx(res.cost + res2.cost)
     assert ledger.total.cost == pytest.approx(price.cost(ledger.total.input_tokens, ledger.total.output_tokens))
+
+
+def test_collect_resumes_after_kill_9(tmp_path: Path) -> None:
+    """`automix collect` on the real server, killed with SIGKILL mid-run, then resumed."""
+    from tests.conftest import require_smollm
+
+    require_smollm()
+    data = tmp_path / "qa.jsonl"
+    data.write_text("".join(
+        json.dumps({"id": f"q{i}", "question": f"Is {i} an even number? Answer yes or no.",
+                    "answer": "yes" if i % 2 == 0 else "no"}) + "\n" for i in range(3)))
+    out = tmp_path / "records.jsonl"
+    cmd = [sys.executable, "-m", "automix_core.cli", "collect", str(data), "--models",
+           "small=smollm2-135m,large=smollm2-135m", "-o", str(out), "--k", "2", "--concurrency", "1",
+           "--labels", "yes,no"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.exists() and out.read_text().count("\n") >= 1:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = out.read_text().count("\n")
+    assert 1 <= before <= 3
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = out.read_text().splitlines()
+    ids = [json.loads(line)["id"] for line in lines]  # every line parses
+    assert sorted(ids) == [f"q{i}" for i in range(3)]  # every record exactly once
+    recs = read_records(out)
+    arr = to_arrays(recs, ["small", "large"])
+    assert ((arr.confidence >= 0) & (arr.confidence <= 1)).all()
+    assert f"skipped (already done) {before}" in done.stdout

@@ -1,0 +1,39 @@
+"""automix_llamaindex: AutoMix as a LlamaIndex LLM and query engine (a thin adapter over automix_core).
+
+``Settings.llm = AutoMixLLM([small, large], prices=...)`` makes AutoMix the LLM of any LlamaIndex
+app; :class:`AutoMixQueryEngine` runs one verified cascade per query over the retrieved nodes.
+Needs llama-index-core: ``pip install 'automix[llamaindex]'``.
+"""
+
+from __future__ import annotations
+
+try:
+    import llama_index.core  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised by a test that hides the package
+    raise ImportError(
+        "automix_llamaindex needs llama-index-core, which is not installed; "
+        "install it with: pip install 'automix[llamaindex]'"
+    ) from exc
+
+from .base import (
+    AutoMixEvent,
+    AutoMixLLM,
+    Grounding,
+    LlamaIndexChatModel,
+    grounding_from_prompt,
+    reported_usage,
+    to_core_messages,
+)
+from .query_engine import EMPTY_RESPONSE, AutoMixQueryEngine
+
+__all__ = [
+    "EMPTY_RESPONSE",
+    "AutoMixEvent",
+    "AutoMixLLM",
+    "AutoMixQueryEngine",
+    "Grounding",
+    "LlamaIndexChatModel",
+    "grounding_from_prompt",
+    "reported_usage",
+    "to_core_messages",
+]

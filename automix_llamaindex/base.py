@@ -1,0 +1,587 @@
+"""AutoMix as a LlamaIndex LLM: cheapest tier first, self-verified, escalated per the policy.
+
+:class:`AutoMixLLM` is a thin adapter: every tier is a LlamaIndex :class:`~llama_index.core.llms.LLM`
+wrapped in :class:`LlamaIndexChatModel` (an :class:`automix_core.models.ChatModel`) and the cascade
+itself is :class:`automix_core.engine.AutoMix`; no routing logic lives here.
+
+Grounded verification: when a query engine calls :meth:`AutoMixLLM.predict` (and ``apredict``,
+``stream``, ``astream``) with a question-answering template (variables ``query_str`` and
+``context_str``: ``text_qa_template``, ``summary_template`` of tree_summarize) or a refine template
+(``query_str``, ``context_msg``, ``existing_answer``), the tiers answer the fully formatted prompt
+while the verifier gets the question and the retrieved context as separate parts.
+
+Token accounting: the AutoMix call itself emits no ``CBEventType.LLM`` callback event; each call a
+tier makes (answers and verification samples) is reported once, by the tier's own callback
+manager, plus a forwarded event to every handler of the AutoMix LLM's callback manager that the
+tier's manager does not already hold. A ``TokenCountingHandler`` thus counts every call exactly
+once. Instrumentation spans of the tiers nest under the AutoMix span, and an
+:class:`AutoMixEvent` with the trace is dispatched when a cascade ends.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import uuid
+from collections import ChainMap
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    ChatResponseAsyncGen,
+    ChatResponseGen,
+    CompletionResponse,
+    CompletionResponseAsyncGen,
+    CompletionResponseGen,
+    LLMMetadata,
+    MessageRole,
+)
+from llama_index.core.bridge.pydantic import Field, PrivateAttr, SerializeAsAny
+from llama_index.core.callbacks import CallbackManager, CBEventType, EventPayload
+from llama_index.core.callbacks.base import global_stack_trace
+from llama_index.core.instrumentation.events import BaseEvent
+from llama_index.core.llms import LLM
+from llama_index.core.prompts import BasePromptTemplate
+from llama_index.core.types import TokenAsyncGen, TokenGen
+from llama_index_instrumentation import get_dispatcher
+
+from automix_core.engine import AutoMix, AutoMixResult, Hook, Tier
+from automix_core.ledger import Budget, Ledger
+from automix_core.models import Generation, Message, ModelError
+from automix_core.policies import Policy
+from automix_core.prices import PriceTable
+from automix_core.router import Router
+from automix_core.verify import VerifyMode
+
+__all__ = [
+    "AutoMixEvent",
+    "AutoMixLLM",
+    "Grounding",
+    "LlamaIndexChatModel",
+    "grounding_from_prompt",
+    "reported_usage",
+    "to_core_messages",
+]
+
+dispatcher = get_dispatcher(__name__)
+
+_ROLES: dict[MessageRole, str] = {
+    MessageRole.SYSTEM: "system",
+    MessageRole.DEVELOPER: "system",
+    MessageRole.USER: "user",
+    MessageRole.ASSISTANT: "assistant",
+    MessageRole.CHATBOT: "assistant",
+    MessageRole.MODEL: "assistant",
+}
+_NON_TEXT_BLOCKS = {"ImageBlock", "AudioBlock", "VideoBlock", "DocumentBlock"}
+_INPUT_KEYS = ("prompt_tokens", "input_tokens", "prompt_token_count")
+_OUTPUT_KEYS = ("completion_tokens", "output_tokens", "candidates_token_count")
+_TRANSIENT = {"APITimeoutError", "APIConnectionError", "RateLimitError", "InternalServerError", "ReadTimeout",
+              "ConnectTimeout", "ConnectError"}
+
+ResponseHook = Callable[[LLM, list[ChatMessage], ChatResponse], None]
+
+
+# ------------------------------------------------------------------------------------ conversions
+
+
+def to_core_messages(messages: Sequence[ChatMessage]) -> list[Message]:
+    """LlamaIndex chat messages as ``automix_core`` messages (text only).
+
+    Developer messages become system messages, chatbot/model messages assistant ones. Tool and
+    function messages, and images, audio, video or documents, raise :class:`ValueError`: AutoMix
+    verifies text answers.
+    """
+    out: list[Message] = []
+    for m in messages:
+        role = _ROLES.get(m.role)
+        if role is None:
+            raise ValueError(f"AutoMixLLM handles text chat only; got a {m.role.value!r} message")
+        bad = [type(b).__name__ for b in m.blocks if type(b).__name__ in _NON_TEXT_BLOCKS]
+        if bad:
+            raise ValueError(f"AutoMixLLM handles text chat only; a {role} message holds {', '.join(bad)}")
+        out.append({"role": role, "content": m.content or ""})  # type: ignore[typeddict-item]
+    return out
+
+
+def _from_core_messages(messages: Sequence[Message]) -> list[ChatMessage]:
+    return [ChatMessage(role=MessageRole(m["role"]), content=m["content"]) for m in messages]
+
+
+def _as_dict(usage: object) -> Mapping[str, Any] | None:
+    if usage is None:
+        return None
+    if isinstance(usage, Mapping):
+        return usage
+    dump = getattr(usage, "model_dump", None)
+    if callable(dump):
+        dumped = dump()
+        return dumped if isinstance(dumped, Mapping) else None
+    return vars(usage) if hasattr(usage, "__dict__") else None
+
+
+def _first_int(usage: Mapping[str, Any], keys: Sequence[str]) -> int | None:
+    for key in keys:
+        value = usage.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def reported_usage(response: ChatResponse | CompletionResponse) -> tuple[int | None, int | None]:
+    """(input, output) tokens a LlamaIndex response reports, ``None`` for each count not reported.
+
+    Looked up where ``TokenCountingHandler`` looks: ``raw["usage"]`` (or ``raw.usage``, also
+    ``usage_metadata``), then ``additional_kwargs`` (``prompt_tokens``/``completion_tokens`` and
+    the other spellings it knows).
+    """
+    raw = response.raw
+    if isinstance(raw, Mapping):
+        usage: object = raw.get("usage") or raw.get("usage_metadata")
+    else:
+        usage = getattr(raw, "usage", None) or getattr(raw, "usage_metadata", None)
+    for candidate in (usage, response.additional_kwargs):
+        found = _as_dict(candidate)
+        if not found:
+            continue
+        inp, out = _first_int(found, _INPUT_KEYS), _first_int(found, _OUTPUT_KEYS)
+        if inp is not None or out is not None:
+            return inp, out
+    return None, None
+
+
+def _model_error(name: str, err: Exception) -> ModelError:
+    if isinstance(err, ModelError):
+        return err
+    transient = isinstance(err, (TimeoutError, ConnectionError)) or type(err).__name__ in _TRANSIENT
+    return ModelError(f"{name}: {type(err).__name__}: {err}", model=name, retryable=transient)
+
+
+# ------------------------------------------------------------------------------------ tier wrapper
+
+
+class LlamaIndexChatModel:
+    """A LlamaIndex :class:`LLM` as an ``automix_core`` :class:`~automix_core.models.ChatModel`.
+
+    Calls ``llm.chat``/``llm.achat`` once per sample (``supports_n`` is False) and passes
+    ``temperature``, ``max_tokens``, ``stop`` and, when asked, ``logprobs``/``top_logprobs`` as
+    keyword arguments, unless ``sampling_kwargs`` is False (for LLMs that reject them; verification
+    samples are then all drawn at the LLM's own temperature). Token usage is read with
+    :func:`reported_usage` (``None`` when not reported: the core then estimates it). Exceptions
+    become :class:`ModelError`, retryable for timeouts, connection errors and rate limits.
+    ``on_response`` is told about every successful call (used by :class:`AutoMixLLM` to forward
+    callback events).
+    """
+
+    def __init__(
+        self, llm: LLM, name: str | None = None, *, sampling_kwargs: bool = True,
+        on_response: ResponseHook | None = None,
+    ) -> None:
+        self.llm = llm
+        self._name = name
+        self.sampling_kwargs = sampling_kwargs
+        self.on_response = on_response
+
+    @property
+    def name(self) -> str:
+        return self._name or self.llm.metadata.model_name
+
+    @property
+    def supports_n(self) -> bool:
+        return False
+
+    @property
+    def context_window(self) -> int | None:
+        return self.llm.metadata.context_window
+
+    def __repr__(self) -> str:
+        return f"LlamaIndexChatModel({type(self.llm).__name__}, name={self.name!r})"
+
+    def _prepare(
+        self, messages: Sequence[Message], n: int, temperature: float, max_tokens: int | None,
+        stop: Sequence[str] | None, logprobs: int | None,
+    ) -> tuple[list[ChatMessage], dict[str, Any]]:
+        if n != 1:
+            raise ModelError(f"{self.name}: one sample per call (n={n})", model=self.name, retryable=False)
+        kwargs: dict[str, Any] = {}
+        if self.sampling_kwargs:
+            kwargs["temperature"] = temperature
+            if max_tokens is not None:
+                kwargs["max_tokens"] = max_tokens
+            if stop:
+                kwargs["stop"] = list(stop)
+            if logprobs:
+                kwargs["logprobs"] = True
+                kwargs["top_logprobs"] = logprobs
+        return _from_core_messages(messages), kwargs
+
+    def _generation(self, msgs: list[ChatMessage], response: ChatResponse) -> Generation:
+        if self.on_response is not None:
+            self.on_response(self.llm, msgs, response)
+        inp, out = reported_usage(response)
+        lp = None
+        if response.logprobs:
+            lp = [[{alt.token: alt.logprob for alt in position} for position in response.logprobs]]
+        return Generation(texts=[response.message.content or ""], model=self.name, input_tokens=inp,
+                          output_tokens=out, token_logprobs=lp, raw=response)
+
+    def generate(
+        self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0, max_tokens: int | None = None,
+        stop: Sequence[str] | None = None, logprobs: int | None = None,
+    ) -> Generation:
+        msgs, kwargs = self._prepare(messages, n, temperature, max_tokens, stop, logprobs)
+        try:
+            response = self.llm.chat(msgs, **kwargs)
+        except Exception as err:
+            raise _model_error(self.name, err) from err
+        return self._generation(msgs, response)
+
+    async def agenerate(
+        self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0, max_tokens: int | None = None,
+        stop: Sequence[str] | None = None, logprobs: int | None = None,
+    ) -> Generation:
+        msgs, kwargs = self._prepare(messages, n, temperature, max_tokens, stop, logprobs)
+        try:
+            response = await self.llm.achat(msgs, **kwargs)
+        except Exception as err:
+            raise _model_error(self.name, err) from err
+        return self._generation(msgs, response)
+
+
+# ------------------------------------------------------------------------------------ grounding
+
+
+@dataclass(frozen=True)
+class Grounding:
+    """The parts the verifier gets: the user's question and the retrieved context."""
+
+    question: str
+    context: str
+
+
+def grounding_from_prompt(prompt: BasePromptTemplate, prompt_args: Mapping[str, Any]) -> Grounding | None:
+    """The question and context of a query-engine prompt, or None for any other prompt.
+
+    Variables are read from ``prompt_args`` and the template's partially formatted ``kwargs`` (the
+    synthesizers partially format ``query_str``). ``query_str`` + ``context_str`` (text QA, tree
+    summarize, simple summarize, accumulate; a list of chunks is joined) or ``context_messages``:
+    the context is that text. ``query_str`` +
+    ``context_msg`` (refine): the context is the new passage followed by the earlier answer, which
+    came from passages verified before.
+    """
+    values: ChainMap[str, Any] = ChainMap(dict(prompt_args), dict(prompt.kwargs))
+    question = values.get("query_str")
+    if not isinstance(question, str) or not question.strip():
+        return None
+    context = _as_text(values.get("context_str", values.get("context_messages")))
+    if context is not None:
+        return Grounding(question, context)
+    passage = _as_text(values.get("context_msg"))
+    if passage is not None:
+        earlier = values.get("existing_answer")
+        if isinstance(earlier, str) and earlier.strip():
+            passage = f"{passage}\n\nAn earlier answer, drawn from other passages of the same source:\n{earlier}"
+        return Grounding(question, passage)
+    return None
+
+
+def _as_text(value: object) -> str | None:
+    """A template variable as text: a string, or a list of strings or chat messages joined."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)):
+        parts = [v if isinstance(v, str) else v.content if isinstance(v, ChatMessage) else None for v in value]
+        if all(isinstance(p, str) for p in parts):
+            return "\n\n".join(p for p in parts if p is not None)
+    return None
+
+
+_GROUNDING: contextvars.ContextVar[tuple[int, Grounding] | None] = contextvars.ContextVar(
+    "automix_llamaindex_grounding", default=None
+)
+
+
+class AutoMixEvent(BaseEvent):
+    """Dispatched when an AutoMix cascade ends: ``result`` is :meth:`AutoMixResult.to_dict`."""
+
+    result: dict[str, Any]
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "AutoMixEvent"
+
+
+# ------------------------------------------------------------------------------------ the LLM
+
+
+class AutoMixLLM(LLM):
+    """AutoMix over LlamaIndex LLMs: the cheapest tier answers, self-verifies, and the policy escalates.
+
+    Drop-in for any LlamaIndex app: ``Settings.llm = AutoMixLLM([small, large], prices=...)`` or
+    ``index.as_query_engine(llm=AutoMixLLM(...))``.
+
+    Args:
+        tiers: LlamaIndex LLMs, cheapest first (at least two).
+        verifiers: optional per-tier verifier LLMs (``None`` entries: the tier verifies itself).
+        names: per-tier names for pricing and traces (default: each LLM's ``metadata.model_name``).
+        router, prices, ledger, budget, k, verify_mode, verify_temperature, verify_max_tokens,
+            answer_max_tokens, answer_temperature, retries, timeout, system, hooks: as in
+            :class:`automix_core.engine.AutoMix`.
+        sampling_kwargs: pass temperature/max_tokens/stop to the tiers (see :class:`LlamaIndexChatModel`).
+
+    Responses carry the answer; ``additional_kwargs`` holds the tokens of every call made
+    (``prompt_tokens``, ``completion_tokens``, ``total_tokens``), ``cost``, ``tier``, ``model`` and
+    ``escalated``; ``raw`` holds ``usage`` (the same totals), ``calls`` (one entry per model call)
+    and ``automix`` (the full trace, :meth:`AutoMixResult.to_dict`). Streaming methods yield the
+    final answer once, when the cascade has decided. Extra keyword arguments of ``chat``/``complete``
+    are ignored: each tier keeps its own settings.
+    """
+
+    tiers: list[SerializeAsAny[LLM]] = Field(description="The tiers, cheapest first.")
+    verifiers: list[SerializeAsAny[LLM] | None] | None = Field(default=None, description="Per-tier verifiers.")
+    names: list[str] | None = Field(default=None, description="Per-tier names for pricing and traces.")
+    k: int = Field(default=8, description="Verification samples per answer.")
+    verify_mode: str = Field(default="sample", description="sample, sequential or logprob.")
+    sampling_kwargs: bool = Field(default=True, description="Pass temperature/max_tokens/stop to the tiers.")
+
+    _engine: AutoMix = PrivateAttr()
+
+    def __init__(
+        self,
+        tiers: Sequence[LLM],
+        *,
+        verifiers: Sequence[LLM | None] | None = None,
+        names: Sequence[str] | None = None,
+        router: Router | Policy | str | None = None,
+        prices: PriceTable | None = None,
+        ledger: Ledger | None = None,
+        budget: Budget | None = None,
+        k: int = 8,
+        verify_mode: VerifyMode = "sample",
+        verify_temperature: float = 1.0,
+        verify_max_tokens: int = 160,
+        answer_max_tokens: int | None = 512,
+        answer_temperature: float = 0.0,
+        retries: int = 1,
+        timeout: float | None = 120.0,
+        system: str | None = None,
+        hooks: Sequence[Hook] = (),
+        sampling_kwargs: bool = True,
+        callback_manager: CallbackManager | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if verifiers is not None and len(verifiers) != len(tiers):
+            raise ValueError(f"{len(verifiers)} verifiers given for {len(tiers)} tiers")
+        if names is not None and len(names) != len(tiers):
+            raise ValueError(f"{len(names)} names given for {len(tiers)} tiers")
+        fields: dict[str, Any] = {
+            "tiers": list(tiers), "verifiers": None if verifiers is None else list(verifiers),
+            "names": None if names is None else list(names), "k": k, "verify_mode": verify_mode,
+            "sampling_kwargs": sampling_kwargs, "callback_manager": callback_manager, **kwargs,
+        }
+        super().__init__(**fields)
+        wrapped: list[Tier] = []
+        for i, llm in enumerate(self.tiers):
+            name = names[i] if names is not None else None
+            model = LlamaIndexChatModel(llm, name, sampling_kwargs=sampling_kwargs, on_response=self._forward)
+            verifier_llm = verifiers[i] if verifiers is not None else None
+            verifier = None if verifier_llm is None else LlamaIndexChatModel(
+                verifier_llm, sampling_kwargs=sampling_kwargs, on_response=self._forward
+            )
+            wrapped.append(Tier(model, verifier))
+        self._engine = AutoMix(
+            wrapped, router=router, prices=prices, ledger=ledger, budget=budget, k=k, verify_mode=verify_mode,
+            verify_temperature=verify_temperature, verify_max_tokens=verify_max_tokens,
+            answer_max_tokens=answer_max_tokens, answer_temperature=answer_temperature, retries=retries,
+            timeout=timeout, system=system, hooks=hooks,
+        )
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "AutoMixLLM"
+
+    @property
+    def engine(self) -> AutoMix:
+        """The ``automix_core`` cascade this LLM runs."""
+        return self._engine
+
+    @property
+    def ledger(self) -> Ledger:
+        """Every call's usage and cost, across all requests."""
+        return self._engine.ledger
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        """Smallest context window of the tiers; chat model when every tier is one."""
+        metas = [t.metadata for t in self.tiers]
+        answer_tokens = self._engine.answer_max_tokens
+        return LLMMetadata(
+            context_window=min(m.context_window for m in metas),
+            num_output=answer_tokens if answer_tokens is not None else min(m.num_output for m in metas),
+            is_chat_model=all(m.is_chat_model for m in metas),
+            is_function_calling_model=False,
+            model_name="automix(" + ", ".join(t.name for t in self._engine.tiers) + ")",
+        )
+
+    # -- callback forwarding ----------------------------------------------------------------------
+
+    def _forward(self, child: LLM, messages: list[ChatMessage], response: ChatResponse) -> None:
+        """Report one tier call to the handlers of this LLM's callback manager the tier does not reach."""
+        theirs = child.callback_manager.handlers if isinstance(child.callback_manager, CallbackManager) else []
+        missing = [h for h in self.callback_manager.handlers if not any(h is t for t in theirs)]
+        if not missing:
+            return
+        event_id = str(uuid.uuid4())
+        stack = global_stack_trace.get()
+        parent_id = stack[-1] if stack else "root"
+        start: dict[str, Any] = {EventPayload.MESSAGES: messages, EventPayload.ADDITIONAL_KWARGS: {},
+                 EventPayload.SERIALIZED: {"class_name": child.class_name(), "model": child.metadata.model_name}}
+        for h in missing:
+            if CBEventType.LLM not in h.event_starts_to_ignore:
+                h.on_event_start(CBEventType.LLM, start, event_id=event_id, parent_id=parent_id)
+        end: dict[str, Any] = {EventPayload.MESSAGES: messages, EventPayload.RESPONSE: response}
+        for h in missing:
+            if CBEventType.LLM not in h.event_ends_to_ignore:
+                h.on_event_end(CBEventType.LLM, end, event_id=event_id)
+
+    # -- the cascade ------------------------------------------------------------------------------
+
+    def _grounding(self) -> Grounding | None:
+        current = _GROUNDING.get()
+        return current[1] if current is not None and current[0] == id(self) else None
+
+    @contextmanager
+    def _grounded(self, prompt: BasePromptTemplate, prompt_args: Mapping[str, Any]) -> Iterator[None]:
+        grounding = grounding_from_prompt(prompt, prompt_args)
+        token = _GROUNDING.set(None if grounding is None else (id(self), grounding))
+        try:
+            yield
+        finally:
+            _GROUNDING.reset(token)
+
+    def _args(self, messages: Sequence[ChatMessage], question: str | None, context: str) -> tuple[str, str]:
+        if question is None:
+            grounding = self._grounding()
+            if grounding is not None:
+                return grounding.question, grounding.context
+            return "", context
+        return question, context
+
+    @dispatcher.span
+    def cascade(
+        self, messages: Sequence[ChatMessage], *, question: str | None = None, context: str = ""
+    ) -> AutoMixResult:
+        """Run the cascade on ``messages``; the verifier gets ``question`` and ``context``.
+
+        Without ``question`` the verifier gets the grounding of the enclosing ``predict`` call, if
+        any, else the last message. Raises :class:`ValueError` on empty input and
+        :class:`automix_core.engine.AllTiersFailedError` when every tier fails.
+        """
+        q, c = self._args(messages, question, context)
+        result = self._engine.run(q, c, messages=to_core_messages(messages))
+        dispatcher.event(AutoMixEvent(result=result.to_dict()))
+        return result
+
+    @dispatcher.span
+    async def acascade(
+        self, messages: Sequence[ChatMessage], *, question: str | None = None, context: str = ""
+    ) -> AutoMixResult:
+        """Async :meth:`cascade` (per-call timeouts, verification samples drawn concurrently)."""
+        q, c = self._args(messages, question, context)
+        result = await self._engine.arun(q, c, messages=to_core_messages(messages))
+        dispatcher.event(AutoMixEvent(result=result.to_dict()))
+        return result
+
+    @staticmethod
+    def _extras(result: AutoMixResult) -> tuple[dict[str, Any], dict[str, Any]]:
+        usage = {"prompt_tokens": result.input_tokens, "completion_tokens": result.output_tokens,
+                 "total_tokens": result.input_tokens + result.output_tokens}
+        raw = {"usage": usage, "calls": [u.model_dump() for u in result.usage], "automix": result.to_dict()}
+        extra = {**usage, "cost": result.cost, "tier": result.tier, "model": result.model,
+                 "escalated": result.escalated}
+        return raw, extra
+
+    def _chat_response(self, result: AutoMixResult, *, stream: bool = False) -> ChatResponse:
+        raw, extra = self._extras(result)
+        return ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=result.answer),
+                            delta=result.answer if stream else None, raw=raw, additional_kwargs=extra)
+
+    def _completion_response(self, result: AutoMixResult, *, stream: bool = False) -> CompletionResponse:
+        raw, extra = self._extras(result)
+        return CompletionResponse(text=result.answer, delta=result.answer if stream else None, raw=raw,
+                                  additional_kwargs=extra)
+
+    @staticmethod
+    def _prompt_messages(prompt: str) -> list[ChatMessage]:
+        return [ChatMessage(role=MessageRole.USER, content=prompt)]
+
+    # -- sync -------------------------------------------------------------------------------------
+
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        return self._chat_response(self.cascade(messages))
+
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        return self._completion_response(self.cascade(self._prompt_messages(prompt)))
+
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        response = self._chat_response(self.cascade(messages), stream=True)
+
+        def gen() -> Generator[ChatResponse, None, None]:
+            yield response
+
+        return gen()
+
+    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
+        response = self._completion_response(self.cascade(self._prompt_messages(prompt)), stream=True)
+
+        def gen() -> Generator[CompletionResponse, None, None]:
+            yield response
+
+        return gen()
+
+    # -- async ------------------------------------------------------------------------------------
+
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        return self._chat_response(await self.acascade(messages))
+
+    async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        return self._completion_response(await self.acascade(self._prompt_messages(prompt)))
+
+    async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
+        response = self._chat_response(await self.acascade(messages), stream=True)
+
+        async def gen() -> AsyncGenerator[ChatResponse, None]:
+            yield response
+
+        return gen()
+
+    async def astream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseAsyncGen:
+        response = self._completion_response(await self.acascade(self._prompt_messages(prompt)), stream=True)
+
+        async def gen() -> AsyncGenerator[CompletionResponse, None]:
+            yield response
+
+        return gen()
+
+    # -- prompt chaining: verification grounded in the retrieved context -------------------------
+
+    def predict(self, prompt: BasePromptTemplate, **prompt_args: Any) -> str:
+        with self._grounded(prompt, prompt_args):
+            return super().predict(prompt, **prompt_args)
+
+    async def apredict(self, prompt: BasePromptTemplate, **prompt_args: Any) -> str:
+        with self._grounded(prompt, prompt_args):
+            return await super().apredict(prompt, **prompt_args)
+
+    def stream(self, prompt: BasePromptTemplate, **prompt_args: Any) -> TokenGen:
+        with self._grounded(prompt, prompt_args):
+            return super().stream(prompt, **prompt_args)
+
+    async def astream(self, prompt: BasePromptTemplate, **prompt_args: Any) -> TokenAsyncGen:
+        with self._grounded(prompt, prompt_args):
+            return await super().astream(prompt, **prompt_args)

@@ -149,7 +149,8 @@ def _cmd_collect(args: argparse.Namespace) -> int:
     prices = prices.with_prices({a: MODELS[m].price for a, m in specs if m in MODELS})
     with contextlib.ExitStack() as stack:
         tiers = []
-        servers = {m: stack.enter_context(LocalServer(m, parallel=max(args.k, args.concurrency))) for m in local}
+        ks = [int(x) for x in str(args.k).split(",")]
+        servers = {m: stack.enter_context(LocalServer(m, parallel=max(*ks, args.concurrency))) for m in local}
         key = os.environ.get(args.api_key_env) if args.api_key_env else None
         for alias, model in specs:
             if alias not in endpoints:
@@ -157,7 +158,7 @@ def _cmd_collect(args: argparse.Namespace) -> int:
             else:
                 tiers.append(OpenAICompatibleModel(endpoints[alias], model, name=alias, api_key=key,
                                                    timeout=args.timeout))
-        summary = collect(items, tiers, args.output, prices=prices, k=args.k, scorer=scorer,
+        summary = collect(items, tiers, args.output, prices=prices, k=ks[0] if len(ks) == 1 else ks, scorer=scorer,
                           concurrency=args.concurrency, test_share=args.test_share)
     print(summary.table())
     for item_id, err in summary.failed[:10]:
@@ -199,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="OpenAI-compatible base URL of a model that is not a local one (repeatable)")
     col.add_argument("--api-key-env", default=None, help="environment variable holding the endpoints' API key")
     col.add_argument("-o", "--output", required=True, help="records file to append to (resumable)")
-    col.add_argument("--k", type=int, default=8, help="self-verification samples per answer (default 8)")
+    col.add_argument("--k", default="8", help="self-verification samples per answer: one value, or one per tier")
     col.add_argument("--limit", type=int, default=None, help="use only the first N items")
     col.add_argument("--concurrency", type=int, default=2)
     col.add_argument("--timeout", type=float, default=600.0)

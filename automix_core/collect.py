@@ -301,7 +301,7 @@ def collect(
     out: str | os.PathLike[str],
     *,
     prices: PriceTable,
-    k: int = 8,
+    k: int | Sequence[int] = 8,
     scorer: Callable[[str, str], float] | None = None,
     concurrency: int = 2,
     answer_max_tokens: int = 64,
@@ -312,6 +312,7 @@ def collect(
 ) -> CollectSummary:
     """Run every tier and its self-verification (k samples) on ``items``; append records to ``out``.
 
+    ``k`` is the number of verification samples, one value for every tier or one per tier.
     Items whose id is already in ``out`` are skipped. At most ``concurrency`` queries are in flight.
     ``stop`` (or Ctrl-C) ends the run after writing what has finished; queries in flight are dropped.
     """
@@ -322,7 +323,10 @@ def collect(
     done = done_ids(path)
     todo = [it for it in items if it.id not in done]
     summary = CollectSummary(skipped=len(done))
-    verifiers = [Verifier(t, k=k, max_tokens=verify_max_tokens) for t in tiers]
+    ks = [k] * len(tiers) if isinstance(k, int) else list(k)
+    if len(ks) != len(tiers) or any(x < 1 for x in ks):
+        raise ValueError(f"k must be >= 1, one value or one per tier ({len(tiers)}), got {k}")
+    verifiers = [Verifier(t, k=x, max_tokens=verify_max_tokens) for t, x in zip(tiers, ks)]
     t_start = time.perf_counter()
     total = len(todo)
     stop = stop or threading.Event()

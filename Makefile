@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/automix demo
 
 check: $(STAMP)
-	$(BIN)/ruff check automix_core automix_llamaindex tests benchmarks examples
+	$(BIN)/ruff check automix_core automix_langchain automix_llamaindex tests benchmarks examples
 	$(BIN)/mypy
 
 test: models

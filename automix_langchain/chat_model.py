@@ -1,0 +1,465 @@
+"""AutoMixChatModel: a LangChain chat model that runs the AutoMix cascade over other chat models.
+
+Drop it in wherever a chat model goes::
+
+    llm = AutoMixChatModel(tiers=[ChatOpenAI(model="gpt-4o-mini"), ChatOpenAI(model="gpt-4o")],
+                           router="router.json")
+    msg = llm.invoke("What is 2 + 2?")
+    msg.usage_metadata                      # every call AutoMix made: answers and verification
+    msg.response_metadata["model_name"]     # the tier that answered
+    msg.response_metadata["automix"]        # the trace: tiers, confidences, decisions, tokens, cost
+
+Child calls (each tier's answer, each verification sample) are LangChain runs nested under the
+AutoMix run, tagged ``automix``, ``automix:answer``/``automix:verify`` and ``automix:tier<i>``; this
+holds on the streaming path too. Streaming: the cascade runs to its decision first, then the chosen
+answer is streamed, usage and trace arriving in the last chunk.
+
+Token counting: the AutoMix message's ``usage_metadata`` already sums its children. Count either
+the AutoMix runs or their children (runs tagged ``automix``), never both; a
+``UsageMetadataCallbackHandler`` attached to the AutoMix call sees both and double counts, so read
+``ledger.total`` or the message's ``usage_metadata`` instead.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import re
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar, cast
+from uuid import UUID
+
+from langchain_core.callbacks import (
+    AsyncCallbackManager,
+    AsyncCallbackManagerForLLMRun,
+    BaseCallbackHandler,
+    CallbackManager,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models.base import LangSmithParams
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.tool import tool_call_chunk
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import BaseModel, field_validator
+
+from automix_core.engine import AutoMixResult
+
+from .messages import question_and_context, to_core_messages
+from .settings import AutoMixSettings
+from .tiers import ChildCallbacks, RequestInput, RunnableTier, tier_name
+
+__all__ = ["AutoMixChatModel"]
+
+_TOOL_KWARGS = ("tools", "tool_choice", "parallel_tool_calls", "strict")
+
+
+@dataclass
+class _StreamParent:
+    """Where a stream()/astream() call's run is, for `_stream`, which langchain-core calls without it."""
+
+    config: RunnableConfig
+    capture: _RunCapture
+
+
+class _RunCapture(BaseCallbackHandler):
+    """Records the run id of the first chat model run it sees start (the AutoMix run itself)."""
+
+    run_inline = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.run_id: UUID | None = None
+
+    def on_chat_model_start(self, serialized: dict[str, Any], messages: list[list[BaseMessage]], *,
+                            run_id: UUID, **kwargs: Any) -> None:
+        if self.run_id is None:
+            self.run_id = run_id
+
+
+_STREAM_PARENT: contextvars.ContextVar[_StreamParent | None] = contextvars.ContextVar(
+    "automix_stream_parent", default=None
+)
+
+
+def _with_handler(config: RunnableConfig, handler: BaseCallbackHandler) -> RunnableConfig:
+    callbacks = config.get("callbacks")
+    if isinstance(callbacks, (CallbackManager, AsyncCallbackManager)):
+        manager = callbacks.copy()
+        manager.add_handler(handler, inherit=False)
+        return {**config, "callbacks": manager}
+    handlers: list[BaseCallbackHandler] = list(callbacks) if isinstance(callbacks, list) else []
+    return {**config, "callbacks": [*handlers, handler]}
+
+
+_M = TypeVar("_M", CallbackManager, AsyncCallbackManager)
+
+
+def _child_of(run: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun, manager: _M) -> _M:
+    """A callback manager for runs nested under ``run`` (chat model run managers have no get_child)."""
+    manager.parent_run_id = run.run_id
+    manager.set_handlers(run.inheritable_handlers)
+    manager.add_tags(run.inheritable_tags)
+    manager.add_metadata(run.inheritable_metadata)
+    return manager
+
+
+def _split_text(text: str) -> list[str]:
+    """Stream pieces of ``text`` (words with their leading whitespace); joined they give it back."""
+    return re.findall(r"\s*\S+|\s+$", text) or [text]
+
+
+class AutoMixChatModel(AutoMixSettings, BaseChatModel):
+    """The AutoMix cascade as a LangChain chat model.
+
+    Tiers are chat models, cheapest first (two or more). Each tier's answer is verified by
+    ``verifiers[i]`` (default: the tier itself) and the router decides; see
+    :class:`~automix_langchain.settings.AutoMixSettings` for the shared settings.
+
+    ``temperature``, ``max_tokens`` and ``stop``, when set, are passed to the tiers' answering calls
+    (as call keyword arguments); left unset, each tier answers with its own configuration. The
+    verification calls get ``verify_temperature``/``verify_max_tokens`` (unless ``sampling_kwargs``
+    is False) plus ``verify_kwargs``.
+    """
+
+    tiers: list[BaseChatModel]
+    verifiers: list[BaseChatModel | None] | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    stop: list[str] | None = None
+    streaming: bool = False
+
+    @field_validator("tiers")
+    @classmethod
+    def _two_tiers(cls, tiers: list[BaseChatModel]) -> list[BaseChatModel]:
+        if len(tiers) < 2:
+            raise ValueError(f"AutoMixChatModel needs at least two tiers, cheapest first; got {len(tiers)}")
+        return tiers
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
+        if self.verifiers is not None and len(self.verifiers) != len(self.tiers):
+            raise ValueError(f"verifiers must have one entry (or None) per tier: {len(self.tiers)}, "
+                             f"got {len(self.verifiers)}")
+        self.resolved_router(self.tier_names)
+
+    # -- identity ---------------------------------------------------------------------------------
+
+    @property
+    def tier_names(self) -> list[str]:
+        return [tier_name(t) for t in self.tiers]
+
+    @property
+    def model_name(self) -> str:
+        """``automix:<tier0>><tier1>...`` (the answering tier is in each response's ``model_name``)."""
+        return "automix:" + ">".join(self.tier_names)
+
+    @property
+    def _llm_type(self) -> str:
+        return "automix"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_name": self.model_name, "k": self.k, "verify_mode": self.verify_mode,
+                "tool_calls": self.tool_calls, "context_from": str(self.context_from)}
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = LangSmithParams(ls_provider="automix", ls_model_type="chat",
+                                 ls_model_name=str(kwargs.get("model") or self.model_name))
+        temperature = kwargs.get("temperature", self.temperature)
+        if isinstance(temperature, (int, float)):
+            params["ls_temperature"] = float(temperature)
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        if isinstance(max_tokens, int):
+            params["ls_max_tokens"] = max_tokens
+        if stop or self.stop:
+            params["ls_stop"] = list(stop or self.stop or [])
+        return params
+
+    # -- tools and structured output -----------------------------------------------------------
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | dict[str, Any] | bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools to every tier (each tier's own ``bind_tools`` gets them, OpenAI-formatted).
+
+        A tier answering with tool calls is handled by :attr:`tool_calls` (default: the calls are
+        verified like any answer, rendered as ``Call tool <name> with arguments <json>``).
+        """
+        formatted = [convert_to_openai_tool(t) for t in tools]
+        if tool_choice is not None:
+            kwargs["tool_choice"] = tool_choice
+        return self.bind(tools=formatted, **kwargs)
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type,
+        *,
+        include_raw: bool = False,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
+        """Structured output through each tier's own ``with_structured_output`` (``method``,
+        ``strict``... pass through), cascaded by an :class:`~automix_langchain.AutoMixRunnable`
+        whose verifiers are the plain tiers and whose ledger is this model's. The verifier reads the
+        parsed object as JSON."""
+        from langchain_core.runnables import RunnableLambda
+
+        from .runnable import AutoMixRunnable
+
+        tiers = [t.with_structured_output(schema, include_raw=True, **kwargs) for t in self.tiers]
+        verifiers: list[BaseChatModel | None] = [
+            v or t for t, v in zip(self.tiers, self.verifiers or [None] * len(self.tiers))]
+        runnable = AutoMixRunnable(tiers=tiers, verifiers=verifiers, names=self.tier_names,
+                                   **self._settings())
+        if include_raw:
+            return runnable
+
+        def parsed(out: dict[str, Any]) -> Any:
+            if out.get("parsing_error") is not None:
+                raise out["parsing_error"]
+            return out["parsed"]
+
+        return runnable | RunnableLambda(parsed, name="automix_parsed")
+
+    def _settings(self) -> dict[str, Any]:
+        names = AutoMixSettings.model_fields
+        return {name: getattr(self, name) for name in names if name != "router"} | {
+            "router": self.resolved_router(self.tier_names)}
+
+    # -- the request --------------------------------------------------------------------------
+
+    def _request(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any],
+                 callbacks: ChildCallbacks) -> tuple[list[RunnableTier], str, str, RequestInput]:
+        question, context = question_and_context(messages, self.context_from)
+        core = to_core_messages(messages)
+        kwargs = dict(kwargs)
+        kwargs.pop("model", None)
+        kwargs.pop("stream", None)
+        tool_kwargs = {k: kwargs.pop(k) for k in _TOOL_KWARGS if k in kwargs}
+        answer_kwargs: dict[str, Any] = {}
+        if self.temperature is not None:
+            answer_kwargs["temperature"] = self.temperature
+        if self.max_tokens is not None:
+            answer_kwargs["max_tokens"] = self.max_tokens
+        stops = stop if stop is not None else self.stop
+        if stops:
+            answer_kwargs["stop"] = list(stops)
+        answer_kwargs.update(kwargs)
+        request = RequestInput(core_messages=core, answer_input=messages, answer_kwargs=answer_kwargs)
+        names = self.tier_names
+        verifiers = self.verifiers or [None] * len(self.tiers)
+        tiers: list[RunnableTier] = []
+        for i, (model, verifier) in enumerate(zip(self.tiers, verifiers)):
+            answerer: Runnable[Any, Any] = model
+            if tool_kwargs.get("tools"):
+                tools = tool_kwargs["tools"]
+                extra = {k: v for k, v in tool_kwargs.items() if k != "tools"}
+                try:
+                    answerer = model.bind_tools(tools, **extra)
+                except NotImplementedError as error:
+                    raise NotImplementedError(f"tier {i} ({names[i]}) does not support tools (bind_tools)") from error
+            tiers.append(RunnableTier(
+                index=i, model_name=names[i], answerer=answerer, verifier=verifier or model, request=request,
+                callbacks=callbacks, verify_kwargs=dict(self.verify_kwargs), sampling_kwargs=self.sampling_kwargs,
+                window=self.context_window,
+            ))
+        return tiers, question, context, request
+
+    def _message(self, result: AutoMixResult, tiers: list[RunnableTier]) -> AIMessage:
+        chosen = tiers[result.tier].output
+        usage = {"input_tokens": result.input_tokens, "output_tokens": result.output_tokens,
+                 "total_tokens": result.input_tokens + result.output_tokens}
+        metadata: dict[str, Any] = {"model_name": result.model, "automix": result.to_dict()}
+        if isinstance(chosen, AIMessage):
+            provider = chosen.response_metadata.get("model_provider")
+            if provider:
+                metadata["model_provider"] = provider
+            return AIMessage(content=chosen.content, tool_calls=chosen.tool_calls,
+                             invalid_tool_calls=chosen.invalid_tool_calls, usage_metadata=cast(Any, usage),
+                             response_metadata=metadata)
+        return AIMessage(content=result.answer, usage_metadata=cast(Any, usage), response_metadata=metadata)
+
+    @staticmethod
+    def _sync_children(run_manager: CallbackManagerForLLMRun | None) -> ChildCallbacks:
+        if run_manager is not None:
+            return lambda: _child_of(run_manager, CallbackManager(handlers=[]))
+        parent = _STREAM_PARENT.get()
+        if parent is None or parent.capture.run_id is None:
+            return lambda: None
+        config, run_id = parent.config, parent.capture.run_id
+
+        def child() -> CallbackManager:
+            manager = CallbackManager.configure(config.get("callbacks"), None, False, config.get("tags"), None,
+                                                config.get("metadata"))
+            manager.parent_run_id = run_id
+            return manager
+
+        return child
+
+    @staticmethod
+    def _async_children(run_manager: AsyncCallbackManagerForLLMRun | None) -> ChildCallbacks:
+        if run_manager is not None:
+            return lambda: _child_of(run_manager, AsyncCallbackManager(handlers=[]))
+        parent = _STREAM_PARENT.get()
+        if parent is None or parent.capture.run_id is None:
+            return lambda: None
+        config, run_id = parent.config, parent.capture.run_id
+
+        def child() -> AsyncCallbackManager:
+            manager = AsyncCallbackManager.configure(config.get("callbacks"), None, False, config.get("tags"), None,
+                                                     config.get("metadata"))
+            manager.parent_run_id = run_id
+            return manager
+
+        return child
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        tiers, question, context, request = self._request(messages, stop, kwargs, self._sync_children(run_manager))
+        result = self.engine(tiers, answer_max_tokens=self.max_tokens,
+                             answer_temperature=self.temperature or 0.0).run(
+            question, context, messages=request.core_messages)
+        return ChatResult(generations=[ChatGeneration(message=self._message(result, tiers))])
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        tiers, question, context, request = self._request(messages, stop, kwargs, self._async_children(run_manager))
+        result = await self.engine(tiers, answer_max_tokens=self.max_tokens,
+                                   answer_temperature=self.temperature or 0.0).arun(
+            question, context, messages=request.core_messages)
+        return ChatResult(generations=[ChatGeneration(message=self._message(result, tiers))])
+
+    # -- streaming ------------------------------------------------------------------------------
+
+    def _should_stream(self, *, async_api: bool, run_manager: Any = None, **kwargs: Any) -> bool:
+        # Only explicit stream()/astream() stream: invoke paths go through _generate, which keeps the
+        # run manager (langchain-core's invoke-time streaming calls _stream without it).
+        return bool(kwargs.get("stream")) and not self._streaming_disabled(**kwargs)
+
+    @staticmethod
+    def _chunks(message: AIMessage) -> Iterator[ChatGenerationChunk]:
+        content = message.content
+        pieces: list[Any] = _split_text(content) if isinstance(content, str) and content else []
+        if not isinstance(content, str) and content:
+            pieces = [content]
+        for piece in pieces:
+            yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+        last_content: Any = "" if isinstance(content, str) else []
+        yield ChatGenerationChunk(message=AIMessageChunk(
+            content=last_content,
+            tool_call_chunks=[
+                tool_call_chunk(name=c["name"], args=_json(c["args"]), id=c.get("id"), index=i)
+                for i, c in enumerate(message.tool_calls)
+            ],
+            usage_metadata=message.usage_metadata,
+            response_metadata=message.response_metadata,
+            chunk_position="last",
+        ))
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        result = self._generate(messages, stop, run_manager, **kwargs) if run_manager is not None else None
+        if result is None:
+            tiers, question, context, request = self._request(messages, stop, kwargs, self._sync_children(None))
+            res = self.engine(tiers, answer_max_tokens=self.max_tokens,
+                              answer_temperature=self.temperature or 0.0).run(
+                question, context, messages=request.core_messages)
+            message = self._message(res, tiers)
+        else:
+            message = cast(AIMessage, result.generations[0].message)
+        yield from self._chunks(message)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        tiers, question, context, request = self._request(messages, stop, kwargs, self._async_children(run_manager))
+        res = await self.engine(tiers, answer_max_tokens=self.max_tokens,
+                                answer_temperature=self.temperature or 0.0).arun(
+            question, context, messages=request.core_messages)
+        for chunk in self._chunks(self._message(res, tiers)):
+            yield chunk
+
+    def stream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[AIMessageChunk]:
+        config = ensure_config(config)
+        capture = _RunCapture()
+        inner = super().stream(input, _with_handler(config, capture), stop=stop, **kwargs)
+        token = _STREAM_PARENT.set(_StreamParent(config, capture))
+        try:
+            first = next(inner, None)
+        finally:
+            _STREAM_PARENT.reset(token)
+        if first is None:
+            return
+        yield first
+        yield from inner
+
+    async def astream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        config = ensure_config(config)
+        capture = _RunCapture()
+        inner = super().astream(input, _with_handler(config, capture), stop=stop, **kwargs)
+        token = _STREAM_PARENT.set(_StreamParent(config, capture))
+        try:
+            first = await anext(inner, None)
+        finally:
+            _STREAM_PARENT.reset(token)
+        if first is None:
+            return
+        yield first
+        async for chunk in inner:
+            yield chunk
+
+    # -- configuration ------------------------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, config: str | Path | dict[str, Any], **overrides: Any) -> AutoMixChatModel:
+        """Build from a JSON file or dict; see :func:`automix_langchain.config.load_config`."""
+        from .config import load_config
+
+        return load_config(config, **overrides)
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, default=str)

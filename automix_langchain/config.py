@@ -1,0 +1,141 @@
+"""``AutoMixChatModel.from_config``: build the cascade from provider model names and a router JSON.
+
+A config is a dict (or a JSON file holding one)::
+
+    {
+      "tiers": ["openai:gpt-4o-mini", {"model": "openai:gpt-4o", "temperature": 0}],
+      "verifiers": [null, null],                          # optional, same form as tiers
+      "router": "router.json",                            # optional; relative to the config file
+      "prices": {"my-model": {"input_per_million": 0.1, "output_per_million": 0.2}},  # optional
+      "price_default": {"input_per_million": 0, "output_per_million": 0},            # optional
+      "k": 8, "tool_calls": "verify", ...                 # any other AutoMixChatModel field
+    }
+
+A tier is ``"provider:model"`` or a dict with ``model`` (``"provider:model"``) and keyword
+arguments for the chat model. Tiers are built with LangChain's ``init_chat_model`` when the
+``langchain`` package is installed; otherwise the built-in table :data:`PROVIDERS` is used
+(``openai`` -> ``langchain_openai.ChatOpenAI``, ...). Pass ``init=`` to build them yourself.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.language_models import BaseChatModel
+
+from automix_core.prices import Price, PriceTable
+from automix_core.router import Router
+
+if TYPE_CHECKING:
+    from .chat_model import AutoMixChatModel
+
+__all__ = ["PROVIDERS", "ConfigError", "init_tier", "load_config"]
+
+PROVIDERS: dict[str, tuple[str, str]] = {
+    "openai": ("langchain_openai", "ChatOpenAI"),
+    "azure_openai": ("langchain_openai", "AzureChatOpenAI"),
+    "anthropic": ("langchain_anthropic", "ChatAnthropic"),
+    "ollama": ("langchain_ollama", "ChatOllama"),
+    "groq": ("langchain_groq", "ChatGroq"),
+    "mistralai": ("langchain_mistralai", "ChatMistralAI"),
+    "google_genai": ("langchain_google_genai", "ChatGoogleGenerativeAI"),
+}
+"""Provider prefix -> (module, class), used when ``langchain.chat_models.init_chat_model`` is absent."""
+
+TierInit = Callable[..., BaseChatModel]
+
+
+class ConfigError(ValueError):
+    """An AutoMix config is malformed or names something that cannot be built."""
+
+
+def init_tier(model: str, **kwargs: Any) -> BaseChatModel:
+    """A chat model from ``"provider:model"`` (and keyword arguments for it)."""
+    try:
+        from langchain.chat_models import init_chat_model  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        init_chat_model = None
+    if init_chat_model is not None:
+        built = init_chat_model(model, **kwargs)
+        if not isinstance(built, BaseChatModel):
+            raise ConfigError(f"init_chat_model({model!r}) did not return a chat model")
+        return built
+    provider, sep, name = model.partition(":")
+    if not sep or provider not in PROVIDERS:
+        raise ConfigError(
+            f"cannot build tier {model!r}: write it as 'provider:model' with a provider in {sorted(PROVIDERS)}, "
+            "or install 'langchain' for init_chat_model"
+        )
+    module_name, class_name = PROVIDERS[provider]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ConfigError(f"tier {model!r} needs {module_name}: pip install {module_name.replace('_', '-')}") from error
+    cls = getattr(module, class_name)
+    built = cls(model=name, **kwargs)
+    if not isinstance(built, BaseChatModel):
+        raise ConfigError(f"{module_name}.{class_name} is not a chat model")
+    return built
+
+
+def _tier(spec: Any, init: TierInit, where: str) -> BaseChatModel:
+    if isinstance(spec, BaseChatModel):
+        return spec
+    if isinstance(spec, str):
+        return init(spec)
+    if isinstance(spec, dict) and isinstance(spec.get("model"), str):
+        kwargs = {k: v for k, v in spec.items() if k != "model"}
+        return init(spec["model"], **kwargs)
+    raise ConfigError(f"{where}: a tier is 'provider:model' or {{'model': 'provider:model', ...}}; got {spec!r}")
+
+
+def load_config(
+    config: str | Path | dict[str, Any], *, init: TierInit | None = None, **overrides: Any
+) -> AutoMixChatModel:
+    """An :class:`~automix_langchain.AutoMixChatModel` from a config dict or JSON file (module docs)."""
+    from .chat_model import AutoMixChatModel
+
+    base = Path(".")
+    if isinstance(config, (str, Path)):
+        path = Path(config)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as error:
+            raise ConfigError(f"AutoMix config {path} does not exist") from error
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"AutoMix config {path} is not valid JSON: {error}") from error
+        base = path.parent
+    else:
+        data = dict(config)
+    if not isinstance(data, dict):
+        raise ConfigError("an AutoMix config is a JSON object")
+    data = {**data, **overrides}
+    build = init or init_tier
+    specs = data.pop("tiers", None)
+    if not isinstance(specs, list) or len(specs) < 2:
+        raise ConfigError("config 'tiers' must list two or more models, cheapest first")
+    data["tiers"] = [_tier(s, build, f"tiers[{i}]") for i, s in enumerate(specs)]
+    if data.get("verifiers") is not None:
+        data["verifiers"] = [None if s is None else _tier(s, build, f"verifiers[{i}]")
+                             for i, s in enumerate(data["verifiers"])]
+    router = data.get("router")
+    if isinstance(router, str):
+        p = Path(router)
+        data["router"] = Router.load(p if p.is_absolute() else base / p)
+    elif isinstance(router, dict):
+        data["router"] = Router.from_dict(router, source="config")
+    prices = data.pop("prices", None)
+    default = data.pop("price_default", None)
+    if prices is not None or default is not None:
+        table = PriceTable(default=Price(**default) if default is not None else None)
+        if prices:
+            table = table.with_prices({name: Price(**p) for name, p in prices.items()})
+        data["prices"] = table
+    try:
+        return AutoMixChatModel(**data)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"invalid AutoMix config: {error}") from error

@@ -1,0 +1,120 @@
+"""AutoMixRunnable: the AutoMix cascade over whole chains, one Runnable per tier, cheapest first.
+
+::
+
+    small = prompt | ChatOpenAI(model="gpt-4o-mini") | StrOutputParser()
+    large = prompt | ChatOpenAI(model="gpt-4o") | StrOutputParser()
+    chain = AutoMixRunnable(tiers=[small, large], router="router.json")
+    chain.invoke({"question": "...", "context": docs})      # -> what the chosen chain returned
+
+Every tier gets the same input. The verifier (``verifiers[i]``, default: the first chat model
+found inside tier ``i``) reads the question and context taken from it: a string is the question; a
+dict gives ``input[question_key]`` and ``input[context_key]`` (strings or documents); a prompt
+value or messages follow ``context_from`` (see :mod:`automix_langchain.messages`). The output is the
+chosen tier's output, unchanged; the verifier reads it as text (an AIMessage's text and tool calls,
+JSON for structured output).
+
+The route (tiers visited, confidences, decisions, tokens, cost) is available without changing the
+output type: a custom callback event named ``"automix"`` carries ``AutoMixResult.to_dict()``
+(``on_custom_event`` in a callback handler, ``astream_events``), and ``return_route=True`` makes
+the output ``{"output": <chosen tier's output>, "automix": <route>}`` instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
+from pydantic import field_validator
+
+from automix_core.engine import AutoMixResult
+
+from .messages import input_question_and_context
+from .settings import AutoMixSettings
+from .tiers import RequestInput, RunnableTier, find_chat_model, tier_name
+
+__all__ = ["ROUTE_EVENT", "AutoMixRunnable"]
+
+ROUTE_EVENT = "automix"
+"""Name of the custom callback event carrying the route of each AutoMix request."""
+
+
+class AutoMixRunnable(AutoMixSettings, RunnableSerializable[Any, Any]):
+    """The AutoMix cascade over runnables (chains), cheapest first; see the module docs."""
+
+    tiers: list[Runnable[Any, Any]]
+    verifiers: list[BaseChatModel | None] | None = None
+    names: list[str] | None = None
+    """Model names for pricing and the trace (default: each tier's chat model's name)."""
+    question_key: str = "question"
+    context_key: str = "context"
+    return_route: bool = False
+
+    @field_validator("tiers")
+    @classmethod
+    def _two_tiers(cls, tiers: list[Runnable[Any, Any]]) -> list[Runnable[Any, Any]]:
+        if len(tiers) < 2:
+            raise ValueError(f"AutoMixRunnable needs at least two tiers, cheapest first; got {len(tiers)}")
+        return tiers
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
+        n = len(self.tiers)
+        if self.verifiers is not None and len(self.verifiers) != n:
+            raise ValueError(f"verifiers must have one entry (or None) per tier: {n}, got {len(self.verifiers)}")
+        if self.names is not None and len(self.names) != n:
+            raise ValueError(f"names must have one entry per tier: {n}, got {len(self.names)}")
+        for i in range(n):
+            self._verifier(i)
+        self.resolved_router(self.tier_names)
+
+    @property
+    def tier_names(self) -> list[str]:
+        return list(self.names) if self.names is not None else [tier_name(t) for t in self.tiers]
+
+    def _verifier(self, i: int) -> BaseChatModel:
+        given = self.verifiers[i] if self.verifiers is not None else None
+        found = given or find_chat_model(self.tiers[i])
+        if found is None:
+            raise ValueError(f"tier {i} contains no chat model to verify with; pass verifiers=[...]")
+        return found
+
+    def _tiers(self, value: Any, callbacks: Any) -> tuple[list[RunnableTier], str, str, RequestInput]:
+        question, context, core = input_question_and_context(
+            value, question_key=self.question_key, context_key=self.context_key, context_from=self.context_from)
+        request = RequestInput(core_messages=core, answer_input=value)
+        names = self.tier_names
+        tiers = [
+            RunnableTier(index=i, model_name=names[i], answerer=t, verifier=self._verifier(i), request=request,
+                         callbacks=callbacks, verify_kwargs=dict(self.verify_kwargs),
+                         sampling_kwargs=self.sampling_kwargs, window=self.context_window)
+            for i, t in enumerate(self.tiers)
+        ]
+        return tiers, question, context, request
+
+    def _output(self, result: AutoMixResult, tiers: list[RunnableTier]) -> Any:
+        chosen = tiers[result.tier]
+        out = chosen.output if chosen.answered else result.answer
+        if self.return_route:
+            return {"output": out, "automix": result.to_dict()}
+        return out
+
+    def _run(self, value: Any, run_manager: CallbackManagerForChainRun, config: RunnableConfig) -> Any:
+        tiers, question, context, request = self._tiers(value, run_manager.get_child)
+        result = self.engine(tiers).run(question, context, messages=request.core_messages)
+        run_manager.get_child().on_custom_event(ROUTE_EVENT, result.to_dict(), run_id=run_manager.run_id)
+        return self._output(result, tiers)
+
+    async def _arun(self, value: Any, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig) -> Any:
+        tiers, question, context, request = self._tiers(value, run_manager.get_child)
+        result = await self.engine(tiers).arun(question, context, messages=request.core_messages)
+        await run_manager.get_child().on_custom_event(ROUTE_EVENT, result.to_dict(), run_id=run_manager.run_id)
+        return self._output(result, tiers)
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return self._call_with_config(self._run, input, config, run_type="chain", **kwargs)
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return await self._acall_with_config(self._arun, input, config, run_type="chain", **kwargs)

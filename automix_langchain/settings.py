@@ -1,0 +1,115 @@
+"""Settings shared by :class:`~automix_langchain.AutoMixChatModel` and
+:class:`~automix_langchain.AutoMixRunnable`, and the per-request :class:`~automix_core.AutoMix`.
+
+No routing logic lives here: every decision is :class:`automix_core.AutoMix`'s, with the router
+given (a fitted :class:`~automix_core.Router`, a :class:`~automix_core.Policy`, or a path to a router
+JSON from ``automix calibrate``), or :meth:`Router.default` when none is (accept when most
+verification samples say "correct").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from automix_core.engine import AutoMix, Screen
+from automix_core.ledger import Budget, Ledger
+from automix_core.policies import Policy
+from automix_core.prices import PriceTable
+from automix_core.router import Router
+
+from .messages import ContextFrom
+from .tiers import RunnableTier, ToolCallPolicy
+
+__all__ = ["AutoMixSettings"]
+
+
+class AutoMixSettings(BaseModel):
+    """Fields shared by the LangChain adapters (see :class:`automix_core.AutoMix` for their meaning)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    router: Router | Policy | str | dict[str, Any] | None = None
+    """A fitted router, a policy, a router JSON path, or its dict; None: the untrained default."""
+    prices: PriceTable | None = None
+    """Prices per model name; None: the presets (an unknown model name raises UnknownPriceError)."""
+    ledger: Ledger = Field(default_factory=Ledger)
+    """Where every call (answers and verification) is billed; shared by copies of this object."""
+    budget: Budget | None = None
+    k: int = Field(default=8, ge=1)
+    verify_mode: Literal["sample", "sequential", "logprob"] = "sample"
+    verify_temperature: float = 1.0
+    verify_max_tokens: int = Field(default=160, ge=1)
+    verify_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Extra keyword arguments for every verification call (e.g. ``{"extra_body": {...}}``)."""
+    sampling_kwargs: bool = True
+    """Pass ``temperature``/``max_tokens`` to verification calls as call keyword arguments."""
+    context_from: ContextFrom = "conversation"
+    """Where the verifier's context comes from for message inputs (see :mod:`automix_langchain.messages`)."""
+    tool_calls: ToolCallPolicy = "verify"
+    """What to do when a tier answers with tool calls: verify the calls (rendered as text) like any
+    answer, ``"accept"`` them unverified, or ``"escalate"`` (the last tier's calls are always kept)."""
+    context_window: int | None = None
+    """Tokens the verifier's prompt may use (context is left-truncated to fit); None: unlimited."""
+    timeout: float | None = 120.0
+    """Seconds per call on the async path (the sync path relies on each child's own timeout)."""
+    max_retries: int = Field(default=1, ge=0)
+    """Extra attempts for a call failing with a retryable error (timeouts, connection, rate limits)."""
+
+    _router: Router | None = PrivateAttr(default=None)
+
+    def resolved_router(self, names: Sequence[str]) -> Router:
+        """The router for tiers named ``names`` (loaded once and cached)."""
+        if self._router is None:
+            r = self.router
+            if r is None:
+                router = Router.default(names)
+            elif isinstance(r, Router):
+                router = r
+            elif isinstance(r, Policy):
+                router = Router(list(names), r)
+            elif isinstance(r, dict):
+                router = Router.from_dict(r)
+            else:
+                router = Router.load(r)
+            if len(router.models) != len(names):
+                raise ValueError(f"router is for {len(router.models)} tiers ({router.models}) but "
+                                 f"{len(names)} were given ({list(names)})")
+            self._router = router
+        return self._router
+
+    def screen(self) -> Screen | None:
+        """The tool-call policy as an engine screen (None for ``"verify"``)."""
+        if self.tool_calls == "verify":
+            return None
+        action: Literal["accept", "escalate"] = self.tool_calls
+
+        def screen(tier: int, gen: Any) -> Literal["accept", "escalate"] | None:
+            raw = getattr(gen, "raw", None)
+            if getattr(raw, "tool_calls", None):
+                return action
+            return None
+
+        return screen
+
+    def engine(self, tiers: Sequence[RunnableTier], *, answer_max_tokens: int | None = None,
+               answer_temperature: float = 0.0) -> AutoMix:
+        """A fresh engine over this request's tiers (cheap: the router is cached)."""
+        return AutoMix(
+            list(tiers),
+            router=self.resolved_router([t.name for t in tiers]),
+            prices=self.prices,
+            ledger=self.ledger,
+            budget=self.budget,
+            k=self.k,
+            verify_mode=self.verify_mode,
+            verify_temperature=self.verify_temperature,
+            verify_max_tokens=self.verify_max_tokens,
+            answer_max_tokens=answer_max_tokens,
+            answer_temperature=answer_temperature,
+            retries=self.max_retries,
+            timeout=self.timeout,
+            screen=self.screen(),
+        )

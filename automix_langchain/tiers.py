@@ -1,0 +1,280 @@
+"""The bridge from LangChain runnables to :class:`automix_core.models.ChatModel`, one per request.
+
+A :class:`RunnableTier` is built for every AutoMix request. The engine asks it for two kinds of
+calls, told apart by the messages it is given:
+
+* the **answer** call (the request's own messages): the tier's runnable is invoked with the
+  request's original LangChain input (messages with images, tools, a chain's dict input...), and
+  the output is kept in :attr:`RunnableTier.output`;
+* **verification** calls (the few-shot verification prompt): the tier's verifier chat model is
+  invoked once per sample.
+
+Every call runs with callbacks from the AutoMix run (so it nests under it in tracing), tagged
+``automix`` plus ``automix:answer``/``automix:verify``, and with a :class:`UsageCollector`
+attached that sums the ``usage_metadata`` every chat model inside reported. Tokens a child did not
+report are estimated by the core ledger (and marked ``estimated``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from uuid import UUID
+
+from langchain_core.callbacks import AsyncCallbackManager, BaseCallbackHandler, CallbackManager
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, convert_to_messages
+from langchain_core.outputs import ChatGeneration, LLMResult
+from langchain_core.runnables import Runnable, RunnableConfig
+
+from automix_core.models import Generation, Message, ModelError
+
+from .messages import output_text
+
+__all__ = ["ChildCallbacks", "RequestInput", "RunnableTier", "ToolCallPolicy", "UsageCollector", "tier_name"]
+
+ToolCallPolicy = Literal["accept", "verify", "escalate"]
+ChildCallbacks = Callable[[], "CallbackManager | AsyncCallbackManager | list[BaseCallbackHandler] | None"]
+
+_RETRYABLE_NAMES = ("Timeout", "RateLimit", "Connection", "InternalServer", "ServiceUnavailable")
+
+
+class UsageCollector(BaseCallbackHandler):
+    """Sums ``usage_metadata`` of every chat model run it sees finish (thread-safe)."""
+
+    run_inline = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.reported = 0
+        self.unreported = 0
+
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+        usage = None
+        for gens in response.generations[:1]:
+            for gen in gens[:1]:
+                if isinstance(gen, ChatGeneration) and isinstance(gen.message, AIMessage):
+                    usage = gen.message.usage_metadata
+        with self._lock:
+            if usage:
+                self.reported += 1
+                self.input_tokens += int(usage.get("input_tokens") or 0)
+                self.output_tokens += int(usage.get("output_tokens") or 0)
+            else:
+                self.unreported += 1
+
+    def tokens(self) -> tuple[int | None, int | None]:
+        """(input, output) tokens if every model call reported usage, else (None, None) to estimate."""
+        with self._lock:
+            if self.reported and not self.unreported:
+                return self.input_tokens, self.output_tokens
+            return None, None
+
+
+def tier_name(model: Runnable[Any, Any]) -> str:
+    """A readable model name for a runnable: its chat model's ``model_name``/``model``, else its name."""
+    chat = find_chat_model(model)
+    if chat is not None:
+        for attr in ("model_name", "model", "model_id", "deployment_name"):
+            value = getattr(chat, attr, None)
+            if isinstance(value, str) and value:
+                return value
+        ls_name = chat._get_ls_params().get("ls_model_name")
+        if isinstance(ls_name, str) and ls_name:
+            return ls_name
+        return chat._llm_type
+    return model.get_name()
+
+
+def find_chat_model(runnable: Any) -> BaseChatModel | None:
+    """The first chat model inside a runnable (bindings, sequences, parallels), or None."""
+    seen: set[int] = set()
+    stack: list[Any] = [runnable]
+    while stack:
+        item = stack.pop(0)
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, BaseChatModel):
+            return item
+        for attr in ("bound", "default", "first", "runnable"):
+            child = getattr(item, attr, None)
+            if isinstance(child, Runnable):
+                stack.append(child)
+        for attr in ("middle", "last"):
+            child = getattr(item, attr, None)
+            if isinstance(child, Runnable):
+                stack.append(child)
+            elif isinstance(child, list):
+                stack.extend(c for c in child if isinstance(c, Runnable))
+        steps = getattr(item, "steps__", None)  # RunnableParallel
+        if isinstance(steps, dict):
+            stack.extend(v for v in steps.values() if isinstance(v, Runnable))
+    return None
+
+
+def _retryable(error: BaseException) -> bool:
+    if isinstance(error, (TimeoutError, ConnectionError, asyncio.TimeoutError)):
+        return True
+    return any(part in type(error).__name__ for part in _RETRYABLE_NAMES)
+
+
+@dataclass
+class RequestInput:
+    """One AutoMix request as the tiers see it."""
+
+    core_messages: list[Message]
+    answer_input: Any
+    answer_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunnableTier:
+    """A :class:`~automix_core.models.ChatModel` over a LangChain runnable, for one request."""
+
+    index: int
+    model_name: str
+    answerer: Runnable[Any, Any]
+    verifier: Runnable[Any, Any]
+    request: RequestInput
+    callbacks: ChildCallbacks
+    verify_kwargs: dict[str, Any] = field(default_factory=dict)
+    sampling_kwargs: bool = True
+    window: int | None = None
+    output: Any = None
+    answered: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.model_name
+
+    @property
+    def supports_n(self) -> bool:
+        return False
+
+    @property
+    def context_window(self) -> int | None:
+        return self.window
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _is_answer(self, messages: Sequence[Message]) -> bool:
+        core = self.request.core_messages
+        return messages is core or list(messages) == core
+
+    def _config(self, purpose: str) -> tuple[RunnableConfig, UsageCollector]:
+        collector = UsageCollector()
+        parent = self.callbacks()
+        callbacks: Any
+        if isinstance(parent, (CallbackManager, AsyncCallbackManager)):
+            callbacks = parent.copy()
+            callbacks.add_handler(collector, inherit=True)
+        else:
+            callbacks = [*(parent or []), collector]
+        config: RunnableConfig = {
+            "callbacks": callbacks,
+            "tags": ["automix", f"automix:{purpose}", f"automix:tier{self.index}"],
+            "metadata": {"automix_tier": self.index, "automix_purpose": purpose, "automix_model": self.model_name},
+        }
+        return config, collector
+
+    def _error(self, purpose: str, error: BaseException) -> ModelError:
+        return ModelError(
+            f"tier {self.index} ({self.model_name}) {purpose} failed: {type(error).__name__}: {error}",
+            model=self.model_name,
+            retryable=_retryable(error),
+        )
+
+    def _answer_generation(self, out: Any, collector: UsageCollector) -> Generation:
+        self.output = out
+        self.answered = True
+        inp, outp = collector.tokens()
+        return Generation(texts=[output_text(out)], model=self.model_name, input_tokens=inp, output_tokens=outp,
+                          raw=out)
+
+    def _verify_messages(self, messages: Sequence[Message]) -> list[BaseMessage]:
+        return convert_to_messages([dict(m) for m in messages])
+
+    def _vkwargs(self, temperature: float, max_tokens: int | None) -> dict[str, Any]:
+        kw: dict[str, Any] = {}
+        if self.sampling_kwargs:
+            kw["temperature"] = temperature
+            if max_tokens is not None:
+                kw["max_tokens"] = max_tokens
+        kw.update(self.verify_kwargs)
+        return kw
+
+    @staticmethod
+    def _verify_generation(name: str, outs: list[tuple[Any, UsageCollector]]) -> Generation:
+        texts = [output_text(o) for o, _ in outs]
+        toks = [c.tokens() for _, c in outs]
+        if all(t[0] is not None and t[1] is not None for t in toks):
+            return Generation(texts=texts, model=name, input_tokens=sum(t[0] or 0 for t in toks),
+                              output_tokens=sum(t[1] or 0 for t in toks))
+        return Generation(texts=texts, model=name)
+
+    # -- ChatModel ----------------------------------------------------------------------------
+
+    def generate(
+        self,
+        messages: Sequence[Message],
+        *,
+        n: int = 1,
+        temperature: float = 0.0,
+        max_tokens: int | None = None,
+        stop: Sequence[str] | None = None,
+        logprobs: int | None = None,
+    ) -> Generation:
+        if self._is_answer(messages):
+            config, collector = self._config("answer")
+            try:
+                out = self.answerer.invoke(self.request.answer_input, config, **self.request.answer_kwargs)
+            except Exception as error:
+                raise self._error("answer", error) from error
+            return self._answer_generation(out, collector)
+        lc_messages = self._verify_messages(messages)
+        outs: list[tuple[Any, UsageCollector]] = []
+        for _ in range(n):
+            config, collector = self._config("verify")
+            try:
+                outs.append((self.verifier.invoke(lc_messages, config, **self._vkwargs(temperature, max_tokens)),
+                             collector))
+            except Exception as error:
+                raise self._error("verification", error) from error
+        return self._verify_generation(self.model_name, outs)
+
+    async def agenerate(
+        self,
+        messages: Sequence[Message],
+        *,
+        n: int = 1,
+        temperature: float = 0.0,
+        max_tokens: int | None = None,
+        stop: Sequence[str] | None = None,
+        logprobs: int | None = None,
+    ) -> Generation:
+        if self._is_answer(messages):
+            config, collector = self._config("answer")
+            try:
+                out = await self.answerer.ainvoke(self.request.answer_input, config, **self.request.answer_kwargs)
+            except Exception as error:
+                raise self._error("answer", error) from error
+            return self._answer_generation(out, collector)
+        lc_messages = self._verify_messages(messages)
+
+        async def one() -> tuple[Any, UsageCollector]:
+            config, collector = self._config("verify")
+            try:
+                return await self.verifier.ainvoke(lc_messages, config, **self._vkwargs(temperature, max_tokens)), \
+                    collector
+            except Exception as error:
+                raise self._error("verification", error) from error
+
+        outs = list(await asyncio.gather(*(one() for _ in range(n))))
+        return self._verify_generation(self.model_name, outs)

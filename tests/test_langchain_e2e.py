@@ -1,0 +1,101 @@
+"""End to end: langchain-openai's ChatOpenAI tiers against a real llama.cpp server (SmolLM2-135M).
+
+The usage the server reported is read from its HTTP responses (an httpx response hook), not from
+LangChain, and the AutoMix ledger and the returned ``usage_metadata`` are checked against it.
+Asserts plumbing, not the weak model's accuracy. Skips without xllamacpp or the weights.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from automix_core.local import MODELS, LocalServer
+from automix_core.policies import ThresholdPolicy
+from automix_core.prices import PriceTable
+from automix_langchain import AutoMixChatModel
+
+pytestmark = pytest.mark.local
+
+MODEL = "smollm2-135m"
+
+
+class ServerUsage:
+    """Collects ``usage`` from every chat completion response the server sent."""
+
+    def __init__(self) -> None:
+        self.usages: list[dict[str, int]] = []
+
+    def _record(self, body: bytes) -> None:
+        data = json.loads(body)
+        self.usages.append({"input": int(data["usage"]["prompt_tokens"]),
+                            "output": int(data["usage"]["completion_tokens"])})
+
+    def hook(self, response: httpx.Response) -> None:
+        if response.request.url.path.endswith("/chat/completions"):
+            response.read()
+            self._record(response.content)
+
+    async def ahook(self, response: httpx.Response) -> None:
+        if response.request.url.path.endswith("/chat/completions"):
+            await response.aread()
+            self._record(response.content)
+
+    def totals(self) -> tuple[int, int]:
+        return sum(u["input"] for u in self.usages), sum(u["output"] for u in self.usages)
+
+
+def chat(server: LocalServer, usage: ServerUsage, max_tokens: int) -> Any:
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(
+        model=MODEL, base_url=server.base_url + "/v1", api_key=SecretStr("x"), temperature=0,
+        extra_body={"max_tokens": max_tokens}, max_retries=0, timeout=60,
+        http_client=httpx.Client(event_hooks={"response": [usage.hook]}),
+        http_async_client=httpx.AsyncClient(event_hooks={"response": [usage.ahook]}),
+    )
+
+
+def build(server: LocalServer, threshold: float, k: int = 2) -> tuple[AutoMixChatModel, ServerUsage]:
+    usage = ServerUsage()
+    model = AutoMixChatModel(
+        tiers=[chat(server, usage, 24), chat(server, usage, 24)],
+        router=ThresholdPolicy(2, [threshold]),
+        prices=PriceTable(prices={MODEL: MODELS[MODEL].price}),
+        k=k, verify_max_tokens=24,
+    )
+    return model, usage
+
+
+def test_chatopenai_tiers_ledger_matches_server_usage(smollm_server: LocalServer) -> None:
+    model, usage = build(smollm_server, 1.1)  # threshold above 1: always escalates
+    msg = model.invoke([("system", "Context: on clear days the sky looks blue."),
+                        ("human", "What colour is the sky on a clear day?")])
+    trace = msg.response_metadata["automix"]
+    assert trace["tiers_visited"] == [0, 1] and msg.response_metadata["model_name"] == MODEL
+    assert len(usage.usages) == 1 + 2 + 1  # small answer, 2 verification samples, large answer
+    server_in, server_out = usage.totals()
+    total = model.ledger.total
+    assert (total.input_tokens, total.output_tokens) == (server_in, server_out)
+    assert total.calls == 4 and total.estimated_calls == 0
+    assert msg.usage_metadata is not None
+    assert (msg.usage_metadata["input_tokens"], msg.usage_metadata["output_tokens"]) == (server_in, server_out)
+    assert total.cost == pytest.approx(MODELS[MODEL].price.cost(server_in, server_out))
+    conf = trace["trace"][0]["confidence"]
+    assert conf is not None and 0.0 <= conf <= 1.0
+
+
+async def test_chatopenai_astream_and_abatch_against_server(smollm_server: LocalServer) -> None:
+    model, usage = build(smollm_server, 0.0, k=1)  # threshold 0: accepts the small tier after verifying
+    chunks = [c async for c in model.astream("Name a colour.")]
+    assert chunks[-1].chunk_position == "last" and chunks[-1].usage_metadata is not None
+    assert chunks[-1].response_metadata["automix"]["tiers_visited"] == [0]
+    outs = await model.abatch(["Say hi.", "Say bye."], config={"max_concurrency": 2})
+    assert len(outs) == 2
+    assert len(usage.usages) == 3 * 2  # each request: 1 answer + 1 verification sample
+    server_in, server_out = usage.totals()
+    assert (model.ledger.total.input_tokens, model.ledger.total.output_tokens) == (server_in, server_out)

@@ -1,8 +1,11 @@
 """``automix demo``: AutoMix live on real local models, no API key.
 
-Qwen2.5-Coder-0.5B answers and verifies itself (k samples in one request); the untrained default
-policy (accept when most verdicts say "correct") escalates to Qwen2.5-Coder-1.5B when not. Each
-question is also sent to the large model directly, for the "always large" comparison.
+Qwen2.5-Coder-0.5B answers and verifies itself (k samples in one request). A router decides whether
+to escalate to Qwen2.5-Coder-1.5B: the router shipped in ``data/`` when present, else the untrained
+default (accept when most verdicts say "correct"). The tiers are ``ChatOpenAI`` clients of a local
+llama.cpp server, wrapped in ``AutoMixChatModel``: the same code path as with a hosted provider.
+Each question also goes to the large model directly, for the "always large" comparison. Then the
+shipped recorded dataset (if present) is scored: always-small, always-large and AutoMix on its test part.
 """
 
 from __future__ import annotations
@@ -10,14 +13,18 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from .engine import AutoMix
-from .ledger import Ledger
 from .local import MODELS, LocalModelError, LocalServer, install_model
 from .prices import PriceTable
 
 __all__ = ["QUESTIONS", "run_demo"]
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+RECORDS = DATA / "pubmedqa_qwen_pair.jsonl"
+ROUTER = DATA / "router_pubmedqa_qwen_pair.json"
+SMALL, LARGE = "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"
 
 # our own short reading-comprehension items: (context, question, gold answer word)
 QUESTIONS: list[tuple[str, str, str]] = [
@@ -39,40 +46,96 @@ def _fmt(x: Any, width: int) -> str:
     return (s[: width - 1] + "…") if len(s) > width else s.ljust(width)
 
 
-def run_demo(k: int = 4, n_questions: int = len(QUESTIONS)) -> int:
-    small_name, large_name = "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"
-    for name in (small_name, large_name):
-        install_model(name, progress=lambda m: print(m, flush=True))
-    prices = PriceTable(prices={small_name: MODELS[small_name].price, large_name: MODELS[large_name].price})
-    print("starting llama.cpp servers (2 threads each) ...", flush=True)
-    with LocalServer(small_name, parallel=k) as s_srv, LocalServer(large_name, parallel=1) as l_srv:
-        small, large = s_srv.model(timeout=300), l_srv.model(timeout=300)
-        ledger = Ledger()
-        am = AutoMix([small, large], prices=prices, ledger=ledger, k=k, answer_max_tokens=48, verify_max_tokens=96)
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def live(k: int, n_questions: int) -> None:
+    try:
+        from langchain_core.messages import HumanMessage, SystemMessage
+        from langchain_openai import ChatOpenAI
+        from pydantic import SecretStr
+
+        from automix_langchain import AutoMixChatModel
+    except ImportError as exc:
+        raise LocalModelError(f"{exc}; install: pip install -e '.[local,langchain,test]'") from None
+    for name in (SMALL, LARGE):
+        install_model(name, progress=_say)
+    prices = PriceTable(prices={SMALL: MODELS[SMALL].price, LARGE: MODELS[LARGE].price})
+    router: str | None = str(ROUTER) if ROUTER.exists() else None
+    _say(f"router: {ROUTER.name if router else 'untrained default (majority of verdicts)'}")
+    _say("starting the llama.cpp server (2 threads) ...")
+    with LocalServer([SMALL, LARGE], parallel=max(k, 1), threads=2) as srv:
+
+        def chat(name: str) -> Any:
+            return ChatOpenAI(model=name, base_url=srv.url(name) + "/v1", api_key=SecretStr("local"), temperature=0,
+                              max_completion_tokens=48, extra_body={"max_tokens": 48}, timeout=600, max_retries=0)
+
+        small, large = chat(SMALL), chat(LARGE)
+        llm = AutoMixChatModel(tiers=[small, large], router=router, prices=prices, k=k, context_from="system")
         direct_cost = 0.0
-        direct_right = 0
-        right = 0
-        head = f"{'#':>2} {'small answer':28s} {'conf':>5s} {'decision':9s} {'final answer':28s} ok  {'tokens':>6s} "
-        print(head + f"{'cost $':>10s} {'s':>5s}")
-        for i, (ctx, q, gold) in enumerate(QUESTIONS[:n_questions], 1):
+        direct_right = right = 0
+        _say(f"{'#':>2} {'small answer':26s} {'conf':>5s} {'decision':9s} {'final answer':26s} ok  "
+             f"{'tokens':>6s} {'cost $':>10s} {'s':>5s}")
+        items = QUESTIONS[: max(1, n_questions)]
+        for i, (ctx, q, gold) in enumerate(items, 1):
+            msgs = [SystemMessage(f"Answer from this context.\n\n{ctx}"), HumanMessage(q)]
             t0 = time.perf_counter()
-            res = am.run(q, context=ctx)
+            msg = llm.invoke(msgs)
             dt = time.perf_counter() - t0
-            ok = gold in res.answer.lower()
+            answer = str(msg.content)
+            trace = msg.response_metadata["automix"]
+            first = trace["trace"][0]
+            ok = gold in answer.lower()
             right += ok
-            t0_trace = res.trace[0]
-            print(f"{i:>2} {_fmt(t0_trace.answer, 28)} {t0_trace.confidence or 0:5.2f} "
-                  f"{_fmt(t0_trace.decision, 9)} {_fmt(res.answer, 28)} {'yes' if ok else 'no ':3s} "
-                  f"{res.input_tokens + res.output_tokens:6d} {res.cost:10.7f} {dt:5.1f}", flush=True)
-            direct = AutoMix([large, large], prices=prices, k=1, answer_max_tokens=48)
-            d = direct.run(q, context=ctx, key=0.0)
-            direct_cost += d.trace[0].usage[0].cost
-            direct_right += gold in (d.trace[0].answer or "").lower()
-        n = min(n_questions, len(QUESTIONS))
-        print(f"\nAutoMix:      {right}/{n} right, ${ledger.total_cost:.7f} "
-              f"({ledger.total.input_tokens} in / {ledger.total.output_tokens} out tokens, verification included)")
-        print(f"always large: {direct_right}/{n} right, ${direct_cost:.7f} (answers only, no verification)")
-        print("prices: local models at $0.10 per million tokens per billion parameters (automix_core.prices)")
+            usage = msg.usage_metadata or {"total_tokens": 0}
+            _say(f"{i:>2} {_fmt(first['answer'], 26)} {first['confidence'] or 0:5.2f} {_fmt(first['decision'], 9)} "
+                 f"{_fmt(answer, 26)} {'yes' if ok else 'no ':3s} {usage['total_tokens']:6d} {trace['cost']:10.7f} "
+                 f"{dt:5.1f}")
+            d = large.invoke(msgs)
+            du = d.usage_metadata or {"input_tokens": 0, "output_tokens": 0}
+            direct_cost += prices.cost(LARGE, du["input_tokens"], du["output_tokens"])
+            direct_right += gold in str(d.content).lower()
+        n = len(items)
+        tot = llm.ledger.total
+        _say(f"\nAutoMix:      {right}/{n} right, ${tot.cost:.7f} ({tot.input_tokens} in / {tot.output_tokens} out "
+             f"tokens, {tot.calls} calls, verification included)")
+        _say(f"always large: {direct_right}/{n} right, ${direct_cost:.7f} (answers only)")
+        _say("local prices: $0.10 per million tokens per billion parameters (automix_core.prices.local_price)")
+
+
+def recorded() -> None:
+    from .evaluate import evaluate, route_point
+    from .records import filter_records, read_records, to_arrays
+    from .router import Router
+
+    if not RECORDS.exists():
+        _say(f"\n(no recorded dataset at {RECORDS}; skipping the recorded comparison)")
+        return
+    recs = read_records(RECORDS)
+    train = filter_records(recs, split="train")
+    test = filter_records(recs, split="test")
+    if len(train) < 20 or len(test) < 10:
+        _say(f"\n(recorded dataset too small so far: {len(train)} train / {len(test)} test records)")
+        return
+    tr, te = to_arrays(train, [SMALL, LARGE]), to_arrays(test, [SMALL, LARGE])
+    _say(f"\nRecorded PubMedQA ({len(train)} train / {len(test)} test queries, k=8 samples from the 0.5B), test part:")
+    _say(f"{'method':34s} {'quality':>8s} {'cost $/query':>13s} {'escalated':>10s}")
+    for t, name in enumerate((SMALL, LARGE)):
+        _say(f"{'always ' + name:34s} {te.score[:, t].mean():8.3f} {te.cost[:, t].mean():13.8f} {'':>10s}")
+    if ROUTER.exists():
+        router = Router.load(ROUTER)
+        pt = route_point(router.policy, te)
+        _, visited = router.policy.route(te.confidence)
+        _say(f"{'AutoMix (shipped router)':34s} {pt.quality:8.3f} {pt.cost:13.8f} {visited[:, 1].mean():10.1%}")
+    res = evaluate(tr, te, ["pomdp", "threshold"])
+    for name in ("pomdp", "threshold"):
+        _say(f"mean ΔIBC over 5 cost regions, {name:10s}: {res[name].mean_dibc:7.1f}%")
+
+
+def run_demo(k: int = 4, n_questions: int = len(QUESTIONS)) -> int:
+    live(k, n_questions)
+    recorded()
     return 0
 
 

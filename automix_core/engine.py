@@ -21,8 +21,8 @@ from .models import ChatModel, Generation, Message, ModelError
 from .policies import Observation, Policy
 from .prices import PriceTable
 from .router import Router
-from .tokens import count_messages
-from .verify import VerificationResult, Verifier, VerifyMode
+from .tokens import count_messages, truncate_left
+from .verify import VerificationResult, Verifier, VerifyMode, checked_generation
 
 __all__ = [
     "AllTiersFailedError",
@@ -58,12 +58,21 @@ verifying it, or ``None`` to carry on as usual. Adapters use it for answers that
 
 
 class AllTiersFailedError(RuntimeError):
-    """Every tier failed; the message lists each tier's failure."""
+    """Every tier failed; the message lists each tier's failure.
 
-    def __init__(self, failures: list[tuple[str, BaseException]]) -> None:
+    ``trace`` holds the visited tiers (as in :attr:`AutoMixResult.trace`), so the calls a failed
+    request paid for (e.g. empty answers) stay accountable; ``cost`` is their sum.
+    """
+
+    def __init__(self, failures: list[tuple[str, BaseException]], trace: Sequence[TierTrace] | None = None) -> None:
         lines = [f"  tier {i} ({name}): {type(err).__name__}: {err}" for i, (name, err) in enumerate(failures)]
         super().__init__("every AutoMix tier failed:\n" + "\n".join(lines))
         self.failures = failures
+        self.trace: list[TierTrace] = list(trace or [])
+
+    @property
+    def cost(self) -> float:
+        return sum(t.cost for t in self.trace)
 
 
 @dataclass
@@ -182,6 +191,27 @@ _Request = _AnswerCall | _VerifyCall
 _Reply = Generation | VerificationResult | BaseException
 
 
+WINDOW_SLACK = 0.1
+"""Share of a tier's context window kept free when fitting an answer prompt (tokenizer mismatch)."""
+
+_FIT_ROUNDS = 6
+
+
+def _add_note(trace: TierTrace, note: str) -> None:
+    trace.note = note if not trace.note else f"{trace.note}; {note}"
+
+
+def _check_messages(messages: object) -> list[Message]:
+    if not isinstance(messages, list) or not messages:
+        raise TypeError("AutoMix messages must be a non-empty list of {'role': ..., 'content': str} dicts")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant"):
+            raise TypeError(f"AutoMix messages[{i}] must be a dict with role 'system', 'user' or 'assistant'")
+        if not isinstance(m.get("content"), str):
+            raise TypeError(f"AutoMix messages[{i}]['content'] must be text, got {type(m.get('content')).__name__}")
+    return messages
+
+
 def build_answer_messages(question: str, context: str = "", system: str | None = None) -> list[Message]:
     """The messages a tier answers: an optional system prompt, then context and question."""
     msgs: list[Message] = []
@@ -204,12 +234,21 @@ class AutoMix:
         budget: caps that stop escalation when the next tier's estimated cost would exceed them.
         k, verify_mode, verify_temperature, verify_max_tokens: self-verification settings.
         answer_max_tokens, answer_temperature: settings of the answering calls.
-        retries: extra attempts for a call that fails with a retryable :class:`ModelError`.
+        retries: extra attempts for a call that fails with a retryable :class:`ModelError` (a malformed
+            response, e.g. without choices or with negative token counts, is one) and for an empty answer;
+            then the next tier is tried. When every tier fails, :class:`AllTiersFailedError` lists each
+            failure and carries the trace of what was paid for.
         timeout: seconds per call on the async path (the sync path relies on the model's timeout).
         system: system prompt for answering when the question is given as text.
         hooks: callables told about each :class:`Event`.
         screen: optional :data:`Screen` consulted on every non-empty answer before verification;
             ``"escalate"`` is ignored at the last tier.
+
+    Prompt size: for a question given as text, when a tier's ``context_window`` is known the context is
+    left-truncated (its end kept, prefixed by the truncation marker) so the answer prompt fits
+    ``(1 - WINDOW_SLACK) * window - answer_max_tokens`` tokens, and the trace notes "context truncated";
+    chat ``messages`` larger than a tier's whole window are not sent to it (that tier fails with a
+    :class:`ModelError` saying so). Verification prompts are fitted by :class:`Verifier`.
     """
 
     def __init__(
@@ -246,6 +285,8 @@ class AutoMix:
             raise ValueError(f"router is for {len(router.models)} tiers ({router.models}) but {len(names)} were given")
         if retries < 0:
             raise ValueError("retries must be >= 0")
+        if timeout is not None and not timeout > 0:  # also rejects NaN
+            raise ValueError(f"timeout must be > 0 seconds or None, got {timeout}")
         self.router = router
         self.prices = prices if prices is not None else PriceTable()
         self.ledger = ledger if ledger is not None else Ledger()
@@ -284,59 +325,145 @@ class AutoMix:
         out = self.answer_max_tokens or 256
         return self.prices.cost(model, inp, out)
 
+    def _prompt_limit(self, tier: int) -> int | None:
+        window = self.tiers[tier].model.context_window
+        if window is None:
+            return None
+        return max(1, int(window * (1 - WINDOW_SLACK)) - (self.answer_max_tokens or 0))
+
+    def _fitted_messages(self, tier: int, question: str, context: str) -> tuple[list[Message], bool]:
+        """The answer prompt for ``tier`` from a text question and context, and whether it was truncated.
+
+        When the tier's context window is known, the context is left-truncated (its end kept) so the
+        prompt fits ``(1 - WINDOW_SLACK) * window - answer_max_tokens`` tokens; if the question alone
+        does not fit, the context is dropped and the question keeps its end.
+        """
+        msgs = build_answer_messages(question, context, self.system)
+        limit = self._prompt_limit(tier)
+        if limit is None or sum(len(m["content"].encode("utf-8", "surrogatepass")) + 8 for m in msgs) <= limit:
+            return msgs, False
+        name = self.tiers[tier].model.name
+        bare = count_messages(build_answer_messages(question, "", self.system), name)
+        context_room = limit - bare - 8  # "Context:" and "Question:" labels
+        q = question
+        if context_room <= 0:
+            context_room = 0
+            q = truncate_left(question, max(1, limit - count_messages(build_answer_messages("", "", self.system),
+                                                                       name)), name)
+        for _ in range(_FIT_ROUNDS):
+            c = truncate_left(context, context_room, name) if context_room > 0 else ""
+            msgs = build_answer_messages(q, c, self.system)
+            excess = count_messages(msgs, name) - limit
+            if excess <= 0 or context_room <= 0:
+                break
+            context_room = max(0, context_room - excess)
+        return msgs, msgs[-1]["content"] != build_answer_messages(question, context)[-1]["content"]
+
+    def _over_window(self, tier: int, msgs: Sequence[Message]) -> ModelError | None:
+        """An error when chat ``msgs`` (given as they are, not truncated) exceed the tier's whole window."""
+        model = self.tiers[tier].model
+        window = model.context_window
+        if window is None or sum(len(m["content"].encode("utf-8", "surrogatepass")) + 8 for m in msgs) <= window:
+            return None
+        n = count_messages(msgs, model.name)
+        if n <= window:
+            return None
+        return ModelError(f"{model.name}: prompt of {n} tokens exceeds the context window of {window} tokens "
+                          "(not sent)", model=model.name, retryable=False)
+
     def _cascade(
         self, question: str, context: str, messages: list[Message] | None, key: float
     ) -> Generator[_Request, _Reply, AutoMixResult]:
+        if not isinstance(question, str) or not isinstance(context, str):
+            raise TypeError("AutoMix question and context must be text")
+        if messages is not None:
+            messages = _check_messages(messages)
         if not question.strip() and not (messages and any(m["content"].strip() for m in messages)):
             raise ValueError("AutoMix got an empty question")
-        msgs = messages if messages is not None else build_answer_messages(question, context, self.system)
+        fitted: dict[int, tuple[list[Message], bool]] = {}
+
+        def prompt(i: int) -> tuple[list[Message], bool]:
+            if messages is not None:
+                return messages, False
+            if i not in fitted:
+                fitted[i] = self._fitted_messages(i, question, context)
+            return fitted[i]
+
         policy = self.router.policy_for(key)
         last = len(self.tiers) - 1
         traces: list[TierTrace] = []
         answers: dict[int, str] = {}
         obs: list[Observation] = []
         failures: list[tuple[str, BaseException]] = []
+
+        def best_answer() -> int:
+            return max(answers, key=lambda i: (next((c for j, c in obs if j == i), 0.0), i))
+
+        def budget_blocks(tr: TierTrace, target: int) -> bool:
+            """Whether the budget forbids going to ``target``; if so, says so in ``tr.note``."""
+            if self.budget is None:
+                return False
+            est = self._estimate_cost(target, prompt(target)[0])
+            if self.budget.allows(est, sum(x.cost for x in traces)):
+                return False
+            _add_note(tr, f"budget: escalation to tier {target} (est. ${est:.6f}) would exceed it")
+            return True
+
         t = 0
         while True:
             tr = TierTrace(t, self.tiers[t].name)
             traces.append(tr)
             start = time.perf_counter()
-            reply = yield _AnswerCall(t, msgs)
-            if isinstance(reply, BaseException):
-                tr.error = f"{type(reply).__name__}: {reply}"
-                failures.append((tr.model, reply))
-                self._emit(Event.FAILURE, {"tier": t, "stage": "answer", "error": tr.error})
+            msgs, truncated = prompt(t)
+            if truncated:
+                _add_note(tr, "context truncated to fit the context window")
+            failure: BaseException | None = self._over_window(t, msgs) if messages is not None else None
+            text = ""
+            reply: _Reply | None = None
+            for _attempt in range(self.retries + 1):  # errors are retried by the driver, empty answers here
+                if failure is not None:
+                    break
+                reply = yield _AnswerCall(t, msgs)
+                if isinstance(reply, BaseException):
+                    failure = reply
+                    break
+                assert isinstance(reply, Generation)
+                self._bill(tr, reply, msgs, "answer")
+                text = reply.texts[0] if reply.texts else ""
+                tr.answer = text
+                self._emit(Event.ANSWER, {"tier": t, "model": tr.model, "answer": text})
+                if text.strip():
+                    break
+            if failure is not None or not text.strip():
+                if failure is not None:
+                    tr.error = f"{type(failure).__name__}: {failure}"
+                    self._emit(Event.FAILURE, {"tier": t, "stage": "answer", "error": tr.error})
+                else:
+                    _add_note(tr, "empty answer")
+                    failure = ModelError(f"{tr.model}: empty answer", model=tr.model)
+                failures.append((tr.model, failure))
                 tr.latency_ms = (time.perf_counter() - start) * 1000
-                if t < last:
-                    tr.decision, tr.decision_target, tr.note = "escalate", t + 1, "tier failed"
-                    t += 1
-                    continue
-                if answers:  # the last tier failed but an earlier one answered: keep the best seen
-                    best = max(answers, key=lambda i: next((c for j, c in obs if j == i), 0.0))
-                    tr.note = "tier failed; kept an earlier answer"
-                    return AutoMixResult(answers[best], best, self.tiers[best].name, traces)
-                raise AllTiersFailedError(failures)
-            assert isinstance(reply, Generation)
-            self._bill(tr, reply, msgs, "answer")
-            text = reply.texts[0] if reply.texts else ""
-            tr.answer = text
-            self._emit(Event.ANSWER, {"tier": t, "model": tr.model, "answer": text})
-            if not text.strip():
-                tr.note = "empty answer"
-                tr.latency_ms = (time.perf_counter() - start) * 1000
-                if t < last:
+                if t < last and not budget_blocks(tr, t + 1):
                     tr.decision, tr.decision_target = "escalate", t + 1
+                    if tr.error is not None:
+                        _add_note(tr, "tier failed")
                     t += 1
                     continue
-                if answers:
-                    best = max(answers)
+                if answers:  # no further tier, but an earlier one answered: keep the best seen
+                    best = best_answer()
+                    _add_note(tr, "tier failed; kept an earlier answer")
                     return AutoMixResult(answers[best], best, self.tiers[best].name, traces)
-                return AutoMixResult(text, t, tr.model, traces)
+                if t < last:  # the budget stopped the escalation
+                    name = self.tiers[t + 1].name
+                    failures.append((name, ModelError(f"{name}: not tried, the budget would be exceeded",
+                                                      model=name, retryable=False)))
+                raise AllTiersFailedError(failures, traces)
+            assert isinstance(reply, Generation)
             answers[t] = text
             screened = self.screen(t, reply) if self.screen is not None else None
             if screened == "accept" or (screened == "escalate" and t < last):
                 tr.decision, tr.decision_target = ("accept", t) if screened == "accept" else ("escalate", t + 1)
-                tr.note = f"screened: {screened} without verification"
+                _add_note(tr, f"screened: {screened} without verification")
                 tr.latency_ms = (time.perf_counter() - start) * 1000
                 self._emit(Event.DECIDE, {"tier": t, "action": tr.decision, "target": tr.decision_target})
                 if screened == "accept":
@@ -370,13 +497,8 @@ class AutoMix:
             else:
                 d_action, d_tier = d.action, d.tier
                 tr.belief = d.belief
-            if d_action == "escalate" and self.budget is not None:
-                spent = sum(x.cost for x in traces)
-                est = self._estimate_cost(d_tier, msgs)
-                if not self.budget.allows(est, spent):
-                    d_action = "accept"
-                    d_tier = max(answers, key=lambda i: next((c for j, c in obs if j == i), 0.0))
-                    tr.note = f"budget: escalation to tier {d.tier if d else '?'} (est. ${est:.6f}) would exceed it"
+            if d_action == "escalate" and budget_blocks(tr, d_tier):
+                d_action, d_tier = "accept", best_answer()
             tr.decision, tr.decision_target = d_action, d_tier
             tr.latency_ms = (time.perf_counter() - start) * 1000
             self._emit(Event.DECIDE, {"tier": t, "action": d_action, "target": d_tier})
@@ -391,8 +513,8 @@ class AutoMix:
     def _call_sync(self, req: _Request) -> Generation | VerificationResult:
         if isinstance(req, _AnswerCall):
             model = self.tiers[req.tier].model
-            return model.generate(req.messages, n=1, temperature=self.answer_temperature,
-                                  max_tokens=self.answer_max_tokens)
+            return checked_generation(model.generate(req.messages, n=1, temperature=self.answer_temperature,
+                                                     max_tokens=self.answer_max_tokens), model.name)
         return self.verifiers[req.tier].verify(req.question, req.answer, req.context)
 
     async def _call_async(self, req: _Request) -> Generation | VerificationResult:
@@ -403,13 +525,15 @@ class AutoMix:
             )
         else:
             coro = self.verifiers[req.tier].averify(req.question, req.answer, req.context)
+        name = self.tiers[req.tier].name
         if self.timeout is None:
-            return await coro
-        try:
-            return await asyncio.wait_for(coro, self.timeout)
-        except asyncio.TimeoutError:
-            name = self.tiers[req.tier].name
-            raise ModelError(f"{name}: no reply within {self.timeout:g} s", model=name) from None
+            reply = await coro
+        else:
+            try:
+                reply = await asyncio.wait_for(coro, self.timeout)
+            except asyncio.TimeoutError:
+                raise ModelError(f"{name}: no reply within {self.timeout:g} s", model=name) from None
+        return checked_generation(reply, name) if isinstance(req, _AnswerCall) else reply
 
     def _should_retry(self, err: BaseException, attempt: int) -> bool:
         return attempt < self.retries and isinstance(err, ModelError) and err.retryable

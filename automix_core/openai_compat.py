@@ -406,7 +406,10 @@ def _put(d: dict[str, float], token: object, logprob: object) -> None:
 
 
 def _int_or_none(v: object) -> int | None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
+    """A reported token count, or None (estimate it) when it is missing, negative or not a finite number."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+        return None
+    if isinstance(v, float) and not math.isfinite(v):
         return None
     return int(v)
 

@@ -194,6 +194,10 @@ class Router:
             text = p.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise RouterError(f"router file not found: {p}") from None
+        except UnicodeDecodeError as exc:
+            raise RouterError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        except OSError as exc:
+            raise RouterError(f"{p}: cannot read the router file ({exc.strerror or exc})") from None
         try:
             obj = json.loads(text, parse_constant=_reject)
         except (json.JSONDecodeError, ValueError) as exc:

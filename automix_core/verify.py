@@ -287,6 +287,25 @@ def posterior_correct(n_correct: int, n_incorrect: int) -> float:
 Call = tuple[list[Message], Generation]
 
 
+def checked_generation(gen: object, name: str) -> Generation:
+    """``gen`` if it is a well-formed :class:`Generation`, else a retryable :class:`ModelError`.
+
+    Well-formed: at least one text (a response without choices is malformed), every text a string,
+    and token counts either unreported (None) or non-negative integers.
+    """
+    if not isinstance(gen, Generation):
+        raise ModelError(f"{name}: malformed response: expected a Generation, got {type(gen).__name__}", model=name)
+    if not isinstance(gen.texts, list) or not gen.texts:
+        raise ModelError(f"{name}: malformed response: no choices", model=name)
+    if not all(isinstance(text, str) for text in gen.texts):
+        raise ModelError(f"{name}: malformed response: a choice is not text", model=name)
+    for field_name in ("input_tokens", "output_tokens"):
+        value = getattr(gen, field_name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ModelError(f"{name}: malformed response: {field_name} is {value!r}", model=name)
+    return gen
+
+
 @dataclass(frozen=True)
 class VerificationResult:
     """The outcome of verifying one answer.
@@ -441,7 +460,7 @@ class Verifier:
             raise
         except Exception as error:
             raise self._wrap(error) from error
-        return messages, gen
+        return messages, checked_generation(gen, self.model.name)
 
     async def _acall(
         self, messages: list[Message], n: int, temperature: float, max_tokens: int, logprobs: int | None
@@ -454,7 +473,7 @@ class Verifier:
             raise
         except Exception as error:
             raise self._wrap(error) from error
-        return messages, gen
+        return messages, checked_generation(gen, self.model.name)
 
     def _draw(self, messages: list[Message], n: int) -> list[Call]:
         """``n`` samples: one request with ``n`` if supported, else ``n`` requests one after another."""

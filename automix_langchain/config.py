@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.language_models import BaseChatModel
 
 from automix_core.prices import Price, PriceTable
-from automix_core.router import Router
+from automix_core.router import Router, RouterError
 
 if TYPE_CHECKING:
     from .chat_model import AutoMixChatModel
@@ -86,11 +87,39 @@ def _tier(spec: Any, init: TierInit, where: str) -> BaseChatModel:
     if isinstance(spec, BaseChatModel):
         return spec
     if isinstance(spec, str):
-        return init(spec)
-    if isinstance(spec, dict) and isinstance(spec.get("model"), str):
-        kwargs = {k: v for k, v in spec.items() if k != "model"}
-        return init(spec["model"], **kwargs)
-    raise ConfigError(f"{where}: a tier is 'provider:model' or {{'model': 'provider:model', ...}}; got {spec!r}")
+        model, kwargs = spec, {}
+    elif isinstance(spec, dict) and isinstance(spec.get("model"), str):
+        model, kwargs = spec["model"], {k: v for k, v in spec.items() if k != "model"}
+    else:
+        raise ConfigError(f"{where}: a tier is 'provider:model' or {{'model': 'provider:model', ...}}; got {spec!r}")
+    try:
+        return init(model, **kwargs)
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error}") from error
+    except (TypeError, ValueError, ImportError) as error:
+        raise ConfigError(f"{where}: cannot build {model!r}: {type(error).__name__}: {error}") from error
+
+
+_CONFIG_ONLY = ("tiers", "verifiers", "router", "prices", "price_default")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _price(spec: Any, where: str) -> Price:
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where}: a price is {{'input_per_million': ..., 'output_per_million': ...}}; got {spec!r}")
+    unknown = sorted(set(spec) - set(Price.model_fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {unknown}")
+    values = [spec.get(k) for k in Price.model_fields]
+    if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+        raise ConfigError(f"{where}: prices must be finite numbers; got {spec!r}")
+    try:
+        return Price(**spec)
+    except ValueError as error:  # pydantic's ValidationError names the field
+        raise ConfigError(f"{where}: {error}") from error
 
 
 def load_config(
@@ -103,10 +132,12 @@ def load_config(
     if isinstance(config, (str, Path)):
         path = Path(config)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_reject_constant)
         except FileNotFoundError as error:
             raise ConfigError(f"AutoMix config {path} does not exist") from error
-        except json.JSONDecodeError as error:
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ConfigError(f"AutoMix config {path} is not valid JSON: {error}") from error
+        except ValueError as error:  # NaN / Infinity
             raise ConfigError(f"AutoMix config {path} is not valid JSON: {error}") from error
         base = path.parent
     else:
@@ -114,26 +145,40 @@ def load_config(
     if not isinstance(data, dict):
         raise ConfigError("an AutoMix config is a JSON object")
     data = {**data, **overrides}
+    from .chat_model import AutoMixChatModel as _Model
+
+    known = {*_CONFIG_ONLY, *_Model.model_fields, *(f.alias for f in _Model.model_fields.values() if f.alias)}
+    unknown = sorted(str(k) for k in data if k not in known)
+    if unknown:
+        raise ConfigError(f"unknown AutoMix config field(s) {unknown}")
     build = init or init_tier
     specs = data.pop("tiers", None)
     if not isinstance(specs, list) or len(specs) < 2:
         raise ConfigError("config 'tiers' must list two or more models, cheapest first")
     data["tiers"] = [_tier(s, build, f"tiers[{i}]") for i, s in enumerate(specs)]
     if data.get("verifiers") is not None:
+        if not isinstance(data["verifiers"], list):
+            raise ConfigError(
+                f"config 'verifiers' must be a list (one entry or null per tier); got {data['verifiers']!r}")
         data["verifiers"] = [None if s is None else _tier(s, build, f"verifiers[{i}]")
                              for i, s in enumerate(data["verifiers"])]
     router = data.get("router")
-    if isinstance(router, str):
-        p = Path(router)
-        data["router"] = Router.load(p if p.is_absolute() else base / p)
-    elif isinstance(router, dict):
-        data["router"] = Router.from_dict(router, source="config")
+    try:
+        if isinstance(router, str):
+            p = Path(router)
+            data["router"] = Router.load(p if p.is_absolute() else base / p)
+        elif isinstance(router, dict):
+            data["router"] = Router.from_dict(router, source="config 'router'")
+    except RouterError as error:
+        raise ConfigError(str(error) if isinstance(router, dict) else f"config 'router': {error}") from error
     prices = data.pop("prices", None)
     default = data.pop("price_default", None)
+    if prices is not None and not isinstance(prices, dict):
+        raise ConfigError(f"config 'prices' must map model names to prices; got {prices!r}")
     if prices is not None or default is not None:
-        table = PriceTable(default=Price(**default) if default is not None else None)
+        table = PriceTable(default=_price(default, "config 'price_default'") if default is not None else None)
         if prices:
-            table = table.with_prices({name: Price(**p) for name, p in prices.items()})
+            table = table.with_prices({name: _price(p, f"config 'prices.{name}'") for name, p in prices.items()})
         data["prices"] = table
     try:
         return AutoMixChatModel(**data)

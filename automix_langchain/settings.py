@@ -40,7 +40,7 @@ class AutoMixSettings(BaseModel):
     budget: Budget | None = None
     k: int = Field(default=8, ge=1)
     verify_mode: Literal["sample", "sequential", "logprob"] = "sample"
-    verify_temperature: float = 1.0
+    verify_temperature: float = Field(default=1.0, ge=0, allow_inf_nan=False)
     verify_max_tokens: int = Field(default=160, ge=1)
     verify_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Extra keyword arguments for every verification call (e.g. ``{"extra_body": {...}}``)."""
@@ -53,7 +53,7 @@ class AutoMixSettings(BaseModel):
     answer, ``"accept"`` them unverified, or ``"escalate"`` (the last tier's calls are always kept)."""
     context_window: int | None = None
     """Tokens the verifier's prompt may use (context is left-truncated to fit); None: unlimited."""
-    timeout: float | None = 120.0
+    timeout: float | None = Field(default=120.0, gt=0, allow_inf_nan=False)
     """Seconds per call on the async path (the sync path relies on each child's own timeout)."""
     max_retries: int = Field(default=1, ge=0)
     """Extra attempts for a call failing with a retryable error (timeouts, connection, rate limits)."""

@@ -29,6 +29,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, convert_to_messages
 from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.runnables import Runnable, RunnableConfig
+from pydantic import SecretStr
 
 from automix_core.models import Generation, Message, ModelError
 
@@ -119,6 +120,27 @@ def find_chat_model(runnable: Any) -> BaseChatModel | None:
     return None
 
 
+def secret_values(model: object) -> list[str]:
+    """The secrets a chat model holds (``SecretStr`` fields, and text fields named like a key or token)."""
+    out: list[str] = []
+    for name in getattr(type(model), "model_fields", {}):
+        value = getattr(model, name, None)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif not (isinstance(value, str) and any(part in name.lower() for part in ("key", "token", "secret"))):
+            continue
+        if isinstance(value, str) and len(value) >= 4:
+            out.append(value)
+    return out
+
+
+def scrub(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every secret replaced by ``***`` (longest first)."""
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
 def _retryable(error: BaseException) -> bool:
     if isinstance(error, (TimeoutError, ConnectionError, asyncio.TimeoutError)):
         return True
@@ -185,8 +207,9 @@ class RunnableTier:
         return config, collector
 
     def _error(self, purpose: str, error: BaseException) -> ModelError:
+        secrets = [s for r in (self.answerer, self.verifier) for s in secret_values(find_chat_model(r))]
         return ModelError(
-            f"tier {self.index} ({self.model_name}) {purpose} failed: {type(error).__name__}: {error}",
+            scrub(f"tier {self.index} ({self.model_name}) {purpose} failed: {type(error).__name__}: {error}", secrets),
             model=self.model_name,
             retryable=_retryable(error),
         )

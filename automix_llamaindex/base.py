@@ -39,7 +39,7 @@ from llama_index.core.base.llms.types import (
     LLMMetadata,
     MessageRole,
 )
-from llama_index.core.bridge.pydantic import Field, PrivateAttr, SerializeAsAny
+from llama_index.core.bridge.pydantic import Field, PrivateAttr, SecretStr, SerializeAsAny
 from llama_index.core.callbacks import CallbackManager, CBEventType, EventPayload
 from llama_index.core.callbacks.base import global_stack_trace
 from llama_index.core.instrumentation.events import BaseEvent
@@ -153,11 +153,28 @@ def reported_usage(response: ChatResponse | CompletionResponse) -> tuple[int | N
     return None, None
 
 
-def _model_error(name: str, err: Exception) -> ModelError:
+def _secret_values(llm: object) -> list[str]:
+    """The secrets an LLM holds (``SecretStr`` fields, and text fields named like a key or token)."""
+    out: list[str] = []
+    for field in getattr(type(llm), "model_fields", {}):
+        value = getattr(llm, field, None)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif not (isinstance(value, str) and any(part in field.lower() for part in ("key", "token", "secret"))):
+            continue
+        if isinstance(value, str) and len(value) >= 4:
+            out.append(value)
+    return out
+
+
+def _model_error(name: str, err: Exception, llm: object = None) -> ModelError:
     if isinstance(err, ModelError):
         return err
     transient = isinstance(err, (TimeoutError, ConnectionError)) or type(err).__name__ in _TRANSIENT
-    return ModelError(f"{name}: {type(err).__name__}: {err}", model=name, retryable=transient)
+    text = f"{name}: {type(err).__name__}: {err}"
+    for secret in sorted(set(_secret_values(llm)), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return ModelError(text, model=name, retryable=transient)
 
 
 # ------------------------------------------------------------------------------------ tier wrapper
@@ -236,7 +253,7 @@ class LlamaIndexChatModel:
         try:
             response = self.llm.chat(msgs, **kwargs)
         except Exception as err:
-            raise _model_error(self.name, err) from err
+            raise _model_error(self.name, err, self.llm) from err
         return self._generation(msgs, response)
 
     async def agenerate(
@@ -247,7 +264,7 @@ class LlamaIndexChatModel:
         try:
             response = await self.llm.achat(msgs, **kwargs)
         except Exception as err:
-            raise _model_error(self.name, err) from err
+            raise _model_error(self.name, err, self.llm) from err
         return self._generation(msgs, response)
 
 

@@ -1,0 +1,108 @@
+"""A tiny stdlib OpenAI-compatible chat-completions server for the reliability tests.
+
+``FakeOpenAI`` serves ``POST /v1/chat/completions`` on 127.0.0.1 from a daemon thread. Replies are
+scripted by ``reply(body) -> content`` (one call per choice; default: a verdict for verification
+prompts, ``"yes"`` otherwise), usage is reported as whitespace-token counts, and ``delay`` seconds
+are slept per request. With ``api_key`` set, a request whose ``Authorization`` header is not
+``Bearer <api_key>`` gets HTTP 401 with a body that echoes the header it received (like a careless
+proxy), so tests can check that the key never leaks from the client's errors.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+VERIFY_MARK = "You check proposed answers"
+
+
+def default_reply(body: dict[str, Any]) -> str:
+    messages = body.get("messages") or [{}]
+    if VERIFY_MARK in str(messages[0].get("content", "")):
+        return "Justification: fine.\nVerdict: correct"
+    return "yes"
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:  # a killed client: not our concern
+        return
+
+
+class FakeOpenAI:
+    """See the module docs; use as a context manager (``with FakeOpenAI() as server: server.url``)."""
+
+    def __init__(self, reply: Callable[[dict[str, Any]], str] = default_reply, *, delay: float = 0.0,
+                 api_key: str | None = None) -> None:
+        self.reply = reply
+        self.delay = delay
+        self.api_key = api_key
+        self.requests = 0
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def __enter__(self) -> FakeOpenAI:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
+                return
+
+            def _send(self, status: int, obj: object) -> None:
+                data = json.dumps(obj).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:
+                with fake._lock:
+                    fake.requests += 1
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                if fake.delay:
+                    time.sleep(fake.delay)
+                auth = self.headers.get("Authorization") or ""
+                if fake.api_key is not None and auth != f"Bearer {fake.api_key}":
+                    self._send(401, {"error": {"message": f"Incorrect API key provided: {auth}",
+                                               "type": "invalid_request_error", "code": "invalid_api_key"}})
+                    return
+                n = int(body.get("n") or 1)
+                texts = [fake.reply(body) for _ in range(n)]
+                prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+                self._send(200, {
+                    "id": "chatcmpl-fake", "object": "chat.completion", "created": 0,
+                    "model": body.get("model", "fake"),
+                    "choices": [{"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": "stop"}
+                                for i, t in enumerate(texts)],
+                    "usage": {"prompt_tokens": prompt, "completion_tokens": sum(len(t.split()) for t in texts),
+                              "total_tokens": prompt + sum(len(t.split()) for t in texts)},
+                })
+
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._server is not None and self._thread is not None
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+
+@contextmanager
+def fake_openai(**kwargs: Any) -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(**kwargs) as server:
+        yield server

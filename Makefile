@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[local,langchain,llamaindex,test]"
+	$(BIN)/python -m pip install -q -e ".[local,langchain,llamaindex,plot,test]"
 	touch $(STAMP)
 
 install: $(STAMP)

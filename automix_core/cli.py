@@ -72,6 +72,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     for m in methods:
         if m not in POLICIES:
             raise PolicyError(f"unknown policy {m!r}; known policies: {', '.join(sorted(POLICIES))}")
+    if args.plot:  # fail before the work if the picture cannot be drawn
+        try:
+            from .plot import require_matplotlib
+
+            require_matplotlib()
+        except ImportError as exc:
+            print(f"automix: error: {exc}", file=sys.stderr)
+            return 2
     records = read_records(args.records)
     train = _load(args, args.train_split, records)
     has_test = args.cv is None and any(r.split == args.test_split for r in records)
@@ -87,7 +95,21 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps({name: r.to_json() for name, r in res.items()}, allow_nan=False))
     else:
         _print_table(res, how, args.models)
+    if args.plot:
+        _plot(args, res, train, how)
     return 0
+
+
+def _plot(args: argparse.Namespace, res: dict[str, MethodResult], train: RecordArrays, how: str) -> None:
+    from .evaluate import cost_range
+    from .plot import plot_cost_quality
+
+    data = ", ".join(os.path.basename(p) for p in args.records)
+    where = " / ".join(x for x in (args.task, args.group) if x)
+    title = args.title or f"{where + ': ' if where else ''}{' → '.join(args.models)}  ({data})"
+    plot_cost_quality(res, args.plot, title=title, subtitle=how, cost_range=cost_range(train), regions=args.regions,
+                      cost_unit="tier-0 calls" if args.unit_costs is not None else "USD")
+    print(f"wrote {args.plot}", file=sys.stderr if args.json else sys.stdout)
 
 
 def _fmt(x: float | None, spec: str = ".1f") -> str:
@@ -179,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--regions", type=int, default=5, help="cost regions for mean ΔIBC (default 5)")
     e.add_argument("--methods", default=None, help=f"policies to score (default {','.join(DEFAULT_METHODS)})")
     e.add_argument("--json", action="store_true", help="print one JSON object keyed by method")
+    e.add_argument("--plot", default=None, metavar="OUT.png",
+                   help="also draw the cost-quality curves to this image (needs: pip install 'automix[plot]')")
+    e.add_argument("--title", default=None, help="title of the --plot picture (default: data, task and models)")
     e.set_defaults(func=_cmd_eval)
 
     c = sub.add_parser("calibrate", help="fit a router on records and save it as JSON")

@@ -316,6 +316,8 @@ class _ObservationModel:
         self.loglik = loglik  # (N, S, GRID)
         self.lik = np.exp(loglik)
         self._tables = [_rank_table(k) for k in knots]
+        self._cell_cache: tuple[np.ndarray, np.ndarray] | None = None
+        self._first_cells: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def fit(
@@ -367,6 +369,34 @@ class _ObservationModel:
         conf = np.asarray(conf, dtype=float)
         u = np.stack([_interp(conf[..., i], self._tables[i]) for i in range(conf.shape[-1])], axis=-1)
         return np.asarray(np.clip(np.rint(u * (GRID - 1)).astype(np.int64), 0, GRID - 1))
+
+    def cell_indices(self, conf: np.ndarray) -> np.ndarray:
+        """:meth:`obs_index` of a whole confidence array, cached for the last array seen (the
+        policies of one calibration sweep share this model and route the same records)."""
+        cached = self._cell_cache
+        if cached is not None and cached[0] is conf:
+            return cached[1]
+        out = self.obs_index(conf)
+        self._cell_cache = (conf, out)
+        return out
+
+    def distinct_cells(
+        self, idx: np.ndarray, rows: np.ndarray, vis: tuple[int, ...]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct grid-cell combinations of ``rows`` over the tiers ``vis``, and each row's one.
+
+        The first step (every row, tier 0 only) is the same for every policy of a sweep: cached.
+        """
+        first = vis == (0,) and len(rows) == len(idx)
+        if first and self._first_cells is not None and self._first_cells[0] is idx:
+            return self._first_cells[1], self._first_cells[2]
+        sub = idx[rows][:, list(vis)]
+        key = (sub * (GRID ** np.arange(len(vis)))[None, :]).sum(axis=1)
+        _, pick, inverse = np.unique(key, return_index=True, return_inverse=True)
+        cells = sub[pick]
+        if first:
+            self._first_cells = (idx, cells, inverse)
+        return cells, inverse
 
     def grid_index(self, tier: int, conf: float) -> int:
         """Grid index of one confidence of ``tier`` (scalar fast path of :meth:`obs_index`)."""
@@ -492,6 +522,7 @@ class POMDPPolicy(Policy):
         self.n_bins = int(n_bins)
         self._bin_lik = self._make_bins()
         self._memo: dict[tuple[tuple[int, int], ...], Decision] = {}
+        self._last_route: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._state_names = ["".join(map(str, st)) for st in self.model.states]
 
     def _make_bins(self) -> np.ndarray:
@@ -574,11 +605,13 @@ class POMDPPolicy(Policy):
         return d
 
     def route(self, confidence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        last = self._last_route
+        if last is not None and last[0] is confidence:  # the same array routed again (calibration)
+            return last[1], last[2]
         n, m = confidence.shape
-        idx = self.model.obs_index(confidence)  # (n, m), rank-transformed grid indices
+        idx = self.model.cell_indices(confidence)  # (n, m), rank-transformed grid indices (cached)
         ll = self.model.loglik  # (m, S, G)
-        logp = np.broadcast_to(np.log(self.model.prior), (n, len(self.model.prior))).copy()
-        logp += ll[0][:, idx[:, 0]].T
+        log_prior = np.log(self.model.prior)
         answer = np.full(n, -1, dtype=np.int64)
         visited = np.zeros((n, m), dtype=bool)
         visited[:, 0] = True
@@ -586,15 +619,20 @@ class POMDPPolicy(Policy):
         while active:
             nxt: dict[tuple[int, ...], list[np.ndarray]] = {}
             for vis, rows in active.items():
-                tier, esc = self._decide_beliefs(_normalise_log(logp[rows]), vis)
+                # the decision depends on the observed grid cells only: solve each distinct cell
+                # combination once (at most 201 per observed tier) and map the answers back
+                cells, inverse = self.model.distinct_cells(idx, rows, vis)
+                logp = log_prior + sum(ll[t][:, cells[:, c]].T for c, t in enumerate(vis))
+                u_tier, u_esc = self._decide_beliefs(_normalise_log(np.asarray(logp)), vis)
+                tier, esc = u_tier[inverse], u_esc[inverse]
                 done = ~esc
                 answer[rows[done]] = tier[done]
                 for j in np.unique(tier[esc]):
                     r = rows[esc & (tier == j)]
                     visited[r, j] = True
-                    logp[r] += ll[j][:, idx[r, j]].T
                     nxt.setdefault((*vis, int(j)), []).append(r)
             active = {k: np.concatenate(v) for k, v in nxt.items()}
+        self._last_route = (confidence, answer, visited)
         return answer, visited
 
     # ---- persistence and fitting

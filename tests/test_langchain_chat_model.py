@@ -422,7 +422,7 @@ def test_from_config_openai_provider_without_langchain_package() -> None:
 
 @pytest.mark.parametrize("cfg, match", [
     ({"tiers": ["fake:one"]}, "two or more"),
-    ({"tiers": ["nosuch:model", "fake:b"]}, "provider:model"),
+    ({"tiers": ["nosuch:model", "fake:b"]}, r"nosuch:model.*(provider:model|Unable to infer model provider)"),
     ({"tiers": [3, "fake:b"]}, "tiers\\[0\\]"),
     ({"tiers": [{"model": "openai:a", "api_key": "x"}, {"model": "openai:b", "api_key": "x"}], "k": 0},
      "invalid AutoMix config"),

@@ -19,6 +19,7 @@ arguments for the chat model. Tiers are built with LangChain's ``init_chat_model
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import math
@@ -56,10 +57,9 @@ class ConfigError(ValueError):
 
 def init_tier(model: str, **kwargs: Any) -> BaseChatModel:
     """A chat model from ``"provider:model"`` (and keyword arguments for it)."""
-    try:
-        from langchain.chat_models import init_chat_model  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        init_chat_model = None
+    init_chat_model: Any = None
+    with contextlib.suppress(ImportError):  # the `langchain` package is optional
+        from langchain.chat_models import init_chat_model
     if init_chat_model is not None:
         built = init_chat_model(model, **kwargs)
         if not isinstance(built, BaseChatModel):

@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .engine import build_answer_messages
 from .ledger import usage_from_generation
-from .models import ChatModel, Message
+from .models import ChatModel
 from .prices import PriceTable
 from .records import append_record
 from .verify import Verifier
@@ -252,10 +253,9 @@ def _one(
     item: Item, tiers: Sequence[ChatModel], verifiers: Sequence[Verifier], prices: PriceTable,
     scorer: Callable[[str, str], float], answer_max_tokens: int, test_share: float,
 ) -> tuple[dict[str, Any], dict[str, _TierTotals]]:
-    content = f"Context:\n{item.context}\n\nQuestion: {item.question}" if item.context.strip() else item.question
+    msgs = build_answer_messages(item.question, item.context)  # the prompt the engine sends
     if item.instruction:
-        content += f"\n{item.instruction}"
-    msgs: list[Message] = [{"role": "user", "content": content}]
+        msgs[-1]["content"] += f"\n{item.instruction}"
     outputs: dict[str, Any] = {}
     totals: dict[str, _TierTotals] = {}
     for tier, verifier in zip(tiers, verifiers):

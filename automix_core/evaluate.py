@@ -191,14 +191,10 @@ def mix_frontier(
     """The points plus their :func:`mixtures` (chosen on train), measured on train and on test."""
     tr, te, lab = list(train_pts), list(test_pts), list(labels)
     for a, b, p in mixtures(train_pts, cost_range, grid):
-        tr.append(_lerp(train_pts[a], train_pts[b], p))
-        te.append(_lerp(test_pts[a], test_pts[b], p))
+        tr.append(train_pts[a].mix(train_pts[b], p))
+        te.append(test_pts[a].mix(test_pts[b], p))
         lab.append(f"mix({labels[a]}, {labels[b]}, p={p:.3f})")
     return tr, te, lab
-
-
-def _lerp(a: Point, b: Point, p: float) -> Point:
-    return Point((1 - p) * a.cost + p * b.cost, (1 - p) * a.quality + p * b.quality)
 
 
 def cv_folds(ids: Sequence[str], k: int, seed: int = 0) -> np.ndarray:

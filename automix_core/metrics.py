@@ -36,6 +36,10 @@ class Point:
     cost: float
     quality: float
 
+    def mix(self, other: Point, p: float) -> Point:
+        """The expected point of following ``other`` with probability ``p`` and this one otherwise."""
+        return Point((1 - p) * self.cost + p * other.cost, (1 - p) * self.quality + p * other.quality)
+
 
 def ibc(point: Point, small: Point) -> float:
     """Incremental benefit per cost of ``point`` relative to ``small``. 0 when no cost was added."""

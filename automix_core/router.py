@@ -226,9 +226,7 @@ def measure(candidate: _Candidate, data: RecordArrays) -> Point:
     a = route_point(candidate.policy, data)
     if candidate.mix is None:
         return a
-    b = route_point(candidate.mix[0], data)
-    p = candidate.mix[1]
-    return Point((1 - p) * a.cost + p * b.cost, (1 - p) * a.quality + p * b.quality)
+    return a.mix(route_point(candidate.mix[0], data), candidate.mix[1])
 
 
 def frontier(policy: str, train: RecordArrays, *, grid: int = 200) -> list[_Candidate]:
@@ -239,8 +237,7 @@ def frontier(policy: str, train: RecordArrays, *, grid: int = 200) -> list[_Cand
     pts = [route_point(p, train) for p in cands]
     out = [_Candidate(p, None, pt) for p, pt in zip(cands, pts)]
     for a, b, p in mixtures(pts, cost_range(train), grid):
-        pt = Point((1 - p) * pts[a].cost + p * pts[b].cost, (1 - p) * pts[a].quality + p * pts[b].quality)
-        out.append(_Candidate(cands[a], (cands[b], p), pt))
+        out.append(_Candidate(cands[a], (cands[b], p), pts[a].mix(pts[b], p)))
     return out
 
 

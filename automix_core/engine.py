@@ -21,7 +21,7 @@ from .models import ChatModel, Generation, Message, ModelError
 from .policies import Observation, Policy
 from .prices import PriceTable
 from .router import Router
-from .tokens import count_messages, truncate_left
+from .tokens import count_messages, messages_upper_bound, truncate_left
 from .verify import VerificationResult, Verifier, VerifyMode, checked_generation
 
 __all__ = [
@@ -340,7 +340,7 @@ class AutoMix:
         """
         msgs = build_answer_messages(question, context, self.system)
         limit = self._prompt_limit(tier)
-        if limit is None or sum(len(m["content"].encode("utf-8", "surrogatepass")) + 8 for m in msgs) <= limit:
+        if limit is None or messages_upper_bound(msgs) <= limit:
             return msgs, False
         name = self.tiers[tier].model.name
         bare = count_messages(build_answer_messages(question, "", self.system), name)
@@ -363,7 +363,7 @@ class AutoMix:
         """An error when chat ``msgs`` (given as they are, not truncated) exceed the tier's whole window."""
         model = self.tiers[tier].model
         window = model.context_window
-        if window is None or sum(len(m["content"].encode("utf-8", "surrogatepass")) + 8 for m in msgs) <= window:
+        if window is None or messages_upper_bound(msgs) <= window:
             return None
         n = count_messages(msgs, model.name)
         if n <= window:

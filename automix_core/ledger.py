@@ -24,7 +24,8 @@ Purpose = Literal["answer", "verify"]
 
 class Usage(BaseModel):
     """One model call: tokens, USD cost, and whether the token counts were estimated locally
-    (``estimated``) rather than reported by the provider. ``tier`` is the model's index in the cascade."""
+    (``estimated``) rather than reported by the provider. ``tier`` is the model's index in the cascade;
+    ``requests`` the provider requests the call took (see :class:`~automix_core.models.Generation`)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -35,10 +36,12 @@ class Usage(BaseModel):
     estimated: bool
     purpose: Purpose
     tier: int = Field(ge=0)
+    requests: int = Field(default=1, ge=1)
 
 
 class Totals(BaseModel):
-    """Sums over a set of calls; ``estimated_calls`` counts calls whose tokens were estimated."""
+    """Sums over a set of calls. ``calls`` counts provider requests; ``estimated_calls`` those whose
+    tokens were estimated."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -49,12 +52,12 @@ class Totals(BaseModel):
     estimated_calls: int = 0
 
     def add(self, usage: Usage) -> Totals:
-        return Totals(
-            calls=self.calls + 1,
+        return Totals.model_construct(  # fields are sums of validated values: skip re-validation
+            calls=self.calls + usage.requests,
             input_tokens=self.input_tokens + usage.input_tokens,
             output_tokens=self.output_tokens + usage.output_tokens,
             cost=self.cost + usage.cost,
-            estimated_calls=self.estimated_calls + int(usage.estimated),
+            estimated_calls=self.estimated_calls + usage.requests * int(usage.estimated),
         )
 
 
@@ -167,16 +170,16 @@ def usage_from_generation(
     """The :class:`Usage` of the call that sent ``messages`` and returned ``gen``.
 
     Token counts the provider reported are used as they are; a count it did not report is estimated
-    with :mod:`automix_core.tokens` (the prompt once, since ``n`` samples share one prompt, and the
-    sum over the sampled texts), and ``estimated`` is then True. The cost is priced by ``gen.model``
-    in ``price_table``, which raises :class:`~automix_core.prices.UnknownPriceError` for an unknown
-    model without a default price.
+    with :mod:`automix_core.tokens` (the prompt once per provider request, since ``n`` samples of
+    one request share its prompt, and the sum over the sampled texts), and ``estimated`` is then
+    True. The cost is priced by ``gen.model`` in ``price_table``, which raises
+    :class:`~automix_core.prices.UnknownPriceError` for an unknown model without a default price.
     """
     input_tokens = gen.input_tokens
     output_tokens = gen.output_tokens
     estimated = input_tokens is None or output_tokens is None
     if input_tokens is None:
-        input_tokens = count_messages(messages, gen.model)
+        input_tokens = count_messages(messages, gen.model) * max(1, gen.requests)
     if output_tokens is None:
         output_tokens = sum(count_tokens(text, gen.model) for text in gen.texts)
     return Usage(
@@ -187,4 +190,5 @@ def usage_from_generation(
         estimated=estimated,
         purpose=purpose,
         tier=tier,
+        requests=max(1, gen.requests),
     )

@@ -49,7 +49,9 @@ class Generation:
     usage the provider reported; when the provider reported none they are ``None`` and the ledger
     estimates them with tiktoken. ``token_logprobs`` holds, per sample, a list of
     ``{token: logprob}`` dicts of the top alternatives at each generated position, when logprobs
-    were asked for and the backend supports them.
+    were asked for and the backend supports them. ``requests`` is how many provider requests the
+    call took: 1 for one request with ``n`` samples, ``n`` when a backend without ``n`` drew each
+    sample by its own request behind one call (each request then carries the prompt).
     """
 
     texts: list[str]
@@ -58,6 +60,7 @@ class Generation:
     output_tokens: int | None = None
     token_logprobs: list[list[dict[str, float]]] | None = None
     raw: object = None
+    requests: int = 1
 
     @property
     def usage_reported(self) -> bool:

@@ -137,6 +137,14 @@ def count_messages(messages: Iterable[Message], model: str | None = None) -> int
     return total
 
 
+def messages_upper_bound(messages: Iterable[Message]) -> int:
+    """An upper bound of :func:`count_messages` found without tokenizing: every token covers at
+    least one UTF-8 byte, so a prompt whose bound is within a limit fits it."""
+    return REPLY_PRIMING_TOKENS + sum(
+        MESSAGE_OVERHEAD_TOKENS + _utf8_len(m["role"]) + _utf8_len(m["content"]) for m in messages
+    )
+
+
 def truncate_left(text: str, max_tokens: int, model: str | None = None) -> str:
     """``text`` shortened from the left to at most ``max_tokens`` tokens, keeping its end.
 

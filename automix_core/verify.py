@@ -33,7 +33,6 @@ is :data:`NO_PARSE_CONFIDENCE` (0.0, "not verified", which makes threshold polic
 
 from __future__ import annotations
 
-import asyncio
 import math
 import re
 import unicodedata
@@ -41,8 +40,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from .aio import gather_or_cancel
 from .models import ChatModel, Generation, Message, ModelError
-from .tokens import count_messages, truncate_left
+from .tokens import count_messages, messages_upper_bound, truncate_left
 
 __all__ = [
     "EXAMPLES",
@@ -420,6 +420,9 @@ class Verifier:
         limit = self._prompt_limit(LOGPROB_MAX_TOKENS if logprob else self.max_tokens)
         if limit is None:
             return build_prompt(question, answer, context, logprob=logprob)
+        full = build_prompt(question, answer, context, logprob=logprob)
+        if messages_upper_bound(full) <= limit:
+            return full  # fits for sure: no tokenizing
         name = self.model.name
 
         def size(q: str, a: str, c: str) -> int:
@@ -485,16 +488,8 @@ class Verifier:
         """``n`` samples: one request with ``n`` if supported, else ``n`` concurrent requests."""
         if self.model.supports_n:
             return [await self._acall(messages, n, self.temperature, self.max_tokens, None)]
-        tasks = [
-            asyncio.ensure_future(self._acall(messages, 1, self.temperature, self.max_tokens, None)) for _ in range(n)
-        ]
-        try:
-            return list(await asyncio.gather(*tasks))
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+        one = self.temperature, self.max_tokens, None
+        return await gather_or_cancel(self._acall(messages, 1, *one) for _ in range(n))
 
     def _confident(self, calls: list[Call]) -> bool:
         """Whether the verdicts so far settle which side of 0.5 the chance of "correct" is on."""

@@ -6,8 +6,12 @@ calls, told apart by the messages it is given:
 * the **answer** call (the request's own messages): the tier's runnable is invoked with the
   request's original LangChain input (messages with images, tools, a chain's dict input...), and
   the output is kept in :attr:`RunnableTier.output`;
-* **verification** calls (the few-shot verification prompt): the tier's verifier chat model is
-  invoked once per sample.
+* **verification** calls (the few-shot verification prompt): the engine asks for all ``n``
+  samples in one call; the tier's verifier is invoked once per sample (one after another on the
+  sync path, concurrently on the async path, where a failed sample cancels its siblings), with the
+  prompt converted to LangChain messages once. (``BaseChatModel.generate`` over ``n`` prompts is
+  not used: it leaves the runs after a failed one open in tracers, and its async form waits for
+  every sample even after one failed.)
 
 Every call runs with callbacks from the AutoMix run (so it nests under it in tracing), tagged
 ``automix`` plus ``automix:answer``/``automix:verify``, and with a :class:`UsageCollector`
@@ -31,6 +35,7 @@ from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import SecretStr
 
+from automix_core.aio import gather_or_cancel
 from automix_core.models import Generation, Message, ModelError
 
 from .messages import output_text
@@ -178,7 +183,8 @@ class RunnableTier:
 
     @property
     def supports_n(self) -> bool:
-        return False
+        # n samples are drawn by one call of this tier (a batched generate, see the module docs)
+        return True
 
     @property
     def context_window(self) -> int | None:
@@ -234,13 +240,9 @@ class RunnableTier:
         return kw
 
     @staticmethod
-    def _verify_generation(name: str, outs: list[tuple[Any, UsageCollector]]) -> Generation:
-        texts = [output_text(o) for o, _ in outs]
-        toks = [c.tokens() for _, c in outs]
-        if all(t[0] is not None and t[1] is not None for t in toks):
-            return Generation(texts=texts, model=name, input_tokens=sum(t[0] or 0 for t in toks),
-                              output_tokens=sum(t[1] or 0 for t in toks))
-        return Generation(texts=texts, model=name)
+    def _verify_generation(name: str, texts: list[str], collector: UsageCollector) -> Generation:
+        inp, outp = collector.tokens()
+        return Generation(texts=texts, model=name, input_tokens=inp, output_tokens=outp, requests=len(texts))
 
     # -- ChatModel ----------------------------------------------------------------------------
 
@@ -262,15 +264,15 @@ class RunnableTier:
                 raise self._error("answer", error) from error
             return self._answer_generation(out, collector)
         lc_messages = self._verify_messages(messages)
-        outs: list[tuple[Any, UsageCollector]] = []
-        for _ in range(n):
-            config, collector = self._config("verify")
-            try:
-                outs.append((self.verifier.invoke(lc_messages, config, **self._vkwargs(temperature, max_tokens)),
-                             collector))
-            except Exception as error:
-                raise self._error("verification", error) from error
-        return self._verify_generation(self.model_name, outs)
+        kw = self._vkwargs(temperature, max_tokens)
+        config, collector = self._config("verify")
+        texts: list[str] = []
+        try:
+            for _ in range(n):
+                texts.append(output_text(self.verifier.invoke(lc_messages, config, **kw)))
+        except Exception as error:
+            raise self._error("verification", error) from error
+        return self._verify_generation(self.model_name, texts, collector)
 
     async def agenerate(
         self,
@@ -290,14 +292,14 @@ class RunnableTier:
                 raise self._error("answer", error) from error
             return self._answer_generation(out, collector)
         lc_messages = self._verify_messages(messages)
+        kw = self._vkwargs(temperature, max_tokens)
+        config, collector = self._config("verify")
 
-        async def one() -> tuple[Any, UsageCollector]:
-            config, collector = self._config("verify")
-            try:
-                return await self.verifier.ainvoke(lc_messages, config, **self._vkwargs(temperature, max_tokens)), \
-                    collector
-            except Exception as error:
-                raise self._error("verification", error) from error
+        async def one() -> str:
+            return output_text(await self.verifier.ainvoke(lc_messages, config, **kw))
 
-        outs = list(await asyncio.gather(*(one() for _ in range(n))))
-        return self._verify_generation(self.model_name, outs)
+        try:
+            texts = await gather_or_cancel(one() for _ in range(n))
+        except Exception as error:
+            raise self._error("verification", error) from error
+        return self._verify_generation(self.model_name, texts, collector)

@@ -48,6 +48,7 @@ from llama_index.core.prompts import BasePromptTemplate
 from llama_index.core.types import TokenAsyncGen, TokenGen
 from llama_index_instrumentation import get_dispatcher
 
+from automix_core.aio import gather_or_cancel
 from automix_core.engine import AutoMix, AutoMixResult, Hook, Tier
 from automix_core.ledger import Budget, Ledger
 from automix_core.models import Generation, Message, ModelError
@@ -183,7 +184,9 @@ def _model_error(name: str, err: Exception, llm: object = None) -> ModelError:
 class LlamaIndexChatModel:
     """A LlamaIndex :class:`LLM` as an ``automix_core`` :class:`~automix_core.models.ChatModel`.
 
-    Calls ``llm.chat``/``llm.achat`` once per sample (``supports_n`` is False) and passes
+    Calls ``llm.chat``/``llm.achat`` once per sample: a call with ``n`` samples converts the
+    messages once and makes ``n`` chat calls (one after another on the sync path, concurrently on
+    the async path, where a failed sample cancels its siblings). It passes
     ``temperature``, ``max_tokens``, ``stop`` and, when asked, ``logprobs``/``top_logprobs`` as
     keyword arguments, unless ``sampling_kwargs`` is False (for LLMs that reject them; verification
     samples are then all drawn at the LLM's own temperature). Token usage is read with
@@ -208,7 +211,7 @@ class LlamaIndexChatModel:
 
     @property
     def supports_n(self) -> bool:
-        return False
+        return True  # n samples in one call of this wrapper, as n chat calls (see the class docs)
 
     @property
     def context_window(self) -> int | None:
@@ -221,8 +224,8 @@ class LlamaIndexChatModel:
         self, messages: Sequence[Message], n: int, temperature: float, max_tokens: int | None,
         stop: Sequence[str] | None, logprobs: int | None,
     ) -> tuple[list[ChatMessage], dict[str, Any]]:
-        if n != 1:
-            raise ModelError(f"{self.name}: one sample per call (n={n})", model=self.name, retryable=False)
+        if n < 1:
+            raise ModelError(f"{self.name}: n must be >= 1, got {n}", model=self.name, retryable=False)
         kwargs: dict[str, Any] = {}
         if self.sampling_kwargs:
             kwargs["temperature"] = temperature
@@ -235,26 +238,36 @@ class LlamaIndexChatModel:
                 kwargs["top_logprobs"] = logprobs
         return _from_core_messages(messages), kwargs
 
-    def _generation(self, msgs: list[ChatMessage], response: ChatResponse) -> Generation:
-        if self.on_response is not None:
-            self.on_response(self.llm, msgs, response)
-        inp, out = reported_usage(response)
-        lp = None
-        if response.logprobs:
-            lp = [[{alt.token: alt.logprob for alt in position} for position in response.logprobs]]
-        return Generation(texts=[response.message.content or ""], model=self.name, input_tokens=inp,
-                          output_tokens=out, token_logprobs=lp, raw=response)
+    def _generation(self, msgs: list[ChatMessage], responses: Sequence[ChatResponse]) -> Generation:
+        texts: list[str] = []
+        lp: list[list[dict[str, float]]] = []
+        inp: int | None = 0
+        out: int | None = 0
+        for response in responses:
+            if self.on_response is not None:
+                self.on_response(self.llm, msgs, response)
+            texts.append(response.message.content or "")
+            i, o = reported_usage(response)
+            inp = None if inp is None or i is None else inp + i
+            out = None if out is None or o is None else out + o
+            if response.logprobs:
+                lp.append([{alt.token: alt.logprob for alt in position} for position in response.logprobs])
+        return Generation(texts=texts, model=self.name, input_tokens=inp, output_tokens=out,
+                          token_logprobs=lp if len(lp) == len(responses) else None,
+                          raw=responses[0] if len(responses) == 1 else list(responses), requests=len(responses))
 
     def generate(
         self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0, max_tokens: int | None = None,
         stop: Sequence[str] | None = None, logprobs: int | None = None,
     ) -> Generation:
         msgs, kwargs = self._prepare(messages, n, temperature, max_tokens, stop, logprobs)
+        responses: list[ChatResponse] = []
         try:
-            response = self.llm.chat(msgs, **kwargs)
+            for _ in range(n):
+                responses.append(self.llm.chat(msgs, **kwargs))
         except Exception as err:
             raise _model_error(self.name, err, self.llm) from err
-        return self._generation(msgs, response)
+        return self._generation(msgs, responses)
 
     async def agenerate(
         self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0, max_tokens: int | None = None,
@@ -262,10 +275,10 @@ class LlamaIndexChatModel:
     ) -> Generation:
         msgs, kwargs = self._prepare(messages, n, temperature, max_tokens, stop, logprobs)
         try:
-            response = await self.llm.achat(msgs, **kwargs)
+            responses = await gather_or_cancel(self.llm.achat(msgs, **kwargs) for _ in range(n))
         except Exception as err:
             raise _model_error(self.name, err, self.llm) from err
-        return self._generation(msgs, response)
+        return self._generation(msgs, responses)
 
 
 # ------------------------------------------------------------------------------------ grounding
@@ -351,8 +364,9 @@ class AutoMixLLM(LLM):
 
     Responses carry the answer; ``additional_kwargs`` holds the tokens of every call made
     (``prompt_tokens``, ``completion_tokens``, ``total_tokens``), ``cost``, ``tier``, ``model`` and
-    ``escalated``; ``raw`` holds ``usage`` (the same totals), ``calls`` (one entry per model call)
-    and ``automix`` (the full trace, :meth:`AutoMixResult.to_dict`). Streaming methods yield the
+    ``escalated``; ``raw`` holds ``usage`` (the same totals), ``calls`` (one entry per engine call;
+    its ``requests`` counts the chat requests it took) and ``automix`` (the full trace,
+    :meth:`AutoMixResult.to_dict`). Streaming methods yield the
     final answer once, when the cascade has decided. Extra keyword arguments of ``chat``/``complete``
     are ignored: each tier keeps its own settings.
     """

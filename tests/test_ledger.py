@@ -119,3 +119,20 @@ def test_usage_unknown_model() -> None:
     gen = Generation(texts=["x"], model="mystery", input_tokens=1, output_tokens=1)
     with pytest.raises(UnknownPriceError):
         usage_from_generation(gen, MESSAGES, PriceTable(), "answer", 0)
+
+
+def test_one_call_of_several_requests_counts_each_request_and_its_prompt() -> None:
+    # a backend without n draws 3 samples by 3 requests behind one call: 3 calls, 3 prompts billed
+    gen = Generation(texts=["a", "b", "c"], model="gpt-4o", requests=3)
+    usage = usage_from_generation(gen, MESSAGES, PriceTable(), "verify", 0)
+    assert usage.requests == 3 and usage.estimated
+    assert usage.input_tokens == 3 * count_messages(MESSAGES, "gpt-4o")
+    ledger = Ledger()
+    ledger.record(usage)
+    ledger.record(usage_from_generation(Generation(texts=["x"], model="gpt-4o", input_tokens=5, output_tokens=1),
+                                        MESSAGES, PriceTable(), "answer", 0))
+    assert ledger.total.calls == 4 and ledger.total.estimated_calls == 3
+    assert ledger.by_model()["gpt-4o"].calls == 4
+    with pytest.raises(ValueError):
+        Usage(model="m", input_tokens=1, output_tokens=1, cost=0.0, estimated=False, purpose="answer", tier=0,
+              requests=0)

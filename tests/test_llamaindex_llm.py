@@ -3,6 +3,7 @@ TokenCountingHandler totals and instrumentation spans. Offline, with scripted Ll
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import sys
 from collections.abc import Iterator
@@ -20,8 +21,9 @@ from llama_index.core.instrumentation.span_handlers import SimpleSpanHandler
 from llama_index_instrumentation import get_dispatcher
 
 import automix_llamaindex
+from automix_core.models import Message
 from automix_core.prices import Price, PriceTable
-from automix_llamaindex import AutoMixEvent, AutoMixLLM, reported_usage, to_core_messages
+from automix_llamaindex import AutoMixEvent, AutoMixLLM, LlamaIndexChatModel, reported_usage, to_core_messages
 
 from .llamaindex_fakes import ScriptedLLM, fence
 
@@ -114,7 +116,8 @@ def test_chat_accepts_tier0_and_reports_every_call() -> None:
     assert r.additional_kwargs["prompt_tokens"] == child_tokens(small)
     extra = r.additional_kwargs
     assert raw(r)["usage"]["total_tokens"] == extra["prompt_tokens"] + extra["completion_tokens"]
-    assert len(raw(r)["calls"]) == 5 and {c["purpose"] for c in raw(r)["calls"]} == {"answer", "verify"}
+    # one entry per engine call: the answer, and the 4 verification samples drawn as 4 chat requests
+    assert [(c["purpose"], c["requests"]) for c in raw(r)["calls"]] == [("answer", 1), ("verify", 4)]
     assert not any(c["estimated"] for c in raw(r)["calls"])
     trace = raw(r)["automix"]["trace"]
     assert trace[0]["confidence"] == 1.0 and trace[0]["decision"] == "accept"
@@ -322,3 +325,48 @@ def test_child_spans_nest_under_automix_span_and_event_is_dispatched() -> None:
     assert all(automix[0].id_ in ancestors(c) for c in children)
     ends = [e for e in events.seen if isinstance(e, AutoMixEvent)]
     assert len(ends) == 1 and ends[0].result["tier"] == 0
+
+
+# -- the tier wrapper: n samples per call --------------------------------------------------------------
+
+
+def test_wrapper_draws_n_samples_as_n_chat_calls_and_sums_their_usage() -> None:
+    small = ScriptedLLM(model="small", verdicts=["correct", "incorrect", "correct"])
+    tier = LlamaIndexChatModel(small)
+    msgs: list[Message] = [{"role": "user", "content": "Is it ⟦answer⟧ right?"}]
+    gen = tier.generate(msgs, n=3, temperature=1.0, max_tokens=9)
+    assert len(small.calls) == 3 and gen.requests == 3 and len(gen.texts) == 3
+    assert all(c["kwargs"] == {"temperature": 1.0, "max_tokens": 9} for c in small.calls)
+    assert gen.input_tokens == 3 * 4  # four whitespace tokens, billed once per request
+    assert gen.output_tokens == sum(len(t.split()) for t in gen.texts)
+    silent = LlamaIndexChatModel(ScriptedLLM(model="small", report_usage=False))
+    out = asyncio.run(silent.agenerate(msgs, n=2))
+    assert out.requests == 2 and out.input_tokens is None and out.output_tokens is None  # the core estimates
+
+
+def test_wrapper_async_sample_failure_cancels_the_other_samples() -> None:
+    started: list[int] = []
+    cancelled: list[int] = []
+
+    class Hanging(ScriptedLLM):
+        async def achat(self, messages: Any, **kwargs: Any) -> ChatResponse:
+            started.append(1)
+            if len(started) == 1:
+                await asyncio.sleep(0)
+                raise TimeoutError("sample 1 timed out")
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                cancelled.append(1)
+                raise
+            raise AssertionError("not cancelled")
+
+    tier = LlamaIndexChatModel(Hanging(model="small"))
+    msgs: list[Message] = [{"role": "user", "content": "q"}]
+
+    async def main() -> None:
+        with pytest.raises(Exception, match="sample 1 timed out"):
+            await asyncio.wait_for(tier.agenerate(msgs, n=3), 10)
+        assert len(cancelled) == 2 and [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+    asyncio.run(main())

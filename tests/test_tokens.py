@@ -18,6 +18,7 @@ from automix_core.tokens import (
     count_method,
     count_tokens,
     encoding_name,
+    messages_upper_bound,
     truncate_left,
 )
 
@@ -172,3 +173,11 @@ def test_truncate_10mb_encodes_only_a_tail(monkeypatch: pytest.MonkeyPatch, unit
     assert out.startswith(TRUNCATION_MARKER) and text.endswith(out[len(TRUNCATION_MARKER) :])
     monkeypatch.undo()
     assert count_tokens(out) <= 1000
+
+
+@pytest.mark.parametrize("model", ["gpt-4o", "gpt-4", None])
+def test_byte_bound_is_never_below_the_count(model: str | None) -> None:
+    rng = random.Random(7)
+    for text in [*HOSTILE, *("".join(rng.choice("ab ñ€😀\n.") for _ in range(rng.randrange(200))) for _ in range(50))]:
+        msgs: list[Message] = [{"role": "system", "content": text[:10]}, {"role": "user", "content": text}]
+        assert messages_upper_bound(msgs) >= count_messages(msgs, model)

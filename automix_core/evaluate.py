@@ -13,7 +13,7 @@ import numpy as np
 
 from .metrics import Point, auc_normalized, cost_to_recover, region_dibc
 from .policies import POLICIES, Policy, get_policy_class
-from .records import RecordArrays
+from .records import RecordArrays, group_by
 
 __all__ = [
     "DEFAULT_METHODS",
@@ -38,15 +38,30 @@ def route_point(policy: Policy, data: RecordArrays) -> Point:
     confidence the policy read (all visited tiers but the last one for a policy that never looks at
     the last tier's confidence).
     """
+    key = policy.route_key(data.confidence)
+    if key is not None:  # route one record per group of records the policy cannot tell apart
+        g = group_by(data, key)
+        answer, visited = policy.route(g.confidence)
+        observed = _observed(policy, visited)
+        cost = float((visited * g.cost).sum() + (observed * g.verifier_cost).sum())
+        quality = float(g.score[np.arange(len(answer)), answer].sum())
+        return Point(cost / g.n, quality / g.n)
     answer, visited = policy.route(data.confidence)
-    observed = visited.copy()
+    observed = _observed(policy, visited)
+    cost_each = (visited * data.cost).sum(axis=1) + (observed * data.verifier_cost).sum(axis=1)
+    quality_each = data.score[np.arange(len(answer)), answer]
+    return Point(float(cost_each.mean()), float(quality_each.mean()))
+
+
+def _observed(policy: Policy, visited: np.ndarray) -> np.ndarray:
+    """The tiers whose confidence ``policy`` read: every visited tier but, for a policy that never
+    looks at the last tier's confidence, the last one it visited (tier 0 always)."""
+    observed = np.array(visited, dtype=bool)
     if not policy.observes_last:
         last = visited.shape[1] - 1 - np.argmax(visited[:, ::-1], axis=1)
         observed[np.arange(len(last)), last] = False
         observed[:, 0] = True
-    cost = (visited * data.cost).sum(axis=1) + (observed * data.verifier_cost).sum(axis=1)
-    quality = data.score[np.arange(len(answer)), answer]
-    return Point(float(cost.mean()), float(quality.mean()))
+    return observed
 
 
 def _always(data: RecordArrays, tier: int) -> Point:

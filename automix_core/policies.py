@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from .records import RecordArrays
+from .records import RecordArrays, group_by
 
 __all__ = [
     "POLICIES",
@@ -91,6 +91,14 @@ class Policy(ABC):
             raise PolicyError(f"a policy needs at least two tiers, got {n_tiers}")
         self.n_tiers = n_tiers
 
+    def route_key(self, confidence: np.ndarray) -> np.ndarray | None:
+        """An integer per record such that records with equal keys are routed alike, or None.
+
+        Evaluation then routes one record per key and weighs it by its group (same result, less
+        work: a calibration sweep routes the same records hundreds of times).
+        """
+        return None
+
     def decide(self, observations: Sequence[Observation]) -> Decision:
         """Decide after the latest observation. ``observations``: (tier, confidence), increasing tiers."""
         _check_observations(observations, self.n_tiers)
@@ -147,6 +155,28 @@ def _quantile_grid(values: np.ndarray, grid: int) -> list[float]:
     return pts
 
 
+class _SweepGrid:
+    """The threshold values one candidate sweep draws from. Confidences with the same number of
+    grid values at or below them compare alike with every threshold of the sweep, so records with
+    the same such counts (in the tiers that are compared) are routed alike by every candidate."""
+
+    def __init__(self, values: Sequence[float]) -> None:
+        self.values = np.asarray(values, dtype=float)
+        self._cache: tuple[np.ndarray, int, np.ndarray | None] | None = None
+
+    def key(self, confidence: np.ndarray, cols: int) -> np.ndarray | None:
+        hit = self._cache
+        if hit is not None and hit[0] is confidence and hit[1] == cols:
+            return hit[2]
+        base = len(self.values) + 1
+        key = None
+        if cols * math.log2(base) < 62:
+            below = np.searchsorted(self.values, confidence[:, :cols], side="right")
+            key = np.asarray((below * (base ** np.arange(cols, dtype=np.int64))[None, :]).sum(axis=1))
+        self._cache = (confidence, cols, key)
+        return key
+
+
 class ThresholdPolicy(Policy):
     """Accept tier t's answer when its confidence >= ``thresholds[t]``, else escalate to t + 1."""
 
@@ -157,6 +187,10 @@ class ThresholdPolicy(Policy):
         if len(thresholds) != n_tiers - 1:
             raise PolicyError(f"threshold policy needs {n_tiers - 1} thresholds, got {len(thresholds)}")
         self.thresholds = [float(t) for t in thresholds]
+        self._sweep: _SweepGrid | None = None  # set by candidates(): the grid the thresholds came from
+
+    def route_key(self, confidence: np.ndarray) -> np.ndarray | None:
+        return None if self._sweep is None else self._sweep.key(confidence, self.n_tiers - 1)
 
     def _decide(self, observations: Sequence[Observation]) -> Decision:
         tier, conf = observations[-1]
@@ -183,7 +217,11 @@ class ThresholdPolicy(Policy):
     def candidates(cls, train: RecordArrays, *, grid: int = 200) -> list[Policy]:
         m = len(train.models)
         pts = _quantile_grid(train.confidence[:, : m - 1].ravel(), grid)
-        return [cls(m, [t] * (m - 1)) for t in pts]
+        sweep = _SweepGrid(pts)
+        out = [cls(m, [t] * (m - 1)) for t in pts]
+        for p in out:
+            p._sweep = sweep
+        return list(out)
 
 
 class SelfConsistencyPolicy(ThresholdPolicy):
@@ -218,6 +256,10 @@ class DoubleThresholdPolicy(Policy):
             raise PolicyError(f"double-threshold needs {n_tiers - 1} lo and hi values")
         self.lo = [float(x) for x in lo]
         self.hi = [float(x) for x in hi]
+        self._sweep: _SweepGrid | None = None  # set by candidates(): the grid lo and hi came from
+
+    def route_key(self, confidence: np.ndarray) -> np.ndarray | None:
+        return None if self._sweep is None else self._sweep.key(confidence, self.n_tiers - 1)
 
     def _decide(self, observations: Sequence[Observation]) -> Decision:
         tier, conf = observations[-1]
@@ -247,7 +289,11 @@ class DoubleThresholdPolicy(Policy):
         m = len(train.models)
         side = max(4, int(math.sqrt(grid * 2)))
         pts = _quantile_grid(train.confidence[:, : m - 1].ravel(), side)
-        return [cls(m, [lo] * (m - 1), [hi] * (m - 1)) for lo, hi in itertools.combinations(pts, 2)]
+        sweep = _SweepGrid(pts)
+        out = [cls(m, [lo] * (m - 1), [hi] * (m - 1)) for lo, hi in itertools.combinations(pts, 2)]
+        for p in out:
+            p._sweep = sweep
+        return list(out)
 
 
 # --------------------------------------------------------------------------- observation model
@@ -255,31 +301,47 @@ class DoubleThresholdPolicy(Policy):
 GRID = 201  # points on [0, 1] where densities are tabulated
 KNOTS = 201  # quantiles kept per tier for the rank transform
 _MEMO_SIZE = 200_000
-_KDE_BINS = 1000  # memoised POMDP decisions per policy
+_KDE_BINS = 1000  # histogram bins behind each kernel density estimate
 
 
-def _kde_on_grid(x: np.ndarray, weights: np.ndarray | None, bandwidth: float) -> np.ndarray:
+def _kde_on_grid(x: np.ndarray, bandwidth: float) -> np.ndarray:
     """Gaussian KDE on the fixed grid, reflected at 0 and 1 so mass stays inside [0, 1].
 
     The points are first binned into 1,000 bins (0.001 wide, far below any bandwidth used), so
-    the cost does not grow with the number of records.
+    the cost does not grow with the number of records; the density is the bin counts times a
+    kernel matrix (:func:`_kernel_matrix`).
     """
-    g = np.linspace(0.0, 1.0, GRID)
     if x.size == 0:
         return np.full(GRID, 1.0)
-    w = np.ones_like(x) if weights is None else weights
-    if w.sum() <= 0:
-        return np.full(GRID, 1.0)
-    counts, edges = np.histogram(np.clip(x, 0.0, 1.0), bins=_KDE_BINS, range=(0.0, 1.0), weights=w)
-    keep = counts > 0
-    centers = ((edges[:-1] + edges[1:]) / 2)[keep]
-    cw = counts[keep]
-    dens = np.zeros(GRID)
-    for src in (centers, -centers, 2.0 - centers):
-        z = (g[:, None] - src[None, :]) / bandwidth
-        dens += (np.exp(-0.5 * z * z) * cw[None, :]).sum(axis=1)
-    dens /= w.sum() * bandwidth * math.sqrt(2 * math.pi)
-    return dens
+    counts, _ = np.histogram(np.clip(x, 0.0, 1.0), bins=_KDE_BINS, range=(0.0, 1.0))
+    dens = _kernel_matrix(bandwidth) @ counts.astype(float)
+    return np.asarray(dens / (x.size * bandwidth * math.sqrt(2 * math.pi)))
+
+
+# grid point i sits at 5i/1000 (i * _STEP bins) and bin j's centre at (j + 0.5)/1000: the offsets between them and
+# the centres' reflections at 0 and 1 are half-integers (in thousandths) of three index patterns
+_STEP = _KDE_BINS // (GRID - 1)  # the grid step in bins (5)
+assert _STEP * (GRID - 1) == _KDE_BINS
+_GI = _STEP * np.arange(GRID)[:, None]
+_BJ = np.arange(_KDE_BINS)[None, :]
+_OFFSETS = (_GI - _BJ - 1, _GI + _BJ, _GI + _BJ - 2 * _KDE_BINS)  # offset t means (t + 0.5)/1000
+_KERNELS: dict[float, np.ndarray] = {}
+
+
+def _kernel_matrix(bandwidth: float) -> np.ndarray:
+    """(GRID, 1000) Gaussian weights from each bin centre (and its reflections) to each grid point,
+    from one table of 4,001 values (cached per bandwidth)."""
+    hit = _KERNELS.get(bandwidth)
+    if hit is not None:
+        return hit
+    lo = -2 * _KDE_BINS
+    t = (np.arange(lo, 2 * _KDE_BINS + 1) + 0.5) / _KDE_BINS / bandwidth
+    phi = np.exp(-0.5 * t * t)
+    k = np.asarray(phi[_OFFSETS[0] - lo] + phi[_OFFSETS[1] - lo] + phi[_OFFSETS[2] - lo])
+    if len(_KERNELS) >= 64:
+        _KERNELS.clear()
+    _KERNELS[bandwidth] = k
+    return k
 
 
 def _bandwidth(x: np.ndarray) -> float:
@@ -311,6 +373,7 @@ class _ObservationModel:
         self.n_tiers = n_tiers
         self.knots = knots  # (N, K): confidence quantiles of each tier, for the rank transform
         self.states = np.array(list(itertools.product([0, 1], repeat=n_tiers)), dtype=np.int8)
+        self.state_names = ["".join(map(str, st)) for st in self.states.tolist()]
         self.prior = prior  # (S,)
         self.quality = quality  # (S, N) expected score of tier i in state s
         self.loglik = loglik  # (N, S, GRID)
@@ -318,6 +381,9 @@ class _ObservationModel:
         self._tables = [_rank_table(k) for k in knots]
         self._cell_cache: tuple[np.ndarray, np.ndarray] | None = None
         self._first_cells: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._key_cache: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+        self._bins_cache: dict[int, np.ndarray] = {}
+        self._gain_cache: dict[int, np.ndarray] = {}
 
     @classmethod
     def fit(
@@ -349,17 +415,17 @@ class _ObservationModel:
         for i in range(m):
             x = conf[:, i]
             bw = _bandwidth(x) * bw_scale
-            overall = _kde_on_grid(x, None, bw)
+            overall = _kde_on_grid(x, bw)
             per_bit: dict[int, np.ndarray] = {}
             for b in (0, 1):
                 sel = bits[:, i] == b
                 kb = float(sel.sum())
-                per_bit[b] = (kb * _kde_on_grid(x[sel], None, bw) + 2.0 * overall) / (kb + 2.0)
+                per_bit[b] = (kb * _kde_on_grid(x[sel], bw) + 2.0 * overall) / (kb + 2.0)
             for s in range(S):
                 rows = code == s
                 k = float(rows.sum())
                 ref = per_bit[int(states[s, i])]
-                dens = (k * _kde_on_grid(x[rows], None, bw) + kappa * ref) / (k + kappa) if k else ref
+                dens = (k * _kde_on_grid(x[rows], bw) + kappa * ref) / (k + kappa) if k else ref
                 dens = dens / (dens.mean())  # normalise to a density on [0, 1]
                 loglik[i, s] = np.log(np.maximum(dens, 1e-12))
         return cls(m, prior, quality, loglik, knots)
@@ -378,6 +444,50 @@ class _ObservationModel:
             return cached[1]
         out = self.obs_index(conf)
         self._cell_cache = (conf, out)
+        return out
+
+    def route_keys(self, conf: np.ndarray, cols: tuple[int, ...]) -> np.ndarray | None:
+        """One integer per row naming its grid cells in the tiers ``cols`` (cached per array), or
+        None when the combined cell number would not fit 63 bits."""
+        if len(cols) > 8:
+            return None
+        hit = self._key_cache.get(cols)
+        if hit is not None and hit[0] is conf:
+            return hit[1]
+        idx = self.cell_indices(conf)
+        key = np.asarray((idx[:, list(cols)] * (GRID ** np.arange(len(cols), dtype=np.int64))[None, :]).sum(axis=1))
+        self._key_cache[cols] = (conf, key)
+        return key
+
+    def escalation_gain(self, j: int) -> np.ndarray:
+        """E[score of tier j - score of tier 0 | tier 0's confidence in grid cell c], for every cell
+        (cached): with only tiers 0 and j, the POMDP escalates exactly where this exceeds
+        ``lam * cost_j``."""
+        hit = self._gain_cache.get(j)
+        if hit is None:
+            belief = _normalise_log(np.log(self.prior)[None, :] + self.loglik[0].T)  # (GRID, S)
+            hit = np.asarray(belief @ (self.quality[:, j] - self.quality[:, 0]))
+            self._gain_cache[j] = hit
+        return hit
+
+    def bin_likelihoods(self, n_bins: int) -> np.ndarray:
+        """P(observation bin | state) per tier: (N, S, n_bins), bins of equal prior mass (cached)."""
+        hit = self._bins_cache.get(n_bins)
+        if hit is not None:
+            return hit
+        lik = self.lik  # (N, S, G)
+        N, S, G = lik.shape
+        out = np.empty((N, S, n_bins))
+        for i in range(N):
+            marg = self.prior @ lik[i]
+            cdf = np.cumsum(marg) / marg.sum()
+            edges = np.searchsorted(cdf, np.linspace(0, 1, n_bins + 1)[1:-1])
+            idx = np.concatenate([[0], edges, [G]])
+            for b in range(n_bins):
+                lo, hi = idx[b], max(idx[b + 1], idx[b] + 1)
+                out[i, :, b] = lik[i, :, lo:hi].sum(axis=1)
+            out[i] /= out[i].sum(axis=1, keepdims=True)
+        self._bins_cache[n_bins] = out
         return out
 
     def distinct_cells(
@@ -520,26 +630,10 @@ class POMDPPolicy(Policy):
         self.tiers = allowed
         self.observes_last = self.select_answer
         self.n_bins = int(n_bins)
-        self._bin_lik = self._make_bins()
+        self._bin_lik = self.model.bin_likelihoods(self.n_bins)
         self._memo: dict[tuple[tuple[int, int], ...], Decision] = {}
         self._last_route: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._state_names = ["".join(map(str, st)) for st in self.model.states]
-
-    def _make_bins(self) -> np.ndarray:
-        """P(observation bin | state) per tier: (N, S, n_bins), bins of equal prior mass."""
-        lik = self.model.lik  # (N, S, G)
-        N, S, G = lik.shape
-        out = np.empty((N, S, self.n_bins))
-        for i in range(N):
-            marg = self.model.prior @ lik[i]
-            cdf = np.cumsum(marg) / marg.sum()
-            edges = np.searchsorted(cdf, np.linspace(0, 1, self.n_bins + 1)[1:-1])
-            idx = np.concatenate([[0], edges, [G]])
-            for b in range(self.n_bins):
-                lo, hi = idx[b], max(idx[b + 1], idx[b] + 1)
-                out[i, :, b] = lik[i, :, lo:hi].sum(axis=1)
-            out[i] /= out[i].sum(axis=1, keepdims=True)
-        return out
+        self._state_names = self.model.state_names
 
     # ---- dynamic programming (vectorised over beliefs)
 
@@ -590,6 +684,16 @@ class POMDPPolicy(Policy):
         esc = tier > visited[-1]
         return tier, esc
 
+    @property
+    def _pair(self) -> int | None:
+        """Tier j when the policy routes over tiers 0 and j only, without answer selection: its one
+        decision (at tier 0) is then escalate iff the expected gain exceeds ``lam * cost_j``, the
+        dynamic programme's answer in closed form (used by :meth:`route` and :meth:`decide` alike)."""
+        return self.tiers[1] if len(self.tiers) == 2 and not self.select_answer else None
+
+    def _pair_escalates(self, cells: np.ndarray, j: int) -> np.ndarray:
+        return np.asarray(self.model.escalation_gain(j)[cells] - self.lam * self.tier_costs[j] > 1e-12)
+
     def _decide(self, observations: Sequence[Observation]) -> Decision:
         # the decision depends on the observations only through their grid cells: memoise it
         key = tuple((t, self.model.grid_index(t, c)) for t, c in observations)
@@ -597,12 +701,23 @@ class POMDPPolicy(Policy):
         if hit is not None:
             return hit
         belief = _normalise_log(self.model.log_posterior(key))[None, :]
-        tier, esc = self._decide_beliefs(belief, tuple(t for t, _ in key))
+        j = self._pair
+        if j is not None:
+            esc = self._pair_escalates(np.asarray([key[0][1]]), j) if len(key) == 1 else np.asarray([False])
+            tier = np.asarray([j if esc[0] else key[-1][0]])
+        else:
+            tier, esc = self._decide_beliefs(belief, tuple(t for t, _ in key))
         bel = {s: float(p) for s, p in zip(self._state_names, belief[0])}
         d = Decision("escalate" if bool(esc[0]) else "accept", int(tier[0]), belief=bel)
         if len(self._memo) < _MEMO_SIZE:
             self._memo[key] = d
         return d
+
+    def route_key(self, confidence: np.ndarray) -> np.ndarray | None:
+        # routing reads confidences only through their grid cells, and the last tier's only when
+        # it may pick among answers
+        cols = tuple(range(self.n_tiers if self.observes_last else self.n_tiers - 1))
+        return self.model.route_keys(confidence, cols)
 
     def route(self, confidence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         last = self._last_route
@@ -610,6 +725,15 @@ class POMDPPolicy(Policy):
             return last[1], last[2]
         n, m = confidence.shape
         idx = self.model.cell_indices(confidence)  # (n, m), rank-transformed grid indices (cached)
+        j = self._pair
+        if j is not None:
+            esc = self._pair_escalates(idx[:, 0], j)
+            visited = np.zeros((n, m), dtype=bool)
+            visited[:, 0] = True
+            visited[:, j] = esc
+            answer = np.where(esc, j, 0).astype(np.int64)
+            self._last_route = (confidence, answer, visited)
+            return answer, visited
         ll = self.model.loglik  # (m, S, G)
         log_prior = np.log(self.model.prior)
         answer = np.full(n, -1, dtype=np.int64)
@@ -682,8 +806,26 @@ class POMDPPolicy(Policy):
             def make(lam: float, sub: list[int] | None = sub) -> Policy:
                 return cls(m, model, costs, lam, tiers=sub, **kw)
 
-            out += _sweep_lambda(make, train, grid)
+            j = (sub or [0, m - 1])[1]
+            pair = (sub is not None or m == 2) and not kw.get("select_answer", False) and costs[j] > 0
+            lams = _pair_lambdas(model, j, float(costs[j]), train, grid) if pair else None
+            out += [make(lam) for lam in lams] if lams is not None else _sweep_lambda(make, train, grid)
         return out
+
+
+def _pair_lambdas(
+    model: _ObservationModel, j: int, cost_j: float, train: RecordArrays, grid: int
+) -> list[float] | None:
+    """Every distinct two-tier POMDP policy on ``train``, as lambda values: one above the largest
+    gain per unit cost of tier 0's observed cells, one between each pair of neighbouring values, one
+    below the smallest (thinned evenly to ``grid + 2`` when there are more)."""
+    cells = np.unique(model.cell_indices(train.confidence)[:, 0])
+    vals = np.unique(model.escalation_gain(j)[cells] / cost_j)[::-1]  # descending
+    top, bottom = float(vals[0]), float(vals[-1])
+    lams = [top + max(1.0, abs(top)), *((vals[:-1] + vals[1:]) / 2).tolist(), bottom - max(1.0, abs(bottom))]
+    if len(lams) > grid + 2:
+        lams = [lams[i] for i in np.unique(np.linspace(0, len(lams) - 1, grid + 2).round().astype(int))]
+    return lams
 
 
 def _lambda_scale(train: RecordArrays) -> float:
@@ -703,8 +845,13 @@ def _sweep_lambda(make: Callable[[float], Policy], train: RecordArrays, grid: in
     cost_w = train.cost + train.verifier_cost
 
     def cost_of(p: Policy) -> float:
-        _, visited = p.route(train.confidence)
-        return float((visited * cost_w).sum(axis=1).mean())
+        key = p.route_key(train.confidence)
+        if key is None:
+            _, visited = p.route(train.confidence)
+            return float((visited * cost_w).sum(axis=1).mean())
+        g = group_by(train, key)  # one record per group the policy cannot tell apart
+        _, visited = p.route(g.confidence)
+        return float((visited * (g.cost + g.verifier_cost)).sum() / g.n)
 
     xs = list(np.linspace(-12.0, 12.0, 25))
     pols = [make(scale * math.sinh(x)) for x in xs]

@@ -20,12 +20,14 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 __all__ = [
+    "GroupedArrays",
     "ModelOutput",
     "Record",
     "RecordArrays",
     "RecordError",
     "append_record",
     "filter_records",
+    "group_by",
     "read_records",
     "to_arrays",
 ]
@@ -197,6 +199,41 @@ class RecordArrays:
             raise ValueError(f"unit costs must be finite and >= 0, got {list(unit_costs)}")
         cost = np.broadcast_to(np.asarray(unit_costs, dtype=float), self.cost.shape).copy()
         return RecordArrays(self.models, self.ids, self.score, self.confidence, cost, np.zeros_like(cost))
+
+
+@dataclass(frozen=True)
+class GroupedArrays:
+    """Records grouped by a routing key: one representative confidence row per group and the
+    group's sums of score, cost and verifier cost per tier (``n`` is the number of records)."""
+
+    confidence: np.ndarray  # (G, m)
+    score: np.ndarray  # (G, m) sums
+    cost: np.ndarray  # (G, m) sums
+    verifier_cost: np.ndarray  # (G, m) sums
+    n: int
+
+
+_GROUPS: dict[int, tuple[np.ndarray, RecordArrays, GroupedArrays]] = {}
+_GROUPS_MAX = 16
+
+
+def group_by(data: RecordArrays, key: np.ndarray) -> GroupedArrays:
+    """``data`` grouped by ``key`` (one integer per record); cached for the same arrays."""
+    hit = _GROUPS.get(id(key))
+    if hit is not None and hit[0] is key and hit[1] is data:
+        return hit[2]
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    g, m = len(first), data.score.shape[1]
+
+    def sums(x: np.ndarray) -> np.ndarray:
+        return np.stack([np.bincount(inverse, weights=x[:, t], minlength=g) for t in range(m)], axis=1)
+
+    out = GroupedArrays(data.confidence[first], sums(data.score), sums(data.cost), sums(data.verifier_cost),
+                        len(key))
+    if len(_GROUPS) >= _GROUPS_MAX:
+        _GROUPS.pop(next(iter(_GROUPS)))
+    _GROUPS[id(key)] = (key, data, out)
+    return out
 
 
 def to_arrays(records: Sequence[Record], models: Sequence[str]) -> RecordArrays:

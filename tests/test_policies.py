@@ -1,3 +1,5 @@
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 
@@ -121,3 +123,57 @@ def test_params_roundtrip(name: str) -> None:
     a1, v1 = pol.route(data.confidence)
     a2, v2 = again.route(data.confidence)
     assert np.array_equal(a1, a2) and np.array_equal(v1, v2)
+
+
+def _routes(pols: Sequence[Policy], data: RecordArrays) -> set[bytes]:
+    return {pol.route(data.confidence)[1].tobytes() for pol in pols}
+
+
+@pytest.mark.parametrize("tiers", [2, 3])
+def test_two_tier_pomdp_closed_form_matches_the_dynamic_programme(
+    tiers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = arrays(300, ("a", "b", "c")[:tiers], seed=3)
+    cands = [p for p in POMDPPolicy.candidates(data, grid=40) if isinstance(p, POMDPPolicy) and len(p.tiers) == 2]
+    assert cands
+    fast = [p.route(data.confidence) for p in cands]
+    fast_decisions = [[p.decide([(0, float(c))]) for c in data.confidence[:25, 0]] for p in cands]
+    monkeypatch.setattr(POMDPPolicy, "_pair", property(lambda self: None))  # force the general DP
+    for p, (answer, visited), decisions in zip(cands, fast, fast_decisions):
+        p._memo.clear()
+        p._last_route = None
+        slow_answer, slow_visited = p.route(data.confidence)
+        assert np.array_equal(answer, slow_answer) and np.array_equal(visited, slow_visited), p.describe()
+        slow = [p.decide([(0, float(c))]) for c in data.confidence[:25, 0]]
+        assert [(d.action, d.tier) for d in decisions] == [(d.action, d.tier) for d in slow]
+
+
+def test_two_tier_pomdp_candidates_enumerate_every_distinct_policy() -> None:
+    data = arrays(300, seed=4)
+    cands = POMDPPolicy.candidates(data)
+    model = cands[0].model  # type: ignore[attr-defined]
+    costs = cands[0].tier_costs  # type: ignore[attr-defined]
+    lams = np.concatenate([np.linspace(-0.3, 0.3, 4001), [-30.0, 30.0]])
+    swept = [POMDPPolicy(2, model, costs, lam) for lam in lams]
+    assert _routes(swept, data) <= _routes(cands, data)
+    assert len(_routes(cands, data)) == len(cands)  # and no duplicates
+    assert len(POMDPPolicy.candidates(data, grid=10)) <= 12  # a coarse grid thins them
+
+
+@pytest.mark.parametrize("name", ["pomdp", "threshold", "double-threshold"])
+@pytest.mark.parametrize("tiers", [2, 3])
+def test_grouped_route_point_equals_routing_every_record(name: str, tiers: int) -> None:
+    data = arrays(250, ("a", "b", "c")[:tiers], seed=5)
+    cands = get_policy_class(name).candidates(data, grid=15)
+    assert all(p.route_key(data.confidence) is not None for p in cands)
+    for pol in cands[:: max(1, len(cands) // 12)]:
+        grouped = route_point(pol, data)
+        answer, visited = Policy.route(pol, data.confidence)  # every record through decide()
+        observed = visited.copy()
+        if not pol.observes_last:
+            last = visited.shape[1] - 1 - np.argmax(visited[:, ::-1], axis=1)
+            observed[np.arange(len(last)), last] = False
+            observed[:, 0] = True
+        cost = ((visited * data.cost).sum(axis=1) + (observed * data.verifier_cost).sum(axis=1)).mean()
+        quality = data.score[np.arange(len(answer)), answer].mean()
+        assert grouped.cost == pytest.approx(cost, rel=1e-12) and grouped.quality == pytest.approx(quality, rel=1e-12)

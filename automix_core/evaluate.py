@@ -231,7 +231,8 @@ def evaluate_cv(
     repeats: int = 1,
 ) -> dict[str, MethodResult]:
     """k-fold cross-validation of :func:`evaluate`, repeated over ``repeats`` different splits:
-    per-region ΔIBC and AUC averaged over every fold of every repeat."""
+    per-region ΔIBC and AUC averaged over every fold of every repeat, and the costs to recover 50%
+    and 80% of the gap averaged over the folds where some operating point recovers it."""
     per: list[dict[str, MethodResult]] = []
     for rep in range(repeats):
         folds = cv_folds(data.ids, k, seed=rep)
@@ -239,6 +240,11 @@ def evaluate_cv(
             te = folds == f
             per.append(evaluate(data.subset(~te), data.subset(te), methods, regions=regions, grid=grid))
     out: dict[str, MethodResult] = {}
+
+    def mean_of(values: list[float | None]) -> float | None:
+        known = [v for v in values if v is not None]
+        return float(np.mean(known)) if known else None
+
     for name in per[0]:
         regs = np.mean([p[name].dibc_regions for p in per], axis=0).tolist()
         out[name] = MethodResult(
@@ -246,6 +252,8 @@ def evaluate_cv(
             dibc_regions=regs,
             auc=float(np.nanmean([p[name].auc for p in per])),
             points=per[0][name].points,
+            cost_to_50=mean_of([p[name].cost_to_50 for p in per]),  # over the folds that reach it
+            cost_to_80=mean_of([p[name].cost_to_80 for p in per]),
         )
     return out
 

@@ -51,7 +51,7 @@ from automix_core.engine import AutoMixResult
 
 from .messages import question_and_context, to_core_messages
 from .settings import AutoMixSettings
-from .tiers import ChildCallbacks, RequestInput, RunnableTier, tier_name
+from .tiers import ChildCallbacks, RequestInput, RunnableTier, supports_native_n, tier_name
 
 __all__ = ["AutoMixChatModel"]
 
@@ -266,10 +266,11 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
                     answerer = model.bind_tools(tools, **extra)
                 except NotImplementedError as error:
                     raise NotImplementedError(f"tier {i} ({names[i]}) does not support tools (bind_tools)") from error
+            chosen = verifier or model
             tiers.append(RunnableTier(
-                index=i, model_name=names[i], answerer=answerer, verifier=verifier or model, request=request,
+                index=i, model_name=names[i], answerer=answerer, verifier=chosen, request=request,
                 callbacks=callbacks, verify_kwargs=dict(self.verify_kwargs), sampling_kwargs=self.sampling_kwargs,
-                window=self.context_window,
+                window=self.context_window, native_n=supports_native_n(chosen, self.verify_n),
             ))
         return tiers, question, context, request
 

@@ -33,7 +33,7 @@ from automix_core.engine import AutoMixResult
 
 from .messages import input_question_and_context
 from .settings import AutoMixSettings
-from .tiers import RequestInput, RunnableTier, find_chat_model, tier_name
+from .tiers import RequestInput, RunnableTier, find_chat_model, supports_native_n, tier_name
 
 __all__ = ["ROUTE_EVENT", "AutoMixRunnable"]
 
@@ -86,12 +86,15 @@ class AutoMixRunnable(AutoMixSettings, RunnableSerializable[Any, Any]):
             value, question_key=self.question_key, context_key=self.context_key, context_from=self.context_from)
         request = RequestInput(core_messages=core, answer_input=value)
         names = self.tier_names
-        tiers = [
-            RunnableTier(index=i, model_name=names[i], answerer=t, verifier=self._verifier(i), request=request,
-                         callbacks=callbacks, verify_kwargs=dict(self.verify_kwargs),
-                         sampling_kwargs=self.sampling_kwargs, window=self.context_window)
-            for i, t in enumerate(self.tiers)
-        ]
+        tiers: list[RunnableTier] = []
+        for i, t in enumerate(self.tiers):
+            verifier = self._verifier(i)
+            tiers.append(RunnableTier(
+                index=i, model_name=names[i], answerer=t, verifier=verifier, request=request, callbacks=callbacks,
+                verify_kwargs=dict(self.verify_kwargs), sampling_kwargs=self.sampling_kwargs,
+                window=self.context_window,
+                native_n=supports_native_n(verifier, self.verify_n),
+            ))
         return tiers, question, context, request
 
     def _output(self, result: AutoMixResult, tiers: list[RunnableTier]) -> Any:

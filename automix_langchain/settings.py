@@ -46,6 +46,12 @@ class AutoMixSettings(BaseModel):
     """Extra keyword arguments for every verification call (e.g. ``{"extra_body": {...}}``)."""
     sampling_kwargs: bool = True
     """Pass ``temperature``/``max_tokens`` to verification calls as call keyword arguments."""
+    verify_n: bool | None = None
+    """Draw the k verification samples in one request with ``n=k`` (the prompt is billed once, not k
+    times). Needs a verifier chat model with an ``n`` parameter whose server counts usage over all
+    choices: ``None`` (default) turns it on for langchain-openai's ``ChatOpenAI``/``AzureChatOpenAI``
+    on their own endpoints, and off elsewhere (llama.cpp servers, for one, report only the first
+    choice's tokens). A server that returns fewer choices gets the rest as separate requests."""
     context_from: ContextFrom = "conversation"
     """Where the verifier's context comes from for message inputs (see :mod:`automix_langchain.messages`)."""
     tool_calls: ToolCallPolicy = "verify"

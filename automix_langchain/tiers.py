@@ -9,9 +9,10 @@ calls, told apart by the messages it is given:
 * **verification** calls (the few-shot verification prompt): the engine asks for all ``n``
   samples in one call; the tier's verifier is invoked once per sample (one after another on the
   sync path, concurrently on the async path, where a failed sample cancels its siblings), with the
-  prompt converted to LangChain messages once. (``BaseChatModel.generate`` over ``n`` prompts is
-  not used: it leaves the runs after a failed one open in tracers, and its async form waits for
-  every sample even after one failed.)
+  prompt converted to LangChain messages once; or, for a verifier chat model with native ``n``
+  (``verify_n``), as one ``generate`` call with ``n`` (choices it did not return are drawn one by
+  one). (``BaseChatModel.generate`` over ``n`` copies of the prompt is not used: it leaves the runs
+  after a failed one open in tracers, and its async form waits for every sample after one failed.)
 
 Every call runs with callbacks from the AutoMix run (so it nests under it in tracing), tagged
 ``automix`` plus ``automix:answer``/``automix:verify``, and with a :class:`UsageCollector`
@@ -40,7 +41,15 @@ from automix_core.models import Generation, Message, ModelError
 
 from .messages import output_text
 
-__all__ = ["ChildCallbacks", "RequestInput", "RunnableTier", "ToolCallPolicy", "UsageCollector", "tier_name"]
+__all__ = [
+    "ChildCallbacks",
+    "RequestInput",
+    "RunnableTier",
+    "ToolCallPolicy",
+    "UsageCollector",
+    "supports_native_n",
+    "tier_name",
+]
 
 ToolCallPolicy = Literal["accept", "verify", "escalate"]
 ChildCallbacks = Callable[[], "CallbackManager | AsyncCallbackManager | list[BaseCallbackHandler] | None"]
@@ -173,6 +182,7 @@ class RunnableTier:
     callbacks: ChildCallbacks
     verify_kwargs: dict[str, Any] = field(default_factory=dict)
     sampling_kwargs: bool = True
+    native_n: bool = False
     window: int | None = None
     output: Any = None
     answered: bool = False
@@ -240,9 +250,9 @@ class RunnableTier:
         return kw
 
     @staticmethod
-    def _verify_generation(name: str, texts: list[str], collector: UsageCollector) -> Generation:
+    def _verify_generation(name: str, texts: list[str], collector: UsageCollector, requests: int) -> Generation:
         inp, outp = collector.tokens()
-        return Generation(texts=texts, model=name, input_tokens=inp, output_tokens=outp, requests=len(texts))
+        return Generation(texts=texts, model=name, input_tokens=inp, output_tokens=outp, requests=max(1, requests))
 
     # -- ChatModel ----------------------------------------------------------------------------
 
@@ -267,12 +277,17 @@ class RunnableTier:
         kw = self._vkwargs(temperature, max_tokens)
         config, collector = self._config("verify")
         texts: list[str] = []
+        requests = 0
         try:
-            for _ in range(n):
+            if self.native_n and n > 1 and isinstance(self.verifier, BaseChatModel):
+                result = self.verifier.generate([lc_messages], n=n, **_generate_config(config), **kw)
+                texts, requests = _choices(result)[:n], 1
+            while len(texts) < n:
                 texts.append(output_text(self.verifier.invoke(lc_messages, config, **kw)))
+                requests += 1
         except Exception as error:
             raise self._error("verification", error) from error
-        return self._verify_generation(self.model_name, texts, collector)
+        return self._verify_generation(self.model_name, texts, collector, requests)
 
     async def agenerate(
         self,
@@ -298,8 +313,35 @@ class RunnableTier:
         async def one() -> str:
             return output_text(await self.verifier.ainvoke(lc_messages, config, **kw))
 
+        texts: list[str] = []
+        requests = 0
         try:
-            texts = await gather_or_cancel(one() for _ in range(n))
+            if self.native_n and n > 1 and isinstance(self.verifier, BaseChatModel):
+                result = await self.verifier.agenerate([lc_messages], n=n, **_generate_config(config), **kw)
+                texts, requests = _choices(result)[:n], 1
+            rest = n - len(texts)
+            texts += await gather_or_cancel(one() for _ in range(rest))
+            requests += rest
         except Exception as error:
             raise self._error("verification", error) from error
-        return self._verify_generation(self.model_name, texts, collector)
+        return self._verify_generation(self.model_name, texts, collector, requests)
+
+
+def _generate_config(config: RunnableConfig) -> dict[str, Any]:
+    """The keyword arguments of ``BaseChatModel.generate`` that carry a run config."""
+    return {"callbacks": config.get("callbacks"), "tags": config.get("tags"), "metadata": config.get("metadata")}
+
+
+def _choices(result: LLMResult) -> list[str]:
+    """The texts of every choice of a one-prompt ``generate`` result."""
+    return [output_text(g.message) if isinstance(g, ChatGeneration) else g.text for g in result.generations[0]]
+
+
+def supports_native_n(chat: BaseChatModel | None, setting: bool | None) -> bool:
+    """Whether verification samples go to ``chat`` as one request with ``n`` (see ``verify_n``)."""
+    if chat is None or "n" not in type(chat).model_fields:
+        return False
+    if setting is not None:
+        return setting
+    hosted = type(chat).__name__ in ("ChatOpenAI", "AzureChatOpenAI") and not getattr(chat, "openai_api_base", None)
+    return hosted and type(chat).__module__.startswith("langchain_openai")

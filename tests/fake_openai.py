@@ -3,9 +3,11 @@
 ``FakeOpenAI`` serves ``POST /v1/chat/completions`` on 127.0.0.1 from a daemon thread. Replies are
 scripted by ``reply(body) -> content`` (one call per choice; default: a verdict for verification
 prompts, ``"yes"`` otherwise), usage is reported as whitespace-token counts, and ``delay`` seconds
-are slept per request. With ``api_key`` set, a request whose ``Authorization`` header is not
-``Bearer <api_key>`` gets HTTP 401 with a body that echoes the header it received (like a careless
-proxy), so tests can check that the key never leaks from the client's errors.
+are slept per request; ``max_n`` caps the choices per request (a server that ignores ``n`` has
+``max_n=1``) and ``bodies`` keeps every request body. With ``api_key`` set, a request whose
+``Authorization`` header is not ``Bearer <api_key>`` gets HTTP 401 with a body that echoes the
+header it received (like a careless proxy), so tests can check that the key never leaks from the
+client's errors.
 """
 
 from __future__ import annotations
@@ -37,8 +39,10 @@ class FakeOpenAI:
     """See the module docs; use as a context manager (``with FakeOpenAI() as server: server.url``)."""
 
     def __init__(self, reply: Callable[[dict[str, Any]], str] = default_reply, *, delay: float = 0.0,
-                 api_key: str | None = None) -> None:
+                 api_key: str | None = None, max_n: int | None = None) -> None:
         self.reply = reply
+        self.max_n = max_n
+        self.bodies: list[dict[str, Any]] = []
         self.delay = delay
         self.api_key = api_key
         self.requests = 0
@@ -70,6 +74,8 @@ class FakeOpenAI:
                 with fake._lock:
                     fake.requests += 1
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                with fake._lock:
+                    fake.bodies.append(body)
                 if fake.delay:
                     time.sleep(fake.delay)
                 auth = self.headers.get("Authorization") or ""
@@ -77,7 +83,7 @@ class FakeOpenAI:
                     self._send(401, {"error": {"message": f"Incorrect API key provided: {auth}",
                                                "type": "invalid_request_error", "code": "invalid_api_key"}})
                     return
-                n = int(body.get("n") or 1)
+                n = min(int(body.get("n") or 1), fake.max_n or 1 << 30)
                 texts = [fake.reply(body) for _ in range(n)]
                 prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
                 self._send(200, {

@@ -46,12 +46,19 @@ def test_collect_survives_sigkill_and_resumes_exactly_once(tmp_path: Path) -> No
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with FakeOpenAI(delay=0.015) as server:
         cmd = command(data, out, server.url)
-        for _ in range(3 * KILLS):
+        for attempt in range(3 * KILLS):
             if landed >= KILLS:
                 break
             before = out.stat().st_size if out.exists() else 0
             proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-            time.sleep(rng.uniform(0.25, 1.5))  # startup is ~0.5 s: some kills land before, most during the run
+            if attempt % 2:  # at a random moment: some kills land during startup
+                time.sleep(rng.uniform(0.05, 1.5))
+            else:  # mid-run, however slow the machine: once a record has landed, a little later
+                deadline = time.monotonic() + 30
+                while proc.poll() is None and time.monotonic() < deadline and (
+                        (out.stat().st_size if out.exists() else 0) <= before):
+                    time.sleep(0.01)
+                time.sleep(rng.uniform(0.0, 0.2))
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 landed += 1

@@ -52,7 +52,7 @@ class Totals(BaseModel):
     estimated_calls: int = 0
 
     def add(self, usage: Usage) -> Totals:
-        return Totals.model_construct(  # fields are sums of validated values: skip re-validation
+        return Totals(
             calls=self.calls + usage.requests,
             input_tokens=self.input_tokens + usage.input_tokens,
             output_tokens=self.output_tokens + usage.output_tokens,

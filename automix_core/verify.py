@@ -33,6 +33,7 @@ is :data:`NO_PARSE_CONFIDENCE` (0.0, "not verified", which makes threshold polic
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -198,14 +199,21 @@ def build_prompt(question: str, answer: str, context: str = "", *, logprob: bool
 
     With ``logprob`` the system message and example replies ask for the bare verdict word.
     """
+    messages = [dict(m) for m in _few_shot(logprob)]  # fresh dicts: callers may edit them
+    messages.append({"role": "user", "content": _case(question, answer, context)})
+    return messages  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=2)
+def _few_shot(logprob: bool) -> tuple[Message, ...]:
+    """The system message and the few-shot turns (the same for every case; built once)."""
     messages: list[Message] = [{"role": "system", "content": LOGPROB_SYSTEM_PROMPT if logprob else SYSTEM_PROMPT}]
     for ex in EXAMPLES:
         word = "correct" if ex.correct else "incorrect"
         reply = word if logprob else f"Justification: {ex.justification}\nVerdict: {word}"
         messages.append({"role": "user", "content": _case(ex.question, ex.answer, ex.context)})
         messages.append({"role": "assistant", "content": reply})
-    messages.append({"role": "user", "content": _case(question, answer, context)})
-    return messages
+    return tuple(messages)
 
 
 # --- parsing -----------------------------------------------------------------------------------

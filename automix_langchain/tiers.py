@@ -15,8 +15,9 @@ calls, told apart by the messages it is given:
   after a failed one open in tracers, and its async form waits for every sample after one failed.)
 
 Every call runs with callbacks from the AutoMix run (so it nests under it in tracing), tagged
-``automix`` plus ``automix:answer``/``automix:verify``, and with a :class:`UsageCollector`
-attached that sums the ``usage_metadata`` every chat model inside reported. Tokens a child did not
+``automix`` plus ``automix:answer``/``automix:verify``. Usage comes from the ``usage_metadata``
+of a chat model's reply, or, for an answering chain, from a :class:`UsageCollector` attached to the
+call that sums what every chat model inside reported. Tokens a child did not
 report are estimated by the core ledger (and marked ``estimated``).
 """
 
@@ -206,21 +207,32 @@ class RunnableTier:
         core = self.request.core_messages
         return messages is core or list(messages) == core
 
-    def _config(self, purpose: str) -> tuple[RunnableConfig, UsageCollector]:
-        collector = UsageCollector()
+    def _config(self, purpose: str) -> tuple[RunnableConfig, UsageCollector | None]:
+        """The run config of an answer call, with a :class:`UsageCollector` unless the answerer is a
+        chat model (whose reply carries its own usage)."""
         parent = self.callbacks()
+        if isinstance(self.answerer, BaseChatModel):
+            return self._tagged(parent, purpose), None
+        collector = UsageCollector()
         callbacks: Any
         if isinstance(parent, (CallbackManager, AsyncCallbackManager)):
             callbacks = parent.copy()
             callbacks.add_handler(collector, inherit=True)
         else:
             callbacks = [*(parent or []), collector]
-        config: RunnableConfig = {
+        return self._tagged(callbacks, purpose), collector
+
+    def _tagged(self, callbacks: Any, purpose: str) -> RunnableConfig:
+        return {
             "callbacks": callbacks,
             "tags": ["automix", f"automix:{purpose}", f"automix:tier{self.index}"],
             "metadata": {"automix_tier": self.index, "automix_purpose": purpose, "automix_model": self.model_name},
         }
-        return config, collector
+
+    def _verify_config(self) -> RunnableConfig:
+        """The run config of verification calls: nested and tagged like the answer's, without a usage
+        collector (the verifier is a chat model: its replies carry their usage)."""
+        return self._tagged(self.callbacks(), "verify")
 
     def _error(self, purpose: str, error: BaseException) -> ModelError:
         secrets = [s for r in (self.answerer, self.verifier) for s in secret_values(find_chat_model(r))]
@@ -230,10 +242,15 @@ class RunnableTier:
             retryable=_retryable(error),
         )
 
-    def _answer_generation(self, out: Any, collector: UsageCollector) -> Generation:
+    def _answer_generation(self, out: Any, collector: UsageCollector | None) -> Generation:
         self.output = out
         self.answered = True
-        inp, outp = collector.tokens()
+        if collector is not None:
+            inp, outp = collector.tokens()
+        else:
+            usage = out.usage_metadata if isinstance(out, AIMessage) else None
+            inp, outp = (int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)) if usage else (
+                None, None)
         return Generation(texts=[output_text(out)], model=self.model_name, input_tokens=inp, output_tokens=outp,
                           raw=out)
 
@@ -248,11 +265,6 @@ class RunnableTier:
                 kw["max_tokens"] = max_tokens
         kw.update(self.verify_kwargs)
         return kw
-
-    @staticmethod
-    def _verify_generation(name: str, texts: list[str], collector: UsageCollector, requests: int) -> Generation:
-        inp, outp = collector.tokens()
-        return Generation(texts=texts, model=name, input_tokens=inp, output_tokens=outp, requests=max(1, requests))
 
     # -- ChatModel ----------------------------------------------------------------------------
 
@@ -275,19 +287,17 @@ class RunnableTier:
             return self._answer_generation(out, collector)
         lc_messages = self._verify_messages(messages)
         kw = self._vkwargs(temperature, max_tokens)
-        config, collector = self._config("verify")
-        texts: list[str] = []
-        requests = 0
+        config = self._verify_config()
+        replies: list[Any] = []  # one entry per request: its choices (as messages)
         try:
             if self.native_n and n > 1 and isinstance(self.verifier, BaseChatModel):
                 result = self.verifier.generate([lc_messages], n=n, **_generate_config(config), **kw)
-                texts, requests = _choices(result)[:n], 1
-            while len(texts) < n:
-                texts.append(output_text(self.verifier.invoke(lc_messages, config, **kw)))
-                requests += 1
+                replies.append(_choices(result)[:n])
+            while sum(len(r) for r in replies) < n:
+                replies.append([self.verifier.invoke(lc_messages, config, **kw)])
         except Exception as error:
             raise self._error("verification", error) from error
-        return self._verify_generation(self.model_name, texts, collector, requests)
+        return _verify_generation(self.model_name, replies)
 
     async def agenerate(
         self,
@@ -308,23 +318,35 @@ class RunnableTier:
             return self._answer_generation(out, collector)
         lc_messages = self._verify_messages(messages)
         kw = self._vkwargs(temperature, max_tokens)
-        config, collector = self._config("verify")
+        config = self._verify_config()
 
-        async def one() -> str:
-            return output_text(await self.verifier.ainvoke(lc_messages, config, **kw))
+        async def one() -> list[Any]:
+            return [await self.verifier.ainvoke(lc_messages, config, **kw)]
 
-        texts: list[str] = []
-        requests = 0
+        replies: list[list[Any]] = []
         try:
             if self.native_n and n > 1 and isinstance(self.verifier, BaseChatModel):
                 result = await self.verifier.agenerate([lc_messages], n=n, **_generate_config(config), **kw)
-                texts, requests = _choices(result)[:n], 1
-            rest = n - len(texts)
-            texts += await gather_or_cancel(one() for _ in range(rest))
-            requests += rest
+                replies.append(_choices(result)[:n])
+            replies += await gather_or_cancel(one() for _ in range(n - sum(len(r) for r in replies)))
         except Exception as error:
             raise self._error("verification", error) from error
-        return self._verify_generation(self.model_name, texts, collector, requests)
+        return _verify_generation(self.model_name, replies)
+
+
+def _verify_generation(name: str, replies: list[list[Any]]) -> Generation:
+    """The samples of a verification call: ``replies`` holds each request's choices. Usage is read
+    from each request's first choice (``usage_metadata`` of a response with several choices covers
+    all of them); when one request reported none, the core estimates the whole call."""
+    texts = [output_text(m) for r in replies for m in r]
+    inp = out = 0
+    for r in replies:
+        usage = r[0].usage_metadata if r and isinstance(r[0], AIMessage) else None
+        if not usage:
+            return Generation(texts=texts, model=name, requests=max(1, len(replies)))
+        inp += int(usage.get("input_tokens") or 0)
+        out += int(usage.get("output_tokens") or 0)
+    return Generation(texts=texts, model=name, input_tokens=inp, output_tokens=out, requests=max(1, len(replies)))
 
 
 def _generate_config(config: RunnableConfig) -> dict[str, Any]:
@@ -332,9 +354,9 @@ def _generate_config(config: RunnableConfig) -> dict[str, Any]:
     return {"callbacks": config.get("callbacks"), "tags": config.get("tags"), "metadata": config.get("metadata")}
 
 
-def _choices(result: LLMResult) -> list[str]:
-    """The texts of every choice of a one-prompt ``generate`` result."""
-    return [output_text(g.message) if isinstance(g, ChatGeneration) else g.text for g in result.generations[0]]
+def _choices(result: LLMResult) -> list[Any]:
+    """Every choice of a one-prompt ``generate`` result (messages, or texts for plain generations)."""
+    return [g.message if isinstance(g, ChatGeneration) else g.text for g in result.generations[0]]
 
 
 def supports_native_n(chat: BaseChatModel | None, setting: bool | None) -> bool:

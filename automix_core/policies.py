@@ -311,11 +311,21 @@ def _kde_on_grid(x: np.ndarray, bandwidth: float) -> np.ndarray:
     the cost does not grow with the number of records; the density is the bin counts times a
     kernel matrix (:func:`_kernel_matrix`).
     """
-    if x.size == 0:
+    return _kde_from_counts(np.bincount(_kde_bin(x), minlength=_KDE_BINS), bandwidth)
+
+
+def _kde_bin(x: np.ndarray) -> np.ndarray:
+    """The KDE histogram bin of each value of ``x`` (clipped to [0, 1]; 1.0 goes to the last bin)."""
+    return np.asarray(np.minimum((np.clip(x, 0.0, 1.0) * _KDE_BINS).astype(np.int64), _KDE_BINS - 1))
+
+
+def _kde_from_counts(counts: np.ndarray, bandwidth: float) -> np.ndarray:
+    """:func:`_kde_on_grid` from the histogram counts (flat density for an empty histogram)."""
+    n = float(counts.sum())
+    if n <= 0:
         return np.full(GRID, 1.0)
-    counts, _ = np.histogram(np.clip(x, 0.0, 1.0), bins=_KDE_BINS, range=(0.0, 1.0))
     dens = _kernel_matrix(bandwidth) @ counts.astype(float)
-    return np.asarray(dens / (x.size * bandwidth * math.sqrt(2 * math.pi)))
+    return np.asarray(dens / (n * bandwidth * math.sqrt(2 * math.pi)))
 
 
 # grid point i sits at 5i/1000 (i * _STEP bins) and bin j's centre at (j + 0.5)/1000: the offsets between them and
@@ -390,6 +400,7 @@ class _ObservationModel:
         cls, score: np.ndarray, conf: np.ndarray, *, alpha: float = 0.5, kappa: float = 40.0, bw_scale: float = 1.0
     ) -> _ObservationModel:
         m = score.shape[1]
+        original = conf
         knots = np.quantile(conf, np.linspace(0.0, 1.0, KNOTS), axis=0).T  # (m, KNOTS)
         conf = np.stack([_rank(conf[:, i], knots[i]) for i in range(m)], axis=1)
         states = np.array(list(itertools.product([0, 1], repeat=m)), dtype=np.int8)
@@ -415,20 +426,25 @@ class _ObservationModel:
         for i in range(m):
             x = conf[:, i]
             bw = _bandwidth(x) * bw_scale
-            overall = _kde_on_grid(x, bw)
+            # one histogram per state, from a single pass over the records
+            hist = np.bincount(code * _KDE_BINS + _kde_bin(x), minlength=S * _KDE_BINS).reshape(S, _KDE_BINS)
+            overall = _kde_from_counts(hist.sum(axis=0), bw)
             per_bit: dict[int, np.ndarray] = {}
             for b in (0, 1):
-                sel = bits[:, i] == b
-                kb = float(sel.sum())
-                per_bit[b] = (kb * _kde_on_grid(x[sel], bw) + 2.0 * overall) / (kb + 2.0)
+                of_bit = hist[states[:, i] == b].sum(axis=0)
+                kb = float(of_bit.sum())
+                per_bit[b] = (kb * _kde_from_counts(of_bit, bw) + 2.0 * overall) / (kb + 2.0)
             for s in range(S):
-                rows = code == s
-                k = float(rows.sum())
+                k = float(counts[s])
                 ref = per_bit[int(states[s, i])]
-                dens = (k * _kde_on_grid(x[rows], bw) + kappa * ref) / (k + kappa) if k else ref
+                dens = (k * _kde_from_counts(hist[s], bw) + kappa * ref) / (k + kappa) if k else ref
                 dens = dens / (dens.mean())  # normalise to a density on [0, 1]
                 loglik[i, s] = np.log(np.maximum(dens, 1e-12))
-        return cls(m, prior, quality, loglik, knots)
+        model = cls(m, prior, quality, loglik, knots)
+        # the training confidences' grid cells, from the rank transform just done (calibration
+        # routes these same records next)
+        model._cell_cache = (original, np.clip(np.rint(conf * (GRID - 1)).astype(np.int64), 0, GRID - 1))
+        return model
 
     def obs_index(self, conf: np.ndarray) -> np.ndarray:
         """Grid index of each confidence (columns = tiers 0..k-1), after the rank transform."""

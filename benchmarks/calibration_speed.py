@@ -92,9 +92,6 @@ def main() -> int:
     ap.add_argument("records", nargs="?", default=str(DEFAULT))
     ap.add_argument("--sizes", default="1000,10000,100000")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--ours-pomdp-max", type=int, default=10_000,
-                    help="largest size at which our POMDP calibration is run (its sweep grows super-linearly: "
-                         "minutes at 10k on a loaded machine); default 10000")
     ap.add_argument("--json", default=str(OUT))
     a = ap.parse_args()
     sizes = [int(x) for x in a.sizes.split(",")]
@@ -115,8 +112,7 @@ def main() -> int:
             d = resample(base, n)
             reps = 1 if n >= 100_000 else a.repeats
             fit1 = timed(lambda: time_fit(ours, d), reps)  # noqa: B023
-            skip = ours == "pomdp" and n > a.ours_pomdp_max
-            cal = None if skip else timed(lambda: calibrate(d, ours), reps)  # noqa: B023
+            cal: float | None = timed(lambda: calibrate(d, ours), reps)  # noqa: B023
             paper = None
             if have_paper and theirs is not None:
                 paper = timed(paper_train(theirs, d), reps)

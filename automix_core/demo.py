@@ -105,7 +105,7 @@ def live(k: int, n_questions: int) -> None:
 
 
 def recorded() -> None:
-    from .evaluate import evaluate, route_point
+    from .evaluate import evaluate
     from .records import filter_records, read_records, to_arrays
     from .router import Router
 
@@ -125,9 +125,8 @@ def recorded() -> None:
         _say(f"{'always ' + name:34s} {te.score[:, t].mean():8.3f} {te.cost[:, t].mean():13.8f} {'':>10s}")
     if ROUTER.exists():
         router = Router.load(ROUTER)
-        pt = route_point(router.policy, te)
-        _, visited = router.policy.route(te.confidence)
-        _say(f"{'AutoMix (shipped router)':34s} {pt.quality:8.3f} {pt.cost:13.8f} {visited[:, 1].mean():10.1%}")
+        pt = router.point(te)
+        _say(f"{'AutoMix (shipped router)':34s} {pt.quality:8.3f} {pt.cost:13.8f} {router.escalation_rate(te):10.1%}")
     small_verified = float((te.cost[:, 0] + te.verifier_cost[:, 0]).mean())
     if small_verified >= te.cost[:, 1].mean():
         _say(f"at these local prices, answering and verifying with the 0.5B (${small_verified:.8f}/query) already "

@@ -126,6 +126,30 @@ class Router:
     def new_key() -> float:
         return random.random()
 
+    def point(self, data: RecordArrays) -> Point:
+        """Expected mean cost and quality of routing the records in ``data`` (a mixture counted at its
+        probability); ``data.models`` must be this router's models."""
+        from .evaluate import route_point
+
+        self._check_models(data)
+        a = route_point(self.policy, data)
+        return a if self.mix is None else a.mix(route_point(self.mix[0], data), self.mix[1])
+
+    def escalation_rate(self, data: RecordArrays) -> float:
+        """Expected share of the records in ``data`` that go past the first tier."""
+        self._check_models(data)
+
+        def rate(policy: Policy) -> float:
+            _, visited = policy.route(data.confidence)
+            return float(visited[:, 1:].any(axis=1).mean())
+
+        r = rate(self.policy)
+        return r if self.mix is None else (1 - self.mix[1]) * r + self.mix[1] * rate(self.mix[0])
+
+    def _check_models(self, data: RecordArrays) -> None:
+        if list(data.models) != list(self.models):
+            raise RouterError(f"records are for models {list(data.models)}, the router for {list(self.models)}")
+
     # ---- persistence
 
     def to_dict(self) -> dict[str, Any]:

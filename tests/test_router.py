@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from automix_core.evaluate import route_point
+from automix_core.policies import ThresholdPolicy
 from automix_core.records import Record, RecordArrays, to_arrays
 from automix_core.router import Router, RouterError, calibrate
 
@@ -95,3 +96,22 @@ def test_save_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
         calibrate(data(), "pomdp", budget=4.0, grid=20).save(path)
     assert path.read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["router.json"]  # no temp file left behind
+
+
+def test_router_point_and_escalation_rate_count_a_mixture_at_its_probability() -> None:
+    d = data()
+    lo, hi = ThresholdPolicy(2, [0.2]), ThresholdPolicy(2, [0.8])
+    alone = Router(["small", "large"], lo)
+    mixed = Router(["small", "large"], lo, (hi, 0.25))
+    assert alone.point(d) == route_point(lo, d)
+    a, b = route_point(lo, d), route_point(hi, d)
+    assert mixed.point(d).cost == pytest.approx(0.75 * a.cost + 0.25 * b.cost)
+    assert mixed.point(d).quality == pytest.approx(0.75 * a.quality + 0.25 * b.quality)
+
+    def rate(t: float) -> float:
+        return float((d.confidence[:, 0] < t).mean())
+
+    assert alone.escalation_rate(d) == pytest.approx(rate(0.2))
+    assert mixed.escalation_rate(d) == pytest.approx(0.75 * rate(0.2) + 0.25 * rate(0.8))
+    with pytest.raises(RouterError, match="records are for models"):
+        Router(["a", "b"], lo).point(d)

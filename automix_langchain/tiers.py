@@ -291,8 +291,13 @@ class RunnableTier:
         replies: list[Any] = []  # one entry per request: its choices (as messages)
         try:
             if self.native_n and n > 1 and isinstance(self.verifier, BaseChatModel):
-                result = self.verifier.generate([lc_messages], n=n, **_generate_config(config), **kw)
-                replies.append(_choices(result)[:n])
+                try:
+                    result = self.verifier.generate([lc_messages], n=n, **_generate_config(config), **kw)
+                    replies.append(_choices(result)[:n])
+                except Exception as error:
+                    if not _rejected_request(error):
+                        raise
+                    # the model refused ``n`` (HTTP 400): draw the samples one by one below
             while sum(len(r) for r in replies) < n:
                 replies.append([self.verifier.invoke(lc_messages, config, **kw)])
         except Exception as error:
@@ -326,8 +331,12 @@ class RunnableTier:
         replies: list[list[Any]] = []
         try:
             if self.native_n and n > 1 and isinstance(self.verifier, BaseChatModel):
-                result = await self.verifier.agenerate([lc_messages], n=n, **_generate_config(config), **kw)
-                replies.append(_choices(result)[:n])
+                try:
+                    result = await self.verifier.agenerate([lc_messages], n=n, **_generate_config(config), **kw)
+                    replies.append(_choices(result)[:n])
+                except Exception as error:
+                    if not _rejected_request(error):
+                        raise
             replies += await gather_or_cancel(one() for _ in range(n - sum(len(r) for r in replies)))
         except Exception as error:
             raise self._error("verification", error) from error
@@ -347,6 +356,11 @@ def _verify_generation(name: str, replies: list[list[Any]]) -> Generation:
         inp += int(usage.get("input_tokens") or 0)
         out += int(usage.get("output_tokens") or 0)
     return Generation(texts=texts, model=name, input_tokens=inp, output_tokens=out, requests=max(1, len(replies)))
+
+
+def _rejected_request(error: BaseException) -> bool:
+    """An HTTP 400 from the provider (e.g. a model that does not take ``n``)."""
+    return getattr(error, "status_code", None) == 400
 
 
 def _generate_config(config: RunnableConfig) -> dict[str, Any]:

@@ -4,10 +4,10 @@
 scripted by ``reply(body) -> content`` (one call per choice; default: a verdict for verification
 prompts, ``"yes"`` otherwise), usage is reported as whitespace-token counts, and ``delay`` seconds
 are slept per request; ``max_n`` caps the choices per request (a server that ignores ``n`` has
-``max_n=1``) and ``bodies`` keeps every request body. With ``api_key`` set, a request whose
-``Authorization`` header is not ``Bearer <api_key>`` gets HTTP 401 with a body that echoes the
-header it received (like a careless proxy), so tests can check that the key never leaks from the
-client's errors.
+``max_n=1``; ``reject_n`` answers HTTP 400 to ``n`` > 1) and ``bodies`` keeps every request body.
+With ``api_key`` set, a request whose ``Authorization`` header is not ``Bearer <api_key>`` gets
+HTTP 401 with a body that echoes the header it received (like a careless proxy), so tests can check
+that the key never leaks from the client's errors.
 """
 
 from __future__ import annotations
@@ -39,9 +39,10 @@ class FakeOpenAI:
     """See the module docs; use as a context manager (``with FakeOpenAI() as server: server.url``)."""
 
     def __init__(self, reply: Callable[[dict[str, Any]], str] = default_reply, *, delay: float = 0.0,
-                 api_key: str | None = None, max_n: int | None = None) -> None:
+                 api_key: str | None = None, max_n: int | None = None, reject_n: bool = False) -> None:
         self.reply = reply
         self.max_n = max_n
+        self.reject_n = reject_n
         self.bodies: list[dict[str, Any]] = []
         self.delay = delay
         self.api_key = api_key
@@ -82,6 +83,10 @@ class FakeOpenAI:
                 if fake.api_key is not None and auth != f"Bearer {fake.api_key}":
                     self._send(401, {"error": {"message": f"Incorrect API key provided: {auth}",
                                                "type": "invalid_request_error", "code": "invalid_api_key"}})
+                    return
+                if fake.reject_n and body.get("n") not in (None, 1):
+                    self._send(400, {"error": {"message": "n is not supported with this model",
+                                               "type": "invalid_request_error", "param": "n"}})
                     return
                 n = min(int(body.get("n") or 1), fake.max_n or 1 << 30)
                 texts = [fake.reply(body) for _ in range(n)]

@@ -46,6 +46,18 @@ def test_verify_n_draws_the_samples_in_one_request_and_bills_its_prompt_once(use
     assert model.ledger.total.calls == 2
 
 
+@pytest.mark.parametrize("use_async", [False, True])
+def test_model_refusing_n_gets_the_samples_as_separate_requests(use_async: bool) -> None:
+    with fake_openai(reject_n=True) as server:
+        model = AutoMixChatModel(tiers=[_chat(server.url, "small"), _chat(server.url, "large")], prices=PRICES,
+                                 k=3, verify_n=True)
+        out = asyncio.run(model.ainvoke("Is water wet?")) if use_async else model.invoke("Is water wet?")
+        verify = _verify_bodies(server.bodies)
+    assert [b.get("n") for b in verify] == [3, None, None, None]  # refused (HTTP 400), then one by one
+    assert out.response_metadata["automix"]["trace"][0]["decision"] == "accept"
+    assert model.ledger.total.calls == 1 + 3
+
+
 def test_server_ignoring_n_gets_the_missing_samples_as_separate_requests() -> None:
     with fake_openai(max_n=1) as server:
         model = AutoMixChatModel(tiers=[_chat(server.url, "small"), _chat(server.url, "large")], prices=PRICES,

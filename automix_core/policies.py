@@ -221,7 +221,7 @@ class ThresholdPolicy(Policy):
         out = [cls(m, [t] * (m - 1)) for t in pts]
         for p in out:
             p._sweep = sweep
-        return list(out)
+        return list[Policy](out)
 
 
 class SelfConsistencyPolicy(ThresholdPolicy):
@@ -293,7 +293,7 @@ class DoubleThresholdPolicy(Policy):
         out = [cls(m, [lo] * (m - 1), [hi] * (m - 1)) for lo, hi in itertools.combinations(pts, 2)]
         for p in out:
             p._sweep = sweep
-        return list(out)
+        return list[Policy](out)
 
 
 # --------------------------------------------------------------------------- observation model
@@ -304,23 +304,15 @@ _MEMO_SIZE = 200_000
 _KDE_BINS = 1000  # histogram bins behind each kernel density estimate
 
 
-def _kde_on_grid(x: np.ndarray, bandwidth: float) -> np.ndarray:
-    """Gaussian KDE on the fixed grid, reflected at 0 and 1 so mass stays inside [0, 1].
-
-    The points are first binned into 1,000 bins (0.001 wide, far below any bandwidth used), so
-    the cost does not grow with the number of records; the density is the bin counts times a
-    kernel matrix (:func:`_kernel_matrix`).
-    """
-    return _kde_from_counts(np.bincount(_kde_bin(x), minlength=_KDE_BINS), bandwidth)
-
-
 def _kde_bin(x: np.ndarray) -> np.ndarray:
     """The KDE histogram bin of each value of ``x`` (clipped to [0, 1]; 1.0 goes to the last bin)."""
     return np.asarray(np.minimum((np.clip(x, 0.0, 1.0) * _KDE_BINS).astype(np.int64), _KDE_BINS - 1))
 
 
 def _kde_from_counts(counts: np.ndarray, bandwidth: float) -> np.ndarray:
-    """:func:`_kde_on_grid` from the histogram counts (flat density for an empty histogram)."""
+    """Gaussian KDE on the fixed grid, reflected at 0 and 1 so mass stays inside [0, 1], of points
+    given as counts in 1,000 bins (0.001 wide, far below any bandwidth used; see :func:`_kde_bin`),
+    so the cost does not grow with the number of records. A flat density for no points."""
     n = float(counts.sum())
     if n <= 0:
         return np.full(GRID, 1.0)

@@ -16,9 +16,9 @@ For each PubMedQA item (examples/data/pubmedqa_40.json) the small local model an
 
 Tokens are the counts the llama.cpp server reported (output tokens of every choice counted from the
 per-token entries). ``input (cache-discounted)`` bills reused prompt tokens at 10% (Anthropic's
-cache-read price; OpenAI's is 50%). Quality to the router (ΔIBC per mode) needs a large model on the
-same items and is not measured here; ``|Δconf|`` is the mean absolute difference of each mode's
-confidence from the k=8 (``n8``) confidence, a cheap proxy for how much information a mode loses.
+cache-read price; OpenAI's is 50%). The quality each mode gives the router (ΔIBC) is measured by
+``benchmarks/verification_quality.py`` on the recorded dataset; here ``|Δconf|`` is the mean absolute
+difference of each mode's confidence from the k=8 (``n8``) confidence.
 Uses qwen2.5-coder-0.5b if installed, else smollm2-135m; skips cleanly when neither is.
 """
 
@@ -140,7 +140,7 @@ def main() -> int:
               f" {r['total_cache_discounted']:16.0f} {r['ratio_cache_discounted_vs_one']:6.2f}"
               f" {r['median_seconds']:7.2f} {dconf:8.3f}")
     Path(a.json).write_text(json.dumps({"model": name, "items": n, "k": a.k, "cache_price": CACHE_PRICE,
-                                        "quality_dibc": "not measured", "modes": rows}, indent=1))
+                                        "quality_dibc": "see verification_quality.json", "modes": rows}, indent=1))
     print(f"wrote {a.json}")
     return 0
 

@@ -19,6 +19,7 @@ import sys
 import time
 import urllib.request
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -441,7 +442,19 @@ def test_shutdown_frees_port_and_threads() -> None:
     assert _threads() <= before + 1  # llama.cpp's log worker may stay; no server threads do
 
 
+@pytest.fixture
+def python_sigint() -> Iterator[None]:
+    """Python's own Ctrl-C handler for the test, even when the runner was started with SIGINT ignored
+    (a background job of a shell without job control inherits SIG_IGN, and Python keeps it)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 @pytest.mark.local
+@pytest.mark.usefixtures("python_sigint")
 def test_ctrl_c_inside_the_block_stops_the_server() -> None:
     require_smollm()
     url = ""
@@ -454,6 +467,7 @@ def test_ctrl_c_inside_the_block_stops_the_server() -> None:
 
 
 @pytest.mark.local
+@pytest.mark.usefixtures("python_sigint")
 def test_ctrl_c_during_start_up_stops_the_new_server(monkeypatch: pytest.MonkeyPatch) -> None:
     require_smollm()
     import xllamacpp

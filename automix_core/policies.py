@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from .metrics import Point
 from .records import RecordArrays, group_by
 
 __all__ = [
@@ -90,6 +91,12 @@ class Policy(ABC):
         if n_tiers < 2:
             raise PolicyError(f"a policy needs at least two tiers, got {n_tiers}")
         self.n_tiers = n_tiers
+
+    @classmethod
+    def batch_points(cls, policies: Sequence[Policy], data: RecordArrays) -> list[Point] | None:
+        """Mean (cost, quality) of each of ``policies`` on ``data`` at once, when a subclass knows a
+        faster way than routing each (see :func:`automix_core.evaluate.route_points`); else None."""
+        return None
 
     def route_key(self, confidence: np.ndarray) -> np.ndarray | None:
         """An integer per record such that records with equal keys are routed alike, or None.
@@ -720,6 +727,39 @@ class POMDPPolicy(Policy):
         if len(self._memo) < _MEMO_SIZE:
             self._memo[key] = d
         return d
+
+    @classmethod
+    def batch_points(cls, policies: Sequence[Policy], data: RecordArrays) -> list[Point] | None:
+        # two-tier policies of one model differ only in lam: each escalates the observation cells
+        # whose expected gain exceeds lam * cost_j, so every point is a prefix sum over the cells
+        # sorted by gain
+        first = policies[0] if policies else None
+        if not isinstance(first, POMDPPolicy) or first._pair is None:
+            return None
+        j = first._pair
+        if not all(isinstance(p, POMDPPolicy) and p.model is first.model and p._pair == j
+                   and p.tier_costs[j] == first.tier_costs[j] for p in policies):
+            return None
+        key = first.route_key(data.confidence)
+        if key is None:
+            return None
+        g = group_by(data, key)
+        gain = first.model.escalation_gain(j)[first.model.obs_index(g.confidence[:, :1])[:, 0]]
+        order = np.argsort(-gain, kind="stable")
+        ascending = gain[order][::-1]
+        cum_cost = np.concatenate([[0.0], np.cumsum(g.cost[order, j])])
+        cum_gain = np.concatenate([[0.0], np.cumsum(g.score[order, j] - g.score[order, 0])])
+        base_cost = float((g.cost[:, 0] + g.verifier_cost[:, 0]).sum())
+        base_quality = float(g.score[:, 0].sum())
+        cost_j = float(first.tier_costs[j])
+        out = []
+        for p in policies:
+            assert isinstance(p, POMDPPolicy)
+            # cells escalated: gain - lam * cost_j > 1e-12, the same test as _pair_escalates
+            limit = p.lam * cost_j + 1e-12
+            k = len(ascending) - int(np.searchsorted(ascending, limit, side="right"))
+            out.append(Point((base_cost + float(cum_cost[k])) / g.n, (base_quality + float(cum_gain[k])) / g.n))
+        return out
 
     def route_key(self, confidence: np.ndarray) -> np.ndarray | None:
         # routing reads confidences only through their grid cells, and the last tier's only when

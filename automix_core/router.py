@@ -255,10 +255,10 @@ def measure(candidate: _Candidate, data: RecordArrays) -> Point:
 
 def frontier(policy: str, train: RecordArrays, *, grid: int = 200) -> list[_Candidate]:
     """Every candidate operating point of ``policy`` on ``train``, mixtures included."""
-    from .evaluate import cost_range, mixtures, route_point
+    from .evaluate import cost_range, mixtures, route_points
 
     cands = get_policy_class(policy).candidates(train, grid=grid)
-    pts = [route_point(p, train) for p in cands]
+    pts = route_points(cands, train)
     out = [_Candidate(p, None, pt) for p, pt in zip(cands, pts)]
     for a, b, p in mixtures(pts, cost_range(train), grid):
         out.append(_Candidate(cands[a], (cands[b], p), pts[a].mix(pts[b], p)))

@@ -177,3 +177,18 @@ def test_grouped_route_point_equals_routing_every_record(name: str, tiers: int) 
         cost = ((visited * data.cost).sum(axis=1) + (observed * data.verifier_cost).sum(axis=1)).mean()
         quality = data.score[np.arange(len(answer)), answer].mean()
         assert grouped.cost == pytest.approx(cost, rel=1e-12) and grouped.quality == pytest.approx(quality, rel=1e-12)
+
+
+def test_batch_points_of_two_tier_pomdp_equal_routing_each() -> None:
+    train, other = arrays(300, seed=6), arrays(200, seed=7)
+    cands = POMDPPolicy.candidates(train, grid=60)
+    for data in (train, other):
+        fast = POMDPPolicy.batch_points(cands, data)
+        assert fast is not None and len(fast) == len(cands)
+        for pol, pt in zip(cands, fast):
+            slow = route_point(pol, data)
+            assert pt.cost == pytest.approx(slow.cost, rel=1e-12)
+            assert pt.quality == pytest.approx(slow.quality, abs=1e-12)
+    three = arrays(200, ("a", "b", "c"), seed=8)
+    assert POMDPPolicy.batch_points(POMDPPolicy.candidates(three, grid=10), three) is None  # N tiers: route each
+    assert ThresholdPolicy.batch_points(ThresholdPolicy.candidates(train, grid=10), train) is None

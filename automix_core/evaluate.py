@@ -26,6 +26,7 @@ __all__ = [
     "mixtures",
     "refs",
     "route_point",
+    "route_points",
 ]
 
 DEFAULT_METHODS = ("pomdp", "greedy", "threshold", "double-threshold", "self-consistency")

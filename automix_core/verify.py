@@ -199,9 +199,10 @@ def build_prompt(question: str, answer: str, context: str = "", *, logprob: bool
 
     With ``logprob`` the system message and example replies ask for the bare verdict word.
     """
-    messages = [dict(m) for m in _few_shot(logprob)]  # fresh dicts: callers may edit them
+    # fresh dicts: callers may edit them
+    messages: list[Message] = [{"role": m["role"], "content": m["content"]} for m in _few_shot(logprob)]
     messages.append({"role": "user", "content": _case(question, answer, context)})
-    return messages  # type: ignore[return-value]
+    return messages
 
 
 @functools.lru_cache(maxsize=2)

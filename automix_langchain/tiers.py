@@ -194,7 +194,7 @@ class RunnableTier:
 
     @property
     def supports_n(self) -> bool:
-        # n samples are drawn by one call of this tier (a batched generate, see the module docs)
+        # the engine asks for all n samples in one call; see the module docs for how they are drawn
         return True
 
     @property

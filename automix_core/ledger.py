@@ -72,52 +72,80 @@ class LedgerSnapshot(BaseModel):
     entries: tuple[Usage, ...]
 
 
+class _Sums:
+    """Running sums of :class:`Totals` fields, mutable so that recording a call builds no model."""
+
+    __slots__ = ("calls", "cost", "estimated_calls", "input_tokens", "output_tokens")
+
+    def __init__(self) -> None:
+        self.calls = self.input_tokens = self.output_tokens = self.estimated_calls = 0
+        self.cost = 0.0
+
+    def add(self, usage: Usage) -> None:
+        self.calls += usage.requests
+        self.input_tokens += usage.input_tokens
+        self.output_tokens += usage.output_tokens
+        self.cost += usage.cost
+        self.estimated_calls += usage.requests * int(usage.estimated)
+
+    def totals(self) -> Totals:
+        return Totals(calls=self.calls, input_tokens=self.input_tokens, output_tokens=self.output_tokens,
+                      cost=self.cost, estimated_calls=self.estimated_calls)
+
+
 class Ledger:
     """A thread-safe record of :class:`Usage` entries with running totals."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: list[Usage] = []
-        self._total = Totals()
-        self._by_model: dict[str, Totals] = {}
-        self._by_purpose: dict[str, Totals] = {}
+        self._total = _Sums()
+        self._by_model: dict[str, _Sums] = {}
+        self._by_purpose: dict[str, _Sums] = {}
 
     def record(self, usage: Usage) -> None:
         """Add one call to the ledger."""
         with self._lock:
             self._entries.append(usage)
-            self._total = self._total.add(usage)
-            self._by_model[usage.model] = self._by_model.get(usage.model, Totals()).add(usage)
-            self._by_purpose[usage.purpose] = self._by_purpose.get(usage.purpose, Totals()).add(usage)
+            self._total.add(usage)
+            sums = self._by_model.get(usage.model)
+            if sums is None:
+                sums = self._by_model[usage.model] = _Sums()
+            sums.add(usage)
+            sums = self._by_purpose.get(usage.purpose)
+            if sums is None:
+                sums = self._by_purpose[usage.purpose] = _Sums()
+            sums.add(usage)
 
     @property
     def total(self) -> Totals:
         """Totals over all recorded calls."""
         with self._lock:
-            return self._total
+            return self._total.totals()
 
     @property
     def total_cost(self) -> float:
         """USD spent over all recorded calls."""
-        return self.total.cost
+        with self._lock:
+            return self._total.cost
 
     def by_model(self) -> dict[str, Totals]:
         """Totals per model name."""
         with self._lock:
-            return dict(self._by_model)
+            return {name: sums.totals() for name, sums in self._by_model.items()}
 
     def by_purpose(self) -> dict[str, Totals]:
         """Totals per purpose (``"answer"``, ``"verify"``)."""
         with self._lock:
-            return dict(self._by_purpose)
+            return {name: sums.totals() for name, sums in self._by_purpose.items()}
 
     def snapshot(self) -> LedgerSnapshot:
         """All totals and entries, taken atomically."""
         with self._lock:
             return LedgerSnapshot(
-                total=self._total,
-                by_model=dict(self._by_model),
-                by_purpose=dict(self._by_purpose),
+                total=self._total.totals(),
+                by_model={name: sums.totals() for name, sums in self._by_model.items()},
+                by_purpose={name: sums.totals() for name, sums in self._by_purpose.items()},
                 entries=tuple(self._entries),
             )
 
@@ -125,7 +153,7 @@ class Ledger:
         """Forget every entry."""
         with self._lock:
             self._entries.clear()
-            self._total = Totals()
+            self._total = _Sums()
             self._by_model.clear()
             self._by_purpose.clear()
 

@@ -373,7 +373,11 @@ class _ObservationModel:
     densities are close to the per-tier ones; with thousands the joint-state densities dominate,
     and the model picks up how one tier's confidence speaks about the other tiers' correctness.
     Densities live on the rank scale of the training confidences (see :func:`_rank`). kappa = 40
-    scored better than 10 or 100 under repeated 2-fold cross-validation on the cascade data.
+    scored better than 10 or 100 under repeated 2-fold cross-validation on the cascade data. The
+    kernel bandwidth is ``bw_scale`` (default 3) times Silverman's rule on that scale: wide kernels
+    keep sampling noise in a few hundred records out of the escalation order. Under repeated 2-, 3-
+    and 5-fold cross-validation on the cascade data, mean ΔIBC rose from 98 / 102 / 81 (scale 1)
+    to 101 / 107 / 93 (scale 3); scales 2 to 4 scored alike and 0.5 worse.
     """
 
     def __init__(
@@ -396,7 +400,7 @@ class _ObservationModel:
 
     @classmethod
     def fit(
-        cls, score: np.ndarray, conf: np.ndarray, *, alpha: float = 0.5, kappa: float = 40.0, bw_scale: float = 1.0
+        cls, score: np.ndarray, conf: np.ndarray, *, alpha: float = 0.5, kappa: float = 40.0, bw_scale: float = 3.0
     ) -> _ObservationModel:
         m = score.shape[1]
         original = conf

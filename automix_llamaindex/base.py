@@ -108,7 +108,25 @@ def to_core_messages(messages: Sequence[ChatMessage]) -> list[Message]:
     return out
 
 
+_GROUNDING: contextvars.ContextVar[tuple[int, Grounding] | None] = contextvars.ContextVar(
+    "automix_llamaindex_grounding", default=None
+)
+# (core messages, the caller's LlamaIndex messages they were converted from) for the cascade running in
+# this context: the answer call hands the caller's own messages to the tier instead of rebuilding them
+_ORIGINALS: contextvars.ContextVar[tuple[list[Message], Sequence[ChatMessage]] | None] = contextvars.ContextVar(
+    "automix_llamaindex_originals", default=None
+)
+
+
 def _from_core_messages(messages: Sequence[Message]) -> list[ChatMessage]:
+    """``messages`` as LlamaIndex chat messages.
+
+    The caller's own messages are passed through when ``messages`` is the converted list the
+    running cascade started from (see :data:`_ORIGINALS`).
+    """
+    originals = _ORIGINALS.get()
+    if originals is not None and originals[0] is messages:
+        return list(originals[1])
     return [ChatMessage(role=MessageRole(m["role"]), content=m["content"]) for m in messages]
 
 
@@ -140,6 +158,12 @@ def reported_usage(response: ChatResponse | CompletionResponse) -> tuple[int | N
     the other spellings it knows).
     """
     raw = response.raw
+    if type(raw) is dict:  # the common shape, {"usage": {"prompt_tokens": .., "completion_tokens": ..}}: no search
+        found = raw.get("usage")
+        if type(found) is dict:
+            inp, out = found.get("prompt_tokens"), found.get("completion_tokens")
+            if type(inp) is int and type(out) is int:
+                return inp, out
     if isinstance(raw, Mapping):
         usage: object = raw.get("usage") or raw.get("usage_metadata")
     else:
@@ -207,7 +231,10 @@ class LlamaIndexChatModel:
 
     @property
     def name(self) -> str:
-        return self._name or self.llm.metadata.model_name
+        """``name``, else the LLM's ``metadata.model_name`` (read once: it keys the ledger)."""
+        if self._name is None:
+            self._name = self.llm.metadata.model_name
+        return self._name
 
     @property
     def supports_n(self) -> bool:
@@ -329,9 +356,6 @@ def _as_text(value: object) -> str | None:
     return None
 
 
-_GROUNDING: contextvars.ContextVar[tuple[int, Grounding] | None] = contextvars.ContextVar(
-    "automix_llamaindex_grounding", default=None
-)
 
 
 class AutoMixEvent(BaseEvent):
@@ -461,8 +485,11 @@ class AutoMixLLM(LLM):
 
     def _forward(self, child: LLM, messages: list[ChatMessage], response: ChatResponse) -> None:
         """Report one tier call to the handlers of this LLM's callback manager the tier does not reach."""
+        mine = self.callback_manager.handlers
+        if not mine:
+            return
         theirs = child.callback_manager.handlers if isinstance(child.callback_manager, CallbackManager) else []
-        missing = [h for h in self.callback_manager.handlers if not any(h is t for t in theirs)]
+        missing = [h for h in mine if not any(h is t for t in theirs)]
         if not missing:
             return
         event_id = str(uuid.uuid4())
@@ -501,6 +528,40 @@ class AutoMixLLM(LLM):
             return "", context
         return question, context
 
+    @staticmethod
+    @contextmanager
+    def _converted(messages: Sequence[ChatMessage]) -> Iterator[list[Message]]:
+        """``messages`` as core messages; while the block runs, the answer calls get the caller's own."""
+        core = to_core_messages(messages)
+        token = _ORIGINALS.set((core, messages))
+        try:
+            yield core
+        finally:
+            _ORIGINALS.reset(token)
+
+    @staticmethod
+    def _finished(result: AutoMixResult) -> tuple[AutoMixResult, dict[str, Any]]:
+        trace = result.to_dict()
+        dispatcher.event(AutoMixEvent(result=trace))
+        return result, trace
+
+    def _run(
+        self, messages: Sequence[ChatMessage], question: str | None = None, context: str = ""
+    ) -> tuple[AutoMixResult, dict[str, Any]]:
+        """The cascade and its trace as a dict, the :class:`AutoMixEvent` dispatched in the caller's span."""
+        q, c = self._args(messages, question, context)
+        with self._converted(messages) as core:
+            result = self._engine.run(q, c, messages=core)
+        return self._finished(result)
+
+    async def _arun(
+        self, messages: Sequence[ChatMessage], question: str | None = None, context: str = ""
+    ) -> tuple[AutoMixResult, dict[str, Any]]:
+        q, c = self._args(messages, question, context)
+        with self._converted(messages) as core:
+            result = await self._engine.arun(q, c, messages=core)
+        return self._finished(result)
+
     @dispatcher.span
     def cascade(
         self, messages: Sequence[ChatMessage], *, question: str | None = None, context: str = ""
@@ -509,39 +570,38 @@ class AutoMixLLM(LLM):
 
         Without ``question`` the verifier gets the grounding of the enclosing ``predict`` call, if
         any, else the last message. Raises :class:`ValueError` on empty input and
-        :class:`automix_core.engine.AllTiersFailedError` when every tier fails.
+        :class:`automix_core.engine.AllTiersFailedError` when every tier fails. (``chat``,
+        ``complete`` and their async and streaming forms run the same cascade inside their own span.)
         """
-        q, c = self._args(messages, question, context)
-        result = self._engine.run(q, c, messages=to_core_messages(messages))
-        dispatcher.event(AutoMixEvent(result=result.to_dict()))
-        return result
+        return self._run(messages, question, context)[0]
 
     @dispatcher.span
     async def acascade(
         self, messages: Sequence[ChatMessage], *, question: str | None = None, context: str = ""
     ) -> AutoMixResult:
         """Async :meth:`cascade` (per-call timeouts, verification samples drawn concurrently)."""
-        q, c = self._args(messages, question, context)
-        result = await self._engine.arun(q, c, messages=to_core_messages(messages))
-        dispatcher.event(AutoMixEvent(result=result.to_dict()))
-        return result
+        return (await self._arun(messages, question, context))[0]
 
     @staticmethod
-    def _extras(result: AutoMixResult) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _extras(result: AutoMixResult, trace: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         usage = {"prompt_tokens": result.input_tokens, "completion_tokens": result.output_tokens,
                  "total_tokens": result.input_tokens + result.output_tokens}
-        raw = {"usage": usage, "calls": [u.model_dump() for u in result.usage], "automix": result.to_dict()}
+        raw = {"usage": usage, "calls": [u.model_dump() for u in result.usage], "automix": trace}
         extra = {**usage, "cost": result.cost, "tier": result.tier, "model": result.model,
                  "escalated": result.escalated}
         return raw, extra
 
-    def _chat_response(self, result: AutoMixResult, *, stream: bool = False) -> ChatResponse:
-        raw, extra = self._extras(result)
+    def _chat_response(self, run: tuple[AutoMixResult, dict[str, Any]], *, stream: bool = False) -> ChatResponse:
+        result, trace = run
+        raw, extra = self._extras(result, trace)
         return ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=result.answer),
                             delta=result.answer if stream else None, raw=raw, additional_kwargs=extra)
 
-    def _completion_response(self, result: AutoMixResult, *, stream: bool = False) -> CompletionResponse:
-        raw, extra = self._extras(result)
+    def _completion_response(
+        self, run: tuple[AutoMixResult, dict[str, Any]], *, stream: bool = False
+    ) -> CompletionResponse:
+        result, trace = run
+        raw, extra = self._extras(result, trace)
         return CompletionResponse(text=result.answer, delta=result.answer if stream else None, raw=raw,
                                   additional_kwargs=extra)
 
@@ -552,13 +612,13 @@ class AutoMixLLM(LLM):
     # -- sync -------------------------------------------------------------------------------------
 
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        return self._chat_response(self.cascade(messages))
+        return self._chat_response(self._run(messages))
 
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        return self._completion_response(self.cascade(self._prompt_messages(prompt)))
+        return self._completion_response(self._run(self._prompt_messages(prompt)))
 
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
-        response = self._chat_response(self.cascade(messages), stream=True)
+        response = self._chat_response(self._run(messages), stream=True)
 
         def gen() -> Generator[ChatResponse, None, None]:
             yield response
@@ -566,7 +626,7 @@ class AutoMixLLM(LLM):
         return gen()
 
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
-        response = self._completion_response(self.cascade(self._prompt_messages(prompt)), stream=True)
+        response = self._completion_response(self._run(self._prompt_messages(prompt)), stream=True)
 
         def gen() -> Generator[CompletionResponse, None, None]:
             yield response
@@ -576,13 +636,13 @@ class AutoMixLLM(LLM):
     # -- async ------------------------------------------------------------------------------------
 
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        return self._chat_response(await self.acascade(messages))
+        return self._chat_response(await self._arun(messages))
 
     async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        return self._completion_response(await self.acascade(self._prompt_messages(prompt)))
+        return self._completion_response(await self._arun(self._prompt_messages(prompt)))
 
     async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
-        response = self._chat_response(await self.acascade(messages), stream=True)
+        response = self._chat_response(await self._arun(messages), stream=True)
 
         async def gen() -> AsyncGenerator[ChatResponse, None]:
             yield response
@@ -592,7 +652,7 @@ class AutoMixLLM(LLM):
     async def astream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseAsyncGen:
-        response = self._completion_response(await self.acascade(self._prompt_messages(prompt)), stream=True)
+        response = self._completion_response(await self._arun(self._prompt_messages(prompt)), stream=True)
 
         async def gen() -> AsyncGenerator[CompletionResponse, None]:
             yield response

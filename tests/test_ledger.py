@@ -38,8 +38,13 @@ def test_totals_by_model_and_purpose() -> None:
     assert ledger.by_purpose()["verify"] == Totals(
         calls=1, input_tokens=10, output_tokens=5, cost=0.5, estimated_calls=1
     )
+    before, per_model = ledger.total, ledger.by_model()
     snap = ledger.snapshot()
     assert len(snap.entries) == 3 and snap.total == ledger.total
+    assert snap.by_model == per_model and snap.by_purpose == ledger.by_purpose()
+    ledger.record(_usage("a", 1.0, "answer"))  # totals handed out earlier do not move with the ledger
+    assert before.calls == 3 and per_model["a"].calls == 2 and snap.by_model["a"].calls == 2
+    assert ledger.by_model()["a"] == Totals(calls=3, input_tokens=30, output_tokens=15, cost=1.75, estimated_calls=1)
     ledger.reset()
     assert ledger.total == Totals() and ledger.by_model() == {} and ledger.snapshot().entries == ()
     assert snap.total.calls == 3  # snapshots are copies

@@ -197,6 +197,28 @@ def test_reported_usage_reads_where_token_counter_reads() -> None:
 
     assert reported_usage(ChatResponse(message=msg, raw=Raw())) == (7, 8)
     assert reported_usage(ChatResponse(message=msg)) == (None, None)
+    # a usage dict whose OpenAI-style keys are missing or not ints falls back to the other spellings
+    assert reported_usage(ChatResponse(message=msg, raw={"usage": {"input_tokens": 9, "output_tokens": 1}})) == (9, 1)
+    odd = {"prompt_tokens": None, "input_tokens": 2, "completion_tokens": True, "output_tokens": 5}
+    assert reported_usage(ChatResponse(message=msg, raw={"usage": odd})) == (2, 5)
+    assert reported_usage(ChatResponse(message=msg, raw={"usage": {"prompt_tokens": 4}})) == (4, None)
+
+
+def test_answer_tier_gets_the_callers_own_messages_and_verifier_its_prompt() -> None:
+    small = ScriptedLLM(model="small", answer="1930")
+    mine = [ChatMessage(role=MessageRole.SYSTEM, content="Be brief.", additional_kwargs={"tag": "sys"}),
+            ChatMessage(role=MessageRole.USER, content=QUESTION, additional_kwargs={"name": "ana"})]
+    llm = make(small)
+    llm.chat(mine)
+    answer = [c for c in small.calls if not c["verify"]]
+    assert len(answer) == 1 and answer[0]["messages"] == mine  # nothing the caller set is dropped
+    assert answer[0]["messages"][1].additional_kwargs == {"name": "ana"}
+    verify = [c for c in small.calls if c["verify"]]
+    assert verify and all(c["messages"] != mine for c in verify)
+    # the pass-through ends with the call: a later direct cascade converts its own messages
+    small.calls.clear()
+    llm.cascade(user("Another question?"))
+    assert [c["messages"][0].content for c in small.calls if not c["verify"]] == ["Another question?"]
 
 
 def test_unreported_usage_is_estimated_not_crashed() -> None:

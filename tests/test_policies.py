@@ -78,7 +78,7 @@ def _p_small_right(belief: dict[str, float]) -> float:
 
 def test_pomdp_escalates_low_confidence_and_frontier_spans_costs() -> None:
     data = arrays(400)
-    pol = POMDPPolicy.fit(data, lam=0.01)
+    pol = POMDPPolicy.fit(data, lam=0.03)
     lo = pol.decide([(0, 0.05)])
     hi = pol.decide([(0, 0.99)])
     assert lo.action == "escalate" and hi.action == "accept"

@@ -201,6 +201,9 @@ def _add_note(trace: TierTrace, note: str) -> None:
     trace.note = note if not trace.note else f"{trace.note}; {note}"
 
 
+_HAS_TIMEOUT = hasattr(asyncio, "timeout")  # Python 3.11+
+
+
 def _check_messages(messages: object) -> list[Message]:
     if not isinstance(messages, list) or not messages:
         raise TypeError("AutoMix messages must be a non-empty list of {'role': ..., 'content': str} dicts")
@@ -530,7 +533,11 @@ class AutoMix:
             reply = await coro
         else:
             try:
-                reply = await asyncio.wait_for(coro, self.timeout)
+                if _HAS_TIMEOUT:  # runs the call in this task (wait_for before 3.12 wraps it in a new one)
+                    async with asyncio.timeout(self.timeout):  # type: ignore[attr-defined,unused-ignore]
+                        reply = await coro
+                else:
+                    reply = await asyncio.wait_for(coro, self.timeout)
             except asyncio.TimeoutError:
                 raise ModelError(f"{name}: no reply within {self.timeout:g} s", model=name) from None
         return checked_generation(reply, name) if isinstance(req, _AnswerCall) else reply

@@ -13,7 +13,9 @@
    Ideal time = ceil(queries / concurrency) x (sleeps on one query's critical path: answer, then the k
    concurrent verification samples = 40 ms). Target >= 80% of ideal. The same child calls made
    directly at the same concurrency are timed too: the children's own framework cost (LangChain /
-   LlamaIndex machinery, ~k+1 calls per query) bounds what any wrapper can reach.
+   LlamaIndex machinery, ~k+1 calls per query) bounds what any wrapper can reach. The LangChain run
+   is repeated with children that take ``n`` (like ``ChatOpenAI``; ``verify_n``): two requests per
+   query instead of k+1.
 
 The children are the scripted fakes of the test suite (tests/langchain_fakes.py, tests/llamaindex_fakes.py).
 """
@@ -31,6 +33,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -132,6 +137,48 @@ async def _lc_abatch(k: int, n: int, concurrency: int) -> dict[str, float]:
     return _throughput(n, concurrency, direct, wall, small.max_in_flight)
 
 
+class _NativeNChat(ScriptedChatModel):
+    """The scripted chat model with a native ``n`` (like ``ChatOpenAI``): one request returns ``n``
+    choices after one sleep, its usage on the first."""
+
+    n: int = 1
+
+    async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                         run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        n = kwargs.pop("n", None) or self.n
+        await asyncio.sleep(self.delay or 0.005)
+        first = self._reply(messages, {**kwargs, "stop": stop})
+        rest = [AIMessage(content=first.content) for _ in range(n - 1)]
+        return ChatResult(generations=[ChatGeneration(message=m) for m in (first, *rest)])
+
+
+async def _lc_abatch_native_n(k: int, n: int, concurrency: int) -> dict[str, float]:
+    """As :func:`_lc_abatch`, with children that draw the k samples in one request (``verify_n``)."""
+    small = _NativeNChat(model_name="small", answer="Paris", verdicts=["correct"], delay=SLEEP)
+    large = _NativeNChat(model_name="large", answer="Paris.", delay=SLEEP)
+    model = AutoMixChatModel(tiers=[small, large], prices=PRICES, k=k, verify_n=True)
+    await model.ainvoke(QUESTION)
+    assert model.ledger.total.calls == 2  # the answer, then one verification request
+    answer, verify = [(c["messages"], {key: v for key, v in c["kwargs"].items() if v is not None})
+                      for c in small.calls]
+    sem = asyncio.Semaphore(concurrency)
+
+    async def direct_one() -> None:  # the same two requests
+        async with sem:
+            await small.ainvoke(answer[0], **answer[1])
+            await small.agenerate([verify[0]], **{**verify[1], "n": k})
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(direct_one() for _ in range(n)))
+    direct = time.perf_counter() - t0
+    small.calls.clear()
+    t0 = time.perf_counter()
+    outs = await model.abatch([f"{QUESTION} #{i}" for i in range(n)], config={"max_concurrency": concurrency})
+    wall = time.perf_counter() - t0
+    assert len(outs) == n and not large.calls and len(small.calls) == 2 * n
+    return _throughput(n, concurrency, direct, wall, small.max_in_flight)
+
+
 # -- LlamaIndex --------------------------------------------------------------------------------------------
 
 def _li(verdict: str, k: int, delay: float = 0.0) -> tuple[AutoMixLLM, ScriptedLLM, ScriptedLLM]:
@@ -221,7 +268,9 @@ def main() -> int:
           "direct = the same child calls without AutoMix")
     print(f"{'adapter':34s} {'ideal s':>8s} {'direct s':>9s} {'automix s':>10s} {'q/s':>6s} {'ideal q/s':>10s}"
           f" {'% ideal':>8s} {'direct % ideal':>15s} {'% direct':>9s}")
-    for label, coro in (("AutoMixChatModel.abatch", _lc_abatch), ("AutoMixLLM.achat (gather, sem 64)", _li_gather)):
+    runs = (("AutoMixChatModel.abatch", _lc_abatch), ("AutoMixChatModel.abatch, native n", _lc_abatch_native_n),
+            ("AutoMixLLM.achat (gather, sem 64)", _li_gather))
+    for label, coro in runs:
         r = asyncio.run(coro(a.k, a.queries, a.concurrency))
         res["throughput"][label] = r
         print(f"{label:34s} {r['ideal_s']:8.2f} {r['direct_s']:9.2f} {r['wall_s']:10.2f} {r['throughput_qps']:6.0f}"

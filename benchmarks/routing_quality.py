@@ -9,7 +9,7 @@ Cases: tasks triviaqa, truthfulqa, mmlu, medmcqa x pairs llama3.1-8b->llama3.1-4
 llama3.2-3b->llama3.1-70b, gpt-4o-mini->gpt-4o (other records: each task with its own cheapest and
 most expensive model); unit costs 1 and the data's mean cost ratio; verifier cost 0. With a
 `test` split in the records it fits on `train` and scores on `test` (what `automix eval` does);
-otherwise repeated k-fold cross-validation inside the records (default 2 folds x 4 repeats: the
+otherwise repeated k-fold cross-validation inside the records (default 2 folds x 8 repeats: the
 split changes the figures by several points, so one split says little).
 Default RECORDS: ../shared/data/cascades-train.jsonl (skips cleanly when absent).
 """
@@ -116,7 +116,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("records", nargs="*", default=[str(DEFAULT)])
     ap.add_argument("--cv", type=int, default=2, help="folds (default 2: train and test of equal size)")
-    ap.add_argument("--repeats", type=int, default=4, help="repeated cross-validation splits (default 4)")
+    ap.add_argument("--repeats", type=int, default=8, help="repeated cross-validation splits (default 8)")
     ap.add_argument("--methods", default=",".join(DEFAULT_METHODS))
     ap.add_argument("--json", default=None)
     a = ap.parse_args()

@@ -65,6 +65,14 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
                    help="fixed cost per call of each tier (replaces recorded costs; verifier cost 0)")
     p.add_argument("--skip-missing", action="store_true", help="drop records lacking one of the models")
     p.add_argument("--grid", type=int, default=200, help="operating points swept per policy (default 200)")
+    p.add_argument("--kernel-scale", type=float, default=None,
+                   help="POMDP observation kernel width in multiples of Silverman's rule (default 3; "
+                        "smaller keeps narrow features of the confidence, larger smooths noise)")
+
+
+def _options(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Per-policy keyword arguments of ``candidates`` from the command line."""
+    return {} if args.kernel_scale is None else {"pomdp": {"kernel_scale": args.kernel_scale}}
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -85,11 +93,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     has_test = args.cv is None and any(r.split == args.test_split for r in records)
     if has_test:
         test = _load(args, args.test_split, records)
-        res = evaluate(train, test, methods, regions=args.regions, grid=args.grid)
+        res = evaluate(train, test, methods, regions=args.regions, grid=args.grid, options=_options(args))
         how = f"train split {args.train_split!r} ({len(train)}), test split {args.test_split!r} ({len(test)})"
     else:
         k = args.cv or 5
-        res = evaluate_cv(train, k, methods, regions=args.regions, grid=args.grid, repeats=args.repeats)
+        res = evaluate_cv(train, k, methods, regions=args.regions, grid=args.grid, repeats=args.repeats,
+                          options=_options(args))
         how = f"{k}-fold cross-validation x {args.repeats} over {len(train)} records (no {args.test_split!r} split)"
     if args.json:
         print(json.dumps({name: r.to_json() for name, r in res.items()}, allow_nan=False))
@@ -125,8 +134,11 @@ def _print_table(res: dict[str, MethodResult], how: str, models: Sequence[str]) 
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
+    if args.kernel_scale is not None and args.policy != "pomdp":
+        raise PolicyError(f"--kernel-scale applies to the pomdp policy only, not {args.policy!r}")
     train = _load(args, args.train_split)
-    router = calibrate(train, args.policy, budget=args.budget, target=args.target, grid=args.grid)
+    router = calibrate(train, args.policy, budget=args.budget, target=args.target, grid=args.grid,
+                       options=_options(args).get(args.policy))
     path = router.save(args.output)
     op = router.operating_point
     info: dict[str, Any] = {"output": str(path), "policy": router.policy.describe(), "records": len(train)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,8 +152,12 @@ def evaluate(
     regions: int = 5,
     grid: int = 200,
     mix: bool = True,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, MethodResult]:
     """Fit each method's candidates on ``train``, measure them on both splits, score by cost region.
+
+    ``options`` maps a method name to keyword arguments of its ``candidates`` (for example
+    ``{"pomdp": {"kernel_scale": 1.0}}``).
 
     Also scores the references: ``random`` (mixing always-small and always-large calls at random),
     ``always-<model>`` for each tier, and ``oracle`` (stop at the first tier with the best score).
@@ -161,7 +165,7 @@ def evaluate(
     out: dict[str, MethodResult] = {}
     for name in methods:
         cls = get_policy_class(name)
-        cands = cls.candidates(train, grid=grid)
+        cands = cls.candidates(train, grid=grid, **(options or {}).get(name, {}))
         tr = route_points(cands, train)
         te = route_points(cands, test)
         labels = [p.describe() for p in cands]
@@ -239,6 +243,7 @@ def evaluate_cv(
     regions: int = 5,
     grid: int = 200,
     repeats: int = 1,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, MethodResult]:
     """k-fold cross-validation of :func:`evaluate`, repeated over ``repeats`` different splits:
     per-region ΔIBC and AUC averaged over every fold of every repeat, and the costs to recover 50%
@@ -248,7 +253,8 @@ def evaluate_cv(
         folds = cv_folds(data.ids, k, seed=rep)
         for f in range(k):
             te = folds == f
-            per.append(evaluate(data.subset(~te), data.subset(te), methods, regions=regions, grid=grid))
+            per.append(evaluate(data.subset(~te), data.subset(te), methods, regions=regions, grid=grid,
+                                options=options))
     out: dict[str, MethodResult] = {}
 
     def mean_of(values: list[float | None]) -> float | None:

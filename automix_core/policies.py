@@ -32,6 +32,7 @@ from .metrics import Point
 from .records import RecordArrays, group_by
 
 __all__ = [
+    "KERNEL_SCALE",
     "POLICIES",
     "Decision",
     "DoubleThresholdPolicy",
@@ -353,6 +354,15 @@ def _kernel_matrix(bandwidth: float) -> np.ndarray:
     return k
 
 
+KERNEL_SCALE = 3.0  # the POMDP's default kernel width, in multiples of Silverman's rule (see _ObservationModel)
+
+
+def _kernel_scale(value: float) -> float:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise PolicyError(f"POMDP kernel_scale must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
 def _bandwidth(x: np.ndarray) -> float:
     n = max(len(x), 2)
     sd = float(np.std(x))
@@ -400,7 +410,8 @@ class _ObservationModel:
 
     @classmethod
     def fit(
-        cls, score: np.ndarray, conf: np.ndarray, *, alpha: float = 0.5, kappa: float = 40.0, bw_scale: float = 3.0
+        cls, score: np.ndarray, conf: np.ndarray, *, alpha: float = 0.5, kappa: float = 40.0,
+        bw_scale: float = KERNEL_SCALE,
     ) -> _ObservationModel:
         m = score.shape[1]
         original = conf
@@ -839,14 +850,19 @@ class POMDPPolicy(Policy):
         )
 
     @classmethod
-    def fit(cls, train: RecordArrays, lam: float, **kw: Any) -> POMDPPolicy:
-        model = _ObservationModel.fit(train.score, train.confidence)
+    def fit(cls, train: RecordArrays, lam: float, *, kernel_scale: float = KERNEL_SCALE, **kw: Any) -> POMDPPolicy:
+        """The POMDP at one ``lam``; ``kernel_scale`` sets the observation kernels' width (see
+        :class:`_ObservationModel`: smaller keeps narrow features of the confidence, larger
+        smooths away noise)."""
+        model = _ObservationModel.fit(train.score, train.confidence, bw_scale=_kernel_scale(kernel_scale))
         costs = (train.cost + train.verifier_cost).mean(axis=0)
         return cls(len(train.models), model, costs, lam, **kw)
 
     @classmethod
-    def candidates(cls, train: RecordArrays, *, grid: int = 200, **kw: Any) -> list[Policy]:
-        model = _ObservationModel.fit(train.score, train.confidence)
+    def candidates(
+        cls, train: RecordArrays, *, grid: int = 200, kernel_scale: float = KERNEL_SCALE, **kw: Any
+    ) -> list[Policy]:
+        model = _ObservationModel.fit(train.score, train.confidence, bw_scale=_kernel_scale(kernel_scale))
         costs = (train.cost + train.verifier_cost).mean(axis=0)
         m = len(train.models)
         # with three or more tiers, the sub-cascades "tier 0, then tier j" are candidates too, so

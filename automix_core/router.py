@@ -19,7 +19,7 @@ import math
 import os
 import random
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -253,11 +253,14 @@ def measure(candidate: _Candidate, data: RecordArrays) -> Point:
     return a.mix(route_point(candidate.mix[0], data), candidate.mix[1])
 
 
-def frontier(policy: str, train: RecordArrays, *, grid: int = 200) -> list[_Candidate]:
-    """Every candidate operating point of ``policy`` on ``train``, mixtures included."""
+def frontier(
+    policy: str, train: RecordArrays, *, grid: int = 200, options: Mapping[str, Any] | None = None
+) -> list[_Candidate]:
+    """Every candidate operating point of ``policy`` on ``train``, mixtures included; ``options`` are
+    keyword arguments of the policy's ``candidates`` (e.g. ``{"kernel_scale": 1.0}`` for the POMDP)."""
     from .evaluate import cost_range, mixtures, route_points
 
-    cands = get_policy_class(policy).candidates(train, grid=grid)
+    cands = get_policy_class(policy).candidates(train, grid=grid, **(options or {}))
     pts = route_points(cands, train)
     out = [_Candidate(p, None, pt) for p, pt in zip(cands, pts)]
     for a, b, p in mixtures(pts, cost_range(train), grid):
@@ -273,15 +276,17 @@ def calibrate(
     target: float | None = None,
     min_gap_recovered: float = 0.5,
     grid: int = 200,
+    options: Mapping[str, Any] | None = None,
 ) -> Router:
-    """Fit ``policy`` on ``train`` and pick an operating point (see the module docstring)."""
+    """Fit ``policy`` on ``train`` (with ``options``, see :func:`frontier`) and pick an operating
+    point (see the module docstring)."""
     if budget is not None and target is not None:
         raise RouterError("give a cost budget or a quality target, not both")
     if budget is not None and not (math.isfinite(budget) and budget >= 0):
         raise RouterError(f"budget must be a finite cost >= 0, got {budget}")
     if target is not None and not (math.isfinite(target) and 0 <= target <= 1):
         raise RouterError(f"target quality must be in [0, 1], got {target}")
-    cands = frontier(policy, train, grid=grid)
+    cands = frontier(policy, train, grid=grid, options=options)
     from .evaluate import refs
 
     small, large = refs(train)

@@ -62,8 +62,10 @@ __all__ = [
     "AutoMixLLM",
     "Grounding",
     "LlamaIndexChatModel",
+    "choice_texts",
     "grounding_from_prompt",
     "reported_usage",
+    "supports_native_n",
     "to_core_messages",
 ]
 
@@ -218,16 +220,22 @@ class LlamaIndexChatModel:
     become :class:`ModelError`, retryable for timeouts, connection errors and rate limits.
     ``on_response`` is told about every successful call (used by :class:`AutoMixLLM` to forward
     callback events).
+
+    With ``native_n`` (see :func:`supports_native_n`), a call with ``n`` > 1 is first sent as one
+    chat request with ``n=n`` and the samples are read from every choice of its raw OpenAI-style
+    response (``raw.choices``), so the prompt is billed once. Choices the server did not return are
+    drawn one request each, as are all of them when the request is refused with HTTP 400.
     """
 
     def __init__(
         self, llm: LLM, name: str | None = None, *, sampling_kwargs: bool = True,
-        on_response: ResponseHook | None = None,
+        on_response: ResponseHook | None = None, native_n: bool = False,
     ) -> None:
         self.llm = llm
         self._name = name
         self.sampling_kwargs = sampling_kwargs
         self.on_response = on_response
+        self.native_n = native_n
 
     @property
     def name(self) -> str:
@@ -265,22 +273,28 @@ class LlamaIndexChatModel:
                 kwargs["top_logprobs"] = logprobs
         return _from_core_messages(messages), kwargs
 
-    def _generation(self, msgs: list[ChatMessage], responses: Sequence[ChatResponse]) -> Generation:
-        texts: list[str] = []
+    def _generation(
+        self, msgs: list[ChatMessage], responses: Sequence[ChatResponse], native: list[str] | None = None
+    ) -> Generation:
+        """One :class:`Generation` from ``responses`` (one per request). ``native`` holds the texts of
+        every choice of the first response when it was a request with ``n``; the later responses
+        add one sample each."""
+        texts: list[str] = list(native) if native is not None else []
         lp: list[list[dict[str, float]]] = []
         inp: int | None = 0
         out: int | None = 0
-        for response in responses:
+        for j, response in enumerate(responses):
             if self.on_response is not None:
                 self.on_response(self.llm, msgs, response)
-            texts.append(response.message.content or "")
+            if native is None or j > 0:
+                texts.append(response.message.content or "")
             i, o = reported_usage(response)
             inp = None if inp is None or i is None else inp + i
             out = None if out is None or o is None else out + o
             if response.logprobs:
                 lp.append([{alt.token: alt.logprob for alt in position} for position in response.logprobs])
         return Generation(texts=texts, model=self.name, input_tokens=inp, output_tokens=out,
-                          token_logprobs=lp if len(lp) == len(responses) else None,
+                          token_logprobs=lp if native is None and len(lp) == len(responses) else None,
                           raw=responses[0] if len(responses) == 1 else list(responses), requests=len(responses))
 
     def generate(
@@ -289,23 +303,82 @@ class LlamaIndexChatModel:
     ) -> Generation:
         msgs, kwargs = self._prepare(messages, n, temperature, max_tokens, stop, logprobs)
         responses: list[ChatResponse] = []
+        native: list[str] | None = None
         try:
-            for _ in range(n):
+            if self.native_n and n > 1:
+                try:
+                    first = self.llm.chat(msgs, n=n, **kwargs)
+                    responses.append(first)
+                    native = choice_texts(first)[:n]
+                except Exception as err:
+                    if not _rejected_request(err):
+                        raise
+            for _ in range(n - len(native or ())):  # the samples a request with n did not return
                 responses.append(self.llm.chat(msgs, **kwargs))
         except Exception as err:
             raise _model_error(self.name, err, self.llm) from err
-        return self._generation(msgs, responses)
+        return self._generation(msgs, responses, native)
 
     async def agenerate(
         self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0, max_tokens: int | None = None,
         stop: Sequence[str] | None = None, logprobs: int | None = None,
     ) -> Generation:
         msgs, kwargs = self._prepare(messages, n, temperature, max_tokens, stop, logprobs)
+        responses: list[ChatResponse] = []
+        native: list[str] | None = None
         try:
-            responses = await gather_or_cancel(self.llm.achat(msgs, **kwargs) for _ in range(n))
+            if self.native_n and n > 1:
+                try:
+                    first = await self.llm.achat(msgs, n=n, **kwargs)
+                    responses.append(first)
+                    native = choice_texts(first)[:n]
+                except Exception as err:
+                    if not _rejected_request(err):
+                        raise
+            missing = n - len(native or ())
+            responses += await gather_or_cancel(self.llm.achat(msgs, **kwargs) for _ in range(missing))
         except Exception as err:
             raise _model_error(self.name, err, self.llm) from err
-        return self._generation(msgs, responses)
+        return self._generation(msgs, responses, native)
+
+
+def choice_texts(response: ChatResponse) -> list[str]:
+    """The text of every choice of an OpenAI-style raw response (``raw.choices[i].message.content``,
+    objects or dicts), else the response's own message: a request with ``n`` yields all its samples."""
+    raw = response.raw
+    choices = raw.get("choices") if isinstance(raw, Mapping) else getattr(raw, "choices", None)
+    if not isinstance(choices, (list, tuple)) or not choices:
+        return [response.message.content or ""]
+    texts: list[str] = []
+    for choice in choices:
+        message = choice.get("message") if isinstance(choice, Mapping) else getattr(choice, "message", None)
+        content = message.get("content") if isinstance(message, Mapping) else getattr(message, "content", None)
+        texts.append(content if isinstance(content, str) else "")
+    return texts
+
+
+def _rejected_request(error: BaseException) -> bool:
+    """An HTTP 400 from the provider (e.g. a model that does not take ``n``)."""
+    return getattr(error, "status_code", None) == 400
+
+
+_OPENAI_HOSTS = ("https://api.openai.com/v1", "https://api.openai.com/v1/")
+
+
+def supports_native_n(llm: LLM | None, setting: bool | None) -> bool:
+    """Whether verification samples go to ``llm`` as one chat request with ``n`` (``verify_n``).
+
+    ``setting`` True or False decides. ``None`` (the default) means: only LlamaIndex's own ``OpenAI``
+    LLM on OpenAI's endpoint. Other OpenAI-compatible servers (``OpenAILike``, llama.cpp, vLLM)
+    may accept ``n`` but report usage for one choice only, so they are opted in explicitly.
+    """
+    if llm is None:
+        return False
+    if setting is not None:
+        return setting
+    cls = type(llm)
+    hosted = getattr(llm, "api_base", None) in _OPENAI_HOSTS
+    return cls.__name__ == "OpenAI" and cls.__module__.startswith("llama_index.llms.openai") and hosted
 
 
 # ------------------------------------------------------------------------------------ grounding
@@ -355,9 +428,6 @@ def _as_text(value: object) -> str | None:
             return "\n\n".join(p for p in parts if p is not None)
     return None
 
-
-
-
 class AutoMixEvent(BaseEvent):
     """Dispatched when an AutoMix cascade ends: ``result`` is :meth:`AutoMixResult.to_dict`."""
 
@@ -385,6 +455,9 @@ class AutoMixLLM(LLM):
             answer_max_tokens, answer_temperature, retries, timeout, system, hooks: as in
             :class:`automix_core.engine.AutoMix`.
         sampling_kwargs: pass temperature/max_tokens/stop to the tiers (see :class:`LlamaIndexChatModel`).
+        verify_n: draw each answer's k verification samples as one request with ``n=k`` (True), as k
+            requests (False), or, by default (None), with ``n`` only for LlamaIndex's ``OpenAI`` LLM on
+            OpenAI's own endpoint (see :func:`supports_native_n`).
 
     Responses carry the answer; ``additional_kwargs`` holds the tokens of every call made
     (``prompt_tokens``, ``completion_tokens``, ``total_tokens``), ``cost``, ``tier``, ``model`` and
@@ -401,6 +474,7 @@ class AutoMixLLM(LLM):
     k: int = Field(default=8, description="Verification samples per answer.")
     verify_mode: str = Field(default="sample", description="sample, sequential or logprob.")
     sampling_kwargs: bool = Field(default=True, description="Pass temperature/max_tokens/stop to the tiers.")
+    verify_n: bool | None = Field(default=None, description="Verification samples as one request with n.")
 
     _engine: AutoMix = PrivateAttr()
 
@@ -425,6 +499,7 @@ class AutoMixLLM(LLM):
         system: str | None = None,
         hooks: Sequence[Hook] = (),
         sampling_kwargs: bool = True,
+        verify_n: bool | None = None,
         callback_manager: CallbackManager | None = None,
         **kwargs: Any,
     ) -> None:
@@ -435,16 +510,19 @@ class AutoMixLLM(LLM):
         fields: dict[str, Any] = {
             "tiers": list(tiers), "verifiers": None if verifiers is None else list(verifiers),
             "names": None if names is None else list(names), "k": k, "verify_mode": verify_mode,
-            "sampling_kwargs": sampling_kwargs, "callback_manager": callback_manager, **kwargs,
+            "sampling_kwargs": sampling_kwargs, "verify_n": verify_n, "callback_manager": callback_manager,
+            **kwargs,
         }
         super().__init__(**fields)
         wrapped: list[Tier] = []
         for i, llm in enumerate(self.tiers):
             name = names[i] if names is not None else None
-            model = LlamaIndexChatModel(llm, name, sampling_kwargs=sampling_kwargs, on_response=self._forward)
             verifier_llm = verifiers[i] if verifiers is not None else None
+            model = LlamaIndexChatModel(llm, name, sampling_kwargs=sampling_kwargs, on_response=self._forward,
+                                        native_n=verifier_llm is None and supports_native_n(llm, verify_n))
             verifier = None if verifier_llm is None else LlamaIndexChatModel(
-                verifier_llm, sampling_kwargs=sampling_kwargs, on_response=self._forward
+                verifier_llm, sampling_kwargs=sampling_kwargs, on_response=self._forward,
+                native_n=supports_native_n(verifier_llm, verify_n),
             )
             wrapped.append(Tier(model, verifier))
         self._engine = AutoMix(

@@ -14,8 +14,8 @@
    concurrent verification samples = 40 ms). Target >= 80% of ideal. The same child calls made
    directly at the same concurrency are timed too: the children's own framework cost (LangChain /
    LlamaIndex machinery, ~k+1 calls per query) bounds what any wrapper can reach. The LangChain run
-   is repeated with children that take ``n`` (like ``ChatOpenAI``; ``verify_n``): two requests per
-   query instead of k+1.
+   and the LlamaIndex run are repeated with children that take ``n`` (like ``ChatOpenAI`` and
+   LlamaIndex's ``OpenAI``; ``verify_n``): two requests per query instead of k+1.
 
 The children are the scripted fakes of the test suite (tests/langchain_fakes.py, tests/llamaindex_fakes.py).
 """
@@ -29,14 +29,14 @@ import math
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from llama_index.core.base.llms.types import ChatMessage, MessageRole
+from llama_index.core.base.llms.types import ChatMessage, ChatResponse, MessageRole
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -126,6 +126,14 @@ async def _lc_abatch(k: int, n: int, concurrency: int) -> dict[str, float]:
             await small.ainvoke(answer[0], **answer[1])
             await asyncio.gather(*(small.ainvoke(m, **kw) for m, kw in verify))
 
+    direct, wall = await _time_both(direct_one, model, small, n, concurrency)
+    assert not large.calls
+    return _throughput(n, concurrency, direct, wall, small.max_in_flight)
+
+
+async def _time_both(direct_one: Callable[[], Awaitable[None]], model: AutoMixChatModel, small: ScriptedChatModel,
+                     n: int, concurrency: int) -> tuple[float, float]:
+    """Seconds for ``n`` runs of ``direct_one`` at once, then for ``model.abatch`` over ``n`` queries."""
     t0 = time.perf_counter()
     await asyncio.gather(*(direct_one() for _ in range(n)))
     direct = time.perf_counter() - t0
@@ -133,8 +141,8 @@ async def _lc_abatch(k: int, n: int, concurrency: int) -> dict[str, float]:
     t0 = time.perf_counter()
     outs = await model.abatch([f"{QUESTION} #{i}" for i in range(n)], config={"max_concurrency": concurrency})
     wall = time.perf_counter() - t0
-    assert len(outs) == n and not large.calls
-    return _throughput(n, concurrency, direct, wall, small.max_in_flight)
+    assert len(outs) == n
+    return direct, wall
 
 
 class _NativeNChat(ScriptedChatModel):
@@ -168,14 +176,8 @@ async def _lc_abatch_native_n(k: int, n: int, concurrency: int) -> dict[str, flo
             await small.ainvoke(answer[0], **answer[1])
             await small.agenerate([verify[0]], **{**verify[1], "n": k})
 
-    t0 = time.perf_counter()
-    await asyncio.gather(*(direct_one() for _ in range(n)))
-    direct = time.perf_counter() - t0
-    small.calls.clear()
-    t0 = time.perf_counter()
-    outs = await model.abatch([f"{QUESTION} #{i}" for i in range(n)], config={"max_concurrency": concurrency})
-    wall = time.perf_counter() - t0
-    assert len(outs) == n and not large.calls and len(small.calls) == 2 * n
+    direct, wall = await _time_both(direct_one, model, small, n, concurrency)
+    assert not large.calls and len(small.calls) == 2 * n
     return _throughput(n, concurrency, direct, wall, small.max_in_flight)
 
 
@@ -221,6 +223,14 @@ async def _li_gather(k: int, n: int, concurrency: int) -> dict[str, float]:
             await small.achat(answer[0], **answer[1])
             await asyncio.gather(*(small.achat(m, **kw) for m, kw in verify))
 
+    direct, wall = await _time_gather(direct_one, model, small, n, sem)
+    assert not large.calls
+    return _throughput(n, concurrency, direct, wall, 0)
+
+
+async def _time_gather(direct_one: Callable[[], Awaitable[None]], model: AutoMixLLM, small: ScriptedLLM, n: int,
+                       sem: asyncio.Semaphore) -> tuple[float, float]:
+    """Seconds for ``n`` runs of ``direct_one`` at once, then for ``n`` ``model.achat`` under ``sem``."""
     async def one(i: int) -> None:
         async with sem:
             await model.achat(_msgs(f"{QUESTION} #{i}"))
@@ -231,8 +241,37 @@ async def _li_gather(k: int, n: int, concurrency: int) -> dict[str, float]:
     small.calls.clear()
     t0 = time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(n)))
-    wall = time.perf_counter() - t0
-    assert not large.calls
+    return direct, time.perf_counter() - t0
+
+
+class _NativeNLLM(ScriptedLLM):
+    """The scripted LLM answering a request with ``n`` like an OpenAI server: one sleep, every choice
+    in ``raw["choices"]``, the request's usage once."""
+
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        n = int(kwargs.get("n") or 1)
+        response = await super().achat(messages, **kwargs)
+        choice = {"message": {"role": "assistant", "content": response.message.content}}
+        return ChatResponse(message=response.message, raw={**response.raw, "choices": [choice] * n})
+
+
+async def _li_gather_native_n(k: int, n: int, concurrency: int) -> dict[str, float]:
+    """As :func:`_li_gather`, with children that draw the k samples in one request (``verify_n``)."""
+    small = _NativeNLLM(model="small", answer="Paris", verdict="correct", delay=SLEEP)
+    large = _NativeNLLM(model="large", answer="Paris.", delay=SLEEP)
+    model = AutoMixLLM([small, large], prices=PRICES, k=k, verify_n=True)
+    await model.achat(_msgs())
+    assert model.ledger.total.calls == 2  # the answer, then one verification request
+    (answer, akw), (verify, vkw) = [(c["messages"], c["kwargs"]) for c in small.calls]
+    sem = asyncio.Semaphore(concurrency)
+
+    async def direct_one() -> None:  # the same two requests
+        async with sem:
+            await small.achat(answer, **akw)
+            await small.achat(verify, **vkw)
+
+    direct, wall = await _time_gather(direct_one, model, small, n, sem)
+    assert not large.calls and len(small.calls) == 2 * n
     return _throughput(n, concurrency, direct, wall, 0)
 
 
@@ -269,7 +308,7 @@ def main() -> int:
     print(f"{'adapter':34s} {'ideal s':>8s} {'direct s':>9s} {'automix s':>10s} {'q/s':>6s} {'ideal q/s':>10s}"
           f" {'% ideal':>8s} {'direct % ideal':>15s} {'% direct':>9s}")
     runs = (("AutoMixChatModel.abatch", _lc_abatch), ("AutoMixChatModel.abatch, native n", _lc_abatch_native_n),
-            ("AutoMixLLM.achat (gather, sem 64)", _li_gather))
+            ("AutoMixLLM.achat (gather, sem 64)", _li_gather), ("AutoMixLLM.achat, native n", _li_gather_native_n))
     for label, coro in runs:
         r = asyncio.run(coro(a.k, a.queries, a.concurrency))
         res["throughput"][label] = r

@@ -1,6 +1,6 @@
 """What each verification mode gives the router, against what it costs, on the shipped recording.
 
-    python benchmarks/verification_quality.py [RECORDS] [--logprob] [--repeats 8] [--json out.json]
+    python benchmarks/verification_quality.py [RECORDS] [--logprob] [--repeats 8] [--kernel-scale S] [--json out.json]
 
 The recorded dataset (``data/pubmedqa_qwen_pair.jsonl``) holds, per query, the 8 verification
 samples the 0.5B drew with ``n=8`` (their texts, parsed verdicts and the tokens of the request). Every
@@ -132,6 +132,8 @@ def main() -> int:
     ap.add_argument("--logprob", action="store_true", help="also run the logprob verifier live (local Qwen 0.5B)")
     ap.add_argument("--logprob-limit", type=int, default=None, help="at most this many queries with logprob")
     ap.add_argument("--repeats", type=int, default=8, help="repeated 2-fold CV splits (default 8)")
+    ap.add_argument("--kernel-scale", type=float, default=None,
+                    help="POMDP observation kernel width (default: the library's, 3x Silverman's rule)")
     ap.add_argument("--json", default=str(OUT))
     a = ap.parse_args()
     path = Path(a.records)
@@ -160,7 +162,8 @@ def main() -> int:
         requests = float(np.mean([r[mode][2] for r in rows]))
         data = RecordArrays(base.models, base.ids, base.score, np.stack([conf, base.confidence[:, 1]], axis=1),
                             base.cost, base.verifier_cost)
-        res = evaluate_cv(data, 2, ["pomdp", "threshold"], repeats=a.repeats)
+        options = {} if a.kernel_scale is None else {"pomdp": {"kernel_scale": a.kernel_scale}}
+        res = evaluate_cv(data, 2, ["pomdp", "threshold"], repeats=a.repeats, options=options)
         row = {"requests": requests, "tokens": tokens, "tokens_vs_k1": tokens / one,
                "pomdp_mean_dibc": res["pomdp"].mean_dibc, "threshold_mean_dibc": res["threshold"].mean_dibc,
                "pomdp_auc": res["pomdp"].auc, "threshold_auc": res["threshold"].auc}

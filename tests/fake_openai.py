@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -111,6 +111,15 @@ class FakeOpenAI:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)
+
+
+def assert_one_verification_request(entries: Sequence[Any], total_calls: int, verify_body: dict[str, Any]) -> None:
+    """Ledger ``entries`` of one answer and one verification request with ``n``: the shared prompt of
+    ``verify_body`` billed once, at the server's own count, and ``total_calls`` provider requests."""
+    assert [(u.purpose, u.requests, u.estimated) for u in entries] == [("answer", 1, False), ("verify", 1, False)]
+    prompt_words = sum(len(str(m["content"]).split()) for m in verify_body["messages"])
+    assert entries[1].input_tokens == prompt_words
+    assert total_calls == 2
 
 
 @contextmanager

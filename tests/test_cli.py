@@ -46,6 +46,23 @@ def test_calibrate_writes_router(records: Path, tmp_path: Path, capsys: pytest.C
     assert info["train_cost"] <= 5 and Router.load(out).models == ["small", "large"]
 
 
+def test_kernel_scale_reaches_the_pomdp(records: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["eval", str(records), "--models", "small,large", "--json", "--grid", "40", "--methods", "pomdp,threshold"]
+    outs = []
+    for extra in ([], ["--kernel-scale", "3"], ["--kernel-scale", "0.3"]):
+        assert main([*base, *extra]) == 0
+        outs.append(json.loads(capsys.readouterr().out))
+    assert outs[0]["pomdp"] == outs[1]["pomdp"]  # 3 is the default
+    assert outs[2]["pomdp"]["points"] != outs[0]["pomdp"]["points"]  # a narrower kernel: other policies
+    assert outs[2]["threshold"] == outs[0]["threshold"]  # other policies ignore it
+    out = tmp_path / "router.json"
+    assert main(["calibrate", str(records), "--models", "small,large", "--kernel-scale", "0.3", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["calibrate", str(records), "--models", "small,large", "--policy", "threshold",
+                 "--kernel-scale", "1", "-o", str(out)]) == 2
+    assert "--kernel-scale applies to the pomdp policy only" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -53,6 +70,8 @@ def test_calibrate_writes_router(records: Path, tmp_path: Path, capsys: pytest.C
         (["--models", "small,large", "--methods", "pomdp,magic"], "unknown policy 'magic'"),
         (["--models", "small,large", "--unit-costs", "1,2,3"], "--unit-costs has 3 values for 2 models"),
         (["--models", "small,large", "--task", "zzz"], "no records match task='zzz'"),
+        (["--models", "small,large", "--kernel-scale", "0"], "kernel_scale must be a finite number > 0, got 0.0"),
+        (["--models", "small,large", "--kernel-scale", "nan"], "kernel_scale must be a finite number > 0"),
     ],
 )
 def test_eval_bad_input(records: Path, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,7 +15,7 @@ from automix_core.prices import Price, PriceTable
 from automix_langchain import AutoMixChatModel
 from automix_langchain.tiers import supports_native_n
 
-from .fake_openai import fake_openai
+from .fake_openai import assert_one_verification_request, fake_openai
 from .langchain_fakes import ScriptedChatModel
 
 PRICES = PriceTable(default=Price(input_per_million=1.0, output_per_million=2.0))
@@ -39,11 +39,7 @@ def test_verify_n_draws_the_samples_in_one_request_and_bills_its_prompt_once(use
     assert [b.get("n") for b in verify] == [4] and len(server.bodies) == 2  # the answer, then one request
     trace = out.response_metadata["automix"]["trace"][0]
     assert trace["confidence"] == 1.0 and len(trace["verdicts"]) == 4
-    calls = model.ledger.snapshot().entries
-    assert [(u.purpose, u.requests, u.estimated) for u in calls] == [("answer", 1, False), ("verify", 1, False)]
-    prompt_words = sum(len(str(m["content"]).split()) for m in verify[0]["messages"])
-    assert calls[1].input_tokens == prompt_words  # the shared prompt, billed once (the server's count)
-    assert model.ledger.total.calls == 2
+    assert_one_verification_request(model.ledger.snapshot().entries, model.ledger.total.calls, verify[0])
 
 
 @pytest.mark.parametrize("use_async", [False, True])

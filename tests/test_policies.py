@@ -5,6 +5,7 @@ import pytest
 
 from automix_core.evaluate import route_point
 from automix_core.policies import (
+    KERNEL_SCALE,
     POLICIES,
     DoubleThresholdPolicy,
     Policy,
@@ -92,6 +93,22 @@ def test_pomdp_escalates_low_confidence_and_frontier_spans_costs() -> None:
     assert costs[-1] > 10.0  # escalate (almost) everything
     # costs spread over the range: no gap wider than a third of it
     assert max(np.diff(costs)) < (costs[-1] - costs[0]) / 3
+
+
+def test_pomdp_kernel_scale_sets_how_smooth_the_escalation_gain_is() -> None:
+    data = arrays(400)
+    rough = POMDPPolicy.fit(data, lam=0.03, kernel_scale=0.3).model.escalation_gain(1)
+    default = POMDPPolicy.fit(data, lam=0.03).model.escalation_gain(1)
+    smooth = POMDPPolicy.fit(data, lam=0.03, kernel_scale=6.0).model.escalation_gain(1)
+
+    def wiggle(g: np.ndarray) -> float:  # total variation over the grid
+        return float(np.abs(np.diff(g)).sum())
+
+    assert wiggle(rough) > wiggle(default) > wiggle(smooth)
+    assert np.array_equal(default, POMDPPolicy.fit(data, lam=0.03, kernel_scale=KERNEL_SCALE).model.escalation_gain(1))
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(PolicyError, match="kernel_scale must be a finite number > 0"):
+            POMDPPolicy.candidates(data, grid=10, kernel_scale=bad)
 
 
 def test_pomdp_higher_lambda_never_costs_more() -> None:

@@ -38,6 +38,7 @@ from llama_index.core.base.llms.types import (
     CompletionResponseGen,
     LLMMetadata,
     MessageRole,
+    TextBlock,
 )
 from llama_index.core.bridge.pydantic import Field, PrivateAttr, SecretStr, SerializeAsAny
 from llama_index.core.callbacks import CallbackManager, CBEventType, EventPayload
@@ -120,16 +121,45 @@ _ORIGINALS: contextvars.ContextVar[tuple[list[Message], Sequence[ChatMessage]] |
 )
 
 
+# System and assistant turns of the verification prompt (its instructions and few-shot examples) are the
+# same text on every call: each is converted once and the message reused, which keeps thousands of short-lived
+# pydantic objects per second away from the garbage collector under load. A reused message is checked
+# against its text first, so one that a tier changed in place is rebuilt rather than passed on.
+_SHARED: dict[tuple[str, str], ChatMessage] = {}
+_SHARED_MAX = 256
+_SHARED_LEN = 8192
+
+
+def _shared_message(role: str, content: str) -> ChatMessage:
+    key = (role, content)
+    hit = _SHARED.get(key)
+    if hit is not None and hit.role.value == role and len(hit.blocks) == 1:
+        block = hit.blocks[0]
+        if isinstance(block, TextBlock) and block.text == content:
+            return hit
+    made = ChatMessage(role=MessageRole(role), content=content)
+    if len(_SHARED) >= _SHARED_MAX:
+        _SHARED.clear()
+    _SHARED[key] = made
+    return made
+
+
 def _from_core_messages(messages: Sequence[Message]) -> list[ChatMessage]:
     """``messages`` as LlamaIndex chat messages.
 
     The caller's own messages are passed through when ``messages`` is the converted list the
-    running cascade started from (see :data:`_ORIGINALS`).
+    running cascade started from (see :data:`_ORIGINALS`); short system and assistant turns are
+    shared between calls (see :data:`_SHARED`).
     """
     originals = _ORIGINALS.get()
     if originals is not None and originals[0] is messages:
         return list(originals[1])
-    return [ChatMessage(role=MessageRole(m["role"]), content=m["content"]) for m in messages]
+    return [
+        ChatMessage(role=MessageRole(m["role"]), content=m["content"])
+        if m["role"] == "user" or len(m["content"]) > _SHARED_LEN
+        else _shared_message(m["role"], m["content"])
+        for m in messages
+    ]
 
 
 def _as_dict(usage: object) -> Mapping[str, Any] | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -202,6 +202,26 @@ def test_reported_usage_reads_where_token_counter_reads() -> None:
     odd = {"prompt_tokens": None, "input_tokens": 2, "completion_tokens": True, "output_tokens": 5}
     assert reported_usage(ChatResponse(message=msg, raw={"usage": odd})) == (2, 5)
     assert reported_usage(ChatResponse(message=msg, raw={"usage": {"prompt_tokens": 4}})) == (4, None)
+
+
+def test_verification_turns_shared_between_calls_survive_a_tier_that_edits_them() -> None:
+    seen: list[str] = []
+
+    class Editing(ScriptedLLM):
+        def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+            if messages[0].role == MessageRole.SYSTEM:
+                seen.append(messages[0].content or "")
+            response: ChatResponse = super().chat(messages, **kwargs)
+            for m in messages:  # a careless tier rewrites what it was given, in place
+                if m.role == MessageRole.SYSTEM:
+                    m.content = "tampered"
+            return response
+
+    llm = make(Editing(model="small", answer="1930"), k=3)
+    llm.chat(user(QUESTION))
+    llm.chat(user(QUESTION))
+    assert len(seen) == 6 and seen[1] == "tampered"  # within one call the samples share one message list
+    assert seen[3] == seen[0] != "tampered"  # the next call starts from the verifier's own instructions
 
 
 def test_answer_tier_gets_the_callers_own_messages_and_verifier_its_prompt() -> None:

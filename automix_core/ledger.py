@@ -8,6 +8,7 @@ checks a planned call against a per-request cap and against an overall cap on th
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Sequence
 from typing import Literal
 
@@ -62,7 +63,9 @@ class Totals(BaseModel):
 
 
 class LedgerSnapshot(BaseModel):
-    """A consistent copy of a ledger: overall totals, totals per model and per purpose, and the entries."""
+    """A consistent copy of a ledger: overall totals, totals per model and per purpose, and the
+    entries it keeps (the most recent ones; ``entries_dropped`` older ones are counted in the
+    totals but no longer listed)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -70,6 +73,7 @@ class LedgerSnapshot(BaseModel):
     by_model: dict[str, Totals]
     by_purpose: dict[str, Totals]
     entries: tuple[Usage, ...]
+    entries_dropped: int = 0
 
 
 class _Sums:
@@ -94,11 +98,21 @@ class _Sums:
 
 
 class Ledger:
-    """A thread-safe record of :class:`Usage` entries with running totals."""
+    """A thread-safe record of :class:`Usage` entries with running totals.
 
-    def __init__(self) -> None:
+    The totals cover every call ever recorded. The entries themselves are kept for the most recent
+    ``max_entries`` calls (default 10,000; ``None`` keeps all), so a long-running server does not
+    grow without bound.
+    """
+
+    def __init__(self, max_entries: int | None = 10_000) -> None:
+        if max_entries is not None and (isinstance(max_entries, bool) or not isinstance(max_entries, int)
+                                        or max_entries < 1):
+            raise ValueError(f"max_entries must be an int >= 1 or None, got {max_entries!r}")
+        self.max_entries = max_entries
         self._lock = threading.Lock()
-        self._entries: list[Usage] = []
+        self._entries: deque[Usage] = deque(maxlen=max_entries)
+        self._dropped = 0
         self._total = _Sums()
         self._by_model: dict[str, _Sums] = {}
         self._by_purpose: dict[str, _Sums] = {}
@@ -106,6 +120,8 @@ class Ledger:
     def record(self, usage: Usage) -> None:
         """Add one call to the ledger."""
         with self._lock:
+            if self.max_entries is not None and len(self._entries) == self.max_entries:
+                self._dropped += 1
             self._entries.append(usage)
             self._total.add(usage)
             sums = self._by_model.get(usage.model)
@@ -147,12 +163,14 @@ class Ledger:
                 by_model={name: sums.totals() for name, sums in self._by_model.items()},
                 by_purpose={name: sums.totals() for name, sums in self._by_purpose.items()},
                 entries=tuple(self._entries),
+                entries_dropped=self._dropped,
             )
 
     def reset(self) -> None:
         """Forget every entry."""
         with self._lock:
             self._entries.clear()
+            self._dropped = 0
             self._total = _Sums()
             self._by_model.clear()
             self._by_purpose.clear()

@@ -75,9 +75,10 @@ def region_dibc(
 
     ``train_points[i]`` and ``test_points[i]`` are the same parameter setting measured on train and
     on test; ``*_refs`` are (small, large) on each split. The cost range [lo, hi] (train) is split
-    into ``regions`` equal parts; in each, the setting with the best train ΔIBC whose train cost lies
-    in the region is scored on test. A region with no setting scores 0 (random mixing reaches any
-    cost at zero lift). Returns the per-region test ΔIBC and the chosen index (None when empty).
+    into ``regions`` equal closed parts; in each, the setting with the best train ΔIBC whose train
+    cost lies in the region (edges included, up to rounding) is scored on test. A region with no
+    setting scores 0 (random mixing reaches any cost at zero lift). Returns the per-region test ΔIBC
+    and the chosen index (None when empty).
     """
     if len(train_points) != len(test_points):
         raise ValueError("train_points and test_points must pair up")
@@ -85,13 +86,16 @@ def region_dibc(
         raise ValueError(f"regions must be >= 1, got {regions}")
     lo, hi = cost_range
     edges = np.linspace(lo, hi, regions + 1)
+    # regions are closed: a point on the edge between two (escalating exactly 20% of the queries at
+    # fixed unit costs, say) belongs to both, whichever way the last bit of its cost was rounded
+    tol = 1e-9 * max(hi - lo, 0.0) + EPS
     tr = np.array([delta_ibc(p, *train_refs) for p in train_points]) if train_points else np.zeros(0)
     costs = np.array([p.cost for p in train_points])
     values: list[float] = []
     chosen: list[int | None] = []
     for r in range(regions):
         a, b = edges[r], edges[r + 1]
-        inside = (costs >= a - EPS) & ((costs < b) if r < regions - 1 else (costs <= b + EPS))
+        inside = (costs >= a - tol) & (costs <= b + tol)
         inside &= np.isfinite(tr)
         if not inside.any():
             values.append(0.0)

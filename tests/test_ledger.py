@@ -50,6 +50,25 @@ def test_totals_by_model_and_purpose() -> None:
     assert snap.total.calls == 3  # snapshots are copies
 
 
+def test_ledger_keeps_the_latest_entries_and_every_total() -> None:
+    ledger = Ledger(max_entries=3)
+    for i in range(5):
+        ledger.record(_usage("a", float(i)))
+    snap = ledger.snapshot()
+    assert [u.cost for u in snap.entries] == [2.0, 3.0, 4.0] and snap.entries_dropped == 2
+    assert snap.total.calls == 5 and snap.total.cost == pytest.approx(10.0)
+    ledger.reset()
+    assert ledger.snapshot().entries_dropped == 0 and ledger.snapshot().entries == ()
+    unbounded = Ledger(max_entries=None)
+    for _ in range(20_001):
+        unbounded.record(_usage())
+    assert len(unbounded.snapshot().entries) == 20_001 and unbounded.snapshot().entries_dropped == 0
+    assert Ledger().max_entries == 10_000
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="max_entries must be an int >= 1 or None"):
+            Ledger(max_entries=bad)  # type: ignore[arg-type]
+
+
 def test_usage_validation() -> None:
     with pytest.raises(ValueError):
         _usage(purpose="other")
@@ -79,7 +98,7 @@ def test_threaded_totals_are_exact() -> None:
     assert snap.total.cost == pytest.approx(0.5 * n)
     assert snap.by_model["m0"].calls == snap.by_model["m1"].calls == n // 2
     assert snap.by_purpose["verify"].calls == n // 2
-    assert len(snap.entries) == n
+    assert len(snap.entries) == 10_000 and snap.entries_dropped == n - 10_000  # the default cap
 
 
 def test_budget() -> None:

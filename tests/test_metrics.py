@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 
 from automix_core.metrics import Point, auc_normalized, cost_to_recover, delta_ibc, ibc, region_dibc
@@ -25,6 +26,17 @@ def test_region_protocol_picks_on_train_and_scores_test() -> None:
     assert vals[0] == pytest.approx(100 * ((0.12 / 1.5) - 0.02) / 0.02)
     assert vals[1] == 0.0 and vals[2] == 0.0 and vals[4] == 0.0
     assert vals[3] == pytest.approx(100 * ((0.16 / 7) - 0.02) / 0.02)
+
+
+def test_a_point_on_a_region_edge_counts_in_both_regions_however_it_was_rounded() -> None:
+    ratio = 14.974349131011373
+    edge = 1.0 + (ratio - 1.0) / 5  # the edge between regions 1 and 2 of [1, ratio]
+    for cost in (np.nextafter(edge, 0.0), edge, np.nextafter(edge, 20.0)):
+        train = [Point(1.0 + 0.01 * ratio, 0.501), Point(float(cost), 0.56), Point(edge + 0.5, 0.561)]
+        test = list(train)
+        refs = (Point(1.0, 0.5), Point(ratio, 0.6))
+        _, chosen = region_dibc(train, test, refs, refs, (1.0, ratio), regions=5)
+        assert chosen[:2] == [1, 1]  # the best slope in region 1, and still the best of region 2
 
 
 def test_auc_and_recovery() -> None:

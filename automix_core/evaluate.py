@@ -209,7 +209,8 @@ def mixtures(points: Sequence[Point], cost_range: tuple[float, float], grid: int
         chain.append(order[-1])  # and on to the most expensive point
     out: list[tuple[int, int, float]] = []
     for a, b in itertools.pairwise(chain):
-        k = int((points[b].cost - points[a].cost) / step) if step > 0 else 0
+        # (a gap of exactly j steps, up to rounding, gets j - 1 mixtures whichever way its last bit fell)
+        k = math.ceil((points[b].cost - points[a].cost) / step - 1e-9) - 1 if step > 0 else 0
         out.extend((a, b, j / (k + 1)) for j in range(1, k + 1))
     return out
 

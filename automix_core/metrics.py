@@ -76,7 +76,8 @@ def region_dibc(
     ``train_points[i]`` and ``test_points[i]`` are the same parameter setting measured on train and
     on test; ``*_refs`` are (small, large) on each split. The cost range [lo, hi] (train) is split
     into ``regions`` equal closed parts; in each, the setting with the best train ΔIBC whose train
-    cost lies in the region (edges included, up to rounding) is scored on test. A region with no
+    cost lies in the region (edges included, up to rounding; among settings level with the best,
+    the costliest) is scored on test. A region with no
     setting scores 0 (random mixing reaches any cost at zero lift). Returns the per-region test ΔIBC
     and the chosen index (None when empty).
     """
@@ -102,7 +103,12 @@ def region_dibc(
             chosen.append(None)
             continue
         cand = np.flatnonzero(inside)
-        best = int(cand[np.argmax(tr[cand])])
+        top = float(tr[cand].max())
+        # settings level with the best (collinear points: escalating one, two or three more queries
+        # that all flipped to right) differ only by rounding; take the costliest of them, the one
+        # that rests on the most escalated queries, so the last bit of a cost never decides
+        level = cand[tr[cand] >= top - 1e-9 * max(1.0, abs(top))]
+        best = int(level[np.argmax(costs[level])])
         v = delta_ibc(test_points[best], *test_refs)
         values.append(0.0 if math.isnan(v) else v)
         chosen.append(best)

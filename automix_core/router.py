@@ -307,7 +307,14 @@ def calibrate(
     else:
         need = small.quality + min_gap_recovered * (large.quality - small.quality)
         ok = [c for c in cands if c.point.quality >= need - 1e-12] or cands
-        best = max(ok, key=lambda c: (_finite(delta_ibc(c.point, small, large)), -c.point.cost))
+        scores = [_finite(delta_ibc(c.point, small, large)) for c in ok]
+        top = max(scores)
+        # as in the evaluation's cost regions: of the points level with the best (up to rounding), the costliest
+        if math.isfinite(top):
+            level = [c for c, v in zip(ok, scores) if v >= top - 1e-9 * max(1.0, abs(top))]
+            best = max(level, key=lambda c: c.point.cost)
+        else:  # no point has a ΔIBC (the large model is no better): spend nothing extra
+            best = min(ok, key=lambda c: c.point.cost)
         how = f"dibc(min_gap_recovered={min_gap_recovered:g})"
     d = delta_ibc(best.point, small, large)
     op = OperatingPoint(

@@ -39,6 +39,16 @@ def test_a_point_on_a_region_edge_counts_in_both_regions_however_it_was_rounded(
         assert chosen[:2] == [1, 1]  # the best slope in region 1, and still the best of region 2
 
 
+def test_settings_level_on_train_are_decided_by_cost_not_by_rounding() -> None:
+    refs = (Point(1.0, 0.5), Point(11.0, 0.7))
+    # three collinear train points (the same slope from the small model's point), one above them
+    for wobble in (0.0, 1e-15, -1e-15):
+        train = [Point(2.0, 0.53 + wobble), Point(3.0, 0.56), Point(4.0, 0.59 - wobble), Point(5.0, 0.6)]
+        test = [Point(2.0, 0.5), Point(3.0, 0.55), Point(4.0, 0.6), Point(5.0, 0.6)]
+        _, chosen = region_dibc(train, test, refs, refs, (1.0, 11.0), regions=2)
+        assert chosen == [2, None]
+
+
 def test_auc_and_recovery() -> None:
     assert auc_normalized([], S, L, (1, 11)) == pytest.approx(0.0)
     instant = auc_normalized([Point(1.0, 0.7)], S, L, (1, 11))

@@ -11,7 +11,7 @@ import asyncio
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, TypedDict, runtime_checkable
+from typing import Generic, Literal, Protocol, TypedDict, TypeVar, runtime_checkable
 
 __all__ = [
     "ChatModel",
@@ -20,6 +20,7 @@ __all__ = [
     "ModelError",
     "ScriptedModel",
     "ScriptedReply",
+    "TurnCache",
 ]
 
 Role = Literal["system", "user", "assistant"]
@@ -209,3 +210,42 @@ class ScriptedModel:
             messages, n=n, temperature=temperature, max_tokens=max_tokens, stop=stop, logprobs=logprobs,
             _in_async=True,
         )
+
+
+M = TypeVar("M")
+
+
+class TurnCache(Generic[M]):
+    """Framework message objects for prompt turns whose text repeats on every call.
+
+    The verification prompt's system and assistant turns (its instructions and few-shot examples)
+    are the same text each time: an adapter converts each once with ``build(role, content)`` and
+    reuses the object, which keeps thousands of short-lived objects per second away from the garbage
+    collector under load. Before reuse, ``intact(message, role, content)`` must confirm the object
+    still holds that text, so one that a model changed in place is rebuilt rather than passed on.
+    User turns (the case at hand) and texts longer than ``max_len`` are always built fresh; the
+    cache holds at most ``max_items`` turns and starts over when full.
+    """
+
+    def __init__(
+        self, build: Callable[[str, str], M], intact: Callable[[M, str, str], bool], *,
+        max_items: int = 256, max_len: int = 8192,
+    ) -> None:
+        self._build = build
+        self._intact = intact
+        self._items: dict[tuple[str, str], M] = {}
+        self.max_items = max_items
+        self.max_len = max_len
+
+    def get(self, role: str, content: str) -> M:
+        if role == "user" or len(content) > self.max_len:
+            return self._build(role, content)
+        key = (role, content)
+        hit = self._items.get(key)
+        if hit is not None and self._intact(hit, role, content):
+            return hit
+        made = self._build(role, content)
+        if len(self._items) >= self.max_items:
+            self._items.clear()
+        self._items[key] = made
+        return made

@@ -45,7 +45,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, PrivateAttr, field_validator
 
 from automix_core.engine import AutoMixResult
 
@@ -133,6 +133,8 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
     stop: list[str] | None = None
     streaming: bool = False
 
+    _tier_names: tuple[tuple[int, ...], list[str]] | None = PrivateAttr(default=None)
+
     @field_validator("tiers")
     @classmethod
     def _two_tiers(cls, tiers: list[BaseChatModel]) -> list[BaseChatModel]:
@@ -151,7 +153,13 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
 
     @property
     def tier_names(self) -> list[str]:
-        return [tier_name(t) for t in self.tiers]
+        """Each tier's model name (read once per set of tier objects: names key prices and the ledger)."""
+        key = tuple(id(t) for t in self.tiers)
+        cached = self._tier_names
+        if cached is None or cached[0] != key:
+            cached = (key, [tier_name(t) for t in self.tiers])
+            self._tier_names = cached
+        return list(cached[1])
 
     @property
     def model_name(self) -> str:

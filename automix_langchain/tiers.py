@@ -32,13 +32,13 @@ from uuid import UUID
 
 from langchain_core.callbacks import AsyncCallbackManager, BaseCallbackHandler, CallbackManager
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, convert_to_messages
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import SecretStr
 
 from automix_core.aio import gather_or_cancel
-from automix_core.models import Generation, Message, ModelError
+from automix_core.models import Generation, Message, ModelError, TurnCache
 
 from .messages import output_text
 
@@ -255,7 +255,7 @@ class RunnableTier:
                           raw=out)
 
     def _verify_messages(self, messages: Sequence[Message]) -> list[BaseMessage]:
-        return convert_to_messages([dict(m) for m in messages])
+        return [_TURNS.get(m["role"], m["content"]) for m in messages]
 
     def _vkwargs(self, temperature: float, max_tokens: int | None) -> dict[str, Any]:
         kw: dict[str, Any] = {}
@@ -298,7 +298,7 @@ class RunnableTier:
                     if not _rejected_request(error):
                         raise
                     # the model refused ``n`` (HTTP 400): draw the samples one by one below
-            while sum(len(r) for r in replies) < n:
+            for _ in range(n - sum(len(r) for r in replies)):  # the samples a request with n did not return
                 replies.append([self.verifier.invoke(lc_messages, config, **kw)])
         except Exception as error:
             raise self._error("verification", error) from error
@@ -341,6 +341,14 @@ class RunnableTier:
         except Exception as error:
             raise self._error("verification", error) from error
         return _verify_generation(self.model_name, replies)
+
+
+_MESSAGE_TYPES: dict[str, type[BaseMessage]] = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
+# the verification prompt's fixed turns, converted once (see TurnCache)
+_TURNS: TurnCache[BaseMessage] = TurnCache(
+    lambda role, content: _MESSAGE_TYPES[role](content=content),
+    lambda message, role, content: type(message) is _MESSAGE_TYPES[role] and message.content == content,
+)
 
 
 def _verify_generation(name: str, replies: list[list[Any]]) -> Generation:

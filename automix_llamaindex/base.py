@@ -52,7 +52,7 @@ from llama_index_instrumentation import get_dispatcher
 from automix_core.aio import gather_or_cancel
 from automix_core.engine import AutoMix, AutoMixResult, Hook, Tier
 from automix_core.ledger import Budget, Ledger
-from automix_core.models import Generation, Message, ModelError
+from automix_core.models import Generation, Message, ModelError, TurnCache
 from automix_core.policies import Policy
 from automix_core.prices import PriceTable
 from automix_core.router import Router
@@ -121,45 +121,28 @@ _ORIGINALS: contextvars.ContextVar[tuple[list[Message], Sequence[ChatMessage]] |
 )
 
 
-# System and assistant turns of the verification prompt (its instructions and few-shot examples) are the
-# same text on every call: each is converted once and the message reused, which keeps thousands of short-lived
-# pydantic objects per second away from the garbage collector under load. A reused message is checked
-# against its text first, so one that a tier changed in place is rebuilt rather than passed on.
-_SHARED: dict[tuple[str, str], ChatMessage] = {}
-_SHARED_MAX = 256
-_SHARED_LEN = 8192
+def _intact(message: ChatMessage, role: str, content: str) -> bool:
+    blocks = message.blocks
+    return (message.role.value == role and len(blocks) == 1 and isinstance(blocks[0], TextBlock)
+            and blocks[0].text == content)
 
 
-def _shared_message(role: str, content: str) -> ChatMessage:
-    key = (role, content)
-    hit = _SHARED.get(key)
-    if hit is not None and hit.role.value == role and len(hit.blocks) == 1:
-        block = hit.blocks[0]
-        if isinstance(block, TextBlock) and block.text == content:
-            return hit
-    made = ChatMessage(role=MessageRole(role), content=content)
-    if len(_SHARED) >= _SHARED_MAX:
-        _SHARED.clear()
-    _SHARED[key] = made
-    return made
+# the verification prompt's fixed turns, converted once (see TurnCache)
+_TURNS: TurnCache[ChatMessage] = TurnCache(lambda role, content: ChatMessage(role=MessageRole(role), content=content),
+                                           _intact)
 
 
 def _from_core_messages(messages: Sequence[Message]) -> list[ChatMessage]:
     """``messages`` as LlamaIndex chat messages.
 
     The caller's own messages are passed through when ``messages`` is the converted list the
-    running cascade started from (see :data:`_ORIGINALS`); short system and assistant turns are
-    shared between calls (see :data:`_SHARED`).
+    running cascade started from (see :data:`_ORIGINALS`); system and assistant turns are shared
+    between calls (see :class:`~automix_core.models.TurnCache`).
     """
     originals = _ORIGINALS.get()
     if originals is not None and originals[0] is messages:
         return list(originals[1])
-    return [
-        ChatMessage(role=MessageRole(m["role"]), content=m["content"])
-        if m["role"] == "user" or len(m["content"]) > _SHARED_LEN
-        else _shared_message(m["role"], m["content"])
-        for m in messages
-    ]
+    return [_TURNS.get(m["role"], m["content"]) for m in messages]
 
 
 def _as_dict(usage: object) -> Mapping[str, Any] | None:

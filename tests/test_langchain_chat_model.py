@@ -438,3 +438,31 @@ def test_from_config_missing_file(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(ConfigError, match="not valid JSON"):
         load_config(tmp_path / "bad.json")
+
+
+def test_verification_turns_shared_between_calls_survive_a_model_that_edits_them() -> None:
+    seen: list[str] = []
+
+    class Editing(ScriptedChatModel):
+        def _reply(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> AIMessage:
+            if isinstance(messages[0], SystemMessage):
+                seen.append(str(messages[0].content))
+            reply = super()._reply(messages, kwargs)
+            for m in messages:  # a careless model rewrites what it was given, in place
+                if isinstance(m, SystemMessage):
+                    m.content = "tampered"
+            return reply
+
+    small = Editing(model_name="small", answer="Paris", verdicts=["correct"])
+    llm = AutoMixChatModel(tiers=[small, ScriptedChatModel(model_name="large")], prices=PRICES, k=3)
+    llm.invoke("What is the capital of France?")
+    llm.invoke("What is the capital of France?")
+    assert len(seen) == 6 and seen[1] == "tampered"  # within one call the samples share one message list
+    assert seen[3] == seen[0] != "tampered"  # the next call starts from the verifier's own instructions
+
+
+def test_tier_names_follow_a_replaced_tier() -> None:
+    llm, _, _ = make()
+    assert llm.tier_names == ["small", "large"]
+    llm.tiers = [llm.tiers[0], ScriptedChatModel(model_name="bigger")]
+    assert llm.tier_names == ["small", "bigger"]

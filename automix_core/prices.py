@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 __all__ = [
     "LOCAL_USD_PER_MILLION_PER_BILLION",
@@ -97,6 +97,17 @@ class PriceTable(BaseModel):
     prices: dict[str, Price] = Field(default_factory=lambda: dict(PRESET_PRICES))
     default: Price | None = None
 
+    # names already looked up (a prefix search over the table costs microseconds on every call)
+    _found: dict[str, Price | None] = PrivateAttr(default_factory=dict)
+    _found_size: int = PrivateAttr(default=0)
+
+    def __eq__(self, other: object) -> bool:  # the lookup cache is not part of a table's value
+        if not isinstance(other, PriceTable):
+            return NotImplemented
+        return self.prices == other.prices and self.default == other.default
+
+    __hash__ = None  # type: ignore[assignment]  # a table holds a dict, as before
+
     @field_validator("prices")
     @classmethod
     def _lowercase(cls, prices: dict[str, Price]) -> dict[str, Price]:
@@ -109,6 +120,19 @@ class PriceTable(BaseModel):
     def find(self, model: str) -> Price | None:
         """The price of ``model``: exact name, then exact base name, then longest known prefix of the base
         name (see :func:`_base_name`); None if nothing matches (``default`` is not consulted)."""
+        if len(self._found) != 0 and self._found_size != len(self.prices):
+            self._found.clear()  # the table's dict was changed in place: look again
+        try:
+            return self._found[model]
+        except KeyError:
+            pass
+        price = self._search(model)
+        if len(self._found) < 1024:
+            self._found[model] = price
+            self._found_size = len(self.prices)
+        return price
+
+    def _search(self, model: str) -> Price | None:
         name = model.strip().lower()
         if name in self.prices:
             return self.prices[name]

@@ -114,7 +114,7 @@ def _heuristic(text: str) -> int:
 
 
 def _utf8_len(text: str) -> int:
-    return len(text.encode("utf-8", "surrogatepass"))
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 def count_tokens(text: str, model: str | None = None) -> int:

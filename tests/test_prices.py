@@ -86,3 +86,14 @@ def test_validation_and_immutability() -> None:
         table.default = Price(input_per_million=1, output_per_million=1)
     loaded = PriceTable.model_validate({"prices": {"X-Model": {"input_per_million": 1, "output_per_million": 2}}})
     assert loaded.lookup("x-model").output_per_million == 2
+
+
+def test_lookups_are_remembered_without_changing_what_a_table_is() -> None:
+    a, b = PriceTable(), PriceTable()
+    assert a.find("gpt-4o-mini-2024-07-18") == a.find("gpt-4o-mini-2024-07-18") is not None
+    assert a.find("no-such-model") is None and a.find("no-such-model") is None
+    assert a == b and a.model_dump() == b.model_dump()  # the lookup cache is not part of the value
+    assert a != a.with_prices({"x": Price(input_per_million=1.0, output_per_million=1.0)})
+    a.prices["no-such-model"] = Price(input_per_million=3.0, output_per_million=3.0)  # edited in place
+    assert a.find("no-such-model") == Price(input_per_million=3.0, output_per_million=3.0)
+

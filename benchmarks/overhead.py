@@ -279,6 +279,32 @@ async def _li_gather_native_n(k: int, n: int, concurrency: int) -> dict[str, flo
     return _throughput(n, concurrency, direct, wall, 0)
 
 
+async def _li_live_objects(k: int, n: int = 20) -> dict[str, float]:
+    """Objects the garbage collector tracks per query in flight (during the verification request),
+    AutoMixLLM.achat with native ``n`` against the same two requests made directly."""
+    small = _NativeNLLM(model="small", answer="Paris", verdict="correct", delay=0.3)
+    large = _NativeNLLM(model="large", answer="Paris.", delay=0.3)
+    model = AutoMixLLM([small, large], prices=PRICES, k=k, verify_n=True)
+    await model.achat(_msgs())
+    (answer, akw), (verify, vkw) = [(c["messages"], c["kwargs"]) for c in small.calls]
+
+    async def direct_one() -> None:
+        await small.achat(answer, **akw)
+        await small.achat(verify, **vkw)
+
+    out: dict[str, float] = {}
+    for mode in ("direct", "automix"):
+        gc.collect()
+        before = len(gc.get_objects())
+        tasks = [asyncio.ensure_future(direct_one() if mode == "direct" else model.achat(_msgs(f"{QUESTION} #{i}")))
+                 for i in range(n)]
+        await asyncio.sleep(0.45)  # every query is inside its second request
+        gc.collect()
+        out[mode] = (len(gc.get_objects()) - before) / n
+        await asyncio.gather(*tasks)
+    return out
+
+
 def _throughput(n: int, concurrency: int, direct: float, wall: float, max_in_flight: int) -> dict[str, float]:
     ideal = math.ceil(n / concurrency) * 2 * SLEEP  # critical path: the answer, then the concurrent samples
     return {"queries": n, "concurrency": concurrency, "ideal_s": ideal, "direct_s": direct, "wall_s": wall,
@@ -325,6 +351,10 @@ def main() -> int:
                   f" {r['throughput_qps']:6.0f} {r['ideal_qps']:10.0f} {r['efficiency']:8.0%}"
                   f" {r['direct_efficiency']:15.0%} {r['vs_direct']:9.0%}", flush=True)
     gc.unfreeze()
+    live = asyncio.run(_li_live_objects(a.k))
+    res["live_objects_per_query"] = live
+    print(f"objects tracked by the garbage collector per query in flight, LlamaIndex with native n: "
+          f"AutoMix {live['automix']:.0f}, direct {live['direct']:.0f}")
     Path(a.json).write_text(json.dumps(res, indent=1))
     print(f"wrote {a.json}")
     return 0

@@ -97,9 +97,10 @@ class PriceTable(BaseModel):
     prices: dict[str, Price] = Field(default_factory=lambda: dict(PRESET_PRICES))
     default: Price | None = None
 
-    # names already looked up (a prefix search over the table costs microseconds on every call)
-    _found: dict[str, Price | None] = PrivateAttr(default_factory=dict)
-    _found_size: int = PrivateAttr(default=0)
+    # names already looked up (a prefix search over the table costs microseconds on every call), with
+    # the prices dict and size they were found in: a copy with other prices, or a dict edited in place,
+    # starts a new cache rather than reading (or clearing) this one
+    _found: tuple[dict[str, Price], int, dict[str, Price | None]] | None = PrivateAttr(default=None)
 
     def __eq__(self, other: object) -> bool:  # the lookup cache is not part of a table's value
         if not isinstance(other, PriceTable):
@@ -120,16 +121,15 @@ class PriceTable(BaseModel):
     def find(self, model: str) -> Price | None:
         """The price of ``model``: exact name, then exact base name, then longest known prefix of the base
         name (see :func:`_base_name`); None if nothing matches (``default`` is not consulted)."""
-        if len(self._found) != 0 and self._found_size != len(self.prices):
-            self._found.clear()  # the table's dict was changed in place: look again
-        try:
-            return self._found[model]
-        except KeyError:
-            pass
+        cache = self._found
+        if cache is None or cache[0] is not self.prices or cache[1] != len(self.prices):
+            cache = self._found = (self.prices, len(self.prices), {})
+        found = cache[2]
+        if model in found:
+            return found[model]
         price = self._search(model)
-        if len(self._found) < 1024:
-            self._found[model] = price
-            self._found_size = len(self.prices)
+        if len(found) < 1024:
+            found[model] = price
         return price
 
     def _search(self, model: str) -> Price | None:

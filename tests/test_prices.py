@@ -96,4 +96,10 @@ def test_lookups_are_remembered_without_changing_what_a_table_is() -> None:
     assert a != a.with_prices({"x": Price(input_per_million=1.0, output_per_million=1.0)})
     a.prices["no-such-model"] = Price(input_per_million=3.0, output_per_million=3.0)  # edited in place
     assert a.find("no-such-model") == Price(input_per_million=3.0, output_per_million=3.0)
+    one = Price(input_per_million=1.0, output_per_million=1.0)
+    two = Price(input_per_million=2.0, output_per_million=2.0)
+    first = PriceTable(prices={"m": one})
+    assert first.find("m") == one
+    copy = first.model_copy(update={"prices": {"m": two}})  # a copy shares no remembered lookups
+    assert copy.find("m") == two and first.find("m") == one
 

@@ -20,6 +20,7 @@ import numpy as np
 __all__ = [
     "Point",
     "auc_normalized",
+    "best_level",
     "cost_to_recover",
     "delta_ibc",
     "ibc",
@@ -63,6 +64,17 @@ def delta_ibc(point: Point, small: Point, large: Point) -> float:
     return 100.0 * (ibc(point, small) - base) / base
 
 
+def best_level(dibc: Sequence[float] | np.ndarray, costs: Sequence[float] | np.ndarray) -> int:
+    """The index of the best of finite ``dibc`` values; among those level with the best (up to
+    rounding: collinear settings, such as escalating one, two or three more queries that all turned
+    right, differ only in their last bits) the costliest, the one resting on the most escalated
+    queries. So the last bit of a cost never decides which setting is chosen."""
+    values = np.asarray(dibc, dtype=float)
+    top = float(values.max())
+    level = np.flatnonzero(values >= top - 1e-9 * max(1.0, abs(top)))
+    return int(level[np.argmax(np.asarray(costs, dtype=float)[level])])
+
+
 def region_dibc(
     train_points: Sequence[Point],
     test_points: Sequence[Point],
@@ -77,9 +89,9 @@ def region_dibc(
     on test; ``*_refs`` are (small, large) on each split. The cost range [lo, hi] (train) is split
     into ``regions`` equal closed parts; in each, the setting with the best train ΔIBC whose train
     cost lies in the region (edges included, up to rounding; among settings level with the best,
-    the costliest) is scored on test. A region with no
-    setting scores 0 (random mixing reaches any cost at zero lift). Returns the per-region test ΔIBC
-    and the chosen index (None when empty).
+    the costliest, see :func:`best_level`) is scored on test. A region with no setting scores 0
+    (random mixing reaches any cost at zero lift). Returns the per-region test ΔIBC and the chosen
+    index (None when empty).
     """
     if len(train_points) != len(test_points):
         raise ValueError("train_points and test_points must pair up")
@@ -103,12 +115,7 @@ def region_dibc(
             chosen.append(None)
             continue
         cand = np.flatnonzero(inside)
-        top = float(tr[cand].max())
-        # settings level with the best (collinear points: escalating one, two or three more queries
-        # that all flipped to right) differ only by rounding; take the costliest of them, the one
-        # that rests on the most escalated queries, so the last bit of a cost never decides
-        level = cand[tr[cand] >= top - 1e-9 * max(1.0, abs(top))]
-        best = int(level[np.argmax(costs[level])])
+        best = int(cand[best_level(tr[cand], costs[cand])])
         v = delta_ibc(test_points[best], *test_refs)
         values.append(0.0 if math.isnan(v) else v)
         chosen.append(best)

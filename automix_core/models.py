@@ -21,6 +21,7 @@ __all__ = [
     "ScriptedModel",
     "ScriptedReply",
     "TurnCache",
+    "rejected_request",
 ]
 
 Role = Literal["system", "user", "assistant"]
@@ -31,6 +32,12 @@ class Message(TypedDict):
 
     role: Role
     content: str
+
+
+def rejected_request(error: BaseException) -> bool:
+    """Whether ``error`` is a provider's HTTP 400 (for example a model that does not take ``n``):
+    the request itself was refused, so sending it again unchanged cannot help."""
+    return getattr(error, "status_code", None) == 400
 
 
 class ModelError(RuntimeError):

@@ -185,6 +185,14 @@ class _SweepGrid:
         return key
 
 
+def _swept(policies: Sequence[ThresholdPolicy | DoubleThresholdPolicy], values: Sequence[float]) -> list[Policy]:
+    """``policies`` of one sweep over the threshold ``values``, each told the grid (see :class:`_SweepGrid`)."""
+    sweep = _SweepGrid(values)
+    for p in policies:
+        p._sweep = sweep
+    return list(policies)
+
+
 class ThresholdPolicy(Policy):
     """Accept tier t's answer when its confidence >= ``thresholds[t]``, else escalate to t + 1."""
 
@@ -225,11 +233,7 @@ class ThresholdPolicy(Policy):
     def candidates(cls, train: RecordArrays, *, grid: int = 200) -> list[Policy]:
         m = len(train.models)
         pts = _quantile_grid(train.confidence[:, : m - 1].ravel(), grid)
-        sweep = _SweepGrid(pts)
-        out = [cls(m, [t] * (m - 1)) for t in pts]
-        for p in out:
-            p._sweep = sweep
-        return list[Policy](out)
+        return _swept([cls(m, [t] * (m - 1)) for t in pts], pts)
 
 
 class SelfConsistencyPolicy(ThresholdPolicy):
@@ -297,11 +301,7 @@ class DoubleThresholdPolicy(Policy):
         m = len(train.models)
         side = max(4, int(math.sqrt(grid * 2)))
         pts = _quantile_grid(train.confidence[:, : m - 1].ravel(), side)
-        sweep = _SweepGrid(pts)
-        out = [cls(m, [lo] * (m - 1), [hi] * (m - 1)) for lo, hi in itertools.combinations(pts, 2)]
-        for p in out:
-            p._sweep = sweep
-        return list[Policy](out)
+        return _swept([cls(m, [lo] * (m - 1), [hi] * (m - 1)) for lo, hi in itertools.combinations(pts, 2)], pts)
 
 
 # --------------------------------------------------------------------------- observation model

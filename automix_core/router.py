@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .metrics import Point, delta_ibc
+from .metrics import Point, best_level, delta_ibc
 from .policies import Decision, Observation, Policy, PolicyError, SelfConsistencyPolicy, get_policy_class
 from .records import RecordArrays
 
@@ -308,11 +308,8 @@ def calibrate(
         need = small.quality + min_gap_recovered * (large.quality - small.quality)
         ok = [c for c in cands if c.point.quality >= need - 1e-12] or cands
         scores = [_finite(delta_ibc(c.point, small, large)) for c in ok]
-        top = max(scores)
-        # as in the evaluation's cost regions: of the points level with the best (up to rounding), the costliest
-        if math.isfinite(top):
-            level = [c for c, v in zip(ok, scores) if v >= top - 1e-9 * max(1.0, abs(top))]
-            best = max(level, key=lambda c: c.point.cost)
+        if math.isfinite(max(scores)):  # the rule of the evaluation's cost regions
+            best = ok[best_level(scores, [c.point.cost for c in ok])]
         else:  # no point has a ΔIBC (the large model is no better): spend nothing extra
             best = min(ok, key=lambda c: c.point.cost)
         how = f"dibc(min_gap_recovered={min_gap_recovered:g})"

@@ -427,11 +427,9 @@ class Verifier:
     def prompt(self, question: str, answer: str, context: str = "", *, logprob: bool = False) -> list[Message]:
         """The messages this verifier sends for a case, truncated to fit (see the class docs)."""
         limit = self._prompt_limit(LOGPROB_MAX_TOKENS if logprob else self.max_tokens)
-        if limit is None:
-            return build_prompt(question, answer, context, logprob=logprob)
         full = build_prompt(question, answer, context, logprob=logprob)
-        if messages_upper_bound(full) <= limit:
-            return full  # fits for sure: no tokenizing
+        if limit is None or messages_upper_bound(full) <= limit:
+            return full  # no window, or it fits for sure: no tokenizing
         name = self.model.name
 
         def size(q: str, a: str, c: str) -> int:

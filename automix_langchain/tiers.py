@@ -38,7 +38,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import SecretStr
 
 from automix_core.aio import gather_or_cancel
-from automix_core.models import Generation, Message, ModelError, TurnCache
+from automix_core.models import Generation, Message, ModelError, TurnCache, rejected_request
 
 from .messages import output_text
 
@@ -295,7 +295,7 @@ class RunnableTier:
                     result = self.verifier.generate([lc_messages], n=n, **_generate_config(config), **kw)
                     replies.append(_choices(result)[:n])
                 except Exception as error:
-                    if not _rejected_request(error):
+                    if not rejected_request(error):
                         raise
                     # the model refused ``n`` (HTTP 400): draw the samples one by one below
             for _ in range(n - sum(len(r) for r in replies)):  # the samples a request with n did not return
@@ -335,7 +335,7 @@ class RunnableTier:
                     result = await self.verifier.agenerate([lc_messages], n=n, **_generate_config(config), **kw)
                     replies.append(_choices(result)[:n])
                 except Exception as error:
-                    if not _rejected_request(error):
+                    if not rejected_request(error):
                         raise
             replies += await gather_or_cancel(one() for _ in range(n - sum(len(r) for r in replies)))
         except Exception as error:
@@ -364,11 +364,6 @@ def _verify_generation(name: str, replies: list[list[Any]]) -> Generation:
         inp += int(usage.get("input_tokens") or 0)
         out += int(usage.get("output_tokens") or 0)
     return Generation(texts=texts, model=name, input_tokens=inp, output_tokens=out, requests=max(1, len(replies)))
-
-
-def _rejected_request(error: BaseException) -> bool:
-    """An HTTP 400 from the provider (e.g. a model that does not take ``n``)."""
-    return getattr(error, "status_code", None) == 400
 
 
 def _generate_config(config: RunnableConfig) -> dict[str, Any]:

@@ -52,7 +52,7 @@ from llama_index_instrumentation import get_dispatcher
 from automix_core.aio import gather_or_cancel
 from automix_core.engine import AutoMix, AutoMixResult, Hook, Tier
 from automix_core.ledger import Budget, Ledger
-from automix_core.models import Generation, Message, ModelError, TurnCache
+from automix_core.models import Generation, Message, ModelError, TurnCache, rejected_request
 from automix_core.policies import Policy
 from automix_core.prices import PriceTable
 from automix_core.router import Router
@@ -324,7 +324,7 @@ class LlamaIndexChatModel:
                     responses.append(first)
                     native = choice_texts(first)[:n]
                 except Exception as err:
-                    if not _rejected_request(err):
+                    if not rejected_request(err):
                         raise
             for _ in range(n - len(native or ())):  # the samples a request with n did not return
                 responses.append(self.llm.chat(msgs, **kwargs))
@@ -346,7 +346,7 @@ class LlamaIndexChatModel:
                     responses.append(first)
                     native = choice_texts(first)[:n]
                 except Exception as err:
-                    if not _rejected_request(err):
+                    if not rejected_request(err):
                         raise
             missing = n - len(native or ())
             responses += await gather_or_cancel(self.llm.achat(msgs, **kwargs) for _ in range(missing))
@@ -368,11 +368,6 @@ def choice_texts(response: ChatResponse) -> list[str]:
         content = message.get("content") if isinstance(message, Mapping) else getattr(message, "content", None)
         texts.append(content if isinstance(content, str) else "")
     return texts
-
-
-def _rejected_request(error: BaseException) -> bool:
-    """An HTTP 400 from the provider (e.g. a model that does not take ``n``)."""
-    return getattr(error, "status_code", None) == 400
 
 
 _OPENAI_HOSTS = ("https://api.openai.com/v1", "https://api.openai.com/v1/")
@@ -440,6 +435,7 @@ def _as_text(value: object) -> str | None:
         if all(isinstance(p, str) for p in parts):
             return "\n\n".join(p for p in parts if p is not None)
     return None
+
 
 class AutoMixEvent(BaseEvent):
     """Dispatched when an AutoMix cascade ends: ``result`` is :meth:`AutoMixResult.to_dict`."""

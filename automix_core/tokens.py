@@ -40,6 +40,7 @@ __all__ = [
     "count_method",
     "count_tokens",
     "encoding_name",
+    "messages_upper_bound",
     "truncate_left",
 ]
 

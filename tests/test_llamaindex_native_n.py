@@ -143,3 +143,13 @@ def test_a_failing_request_with_n_is_an_error_not_a_silent_fallback() -> None:
     tier = LlamaIndexChatModel(ScriptedLLM(model="s", answers=[RuntimeError("boom")]), native_n=True)
     with pytest.raises(Exception, match="boom"):
         tier.generate([{"role": "user", "content": "q"}], n=3)
+
+
+def test_base_module_names_are_pinned() -> None:
+    import automix_llamaindex.base as base
+
+    assert sorted(base.__all__) == ["AutoMixEvent", "AutoMixLLM", "Grounding", "LlamaIndexChatModel", "choice_texts",
+                                    "grounding_from_prompt", "reported_usage", "supports_native_n",
+                                    "to_core_messages"]
+    assert all(hasattr(base, name) for name in base.__all__)
+

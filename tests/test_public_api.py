@@ -1,3 +1,4 @@
+import importlib
 import subprocess
 import sys
 
@@ -18,6 +19,31 @@ def test_all_is_pinned() -> None:
     assert set(automix_core.__all__) == EXPECTED
     for name in automix_core.__all__:
         assert hasattr(automix_core, name), name
+
+
+# the submodules' own public names, this change's additions among them (each must also resolve)
+SUBMODULES = {
+    "aio": {"gather_or_cancel"},
+    "models": {"ChatModel", "Generation", "Message", "ModelError", "ScriptedModel", "ScriptedReply", "TurnCache",
+               "rejected_request"},
+    "metrics": {"Point", "auc_normalized", "best_level", "cost_to_recover", "delta_ibc", "ibc", "region_dibc"},
+    "policies": {"Decision", "DoubleThresholdPolicy", "GreedyPolicy", "KERNEL_SCALE", "POLICIES", "POMDPPolicy",
+                 "Policy", "PolicyError", "SelfConsistencyPolicy", "ThresholdPolicy", "get_policy_class"},
+    "records": {"GroupedArrays", "ModelOutput", "Record", "RecordArrays", "RecordError", "append_record",
+                "filter_records", "group_by", "read_records", "to_arrays"},
+    "tokens": {"CHARS_PER_TOKEN", "CountMethod", "MESSAGE_OVERHEAD_TOKENS", "REPLY_PRIMING_TOKENS",
+               "TRUNCATION_MARKER", "count_messages", "count_method", "count_tokens", "encoding_name",
+               "messages_upper_bound", "truncate_left"},
+}
+
+
+def test_submodule_all_is_pinned() -> None:
+    for name, expected in SUBMODULES.items():
+        module = importlib.import_module(f"automix_core.{name}")
+        assert set(module.__all__) == expected, name
+        for attr in module.__all__:
+            assert hasattr(module, attr), f"{name}.{attr}"
+    assert "route_points" in importlib.import_module("automix_core.evaluate").__all__
 
 
 def test_core_imports_no_framework() -> None:

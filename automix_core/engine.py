@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from .aio import within
 from .ledger import Budget, Ledger, Usage, usage_from_generation
 from .models import ChatModel, Generation, Message, ModelError
 from .policies import Observation, Policy
@@ -201,7 +202,9 @@ def _add_note(trace: TierTrace, note: str) -> None:
     trace.note = note if not trace.note else f"{trace.note}; {note}"
 
 
-_HAS_TIMEOUT = hasattr(asyncio, "timeout")  # Python 3.11+
+def _best_answer(answers: dict[int, str], obs: list[Observation]) -> int:
+    """The answered tier with the highest verifier confidence (the later one on ties)."""
+    return max(answers, key=lambda i: (next((c for j, c in obs if j == i), 0.0), i))
 
 
 def _check_messages(messages: object) -> list[Message]:
@@ -374,6 +377,27 @@ class AutoMix:
         return ModelError(f"{model.name}: prompt of {n} tokens exceeds the context window of {window} tokens "
                           "(not sent)", model=model.name, retryable=False)
 
+    def _prompt(self, i: int, question: str, context: str, messages: list[Message] | None,
+                fitted: dict[int, tuple[list[Message], bool]] | None) -> tuple[list[Message], bool]:
+        """Tier ``i``'s answer prompt: the chat ``messages`` as given, else the question and context
+        fitted to its window (once per tier, kept in ``fitted``)."""
+        if messages is not None or fitted is None:
+            return messages or [], False
+        if i not in fitted:
+            fitted[i] = self._fitted_messages(i, question, context)
+        return fitted[i]
+
+    def _budget_blocks(self, tr: TierTrace, target: int, traces: list[TierTrace], question: str, context: str,
+                       messages: list[Message] | None, fitted: dict[int, tuple[list[Message], bool]] | None) -> bool:
+        """Whether the budget forbids going to ``target``; if so, says so in ``tr.note``."""
+        if self.budget is None:
+            return False
+        est = self._estimate_cost(target, self._prompt(target, question, context, messages, fitted)[0])
+        if self.budget.allows(est, sum(x.cost for x in traces)):
+            return False
+        _add_note(tr, f"budget: escalation to tier {target} (est. ${est:.6f}) would exceed it")
+        return True
+
     def _cascade(
         self, question: str, context: str, messages: list[Message] | None, key: float
     ) -> Generator[_Request, _Reply, AutoMixResult]:
@@ -383,41 +407,20 @@ class AutoMix:
             messages = _check_messages(messages)
         if not question.strip() and not (messages and any(m["content"].strip() for m in messages)):
             raise ValueError("AutoMix got an empty question")
-        fitted: dict[int, tuple[list[Message], bool]] = {}
-
-        def prompt(i: int) -> tuple[list[Message], bool]:
-            if messages is not None:
-                return messages, False
-            if i not in fitted:
-                fitted[i] = self._fitted_messages(i, question, context)
-            return fitted[i]
-
+        # no closures here: a request in flight keeps only this frame (fewer objects for the collector)
+        fitted: dict[int, tuple[list[Message], bool]] | None = None if messages is not None else {}
         policy = self.router.policy_for(key)
         last = len(self.tiers) - 1
         traces: list[TierTrace] = []
         answers: dict[int, str] = {}
         obs: list[Observation] = []
         failures: list[tuple[str, BaseException]] = []
-
-        def best_answer() -> int:
-            return max(answers, key=lambda i: (next((c for j, c in obs if j == i), 0.0), i))
-
-        def budget_blocks(tr: TierTrace, target: int) -> bool:
-            """Whether the budget forbids going to ``target``; if so, says so in ``tr.note``."""
-            if self.budget is None:
-                return False
-            est = self._estimate_cost(target, prompt(target)[0])
-            if self.budget.allows(est, sum(x.cost for x in traces)):
-                return False
-            _add_note(tr, f"budget: escalation to tier {target} (est. ${est:.6f}) would exceed it")
-            return True
-
         t = 0
         while True:
             tr = TierTrace(t, self.tiers[t].name)
             traces.append(tr)
             start = time.perf_counter()
-            msgs, truncated = prompt(t)
+            msgs, truncated = self._prompt(t, question, context, messages, fitted)
             if truncated:
                 _add_note(tr, "context truncated to fit the context window")
             failure: BaseException | None = self._over_window(t, msgs) if messages is not None else None
@@ -446,14 +449,14 @@ class AutoMix:
                     failure = ModelError(f"{tr.model}: empty answer", model=tr.model)
                 failures.append((tr.model, failure))
                 tr.latency_ms = (time.perf_counter() - start) * 1000
-                if t < last and not budget_blocks(tr, t + 1):
+                if t < last and not self._budget_blocks(tr, t + 1, traces, question, context, messages, fitted):
                     tr.decision, tr.decision_target = "escalate", t + 1
                     if tr.error is not None:
                         _add_note(tr, "tier failed")
                     t += 1
                     continue
                 if answers:  # no further tier, but an earlier one answered: keep the best seen
-                    best = best_answer()
+                    best = _best_answer(answers, obs)
                     _add_note(tr, "tier failed; kept an earlier answer")
                     return AutoMixResult(answers[best], best, self.tiers[best].name, traces)
                 if t < last:  # the budget stopped the escalation
@@ -500,8 +503,9 @@ class AutoMix:
             else:
                 d_action, d_tier = d.action, d.tier
                 tr.belief = d.belief
-            if d_action == "escalate" and budget_blocks(tr, d_tier):
-                d_action, d_tier = "accept", best_answer()
+            if d_action == "escalate" and self._budget_blocks(tr, d_tier, traces, question, context, messages,
+                                                              fitted):
+                d_action, d_tier = "accept", _best_answer(answers, obs)
             tr.decision, tr.decision_target = d_action, d_tier
             tr.latency_ms = (time.perf_counter() - start) * 1000
             self._emit(Event.DECIDE, {"tier": t, "action": d_action, "target": d_tier})
@@ -533,11 +537,7 @@ class AutoMix:
             reply = await coro
         else:
             try:
-                if _HAS_TIMEOUT:  # runs the call in this task (wait_for before 3.12 wraps it in a new one)
-                    async with asyncio.timeout(self.timeout):  # type: ignore[attr-defined,unused-ignore]
-                        reply = await coro
-                else:
-                    reply = await asyncio.wait_for(coro, self.timeout)
+                reply = await within(self.timeout, coro)
             except asyncio.TimeoutError:
                 raise ModelError(f"{name}: no reply within {self.timeout:g} s", model=name) from None
         return checked_generation(reply, name) if isinstance(req, _AnswerCall) else reply

@@ -225,13 +225,15 @@ M = TypeVar("M")
 class TurnCache(Generic[M]):
     """Framework message objects for prompt turns whose text repeats on every call.
 
-    The verification prompt's system and assistant turns (its instructions and few-shot examples)
+    The verification prompt's turns before the case at hand (its instructions and few-shot examples)
     are the same text each time: an adapter converts each once with ``build(role, content)`` and
     reuses the object, which keeps thousands of short-lived objects per second away from the garbage
     collector under load. Before reuse, ``intact(message, role, content)`` must confirm the object
     still holds that text, so one that a model changed in place is rebuilt rather than passed on.
-    User turns (the case at hand) and texts longer than ``max_len`` are always built fresh; the
-    cache holds at most ``max_items`` turns and starts over when full.
+    :meth:`convert` reuses every turn of a prompt but the last (the case at hand, always built
+    fresh); :meth:`get` reuses one system or assistant turn and builds user turns fresh. Texts longer
+    than ``max_len`` are always built fresh; the cache holds at most ``max_items`` turns and starts
+    over when full.
     """
 
     def __init__(
@@ -245,7 +247,21 @@ class TurnCache(Generic[M]):
         self.max_len = max_len
 
     def get(self, role: str, content: str) -> M:
-        if role == "user" or len(content) > self.max_len:
+        """One turn: a system or assistant turn reused, a user turn built fresh."""
+        if role == "user":
+            return self._build(role, content)
+        return self._reused(role, content)
+
+    def convert(self, messages: Sequence[Message]) -> list[M]:
+        """A whole prompt: every turn but the last reused, the last built fresh."""
+        out = [self._reused(m["role"], m["content"]) for m in messages[:-1]]
+        if messages:
+            last = messages[-1]
+            out.append(self._build(last["role"], last["content"]))
+        return out
+
+    def _reused(self, role: str, content: str) -> M:
+        if len(content) > self.max_len:
             return self._build(role, content)
         key = (role, content)
         hit = self._items.get(key)

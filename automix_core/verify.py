@@ -41,7 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from .aio import gather_or_cancel
+from .aio import gather_n
 from .models import ChatModel, Generation, Message, ModelError
 from .tokens import count_messages, messages_upper_bound, truncate_left
 
@@ -495,8 +495,7 @@ class Verifier:
         """``n`` samples: one request with ``n`` if supported, else ``n`` concurrent requests."""
         if self.model.supports_n:
             return [await self._acall(messages, n, self.temperature, self.max_tokens, None)]
-        one = self.temperature, self.max_tokens, None
-        return await gather_or_cancel(self._acall(messages, 1, *one) for _ in range(n))
+        return await gather_n(n, self._acall, messages, 1, self.temperature, self.max_tokens, None)
 
     def _confident(self, calls: list[Call]) -> bool:
         """Whether the verdicts so far settle which side of 0.5 the chance of "correct" is on."""

@@ -37,7 +37,7 @@ from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import SecretStr
 
-from automix_core.aio import gather_or_cancel
+from automix_core.aio import gather_n
 from automix_core.models import Generation, Message, ModelError, TurnCache, rejected_request
 
 from .messages import output_text
@@ -255,7 +255,7 @@ class RunnableTier:
                           raw=out)
 
     def _verify_messages(self, messages: Sequence[Message]) -> list[BaseMessage]:
-        return [_TURNS.get(m["role"], m["content"]) for m in messages]
+        return _TURNS.convert(messages)
 
     def _vkwargs(self, temperature: float, max_tokens: int | None) -> dict[str, Any]:
         kw: dict[str, Any] = {}
@@ -324,10 +324,6 @@ class RunnableTier:
         lc_messages = self._verify_messages(messages)
         kw = self._vkwargs(temperature, max_tokens)
         config = self._verify_config()
-
-        async def one() -> list[Any]:
-            return [await self.verifier.ainvoke(lc_messages, config, **kw)]
-
         replies: list[list[Any]] = []
         try:
             if self.native_n and n > 1 and isinstance(self.verifier, BaseChatModel):
@@ -337,7 +333,9 @@ class RunnableTier:
                 except Exception as error:
                     if not rejected_request(error):
                         raise
-            replies += await gather_or_cancel(one() for _ in range(n - sum(len(r) for r in replies)))
+            missing = n - sum(len(r) for r in replies)
+            if missing:
+                replies += [[m] for m in await gather_n(missing, self.verifier.ainvoke, lc_messages, config, **kw)]
         except Exception as error:
             raise self._error("verification", error) from error
         return _verify_generation(self.model_name, replies)

@@ -26,7 +26,7 @@ from collections import ChainMap
 from collections.abc import AsyncGenerator, Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -49,7 +49,7 @@ from llama_index.core.prompts import BasePromptTemplate
 from llama_index.core.types import TokenAsyncGen, TokenGen
 from llama_index_instrumentation import get_dispatcher
 
-from automix_core.aio import gather_or_cancel
+from automix_core.aio import gather_n
 from automix_core.engine import AutoMix, AutoMixResult, Hook, Tier
 from automix_core.ledger import Budget, Ledger
 from automix_core.models import Generation, Message, ModelError, TurnCache, rejected_request
@@ -121,6 +121,9 @@ _ORIGINALS: contextvars.ContextVar[tuple[list[Message], Sequence[ChatMessage]] |
 )
 
 
+_UNREAD = object()
+
+
 def _intact(message: ChatMessage, role: str, content: str) -> bool:
     blocks = message.blocks
     return (message.role.value == role and len(blocks) == 1 and isinstance(blocks[0], TextBlock)
@@ -136,13 +139,13 @@ def _from_core_messages(messages: Sequence[Message]) -> list[ChatMessage]:
     """``messages`` as LlamaIndex chat messages.
 
     The caller's own messages are passed through when ``messages`` is the converted list the
-    running cascade started from (see :data:`_ORIGINALS`); system and assistant turns are shared
+    running cascade started from (see :data:`_ORIGINALS`); the turns before the last are shared
     between calls (see :class:`~automix_core.models.TurnCache`).
     """
     originals = _ORIGINALS.get()
     if originals is not None and originals[0] is messages:
         return list(originals[1])
-    return [_TURNS.get(m["role"], m["content"]) for m in messages]
+    return _TURNS.convert(messages)
 
 
 def _as_dict(usage: object) -> Mapping[str, Any] | None:
@@ -249,6 +252,7 @@ class LlamaIndexChatModel:
         self.sampling_kwargs = sampling_kwargs
         self.on_response = on_response
         self.native_n = native_n
+        self._window: object = _UNREAD
 
     @property
     def name(self) -> str:
@@ -263,7 +267,11 @@ class LlamaIndexChatModel:
 
     @property
     def context_window(self) -> int | None:
-        return self.llm.metadata.context_window
+        """The LLM's ``metadata.context_window``, read once like :attr:`name` (LLMs build their
+        metadata anew on each read)."""
+        if self._window is _UNREAD:
+            self._window = self.llm.metadata.context_window
+        return cast("int | None", self._window)
 
     def __repr__(self) -> str:
         return f"LlamaIndexChatModel({type(self.llm).__name__}, name={self.name!r})"
@@ -349,7 +357,8 @@ class LlamaIndexChatModel:
                     if not rejected_request(err):
                         raise
             missing = n - len(native or ())
-            responses += await gather_or_cancel(self.llm.achat(msgs, **kwargs) for _ in range(missing))
+            if missing:
+                responses += await gather_n(missing, self.llm.achat, msgs, **kwargs)
         except Exception as err:
             raise _model_error(self.name, err, self.llm) from err
         return self._generation(msgs, responses, native)
@@ -615,16 +624,6 @@ class AutoMixLLM(LLM):
             return "", context
         return question, context
 
-    @staticmethod
-    @contextmanager
-    def _converted(messages: Sequence[ChatMessage]) -> Iterator[list[Message]]:
-        """``messages`` as core messages; while the block runs, the answer calls get the caller's own."""
-        core = to_core_messages(messages)
-        token = _ORIGINALS.set((core, messages))
-        try:
-            yield core
-        finally:
-            _ORIGINALS.reset(token)
 
     @staticmethod
     def _finished(result: AutoMixResult) -> tuple[AutoMixResult, dict[str, Any]]:
@@ -637,16 +636,24 @@ class AutoMixLLM(LLM):
     ) -> tuple[AutoMixResult, dict[str, Any]]:
         """The cascade and its trace as a dict, the :class:`AutoMixEvent` dispatched in the caller's span."""
         q, c = self._args(messages, question, context)
-        with self._converted(messages) as core:
+        core = to_core_messages(messages)
+        token = _ORIGINALS.set((core, messages))  # the answer calls get the caller's own messages
+        try:
             result = self._engine.run(q, c, messages=core)
+        finally:
+            _ORIGINALS.reset(token)
         return self._finished(result)
 
     async def _arun(
         self, messages: Sequence[ChatMessage], question: str | None = None, context: str = ""
     ) -> tuple[AutoMixResult, dict[str, Any]]:
         q, c = self._args(messages, question, context)
-        with self._converted(messages) as core:
+        core = to_core_messages(messages)
+        token = _ORIGINALS.set((core, messages))  # as in _run (no context manager: fewer objects in flight)
+        try:
             result = await self._engine.arun(q, c, messages=core)
+        finally:
+            _ORIGINALS.reset(token)
         return self._finished(result)
 
     @dispatcher.span

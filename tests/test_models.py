@@ -1,4 +1,4 @@
-"""TurnCache: fixed prompt turns converted once, rebuilt when changed in place, user turns always fresh."""
+"""TurnCache: fixed prompt turns converted once, rebuilt when changed in place, the case at hand always fresh."""
 
 from __future__ import annotations
 
@@ -49,3 +49,16 @@ def test_long_texts_are_not_kept_and_the_cache_is_bounded() -> None:
     cache.get("system", "b")
     cache.get("system", "c")  # full: starts over
     assert cache.get("system", "a") is not a
+
+
+def test_convert_reuses_every_turn_but_the_last() -> None:
+    built: list[tuple[str, str]] = []
+    cache = _cache(built)
+    prompt = [{"role": "system", "content": "rules"}, {"role": "user", "content": "example"},
+              {"role": "assistant", "content": "verdict"}, {"role": "user", "content": "the case"}]
+    first = cache.convert(prompt)  # type: ignore[arg-type]
+    again = cache.convert(prompt)  # type: ignore[arg-type]
+    assert [m.content for m in again] == ["rules", "example", "verdict", "the case"]
+    assert all(a is b for a, b in zip(first[:3], again[:3])) and again[3] is not first[3]
+    assert built.count(("user", "example")) == 1 and built.count(("user", "the case")) == 2
+    assert cache.convert([]) == []

@@ -6,7 +6,7 @@
   arguments built from the tool's JSON schema; after a tool result it answers in text.
 * Otherwise it answers ``answer`` (a string, or a function of the messages).
 
-Usage is whitespace-token counts; every call is recorded in ``calls``.
+Usage is whitespace-token counts; every call is recorded in ``calls`` (while ``record``).
 """
 
 from __future__ import annotations
@@ -64,6 +64,8 @@ class ScriptedChatModel(BaseChatModel):
     delay: float = 0.0
     report_usage: bool = True
     calls: list[dict[str, Any]] = Field(default_factory=list)
+    record: bool = True  # False: calls are only counted (call_count), as a load test wants
+    call_count: int = 0
     max_in_flight: int = 0
 
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -83,8 +85,10 @@ class ScriptedChatModel(BaseChatModel):
     def _reply(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> AIMessage:
         verify = bool(messages) and _text(messages[0]).startswith(VERIFY_MARK)
         with self._lock:
-            self.calls.append({"purpose": "verify" if verify else "answer", "messages": list(messages),
-                               "kwargs": dict(kwargs)})
+            self.call_count += 1
+            if self.record:
+                self.calls.append({"purpose": "verify" if verify else "answer", "messages": list(messages),
+                                   "kwargs": dict(kwargs)})
         if verify:
             if self.fail_verify is not None:
                 raise self.fail_verify

@@ -42,7 +42,8 @@ def fence(text: str, name: str) -> str | None:
 class ScriptedLLM(CustomLLM):
     """A chat LLM that answers from ``answers`` (then ``answer``) and verifies with ``verdicts``
     (then ``verdict``); entries may be exceptions. Reports whitespace-token usage in
-    ``raw["usage"]`` unless ``report_usage`` is False. Records every call in ``calls``."""
+    ``raw["usage"]`` unless ``report_usage`` is False. Records every call in ``calls`` (only counts
+    them in ``call_count`` while ``record`` is False: a load test keeps no per-call state)."""
 
     model: str = "small"
     window: int = 4096
@@ -52,6 +53,8 @@ class ScriptedLLM(CustomLLM):
     verdicts: list[Any] = Field(default_factory=list)
     report_usage: bool = True
     delay: float = 0.0
+    record: bool = True
+    call_count: int = 0
     _calls: list[dict[str, Any]] = PrivateAttr(default_factory=list)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
@@ -74,7 +77,9 @@ class ScriptedLLM(CustomLLM):
     def _reply(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> ChatResponse:
         verify = is_verification(messages)
         with self._lock:
-            self._calls.append({"messages": list(messages), "kwargs": dict(kwargs), "verify": verify})
+            self.call_count += 1
+            if self.record:
+                self._calls.append({"messages": list(messages), "kwargs": dict(kwargs), "verify": verify})
             queue = self.verdicts if verify else self.answers
             entry: Any = queue.pop(0) if queue else None
         if entry is None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from automix_core.aio import gather_n, within
+from automix_core.aio import Deadline, gather_n, within
 
 needs_uncancel = pytest.mark.skipif(sys.version_info < (3, 11), reason="Task.uncancel is 3.11+")
 
@@ -98,6 +98,19 @@ def test_the_deadline_timer_does_not_keep_the_callers_context_alive() -> None:
         return await asyncio.ensure_future(work())
 
     assert asyncio.run(main())
+
+
+@needs_uncancel
+def test_deadline_as_a_plain_context_manager() -> None:
+    async def main() -> tuple[bool, bool]:
+        with Deadline(5.0) as early:
+            await asyncio.sleep(0)
+        late = Deadline(0.01)
+        with pytest.raises(asyncio.TimeoutError), late:
+            await asyncio.sleep(5)
+        return early.expired, late.expired
+
+    assert asyncio.run(main()) == (False, True)
 
 
 def test_gather_n_runs_n_calls_concurrently_in_order() -> None:

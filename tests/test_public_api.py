@@ -23,7 +23,7 @@ def test_all_is_pinned() -> None:
 
 # the submodules' own public names, this change's additions among them (each must also resolve)
 SUBMODULES = {
-    "aio": {"gather_n", "gather_or_cancel", "within"},
+    "aio": {"HAS_DEADLINE", "Deadline", "gather_n", "gather_or_cancel", "within"},
     "models": {"ChatModel", "Generation", "Message", "ModelError", "ScriptedModel", "ScriptedReply", "TurnCache",
                "rejected_request"},
     "metrics": {"Point", "auc_normalized", "best_level", "cost_to_recover", "delta_ibc", "ibc", "region_dibc"},

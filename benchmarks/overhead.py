@@ -8,7 +8,9 @@
    ``escalate``: verified incorrect, so the large tier answers too). The baseline replays, on the same
    children, exactly the calls AutoMix made (the same messages and keyword arguments) through the
    children's public ``invoke``/``chat``, so the ratio is AutoMix's own cost over the calls it must
-   make anyway. Target ratio <= 1.5x. Wall: median of ``--reps`` calls; CPU: median per call over 10 blocks.
+   make anyway. Target ratio <= 1.5x. Both are timed in ``BLOCKS`` (30) alternating blocks of
+   ``--reps``/10 calls. Wall: median over all calls; CPU: median of the blocks' CPU per call (on
+   this shared machine 10 blocks scattered the CPU ratio by +-0.1).
 2. Throughput: ``AutoMixChatModel.abatch`` over ``--queries`` queries at ``max_concurrency`` 64 with
    children that sleep 20 ms per call (``AutoMixLLM.achat`` under a 64-slot semaphore for LlamaIndex).
    Ideal time = ceil(queries / concurrency) x (sleeps on one query's critical path: answer, then the k
@@ -59,6 +61,7 @@ OUT = ROOT / "benchmarks" / "results" / "overhead.json"
 PRICES = PriceTable(default=Price(input_per_million=1.0, output_per_million=2.0))
 QUESTION = "What is the capital of France? Answer in one word."
 SLEEP = 0.02
+BLOCKS = 30  # CPU is measured per block; the ratio is of the medians
 
 
 # -- LangChain ---------------------------------------------------------------------------------------------
@@ -103,7 +106,7 @@ def _interleaved(direct: Callable[[], None], automix: Callable[[], None], clear:
         for _ in range(min(20, reps)):
             fn()
     clear()
-    for _ in range(10):
+    for _ in range(BLOCKS):
         for fn, acc, cpu in ((direct, d, dc), (automix, a, ac)):
             c0 = time.process_time()
             for _ in range(block):
@@ -354,8 +357,8 @@ def main() -> int:
     ap.add_argument("--json", default=str(OUT))
     a = ap.parse_args()
     res: dict[str, Any] = {"k": a.k, "reps": a.reps, "per_call": {}, "throughput": {}}
-    print(f"per-call cost, instant scripted children, k={a.k}: medians of {a.reps} calls (wall) and of 10 blocks"
-          " (CPU); noisy machine, CPU ratio is the steadier figure")
+    print(f"per-call cost, instant scripted children, k={a.k}: medians of {a.reps // 10 * BLOCKS} calls (wall)"
+          f" and of {BLOCKS} blocks (CPU); noisy machine, CPU ratio is the steadier figure")
     print(f"{'adapter':24s} {'scenario':9s} {'calls':>5s} {'direct µs':>10s} {'automix µs':>11s} {'ratio':>6s}"
           f" {'direct CPU µs':>14s} {'automix CPU µs':>15s} {'overhead':>9s} {'CPU ratio':>10s}")
     for label, fn in (("AutoMixChatModel.invoke", lc_invoke), ("AutoMixLLM.chat", li_chat)):

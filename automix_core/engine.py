@@ -378,17 +378,17 @@ class AutoMix:
                           "(not sent)", model=model.name, retryable=False)
 
     def _prompt(self, i: int, question: str, context: str, messages: list[Message] | None,
-                fitted: dict[int, tuple[list[Message], bool]] | None) -> tuple[list[Message], bool]:
+                fitted: dict[int, tuple[list[Message], bool]]) -> tuple[list[Message], bool]:
         """Tier ``i``'s answer prompt: the chat ``messages`` as given, else the question and context
         fitted to its window (once per tier, kept in ``fitted``)."""
-        if messages is not None or fitted is None:
-            return messages or [], False
+        if messages is not None:
+            return messages, False
         if i not in fitted:
             fitted[i] = self._fitted_messages(i, question, context)
         return fitted[i]
 
     def _budget_blocks(self, tr: TierTrace, target: int, traces: list[TierTrace], question: str, context: str,
-                       messages: list[Message] | None, fitted: dict[int, tuple[list[Message], bool]] | None) -> bool:
+                       messages: list[Message] | None, fitted: dict[int, tuple[list[Message], bool]]) -> bool:
         """Whether the budget forbids going to ``target``; if so, says so in ``tr.note``."""
         if self.budget is None:
             return False
@@ -408,7 +408,7 @@ class AutoMix:
         if not question.strip() and not (messages and any(m["content"].strip() for m in messages)):
             raise ValueError("AutoMix got an empty question")
         # no closures here: a request in flight keeps only this frame (fewer objects for the collector)
-        fitted: dict[int, tuple[list[Message], bool]] | None = None if messages is not None else {}
+        fitted: dict[int, tuple[list[Message], bool]] = {}
         policy = self.router.policy_for(key)
         last = len(self.tiers) - 1
         traces: list[TierTrace] = []

@@ -86,7 +86,8 @@ class Deadline:
 
 async def within(delay: float, aw: Awaitable[T]) -> T:
     """``await aw``, or :class:`asyncio.TimeoutError` once ``delay`` seconds have passed: a
-    :class:`Deadline` on 3.11+, ``asyncio.wait_for`` before (or outside a task)."""
+    :class:`Deadline` on 3.11+ (the call runs in this task), ``asyncio.wait_for`` before (or outside
+    a task; before 3.12 it runs the call in a new task)."""
     if not HAS_DEADLINE or asyncio.current_task() is None:
         return await asyncio.wait_for(aw, delay)
     with Deadline(delay):

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from .aio import HAS_DEADLINE, Deadline
+from .aio import within
 from .ledger import Budget, Ledger, Usage, usage_from_generation
 from .models import ChatModel, Generation, Message, ModelError
 from .policies import Observation, Policy
@@ -537,11 +537,7 @@ class AutoMix:
             reply = await coro
         else:
             try:
-                if HAS_DEADLINE:  # the call runs in this task (wait_for before 3.12 wraps it in a new one)
-                    with Deadline(self.timeout):
-                        reply = await coro
-                else:
-                    reply = await asyncio.wait_for(coro, self.timeout)
+                reply = await within(self.timeout, coro)
             except asyncio.TimeoutError:
                 raise ModelError(f"{name}: no reply within {self.timeout:g} s", model=name) from None
         return checked_generation(reply, name) if isinstance(req, _AnswerCall) else reply

@@ -231,9 +231,8 @@ class TurnCache(Generic[M]):
     collector under load. Before reuse, ``intact(message, role, content)`` must confirm the object
     still holds that text, so one that a model changed in place is rebuilt rather than passed on.
     :meth:`convert` reuses every turn of a prompt but the last (the case at hand, always built
-    fresh); :meth:`get` reuses one system or assistant turn and builds user turns fresh. Texts longer
-    than ``max_len`` are always built fresh; the cache holds at most ``max_items`` turns and starts
-    over when full.
+    fresh). Texts longer than ``max_len`` are always built fresh; the cache holds at most
+    ``max_items`` turns and starts over when full.
     """
 
     def __init__(
@@ -245,12 +244,6 @@ class TurnCache(Generic[M]):
         self._items: dict[tuple[str, str], M] = {}
         self.max_items = max_items
         self.max_len = max_len
-
-    def get(self, role: str, content: str) -> M:
-        """One turn: a system or assistant turn reused, a user turn built fresh."""
-        if role == "user":
-            return self._build(role, content)
-        return self._reused(role, content)
 
     def convert(self, messages: Sequence[Message]) -> list[M]:
         """A whole prompt: every turn but the last reused, the last built fresh."""

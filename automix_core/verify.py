@@ -557,11 +557,7 @@ class Verifier:
             billed.append(call)
         messages = self.prompt(question, answer, context)
         if self.mode != "sequential":
-            if self.model.supports_n:  # one request, awaited here (one frame fewer per request in flight)
-                drawn = [await self._acall(messages, self.k, self.temperature, self.max_tokens, None)]
-            else:
-                drawn = await self._adraw(messages, self.k)
-            return _from_samples("sample", drawn, billed)
+            return _from_samples("sample", await self._adraw(messages, self.k), billed)
         calls: list[Call] = []
         requested = 0
         while requested < self.k and not self._confident(calls):

@@ -333,9 +333,8 @@ class RunnableTier:
                 except Exception as error:
                     if not rejected_request(error):
                         raise
-            missing = n - sum(len(r) for r in replies)
-            if missing:
-                replies += [[m] for m in await gather_n(missing, self.verifier.ainvoke, lc_messages, config, **kw)]
+            missing = n - sum(len(r) for r in replies)  # the samples a request with n did not return
+            replies += [[m] for m in await gather_n(missing, self.verifier.ainvoke, lc_messages, config, **kw)]
         except Exception as error:
             raise self._error("verification", error) from error
         return _verify_generation(self.model_name, replies)

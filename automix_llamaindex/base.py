@@ -356,9 +356,7 @@ class LlamaIndexChatModel:
                 except Exception as err:
                     if not rejected_request(err):
                         raise
-            missing = n - len(native or ())
-            if missing:
-                responses += await gather_n(missing, self.llm.achat, msgs, **kwargs)
+            responses += await gather_n(n - len(native or ()), self.llm.achat, msgs, **kwargs)
         except Exception as err:
             raise _model_error(self.name, err, self.llm) from err
         return self._generation(msgs, responses, native)
@@ -624,6 +622,14 @@ class AutoMixLLM(LLM):
             return "", context
         return question, context
 
+    def _begin(
+        self, messages: Sequence[ChatMessage], question: str | None, context: str
+    ) -> tuple[str, str, list[Message], contextvars.Token[tuple[list[Message], Sequence[ChatMessage]] | None]]:
+        """The verifier's question and context, the core messages, and the token of :data:`_ORIGINALS`
+        set for them (the answer calls get the caller's own messages); reset it when the cascade ends."""
+        q, c = self._args(messages, question, context)
+        core = to_core_messages(messages)
+        return q, c, core, _ORIGINALS.set((core, messages))
 
     @staticmethod
     def _finished(result: AutoMixResult) -> tuple[AutoMixResult, dict[str, Any]]:
@@ -635,9 +641,7 @@ class AutoMixLLM(LLM):
         self, messages: Sequence[ChatMessage], question: str | None = None, context: str = ""
     ) -> tuple[AutoMixResult, dict[str, Any]]:
         """The cascade and its trace as a dict, the :class:`AutoMixEvent` dispatched in the caller's span."""
-        q, c = self._args(messages, question, context)
-        core = to_core_messages(messages)
-        token = _ORIGINALS.set((core, messages))  # the answer calls get the caller's own messages
+        q, c, core, token = self._begin(messages, question, context)
         try:
             result = self._engine.run(q, c, messages=core)
         finally:
@@ -647,9 +651,7 @@ class AutoMixLLM(LLM):
     async def _arun(
         self, messages: Sequence[ChatMessage], question: str | None = None, context: str = ""
     ) -> tuple[AutoMixResult, dict[str, Any]]:
-        q, c = self._args(messages, question, context)
-        core = to_core_messages(messages)
-        token = _ORIGINALS.set((core, messages))  # as in _run (no context manager: fewer objects in flight)
+        q, c, core, token = self._begin(messages, question, context)
         try:
             result = await self._engine.arun(q, c, messages=core)
         finally:

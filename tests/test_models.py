@@ -21,34 +21,40 @@ def _cache(built: list[tuple[str, str]], **kw: int) -> TurnCache[Msg]:
     return TurnCache(build, lambda m, role, content: m.role == role and m.content == content, **kw)
 
 
-def test_fixed_turns_are_built_once_and_user_turns_every_time() -> None:
+def _turn(cache: TurnCache[Msg], role: str, content: str) -> Msg:
+    """``role``/``content`` as an earlier turn of a prompt (the kind convert may reuse)."""
+    prompt = [{"role": role, "content": content}, {"role": "user", "content": "case"}]
+    return cache.convert(prompt)[0]  # type: ignore[arg-type]
+
+
+def test_earlier_turns_are_built_once_per_role_and_text() -> None:
     built: list[tuple[str, str]] = []
     cache = _cache(built)
-    first = cache.get("system", "rules")
-    assert cache.get("system", "rules") is first and cache.get("assistant", "rules") is not first
-    u1, u2 = cache.get("user", "q"), cache.get("user", "q")
-    assert u1 == u2 and u1 is not u2
-    assert built == [("system", "rules"), ("assistant", "rules"), ("user", "q"), ("user", "q")]
+    first = _turn(cache, "system", "rules")
+    assert _turn(cache, "system", "rules") is first and _turn(cache, "assistant", "rules") is not first
+    u1, u2 = _turn(cache, "user", "q"), _turn(cache, "user", "q")
+    assert u1 is u2
+    assert [b for b in built if b != ("user", "case")] == [("system", "rules"), ("assistant", "rules"), ("user", "q")]
 
 
 def test_a_turn_changed_in_place_is_rebuilt() -> None:
     built: list[tuple[str, str]] = []
     cache = _cache(built)
-    first = cache.get("system", "rules")
+    first = _turn(cache, "system", "rules")
     first.content = "tampered"
-    again = cache.get("system", "rules")
-    assert again is not first and again.content == "rules" and cache.get("system", "rules") is again
+    again = _turn(cache, "system", "rules")
+    assert again is not first and again.content == "rules" and _turn(cache, "system", "rules") is again
 
 
 def test_long_texts_are_not_kept_and_the_cache_is_bounded() -> None:
     built: list[tuple[str, str]] = []
     cache = _cache(built, max_items=2, max_len=10)
     long = "x" * 11
-    assert cache.get("system", long) is not cache.get("system", long)
-    a = cache.get("system", "a")
-    cache.get("system", "b")
-    cache.get("system", "c")  # full: starts over
-    assert cache.get("system", "a") is not a
+    assert _turn(cache, "system", long) is not _turn(cache, "system", long)
+    a = _turn(cache, "system", "a")
+    _turn(cache, "system", "b")
+    _turn(cache, "system", "c")  # full: starts over
+    assert _turn(cache, "system", "a") is not a
 
 
 def test_convert_reuses_every_turn_but_the_last() -> None:

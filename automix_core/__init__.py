@@ -5,12 +5,14 @@ A small model answers, verifies its own answer with a few-shot prompt, and a met
 model; every call's tokens and dollars are counted.
 """
 
-from .engine import AllTiersFailedError, AutoMix, AutoMixResult, Event, Hook, Tier, TierTrace
-from .evaluate import evaluate, evaluate_cv
-from .ledger import Budget, Ledger, Usage
-from .metrics import Point, auc_normalized, cost_to_recover, delta_ibc, ibc, region_dibc
+from .cascade.engine import AllTiersFailedError, AutoMix, AutoMixResult, Event, Hook, Tier, TierTrace
+from .calibration.evaluate import evaluate, evaluate_cv
+from .accounting.ledger import Budget, Ledger, Usage
+from .calibration.metrics import Point, auc_normalized, cost_to_recover, delta_ibc, ibc, region_dibc
+from .backends.local.server import LocalServer
 from .models import ChatModel, Generation, Message, ModelError, ScriptedModel
-from .policies import (
+from .backends.openai_compat import OpenAICompatibleModel
+from .policies.base import (
     POLICIES,
     Decision,
     DoubleThresholdPolicy,
@@ -22,10 +24,10 @@ from .policies import (
     ThresholdPolicy,
     get_policy_class,
 )
-from .prices import Price, PriceTable, UnknownPriceError, local_price
-from .records import Record, RecordArrays, RecordError, read_records, to_arrays
+from .accounting.prices import Price, PriceTable, UnknownPriceError, local_price
+from .calibration.records import Record, RecordArrays, RecordError, read_records, to_arrays
 from .router import OperatingPoint, Router, RouterError, calibrate
-from .verify import VerificationResult, Verifier
+from .verify.verifier import VerificationResult, Verifier
 
 __version__ = "0.1.0"
 
@@ -43,8 +45,10 @@ __all__ = [
     "GreedyPolicy",
     "Hook",
     "Ledger",
+    "LocalServer",
     "Message",
     "ModelError",
+    "OpenAICompatibleModel",
     "OperatingPoint",
     "POMDPPolicy",
     "Point",

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .local import MODELS, LocalModelError, LocalServer, install_model
-from .prices import PriceTable
+from .backends.local.server import MODELS, LocalModelError, LocalServer, install_model
+from .accounting.prices import PriceTable
 
 __all__ = ["QUESTIONS", "run_demo"]
 
@@ -101,12 +101,12 @@ def live(k: int, n_questions: int) -> None:
         _say(f"\nAutoMix:      {right}/{n} right, ${tot.cost:.7f} ({tot.input_tokens} in / {tot.output_tokens} out "
              f"tokens, {tot.calls} calls, verification included)")
         _say(f"always large: {direct_right}/{n} right, ${direct_cost:.7f} (answers only)")
-        _say("local prices: $0.10 per million tokens per billion parameters (automix_core.prices.local_price)")
+        _say("local prices: $0.10 per million tokens per billion parameters (automix_core.accounting.prices.local_price)")
 
 
 def recorded() -> None:
-    from .evaluate import evaluate
-    from .records import filter_records, read_records, to_arrays
+    from .calibration.evaluate import evaluate
+    from .calibration.records import filter_records, read_records, to_arrays
     from .router import Router
 
     if not RECORDS.exists():

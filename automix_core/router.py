@@ -26,9 +26,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .metrics import Point, best_level, delta_ibc
-from .policies import Decision, Observation, Policy, PolicyError, SelfConsistencyPolicy, get_policy_class
-from .records import RecordArrays
+from .calibration.metrics import Point, best_level, delta_ibc
+from .policies.base import Decision, Observation, Policy, PolicyError, SelfConsistencyPolicy, get_policy_class
+from .calibration.records import RecordArrays
 
 __all__ = [
     "SCHEMA",
@@ -129,7 +129,7 @@ class Router:
     def point(self, data: RecordArrays) -> Point:
         """Expected mean cost and quality of routing the records in ``data`` (a mixture counted at its
         probability); ``data.models`` must be this router's models."""
-        from .evaluate import route_point
+        from .calibration.evaluate import route_point
 
         self._check_models(data)
         a = route_point(self.policy, data)
@@ -245,7 +245,7 @@ class _Candidate:
 
 def measure(candidate: _Candidate, data: RecordArrays) -> Point:
     """Expected mean cost and quality of a candidate (a policy, or a random mixture of two) on ``data``."""
-    from .evaluate import route_point
+    from .calibration.evaluate import route_point
 
     a = route_point(candidate.policy, data)
     if candidate.mix is None:
@@ -258,7 +258,7 @@ def frontier(
 ) -> list[_Candidate]:
     """Every candidate operating point of ``policy`` on ``train``, mixtures included; ``options`` are
     keyword arguments of the policy's ``candidates`` (e.g. ``{"kernel_scale": 1.0}`` for the POMDP)."""
-    from .evaluate import cost_range, mixtures, route_points
+    from .calibration.evaluate import cost_range, mixtures, route_points
 
     cands = get_policy_class(policy).candidates(train, grid=grid, **(options or {}))
     pts = route_points(cands, train)
@@ -287,7 +287,7 @@ def calibrate(
     if target is not None and not (math.isfinite(target) and 0 <= target <= 1):
         raise RouterError(f"target quality must be in [0, 1], got {target}")
     cands = frontier(policy, train, grid=grid, options=options)
-    from .evaluate import refs
+    from .calibration.evaluate import refs
 
     small, large = refs(train)
     if budget is not None:

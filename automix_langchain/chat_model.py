@@ -47,7 +47,7 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, PrivateAttr, field_validator
 
-from automix_core.engine import AutoMixResult
+from automix_core.cascade.engine import AutoMixResult
 
 from .messages import question_and_context, to_core_messages
 from .settings import AutoMixSettings

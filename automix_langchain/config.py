@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 
-from automix_core.prices import Price, PriceTable
+from automix_core.accounting.prices import Price, PriceTable
 from automix_core.router import Router, RouterError
 
 if TYPE_CHECKING:

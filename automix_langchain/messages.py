@@ -1,7 +1,7 @@
 """LangChain messages and chain inputs/outputs <-> what the AutoMix verifier reads.
 
 The verifier of a tier's answer sees a *question* and a *context* (see
-:func:`automix_core.verify.build_prompt`). From a list of chat messages they come from
+:func:`automix_core.verify.verifier.build_prompt`). From a list of chat messages they come from
 :func:`question_and_context`:
 
 * the question is the text of the **last human message**;
@@ -175,7 +175,7 @@ def input_question_and_context(
       of either);
     * a prompt value, a message, or a list of messages: :func:`question_and_context`.
     """
-    from automix_core.engine import build_answer_messages
+    from automix_core.cascade.engine import build_answer_messages
 
     if isinstance(value, str):
         question, context = value, ""

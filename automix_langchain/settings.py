@@ -14,10 +14,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from automix_core.engine import AutoMix, Screen
-from automix_core.ledger import Budget, Ledger
-from automix_core.policies import Policy
-from automix_core.prices import PriceTable
+from automix_core.cascade.engine import AutoMix, Screen
+from automix_core.accounting.ledger import Budget, Ledger
+from automix_core.policies.base import Policy
+from automix_core.accounting.prices import PriceTable
 from automix_core.router import Router
 
 from .messages import ContextFrom

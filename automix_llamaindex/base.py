@@ -2,7 +2,7 @@
 
 :class:`AutoMixLLM` is a thin adapter: every tier is a LlamaIndex :class:`~llama_index.core.llms.LLM`
 wrapped in :class:`LlamaIndexChatModel` (an :class:`automix_core.models.ChatModel`) and the cascade
-itself is :class:`automix_core.engine.AutoMix`; no routing logic lives here.
+itself is :class:`automix_core.cascade.engine.AutoMix`; no routing logic lives here.
 
 Grounded verification: when a query engine calls :meth:`AutoMixLLM.predict` (and ``apredict``,
 ``stream``, ``astream``) with a question-answering template (variables ``query_str`` and
@@ -50,13 +50,13 @@ from llama_index.core.types import TokenAsyncGen, TokenGen
 from llama_index_instrumentation import get_dispatcher
 
 from automix_core.aio import gather_n
-from automix_core.engine import AutoMix, AutoMixResult, Hook, Tier
-from automix_core.ledger import Budget, Ledger
+from automix_core.cascade.engine import AutoMix, AutoMixResult, Hook, Tier
+from automix_core.accounting.ledger import Budget, Ledger
 from automix_core.models import Generation, Message, ModelError, TurnCache, rejected_request
-from automix_core.policies import Policy
-from automix_core.prices import PriceTable
+from automix_core.policies.base import Policy
+from automix_core.accounting.prices import PriceTable
 from automix_core.router import Router
-from automix_core.verify import VerifyMode
+from automix_core.verify.verifier import VerifyMode
 
 __all__ = [
     "AutoMixEvent",
@@ -469,7 +469,7 @@ class AutoMixLLM(LLM):
         names: per-tier names for pricing and traces (default: each LLM's ``metadata.model_name``).
         router, prices, ledger, budget, k, verify_mode, verify_temperature, verify_max_tokens,
             answer_max_tokens, answer_temperature, retries, timeout, system, hooks: as in
-            :class:`automix_core.engine.AutoMix`.
+            :class:`automix_core.cascade.engine.AutoMix`.
         sampling_kwargs: pass temperature/max_tokens/stop to the tiers (see :class:`LlamaIndexChatModel`).
         verify_n: draw each answer's k verification samples as one request with ``n=k`` (True), as k
             requests (False), or, by default (None), with ``n`` only for LlamaIndex's ``OpenAI`` LLM on
@@ -666,7 +666,7 @@ class AutoMixLLM(LLM):
 
         Without ``question`` the verifier gets the grounding of the enclosing ``predict`` call, if
         any, else the last message. Raises :class:`ValueError` on empty input and
-        :class:`automix_core.engine.AllTiersFailedError` when every tier fails. (``chat``,
+        :class:`automix_core.cascade.engine.AllTiersFailedError` when every tier fails. (``chat``,
         ``complete`` and their async and streaming forms run the same cascade inside their own span.)
         """
         return self._run(messages, question, context)[0]

@@ -29,7 +29,7 @@ from llama_index.core.prompts.default_prompt_selectors import DEFAULT_TEXT_QA_PR
 from llama_index.core.prompts.mixin import PromptDictType, PromptMixinType
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
-from automix_core.engine import AutoMixResult
+from automix_core.cascade.engine import AutoMixResult
 
 from .base import AutoMixLLM
 
@@ -54,7 +54,7 @@ class AutoMixQueryEngine(BaseQueryEngine):
         callback_manager: default: the LLM's.
 
     An empty query raises :class:`ValueError`; when every tier fails,
-    :class:`automix_core.engine.AllTiersFailedError` propagates.
+    :class:`automix_core.cascade.engine.AllTiersFailedError` propagates.
     """
 
     def __init__(

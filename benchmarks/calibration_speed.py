@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from speed import synthetic, time_fit
 
-from automix_core.records import RecordArrays, filter_records, read_records, to_arrays
+from automix_core.calibration.records import RecordArrays, filter_records, read_records, to_arrays
 from automix_core.router import calibrate
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -28,9 +28,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from automix_core.evaluate import MethodResult, cost_range, cv_folds, evaluate, evaluate_cv, refs
-from automix_core.metrics import auc_normalized, region_dibc
-from automix_core.records import Record, RecordArrays, filter_records, read_records, to_arrays
+from automix_core.calibration.evaluate import MethodResult, cost_range, cv_folds, evaluate, evaluate_cv, refs
+from automix_core.calibration.metrics import auc_normalized, region_dibc
+from automix_core.calibration.records import Record, RecordArrays, filter_records, read_records, to_arrays
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT.parent / "shared" / "data" / "cascades-train.jsonl"
@@ -77,7 +77,7 @@ def paper_result(data: RecordArrays, k: int, repeats: int) -> MethodResult | Non
 
 
 def pair_figure(recs: list[Record], task: str, label: str, models: tuple[str, str], out: Path, repeats: int) -> None:
-    from automix_core.plot import plot_cost_quality
+    from automix_core.calibration.plot import plot_cost_quality
 
     sel = [r for r in filter_records(recs, task=task) if set(models) <= set(r.models)]
     data = to_arrays(sel, list(models))
@@ -95,7 +95,7 @@ def pair_figure(recs: list[Record], task: str, label: str, models: tuple[str, st
 
 
 def multi_figure(recs: list[Record], task: str, group: str, label: str, out: Path) -> None:
-    from automix_core.plot import plot_cost_quality
+    from automix_core.calibration.plot import plot_cost_quality
 
     sel = filter_records(recs, task=task, group=group)
     data = to_arrays(sel, sel[0].models)
@@ -107,7 +107,7 @@ def multi_figure(recs: list[Record], task: str, group: str, label: str, out: Pat
     res: dict[str, MethodResult] = {}
 
     def add(name: str, r: MethodResult) -> None:
-        from automix_core.metrics import Point
+        from automix_core.calibration.metrics import Point
 
         auc = auc_normalized([Point(c, q) for c, q in r.points], small, big, cost_range(te))
         res[f"{name} (AUC {auc:.2f})"] = r
@@ -133,7 +133,7 @@ def main() -> int:
         print(f"records not found: {a.records} (the cascade data lives in ../shared/data); skipping")
         return 0
     try:
-        from automix_core.plot import require_matplotlib
+        from automix_core.calibration.plot import require_matplotlib
 
         require_matplotlib()
     except ImportError as exc:

@@ -24,9 +24,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from automix_core.evaluate import evaluate, evaluate_cv, refs
-from automix_core.metrics import Point, delta_ibc
-from automix_core.records import filter_records, read_records, to_arrays
+from automix_core.calibration.evaluate import evaluate, evaluate_cv, refs
+from automix_core.calibration.metrics import Point, delta_ibc
+from automix_core.calibration.records import filter_records, read_records, to_arrays
 from automix_core.router import Router, calibrate
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -50,7 +50,7 @@ from llama_index.core.base.llms.types import ChatMessage, ChatResponse, MessageR
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from automix_core.prices import Price, PriceTable
+from automix_core.accounting.prices import Price, PriceTable
 from automix_langchain import AutoMixChatModel
 from automix_llamaindex import AutoMixLLM
 from tests.langchain_fakes import ScriptedChatModel

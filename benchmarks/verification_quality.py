@@ -36,9 +36,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from automix_core.evaluate import evaluate_cv
-from automix_core.records import Record, RecordArrays, read_records, to_arrays
-from automix_core.verify import NO_PARSE_CONFIDENCE, posterior_correct
+from automix_core.calibration.evaluate import evaluate_cv
+from automix_core.calibration.records import Record, RecordArrays, read_records, to_arrays
+from automix_core.verify.verifier import NO_PARSE_CONFIDENCE, posterior_correct
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT / "data" / "pubmedqa_qwen_pair.jsonl"
@@ -103,8 +103,8 @@ def live_logprob(raws: list[dict[str, Any]], limit: int | None) -> dict[str, dic
     todo = [r for r in raws if r["id"] not in done][: None if limit is None else max(0, limit - len(done))]
     if not todo:
         return done
-    from automix_core.local import LocalServer, is_installed
-    from automix_core.verify import Verifier
+    from automix_core.backends.local.server import LocalServer, is_installed
+    from automix_core.verify.verifier import Verifier
 
     if not is_installed(SMALL):
         print(f"{SMALL} not installed (automix models install {SMALL}); logprob mode left out")

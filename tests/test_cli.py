@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from automix_core.cli import main
+from automix_core.cli.main import main
 from automix_core.router import Router
 
 from .synth import make_records, write_records

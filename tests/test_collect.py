@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from automix_core import Message, Price, PriceTable, ScriptedModel
-from automix_core.collect import (
+from automix_core.calibration.collect import (
     Item,
     collect,
     done_ids,
@@ -21,7 +21,7 @@ from automix_core.collect import (
     repair_tail,
     token_f1,
 )
-from automix_core.records import read_records, to_arrays
+from automix_core.calibration.records import read_records, to_arrays
 
 PRICES = PriceTable(prices={"small": Price(input_per_million=1, output_per_million=1),
                             "large": Price(input_per_million=10, output_per_million=10)})

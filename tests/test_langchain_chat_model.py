@@ -18,8 +18,8 @@ from langchain_core.runnables import ConfigurableField
 from langchain_core.tools import tool
 from pydantic import BaseModel
 
-from automix_core.policies import ThresholdPolicy
-from automix_core.prices import Price, PriceTable
+from automix_core.policies.base import ThresholdPolicy
+from automix_core.accounting.prices import Price, PriceTable
 from automix_core.router import Router
 from automix_langchain import AutoMixChatModel, ConfigError, load_config
 

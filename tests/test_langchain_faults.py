@@ -11,8 +11,8 @@ import pytest
 from langchain_core.messages import AIMessage, ChatMessage, HumanMessage, SystemMessage
 
 import automix_langchain
-from automix_core.engine import AllTiersFailedError
-from automix_core.prices import Price, PriceTable, UnknownPriceError
+from automix_core.cascade.engine import AllTiersFailedError
+from automix_core.accounting.prices import Price, PriceTable, UnknownPriceError
 from automix_langchain import AutoMixChatModel, AutoMixRunnable, UnsupportedMessageError
 
 from .langchain_fakes import ScriptedChatModel

@@ -11,7 +11,7 @@ pytest.importorskip("langchain_openai")
 
 from langchain_openai import ChatOpenAI
 
-from automix_core.prices import Price, PriceTable
+from automix_core.accounting.prices import Price, PriceTable
 from automix_langchain import AutoMixChatModel
 from automix_langchain.tiers import supports_native_n
 

@@ -15,7 +15,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
 
-from automix_core.prices import Price, PriceTable
+from automix_core.accounting.prices import Price, PriceTable
 from automix_langchain import AutoMixChatModel
 
 from .langchain_fakes import ScriptedChatModel

@@ -22,7 +22,7 @@ from llama_index_instrumentation import get_dispatcher
 
 import automix_llamaindex
 from automix_core.models import Message
-from automix_core.prices import Price, PriceTable
+from automix_core.accounting.prices import Price, PriceTable
 from automix_llamaindex import AutoMixEvent, AutoMixLLM, LlamaIndexChatModel, reported_usage, to_core_messages
 
 from .llamaindex_fakes import ScriptedLLM, fence

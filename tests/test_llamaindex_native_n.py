@@ -14,8 +14,8 @@ from llama_index.core.base.llms.types import ChatMessage, ChatResponse, MessageR
 from llama_index.llms.openai import OpenAI
 from llama_index.llms.openai_like import OpenAILike  # type: ignore[import-untyped]
 
-from automix_core.policies import ThresholdPolicy
-from automix_core.prices import Price, PriceTable
+from automix_core.policies.base import ThresholdPolicy
+from automix_core.accounting.prices import Price, PriceTable
 from automix_llamaindex import AutoMixLLM
 from automix_llamaindex.base import LlamaIndexChatModel, choice_texts, supports_native_n
 

@@ -12,7 +12,7 @@ from llama_index.core.callbacks import CallbackManager, TokenCountingHandler
 from llama_index.core.postprocessor import SimilarityPostprocessor
 from llama_index.core.schema import TextNode
 
-from automix_core.prices import Price, PriceTable
+from automix_core.accounting.prices import Price, PriceTable
 from automix_llamaindex import AutoMixLLM, AutoMixQueryEngine
 
 from .llamaindex_fakes import KeywordRetriever, ScriptedLLM, fence

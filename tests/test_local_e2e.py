@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from automix_core import AutoMix, Generation, Ledger, Message, PriceTable, ThresholdPolicy
-from automix_core.local import MODELS, LocalServer
-from automix_core.openai_compat import OpenAICompatibleModel
-from automix_core.records import read_records, to_arrays
+from automix_core.backends.local.server import MODELS, LocalServer
+from automix_core.backends.openai_compat import OpenAICompatibleModel
+from automix_core.calibration.records import read_records, to_arrays
 
 pytestmark = pytest.mark.local
 
@@ -88,7 +88,7 @@ def test_collect_resumes_after_kill_9(tmp_path: Path) -> None:
         json.dumps({"id": f"q{i}", "question": f"Is {i} an even number? Answer yes or no.",
                     "answer": "yes" if i % 2 == 0 else "no"}) + "\n" for i in range(3)))
     out = tmp_path / "records.jsonl"
-    cmd = [sys.executable, "-m", "automix_core.cli", "collect", str(data), "--models",
+    cmd = [sys.executable, "-m", "automix_core.cli.main", "collect", str(data), "--models",
            "small=smollm2-135m,large=smollm2-135m", "-o", str(out), "--k", "2", "--concurrency", "1",
            "--labels", "yes,no"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from automix_core.metrics import Point, auc_normalized, cost_to_recover, delta_ibc, ibc, region_dibc
+from automix_core.calibration.metrics import Point, auc_normalized, cost_to_recover, delta_ibc, ibc, region_dibc
 
 S, L = Point(1.0, 0.5), Point(11.0, 0.7)  # baseline slope 0.02 per unit cost
 

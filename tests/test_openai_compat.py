@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from automix_core.models import ChatModel, Message, ModelError
-from automix_core.openai_compat import OpenAICompatibleModel
+from automix_core.backends.openai_compat import OpenAICompatibleModel
 
 KEY = "sk-test-SECRET-0123456789"
 MSGS: list[Message] = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi?"}]

@@ -1,4 +1,4 @@
-"""Pictures: `automix eval --plot` and `automix_core.plot` (skipped only when matplotlib is absent)."""
+"""Pictures: `automix eval --plot` and `automix_core.calibration.plot` (skipped only when matplotlib is absent)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from automix_core.cli import main
-from automix_core.evaluate import cost_range, evaluate
-from automix_core.records import read_records, to_arrays
+from automix_core.cli.main import main
+from automix_core.calibration.evaluate import cost_range, evaluate
+from automix_core.calibration.records import read_records, to_arrays
 
 from .synth import make_records, write_records
 
@@ -54,7 +54,7 @@ def test_eval_plot_with_json_keeps_stdout_json(records: Path, tmp_path: Path,
 
 def test_plot_figure_content(records: Path) -> None:
     pytest.importorskip("matplotlib")
-    from automix_core.plot import plot_cost_quality
+    from automix_core.calibration.plot import plot_cost_quality
 
     recs = read_records([str(records)])
     tr = to_arrays([r for r in recs if r.split == "train"], ["small", "large"])
@@ -88,7 +88,7 @@ def test_missing_matplotlib_is_a_clear_error(records: Path, tmp_path: Path, monk
     assert main(["eval", str(records), "--models", "small,large", "--plot", str(out)]) == 2
     assert "pip install 'automix[plot]'" in capsys.readouterr().err
     assert not out.exists()
-    from automix_core.plot import require_matplotlib
+    from automix_core.calibration.plot import require_matplotlib
 
     with pytest.raises(ImportError, match=r"automix\[plot\]"):
         require_matplotlib()

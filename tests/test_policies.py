@@ -3,8 +3,8 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from automix_core.evaluate import route_point
-from automix_core.policies import (
+from automix_core.calibration.evaluate import route_point
+from automix_core.policies.base import (
     KERNEL_SCALE,
     POLICIES,
     DoubleThresholdPolicy,
@@ -15,7 +15,7 @@ from automix_core.policies import (
     ThresholdPolicy,
     get_policy_class,
 )
-from automix_core.records import Record, RecordArrays, to_arrays
+from automix_core.calibration.records import Record, RecordArrays, to_arrays
 
 from .synth import make_records
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from automix_core.prices import PRESET_PRICES, Price, PriceTable, UnknownPriceError, local_price
+from automix_core.accounting.prices import PRESET_PRICES, Price, PriceTable, UnknownPriceError, local_price
 
 
 def test_presets_cover_common_models() -> None:

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from automix_core.records import RecordError, append_record, filter_records, read_records, to_arrays
+from automix_core.calibration.records import RecordError, append_record, filter_records, read_records, to_arrays
 
 from .synth import make_records, write_records
 

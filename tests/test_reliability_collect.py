@@ -33,7 +33,7 @@ def dataset(path: Path) -> Path:
 
 
 def command(data: Path, out: Path, url: str) -> list[str]:
-    return [sys.executable, "-m", "automix_core.cli", "collect", str(data), "--models", ",".join(TIERS),
+    return [sys.executable, "-m", "automix_core.cli.main", "collect", str(data), "--models", ",".join(TIERS),
             "--endpoint", f"{TIERS[0]}={url}", "--endpoint", f"{TIERS[1]}={url}", "--labels", "yes,no",
             "--k", "2", "--concurrency", "3", "--timeout", "30", "-o", str(out)]
 

@@ -209,7 +209,7 @@ def test_the_checkers_catch_what_they_should() -> None:
 
 
 def test_config_module_names_are_not_taken_from_the_config(tmp_path: Path) -> None:
-    for model in ("os:system", "subprocess:run", "builtins:eval", "automix_core.cli:main"):
+    for model in ("os:system", "subprocess:run", "builtins:eval", "automix_core.cli.main:main"):
         # without the `langchain` package our own provider table answers; with it, init_chat_model
         # (which maps known provider names to known packages only) refuses the name
         with pytest.raises(ConfigError, match=r"tiers\[0\].*(provider:model|Unable to infer model provider)"):

@@ -14,7 +14,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
 from automix_core import AllTiersFailedError, AutoMix, AutoMixResult, Budget, Ledger, Price, PriceTable, Verifier
-from automix_core.engine import TierTrace
+from automix_core.cascade.engine import TierTrace
 from automix_langchain import AutoMixChatModel
 
 from .langchain_fakes import ScriptedChatModel

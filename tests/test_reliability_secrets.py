@@ -15,8 +15,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_openai import ChatOpenAI
 
 from automix_core import AllTiersFailedError, AutoMix, Price, PriceTable
-from automix_core.collect import Item, collect
-from automix_core.openai_compat import OpenAICompatibleModel
+from automix_core.calibration.collect import Item, collect
+from automix_core.backends.openai_compat import OpenAICompatibleModel
 from automix_langchain import AutoMixChatModel
 
 from .fake_openai import FakeOpenAI

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from automix_core import tokens
+from automix_core.accounting import tokens
 from automix_core.models import Message
-from automix_core.tokens import (
+from automix_core.accounting.tokens import (
     MESSAGE_OVERHEAD_TOKENS,
     REPLY_PRIMING_TOKENS,
     TRUNCATION_MARKER,

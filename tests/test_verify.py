@@ -10,12 +10,12 @@ from collections.abc import Sequence
 
 import pytest
 
-from automix_core import verify
-from automix_core.ledger import usage_from_generation
+from automix_core.verify import verifier as verify
+from automix_core.accounting.ledger import usage_from_generation
 from automix_core.models import Message, ModelError, ScriptedModel, ScriptedReply
-from automix_core.prices import PriceTable, local_price
-from automix_core.tokens import count_messages
-from automix_core.verify import (
+from automix_core.accounting.prices import PriceTable, local_price
+from automix_core.accounting.tokens import count_messages
+from automix_core.verify.verifier import (
     EXAMPLES,
     LOGPROB_MAX_TOKENS,
     LOGPROB_SYSTEM_PROMPT,

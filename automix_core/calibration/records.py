@@ -2,7 +2,7 @@
 
 One JSON object per line; per query, every model's ``answer``, ``score`` (quality in [0, 1]),
 ``confidence`` (verifier confidence in [0, 1]), ``cost`` (USD) and token counts. Extra fields are
-kept (``extra="allow"``) so files written by :mod:`automix_core.collect` with raw verification
+kept (``extra="allow"``) so files written by :mod:`automix_core.calibration.collect` with raw verification
 samples load here too.
 """
 
@@ -134,7 +134,7 @@ def append_record(path: str | os.PathLike[str], record: Record | dict[str, Any])
 
     The line is written with a single ``write`` of the whole line followed by ``fsync``, so a crash
     can at worst leave a final line without its newline, which :func:`read_records` would report;
-    :mod:`automix_core.collect` repairs such a tail before resuming.
+    :mod:`automix_core.calibration.collect` repairs such a tail before resuming.
     """
     obj = record.model_dump(exclude_none=True) if isinstance(record, Record) else record
     line = json.dumps(obj, ensure_ascii=False, allow_nan=False) + "\n"

@@ -41,9 +41,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from .aio import gather_n
-from .models import ChatModel, Generation, Message, ModelError
-from .tokens import count_messages, messages_upper_bound, truncate_left
+from ..aio import gather_n
+from ..models import ChatModel, Generation, Message, ModelError
+from ..accounting.tokens import count_messages, messages_upper_bound, truncate_left
 
 __all__ = [
     "EXAMPLES",

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .models import Generation, Message
+from ..models import Generation, Message
 from .prices import PriceTable
 from .tokens import count_messages, count_tokens
 
@@ -216,10 +216,10 @@ def usage_from_generation(
     """The :class:`Usage` of the call that sent ``messages`` and returned ``gen``.
 
     Token counts the provider reported are used as they are; a count it did not report is estimated
-    with :mod:`automix_core.tokens` (the prompt once per provider request, since ``n`` samples of
+    with :mod:`automix_core.accounting.tokens` (the prompt once per provider request, since ``n`` samples of
     one request share its prompt, and the sum over the sampled texts), and ``estimated`` is then
     True. The cost is priced by ``gen.model`` in ``price_table``, which raises
-    :class:`~automix_core.prices.UnknownPriceError` for an unknown model without a default price.
+    :class:`~automix_core.accounting.prices.UnknownPriceError` for an unknown model without a default price.
     """
     input_tokens = gen.input_tokens
     output_tokens = gen.output_tokens

@@ -16,7 +16,7 @@ router server feature"), so a :class:`LocalServer` runs one embedded server per 
 free 127.0.0.1 port, with a readiness check, llama.cpp's own error lines in the exception when a
 model fails to load, and a clean shutdown on exit, on errors and on Ctrl-C.
 
-Command line: ``python -m automix_core.local install|list|path`` (also ``automix models ...``).
+Command line: ``python -m automix_core.backends.local.server install|list|path`` (also ``automix models ...``).
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from .openai_compat import OpenAICompatibleModel
-from .prices import Price, local_price
+from ..openai_compat import OpenAICompatibleModel
+from ...accounting.prices import Price, local_price
 
 __all__ = [
     "DEFAULT_SERVE_CTX",
@@ -151,7 +151,7 @@ class LocalModel:
 
     @property
     def price(self) -> Price:
-        """The stand-in price of :func:`automix_core.prices.local_price` for this parameter count."""
+        """The stand-in price of :func:`automix_core.accounting.prices.local_price` for this parameter count."""
         return local_price(self.params_billion)
 
 
@@ -628,7 +628,7 @@ class LocalServer:
             state = "incomplete" if path.exists() else "not installed"
             raise ModelNotInstalledError(
                 f"local model {name} is {state} (expected {path}); install it with: "
-                f"automix models install {name}   (or: python -m automix_core.local install {name})"
+                f"automix models install {name}   (or: python -m automix_core.backends.local.server install {name})"
             )
         if spec is None:
             try:
@@ -881,8 +881,8 @@ def _cmd_path(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m automix_core.local install NAME... | list | path NAME``."""
-    parser = argparse.ArgumentParser(prog="python -m automix_core.local", description="local models for automix")
+    """``python -m automix_core.backends.local.server install NAME... | list | path NAME``."""
+    parser = argparse.ArgumentParser(prog="python -m automix_core.backends.local.server", description="local models for automix")
     _add_models_commands(parser)
     args = parser.parse_args(argv)
     try:

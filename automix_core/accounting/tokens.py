@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from functools import cache
 from typing import Any, Literal
 
-from .models import Message
+from ..models import Message
 
 __all__ = [
     "CHARS_PER_TOKEN",

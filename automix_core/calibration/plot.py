@@ -1,7 +1,7 @@
 """Cost-quality pictures of evaluation results (needs matplotlib: ``pip install 'automix[plot]'``).
 
 :func:`plot_cost_quality` draws, for each policy, its test cost-quality curve (the best test
-quality reached at or below each cost, as :func:`~automix_core.metrics.auc_normalized` scores it),
+quality reached at or below each cost, as :func:`~automix_core.calibration.metrics.auc_normalized` scores it),
 the references (always calling one tier, random mixing of always-small and always-large, the
 oracle) and the cost regions of the ΔIBC protocol as shaded bands.
 
@@ -75,14 +75,14 @@ def plot_cost_quality(
     log_cost: bool | None = None,
     dpi: int = 150,
 ) -> Figure:
-    """Draw the cost-quality curves of ``results`` (as from :func:`~automix_core.evaluate.evaluate`).
+    """Draw the cost-quality curves of ``results`` (as from :func:`~automix_core.calibration.evaluate.evaluate`).
 
     Args:
         results: method name -> result. ``always-<model>``, ``random`` and ``oracle`` entries are
             drawn as references; every other entry as a policy curve.
         out: if given, the figure is saved there (format from the suffix, e.g. ``.png``).
         title: the picture's title; name the data and the models.
-        cost_range: the [low, high] cost range of the ΔIBC protocol (:func:`~automix_core.evaluate.cost_range`
+        cost_range: the [low, high] cost range of the ΔIBC protocol (:func:`~automix_core.calibration.evaluate.cost_range`
             of the training records); with it, ``regions`` equal cost regions are shaded.
         cost_unit: ``"USD"`` (costs below 0.1 per query are shown per 1,000 queries) or any other
             unit name, shown as is (e.g. ``"tier-0 calls"`` for unit costs).

@@ -1,7 +1,7 @@
 """A :class:`~automix_core.models.ChatModel` for any OpenAI-compatible ``/v1/chat/completions`` server.
 
 Stdlib only (``urllib.request`` + ``json``): works against OpenAI itself, vLLM, llama.cpp's
-``llama-server`` (and xllamacpp's embedded copy of it, see :mod:`automix_core.local`), Ollama's
+``llama-server`` (and xllamacpp's embedded copy of it, see :mod:`automix_core.backends.local.server`), Ollama's
 OpenAI endpoint, LM Studio, and similar servers.
 
 Error mapping (every failure is a :class:`~automix_core.models.ModelError`):
@@ -26,7 +26,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from .models import Generation, Message, ModelError
+from ..models import Generation, Message, ModelError
 
 __all__ = ["OpenAICompatibleModel", "UsageScope"]
 

@@ -16,14 +16,14 @@ from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from .aio import within
-from .ledger import Budget, Ledger, Usage, usage_from_generation
-from .models import ChatModel, Generation, Message, ModelError
-from .policies import Observation, Policy
-from .prices import PriceTable
-from .router import Router
-from .tokens import count_messages, messages_upper_bound, truncate_left
-from .verify import VerificationResult, Verifier, VerifyMode, checked_generation
+from ..aio import within
+from ..accounting.ledger import Budget, Ledger, Usage, usage_from_generation
+from ..models import ChatModel, Generation, Message, ModelError
+from ..policies.base import Observation, Policy
+from ..accounting.prices import PriceTable
+from ..router import Router
+from ..accounting.tokens import count_messages, messages_upper_bound, truncate_left
+from ..verify.verifier import VerificationResult, Verifier, VerifyMode, checked_generation
 
 __all__ = [
     "AllTiersFailedError",

@@ -28,8 +28,8 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from .metrics import Point
-from .records import RecordArrays, group_by
+from ..calibration.metrics import Point
+from ..calibration.records import RecordArrays, group_by
 
 __all__ = [
     "KERNEL_SCALE",
@@ -96,7 +96,7 @@ class Policy(ABC):
     @classmethod
     def batch_points(cls, policies: Sequence[Policy], data: RecordArrays) -> list[Point] | None:
         """Mean (cost, quality) of each of ``policies`` on ``data`` at once, when a subclass knows a
-        faster way than routing each (see :func:`automix_core.evaluate.route_points`); else None."""
+        faster way than routing each (see :func:`automix_core.calibration.evaluate.route_points`); else None."""
         return None
 
     def route_key(self, confidence: np.ndarray) -> np.ndarray | None:

@@ -10,11 +10,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .evaluate import DEFAULT_METHODS, MethodResult, evaluate, evaluate_cv
-from .local import add_cli as add_models_cli
-from .policies import POLICIES, PolicyError
-from .records import Record, RecordArrays, RecordError, filter_records, read_records, to_arrays
-from .router import RouterError, calibrate
+from ..calibration.evaluate import DEFAULT_METHODS, MethodResult, evaluate, evaluate_cv
+from ..backends.local.server import add_cli as add_models_cli
+from ..policies.base import POLICIES, PolicyError
+from ..calibration.records import Record, RecordArrays, RecordError, filter_records, read_records, to_arrays
+from ..router import RouterError, calibrate
 
 __all__ = ["main"]
 
@@ -82,7 +82,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             raise PolicyError(f"unknown policy {m!r}; known policies: {', '.join(sorted(POLICIES))}")
     if args.plot:  # fail before the work if the picture cannot be drawn
         try:
-            from .plot import require_matplotlib
+            from ..calibration.plot import require_matplotlib
 
             require_matplotlib()
         except ImportError as exc:
@@ -110,8 +110,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace, res: dict[str, MethodResult], train: RecordArrays, how: str) -> None:
-    from .evaluate import cost_range
-    from .plot import plot_cost_quality
+    from ..calibration.evaluate import cost_range
+    from ..calibration.plot import plot_cost_quality
 
     data = ", ".join(os.path.basename(p) for p in args.records)
     where = " / ".join(x for x in (args.task, args.group) if x)
@@ -151,10 +151,10 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 def _cmd_collect(args: argparse.Namespace) -> int:
     import contextlib
 
-    from .collect import collect, label_scorer, load_contractnli, load_jsonl, load_pubmedqa, token_f1
-    from .local import MODELS, LocalServer
-    from .openai_compat import OpenAICompatibleModel
-    from .prices import PriceTable
+    from ..calibration.collect import collect, label_scorer, load_contractnli, load_jsonl, load_pubmedqa, token_f1
+    from ..backends.local.server import MODELS, LocalServer
+    from ..backends.openai_compat import OpenAICompatibleModel
+    from ..accounting.prices import PriceTable
 
     if args.format == "pubmedqa":
         items = load_pubmedqa(args.dataset)
@@ -258,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _demo(argv: list[str]) -> int:
-    from .demo import main as demo_main
+    from ..demo import main as demo_main
 
     return demo_main(argv)
 

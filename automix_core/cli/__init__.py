@@ -1,0 +1,5 @@
+"""The ``automix`` command line."""
+
+from .main import main
+
+__all__ = ["main"]

@@ -1,0 +1,51 @@
+"""automix_server: AutoMix as an OpenAI-compatible HTTP endpoint (``automix serve``).
+
+A thin adapter over :mod:`automix_core`: ``POST /v1/chat/completions`` (streaming too), ``GET /v1/models``,
+``/health``, ``/ready`` and ``/metrics``, client API keys, budgets and rate limits in process or shared
+through Redis. Install with ``pip install 'automix[server]'``.
+"""
+
+from .app import ServerApp, create_app
+from .config import (
+    BudgetConfig,
+    CascadeConfig,
+    ClientKeyConfig,
+    ConfigError,
+    PriceConfig,
+    RateLimitConfig,
+    RouteConfig,
+    ServerConfig,
+    TierConfig,
+    load_config,
+    parse_config,
+)
+from .errors import APIError, Scrubber
+from .service import ClientKey, Runtime
+from .state import MemoryState, RedisState, State, UsageRecord, open_state
+from .upstream import UpstreamModel
+
+__all__ = [
+    "APIError",
+    "BudgetConfig",
+    "CascadeConfig",
+    "ClientKey",
+    "ClientKeyConfig",
+    "ConfigError",
+    "MemoryState",
+    "PriceConfig",
+    "RateLimitConfig",
+    "RedisState",
+    "RouteConfig",
+    "Runtime",
+    "Scrubber",
+    "ServerApp",
+    "ServerConfig",
+    "State",
+    "TierConfig",
+    "UpstreamModel",
+    "UsageRecord",
+    "create_app",
+    "load_config",
+    "open_state",
+    "parse_config",
+]

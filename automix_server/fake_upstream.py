@@ -1,0 +1,171 @@
+"""A small scripted OpenAI-compatible upstream, for tests, the load test and the benchmark.
+
+``python -m automix_server.fake_upstream --port 9000 [--delay-ms 20] [--fault-rate 0.1] [--seed 0]``
+
+Any model name is served. What it answers is scripted by markers in the last user message:
+
+* ``[[id:X]]``: the answer is ``answer from MODEL: X`` (so a response's trace can be traced to its request);
+* ``[[escalate]]``: verification samples of tiers whose model name does not contain ``large`` say
+  ``Verdict: incorrect`` (else ``Verdict: correct``);
+* ``[[fail:MODEL]]``: every call to ``MODEL`` answers HTTP 500; ``[[slow:MODEL]]``: it sleeps 30 s;
+* ``[[tool]]``: with ``tools`` in the request, the answer is a call of the first tool.
+
+``response_format`` of type ``json_object``/``json_schema`` makes the answer a JSON object. With
+``fault_rate`` > 0, that share of calls fails at random (HTTP 500, 429, a body without ``choices``, an
+empty answer, or a reply slower than ``slow_s``). Usage is reported as word counts, with half the
+prompt tokens reported as cached. ``GET /_requests`` returns the latest request bodies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import re
+import time
+from collections import deque
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+__all__ = ["FakeUpstream", "main"]
+
+_ID = re.compile(r"\[\[id:([^\]]+)\]\]")
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return ""
+
+
+class FakeUpstream:
+    """The fake's behaviour and its ASGI app (``.app``)."""
+
+    def __init__(self, *, delay_s: float = 0.0, fault_rate: float = 0.0, seed: int | None = 0,
+                 slow_s: float = 30.0, cached_share: float = 0.5, keep: int = 200) -> None:
+        self.delay_s = delay_s
+        self.fault_rate = fault_rate
+        self.slow_s = slow_s
+        self.cached_share = cached_share
+        self.rng = random.Random(seed)
+        self.requests: deque[dict[str, Any]] = deque(maxlen=keep)
+        self.calls = 0
+        self.faults = 0
+        self.app = Starlette(routes=[
+            Route("/v1/chat/completions", self.chat, methods=["POST"]),
+            Route("/v1/models", self.models, methods=["GET"]),
+            Route("/_requests", self.recent, methods=["GET"]),
+            Route("/health", self.health, methods=["GET"]),
+        ])
+
+    async def health(self, request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def models(self, request: Request) -> JSONResponse:
+        return JSONResponse({"object": "list", "data": [{"id": "fake", "object": "model", "owned_by": "fake"}]})
+
+    async def recent(self, request: Request) -> JSONResponse:
+        return JSONResponse({"requests": list(self.requests), "calls": self.calls, "faults": self.faults})
+
+    async def chat(self, request: Request) -> JSONResponse:
+        body = await request.json()
+        self.requests.append({"body": body, "authorization": bool(request.headers.get("authorization"))})
+        self.calls += 1
+        status, payload, delay = self.respond(body)
+        if delay:
+            await asyncio.sleep(delay)
+        return JSONResponse(payload, status_code=status)
+
+    def respond(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], float]:
+        """(HTTP status, JSON body, seconds to wait before answering) for a request body."""
+        model = str(body.get("model", "fake"))
+        messages = body.get("messages") or []
+        texts = [_content_text(m.get("content")) for m in messages if isinstance(m, dict)]
+        user = [_content_text(m.get("content")) for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+        last = user[-1] if user else ""
+        everything = "\n".join(texts)
+        delay = self.delay_s
+        if f"[[fail:{model}]]" in everything:
+            return 500, {"error": {"message": f"scripted failure of {model}", "type": "server_error"}}, delay
+        if f"[[slow:{model}]]" in everything:
+            return 500, {"error": {"message": "too late"}}, self.slow_s
+        if self.fault_rate > 0 and self.rng.random() < self.fault_rate:
+            self.faults += 1
+            kind = self.rng.choice(["500", "429", "malformed", "empty", "slow"])
+            if kind == "500":
+                return 500, {"error": {"message": "injected fault", "type": "server_error"}}, delay
+            if kind == "429":
+                return 429, {"error": {"message": "injected rate limit", "type": "rate_limit"}}, delay
+            if kind == "malformed":
+                return 200, {"id": "x", "object": "chat.completion"}, delay
+            if kind == "slow":
+                return 200, self._completion(model, ["late"], everything, None), self.slow_s
+            return 200, self._completion(model, [""], everything, None), delay
+        n = int(body.get("n") or 1)
+        verifying = any("Verdict:" in t for t in texts[:1]) or "Verdict: correct" in everything[:4000]
+        if verifying:
+            bad = "[[escalate]]" in everything and "large" not in model
+            word = "incorrect" if bad else "correct"
+            return 200, self._completion(model, [f"Justification: scripted.\nVerdict: {word}"] * n, everything,
+                                         None), delay
+        m = _ID.search(last)
+        marker = m.group(1) if m else last[:40]
+        tools = body.get("tools")
+        if tools and "[[tool]]" in last:
+            fn = tools[0].get("function", {}).get("name", "tool")
+            call = {"id": f"call_{marker}", "type": "function",
+                    "function": {"name": fn, "arguments": json.dumps({"q": marker})}}
+            return 200, self._completion(model, [None] * n, everything, [call]), delay
+        fmt = body.get("response_format") or {}
+        if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
+            return 200, self._completion(model, [json.dumps({"answer": f"{model}: {marker}"})] * n, everything,
+                                         None), delay
+        return 200, self._completion(model, [f"answer from {model}: {marker}"] * n, everything, None), delay
+
+    def _completion(self, model: str, contents: list[str | None], prompt: str,
+                    tool_calls: list[dict[str, Any]] | None) -> dict[str, Any]:
+        prompt_tokens = _words(prompt) + 3
+        completion = sum(_words(c or "") for c in contents) + (len(json.dumps(tool_calls)) // 8 if tool_calls else 0)
+        choices = []
+        for i, c in enumerate(contents):
+            msg: dict[str, Any] = {"role": "assistant", "content": c}
+            if tool_calls:
+                msg["tool_calls"] = tool_calls
+            choices.append({"index": i, "message": msg, "finish_reason": "tool_calls" if tool_calls else "stop",
+                            "logprobs": None})
+        return {"id": f"fake-{self.calls}", "object": "chat.completion", "created": int(time.time()), "model": model,
+                "choices": choices,
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion,
+                          "total_tokens": prompt_tokens + completion,
+                          "prompt_tokens_details": {"cached_tokens": int(prompt_tokens * self.cached_share)}}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    import uvicorn
+
+    ap = argparse.ArgumentParser(prog="python -m automix_server.fake_upstream")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=9000)
+    ap.add_argument("--delay-ms", type=float, default=0.0)
+    ap.add_argument("--fault-rate", type=float, default=0.0)
+    ap.add_argument("--slow-s", type=float, default=30.0)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    fake = FakeUpstream(delay_s=a.delay_ms / 1000, fault_rate=a.fault_rate, seed=a.seed, slow_s=a.slow_s)
+    uvicorn.run(fake.app, host=a.host, port=a.port, log_level="warning", access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,346 @@
+"""The server's runtime: routes built from a config, client keys, and one request's cascade.
+
+Everything a config describes is built by :meth:`Runtime.build` before any of it is used, so a reload
+(SIGHUP) either swaps in a complete new runtime or keeps the old one. The cascade itself is the core's
+:class:`~automix_core.AutoMix`, built per request over per-request wrappers of the shared upstream
+clients (the pattern of the LangChain adapter), with a per-request cap equal to the request's budget
+reservation.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+
+from automix_core import (
+    AutoMix,
+    AutoMixResult,
+    Budget,
+    Generation,
+    Ledger,
+    Price,
+    PriceTable,
+    Router,
+    Tier,
+    UnknownPriceError,
+    Usage,
+)
+
+from .config import ClientKeyConfig, ConfigError, RateLimitConfig, RouteConfig, ServerConfig, TierConfig
+from .errors import APIError, Scrubber
+from .schema import ChatRequest
+from .state import BudgetScope, RateScope, UsageRecord
+from .upstream import RequestAnswerer, RequestCollector, RequestVerifier, UpstreamModel
+
+__all__ = ["ClientKey", "RequestLedger", "RouteRuntime", "Runtime", "TierRuntime", "estimate_reservation"]
+
+# prompt tokens of the verification prompt beyond the question, context and answer (its instructions and
+# few-shot examples), used only to size budget reservations
+VERIFY_PROMPT_OVERHEAD = 1500
+
+
+@dataclass
+class TierRuntime:
+    config: TierConfig
+    upstream: UpstreamModel
+    price: Price
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+@dataclass
+class RouteRuntime:
+    name: str
+    config: RouteConfig
+    tiers: list[TierRuntime]
+    router: Router
+    prices: PriceTable
+    ledger: Ledger = field(default_factory=Ledger)
+
+
+@dataclass(frozen=True)
+class ClientKey:
+    name: str
+    secret: str = field(repr=False)
+    budget_usd: float | None = None
+    rate_limit: RateLimitConfig | None = None
+
+
+class RequestLedger(Ledger):
+    """Records into the route's shared ledger and keeps this request's calls (what it must settle)."""
+
+    def __init__(self, shared: Ledger) -> None:
+        super().__init__(max_entries=None)
+        self.shared = shared
+        self.usages: list[Usage] = []
+
+    def record(self, usage: Usage) -> None:
+        self.usages.append(usage)
+        self.shared.record(usage)
+
+
+def _resolve_key(cfg: ClientKeyConfig, where: str) -> ClientKey:
+    if cfg.key is not None:
+        secret = cfg.key.get_secret_value()
+    else:
+        assert cfg.key_env is not None
+        value = os.environ.get(cfg.key_env)
+        if not value:
+            raise ConfigError(f"{where}.key_env: environment variable {cfg.key_env} is not set")
+        secret = value
+    return ClientKey(cfg.name, secret, cfg.budget_usd, cfg.rate_limit)
+
+
+class Runtime:
+    """Routes, tiers (by name, for pass-through), client keys and the scrubber of one config."""
+
+    def __init__(self, config: ServerConfig, routes: dict[str, RouteRuntime], tiers: dict[str, TierRuntime],
+                 keys: list[ClientKey], scrubber: Scrubber) -> None:
+        self.config = config
+        self.routes = routes
+        self.tiers = tiers
+        self.keys = keys
+        self.scrubber = scrubber
+        self.inflight = 0
+
+    @classmethod
+    def build(cls, config: ServerConfig, extra_keys: Sequence[ClientKey] = (),
+              transport: httpx.AsyncBaseTransport | None = None) -> Runtime:
+        """Build every route's clients and routers; raises :class:`ConfigError` naming the field.
+
+        ``transport`` replaces the network for every upstream (tests: an in-process fake upstream).
+        """
+        secrets: list[str] = []
+        keys = [_resolve_key(k, f"api_keys.{i}") for i, k in enumerate(config.api_keys)]
+        keys += list(extra_keys)
+        secrets += [k.secret for k in keys]
+        upstreams: dict[str, TierRuntime] = {}
+        routes: dict[str, RouteRuntime] = {}
+        try:
+            for rname, rc in config.routes.items():
+                tiers: list[TierRuntime] = []
+                for i, tc in enumerate(rc.tiers):
+                    where = f"routes.{rname}.tiers.{i}"
+                    if tc.name not in upstreams:
+                        upstreams[tc.name] = cls._tier(tc, where, secrets, transport)
+                    tiers.append(upstreams[tc.name])
+                router = cls._router(rc, rname, config.base_dir, [t.name for t in tiers])
+                prices = PriceTable(prices={t.name: t.price for t in tiers})
+                routes[rname] = RouteRuntime(rname, rc, tiers, router, prices)
+                try:  # AutoMix's own checks of the settings (tier count vs router, retries, timeout)
+                    AutoMix([t.upstream for t in tiers], router=router, prices=prices, **rc.cascade.engine_kwargs())
+                except (ValueError, TypeError) as exc:
+                    raise ConfigError(f"routes.{rname}: {exc}") from None
+        except BaseException:
+            for t in upstreams.values():
+                _close_soon(t.upstream)
+            raise
+        return cls(config, routes, upstreams, keys, Scrubber(secrets))
+
+    @staticmethod
+    def _tier(tc: TierConfig, where: str, secrets: list[str],
+              transport: httpx.AsyncBaseTransport | None) -> TierRuntime:
+        key: str | None = None
+        if tc.api_key_env is not None:
+            key = os.environ.get(tc.api_key_env)
+            if not key:
+                raise ConfigError(f"{where}.api_key_env: environment variable {tc.api_key_env} is not set")
+            secrets.append(key)
+        if tc.price is not None:
+            price = Price(input_per_million=tc.price.input_per_million, output_per_million=tc.price.output_per_million)
+        else:
+            try:
+                price = PriceTable().lookup(tc.model)
+            except UnknownPriceError:
+                raise ConfigError(f"{where}.price: no preset price for model {tc.model!r}; give "
+                                  "price: {input_per_million: ..., output_per_million: ...}") from None
+        up = UpstreamModel(tc.name, tc.base_url, tc.model, api_key=key, timeout=tc.timeout, supports_n=tc.supports_n,
+                           max_n=tc.max_n, context_window=tc.context_window, usage_scope=tc.usage_scope,
+                           extra_body=tc.extra_body, transport=transport)
+        return TierRuntime(tc, up, price)
+
+    @staticmethod
+    def _router(rc: RouteConfig, rname: str, base_dir: str | None, names: list[str]) -> Router:
+        if rc.router is None:
+            return Router.default(names)
+        path = Path(rc.router)
+        if not path.is_absolute() and base_dir is not None:
+            path = Path(base_dir) / path
+        try:
+            router = Router.load(str(path))
+        except Exception as exc:  # RouterError, OSError, ...
+            raise ConfigError(f"routes.{rname}.router: {exc}") from None
+        if len(router.models) != len(names):
+            raise ConfigError(f"routes.{rname}.router: the router is for {len(router.models)} tiers "
+                              f"({', '.join(router.models)}) but the route has {len(names)}")
+        return router
+
+    # -- keys -----------------------------------------------------------------------------------
+
+    @property
+    def open(self) -> bool:
+        """True when no client key is configured (every request is let in)."""
+        return not self.keys
+
+    def authenticate(self, presented: str | None) -> ClientKey | None:
+        """The client key ``presented`` matches (None on an open server); raises a 401 :class:`APIError`."""
+        if self.open:
+            return None
+        if not presented:
+            raise APIError(401, "You didn't provide an API key. Send it as 'Authorization: Bearer KEY'.",
+                           code="missing_api_key")
+        found: ClientKey | None = None
+        given = presented.encode()
+        for k in self.keys:  # compare with every key, in constant time each
+            if hmac.compare_digest(given, k.secret.encode()):
+                found = k
+        if found is None:
+            raise APIError(401, "Incorrect API key provided.", code="invalid_api_key")
+        return found
+
+    def rate_scopes(self, key: ClientKey | None) -> list[RateScope]:
+        out = []
+        if self.config.rate_limit is not None:
+            out.append(RateScope("global", self.config.rate_limit.requests, self.config.rate_limit.per_seconds))
+        if key is not None and key.rate_limit is not None:
+            out.append(RateScope(f"key:{key.name}", key.rate_limit.requests, key.rate_limit.per_seconds))
+        return out
+
+    def budget_scopes(self, key: ClientKey | None) -> list[BudgetScope]:
+        out = [BudgetScope("global", self.config.budget.total_usd)]
+        if key is not None:
+            out.append(BudgetScope(f"key:{key.name}", key.budget_usd))
+        return out
+
+    async def aclose(self) -> None:
+        for t in self.tiers.values():
+            await t.upstream.aclose()
+
+
+def _close_soon(up: UpstreamModel) -> None:
+    import asyncio
+    import contextlib
+
+    with contextlib.suppress(RuntimeError):  # no loop: nothing was opened yet (httpx connects lazily)
+        asyncio.get_running_loop().create_task(up.aclose())
+
+
+def _prompt_tokens(req: ChatRequest) -> int:
+    chars = len(json.dumps(req.raw_messages(), ensure_ascii=False))
+    if req.tools:
+        chars += len(json.dumps(req.tools, ensure_ascii=False))
+    return chars // 3 + 8 * len(req.messages) + 16
+
+
+def estimate_reservation(route: RouteRuntime, req: ChatRequest, answer_max_tokens: int | None) -> float:
+    """A worst-case USD cost of ``req`` on ``route``: every tier answers (and retries) and verifies with k
+    separate requests, each prompt at ~3 characters a token."""
+    cas = route.config.cascade
+    p = _prompt_tokens(req)
+    a = answer_max_tokens or 1024
+    total = 0.0
+    for t in route.tiers:
+        total += (1 + cas.retries) * t.price.cost(p, a)
+        total += cas.k * t.price.cost(p + a + VERIFY_PROMPT_OVERHEAD, cas.verify_max_tokens)
+    if route.config.max_request_usd is not None:
+        total = min(total, route.config.max_request_usd)
+    return total
+
+
+def estimate_passthrough(tier: TierRuntime, req: ChatRequest) -> float:
+    return 2 * tier.price.cost(_prompt_tokens(req), req.answer_max_tokens or 1024)
+
+
+ToolPolicy = Literal["verify", "accept", "escalate"]
+
+
+def _screen(policy: ToolPolicy) -> Any:
+    def screen(tier: int, gen: Generation) -> Literal["accept", "escalate"] | None:
+        raw = gen.raw
+        choices = raw.get("choices") if isinstance(raw, dict) else None
+        msg = choices[0].get("message") if isinstance(choices, list) and choices and isinstance(choices[0],
+                                                                                                   dict) else None
+        if isinstance(msg, dict) and msg.get("tool_calls"):
+            return "accept" if policy == "accept" else "escalate"
+        return None
+
+    return None if policy == "verify" else screen
+
+
+def build_engine(route: RouteRuntime, req: ChatRequest, collector: RequestCollector, ledger: RequestLedger,
+                 cap: float | None) -> AutoMix:
+    """The per-request engine: the caller's messages and pass-through fields go to each answering call."""
+    raw = req.raw_messages()
+    extra = req.pass_through()
+    stop = extra.pop("stop", None)
+    if stop is not None:
+        extra["stop"] = stop
+    tiers = [Tier(model=RequestAnswerer(t.upstream, i, raw, extra, collector),
+                  verifier=RequestVerifier(t.upstream, collector)) for i, t in enumerate(route.tiers)]
+    kwargs = route.config.cascade.engine_kwargs()
+    if req.temperature is not None:
+        kwargs["answer_temperature"] = req.temperature
+    if req.answer_max_tokens is not None:
+        kwargs["answer_max_tokens"] = req.answer_max_tokens
+    return AutoMix(tiers, router=route.router, prices=route.prices, ledger=ledger,
+                   budget=Budget(max_request_usd=cap) if cap is not None else None,
+                   screen=_screen(route.config.tool_calls), **kwargs)
+
+
+def usage_records(usages: Sequence[Usage], collector: RequestCollector | None = None) -> list[UsageRecord]:
+    """The state's records of a request's billed calls. Cached prompt tokens are known per tier and purpose
+    (the engine's usage does not carry them): each total goes on the first record of that tier and purpose."""
+    out = [UsageRecord(u.model, u.purpose, u.input_tokens, u.output_tokens, u.cost, u.requests) for u in usages]
+    if collector is None or not collector.cached or not out:
+        return out
+    for (model, purpose), n in collector.cached_by.items():
+        i = next((j for j, r in enumerate(out) if r.model == model and r.purpose == purpose), 0)
+        r = out[i]
+        out[i] = UsageRecord(r.model, r.purpose, r.input_tokens, r.output_tokens, r.cost, r.requests,
+                             r.cached_tokens + n)
+    return out
+
+
+def usage_block(usages: Sequence[Usage], collector: RequestCollector | None) -> dict[str, Any]:
+    """OpenAI's ``usage`` object over every call of a request (answers and verification)."""
+    inp = sum(u.input_tokens for u in usages)
+    out = sum(u.output_tokens for u in usages)
+    block: dict[str, Any] = {"prompt_tokens": inp, "completion_tokens": out, "total_tokens": inp + out}
+    if collector is not None and collector.cached_known:
+        block["prompt_tokens_details"] = {"cached_tokens": collector.cached}
+    return block
+
+
+def automix_block(route: str, result: AutoMixResult | None, usages: Sequence[Usage], reserved: float, rid: str,
+                  trace: Sequence[Any] | None = None) -> dict[str, Any]:
+    """The extra top-level ``automix`` object of a response."""
+    by_purpose: dict[str, dict[str, Any]] = {}
+    for u in usages:
+        p = by_purpose.setdefault(u.purpose, {"calls": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0})
+        p["calls"] += u.requests
+        p["input_tokens"] += u.input_tokens
+        p["output_tokens"] += u.output_tokens
+        p["cost_usd"] += u.cost
+    steps = result.trace if result is not None else list(trace or [])
+    return {
+        "request_id": rid,
+        "route": route,
+        "tier": result.model if result is not None else None,
+        "tier_index": result.tier if result is not None else None,
+        "cost_usd": sum(u.cost for u in usages),
+        "escalated": len(steps) > 1,
+        "tiers_visited": [t.tier for t in steps],
+        "estimated_usage": any(u.estimated for u in usages),
+        "reserved_usd": reserved,
+        "usage_by_purpose": by_purpose,
+        "trace": [t.to_dict() for t in steps],
+    }

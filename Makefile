@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[local,langchain,llamaindex,plot,test]"
+	$(BIN)/python -m pip install -q -e ".[local,langchain,llamaindex,plot,server,test]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/automix demo
 
 check: $(STAMP)
-	$(BIN)/ruff check automix_core automix_langchain automix_llamaindex tests benchmarks examples
+	$(BIN)/ruff check automix_core automix_langchain automix_llamaindex automix_demo automix_server tests benchmarks examples
 	$(BIN)/mypy
 
 test: models

@@ -3,31 +3,66 @@
 A small model answers, verifies its own answer with a few-shot prompt, and a meta-verifier policy
 (the AutoMix POMDP by default when calibrated) decides whether to accept it or escalate to a larger
 model; every call's tokens and dollars are counted.
+
+This module is the public face; the districts behind it are :mod:`.cascade` (the engine and its
+result types), :mod:`.verify` (self-verification), :mod:`.policies` and :mod:`.router` (deciding),
+:mod:`.accounting` (prices, tokens, ledger), :mod:`.calibration` (records, metrics, evaluation,
+collection, plots), :mod:`.backends` (an OpenAI-compatible client, local llama.cpp models) and
+:mod:`.cli`. Adapters build on :mod:`.integration`; :mod:`.testing` holds test doubles.
 """
 
-from .cascade.engine import AllTiersFailedError, AutoMix, AutoMixResult, Event, Hook, Tier, TierTrace
-from .calibration.evaluate import evaluate, evaluate_cv
-from .accounting.ledger import Budget, Ledger, Usage
-from .calibration.metrics import Point, auc_normalized, cost_to_recover, delta_ibc, ibc, region_dibc
-from .backends.local.server import LocalServer
-from .models import ChatModel, Generation, Message, ModelError, ScriptedModel
-from .backends.openai_compat import OpenAICompatibleModel
-from .policies.base import (
+from .accounting import Budget, Ledger, Price, PriceTable, Totals, Usage, local_price
+from .backends import LocalServer, OpenAICompatibleModel
+from .calibration import (
+    Point,
+    Record,
+    RecordArrays,
+    auc_normalized,
+    cost_to_recover,
+    delta_ibc,
+    evaluate,
+    evaluate_cv,
+    ibc,
+    read_records,
+    region_dibc,
+    to_arrays,
+)
+from .cascade import AutoMix, AutoMixResult, Event, Hook, Screen, Tier, TierTrace
+from .errors import (
+    AllTiersFailedError,
+    AutoMixError,
+    ChecksumMismatchError,
+    ConfigError,
+    InsufficientDiskSpaceError,
+    LocalModelError,
+    LocalServerError,
+    MissingPartError,
+    ModelError,
+    ModelNotInstalledError,
+    PipDownloadError,
+    PolicyError,
+    RecordError,
+    RouterError,
+    UnknownModelError,
+    UnknownPriceError,
+    UnsupportedMessageError,
+)
+from .models import ChatModel, Generation, Message
+from .policies import (
     POLICIES,
     Decision,
     DoubleThresholdPolicy,
     GreedyPolicy,
     Policy,
-    PolicyError,
     POMDPPolicy,
     SelfConsistencyPolicy,
     ThresholdPolicy,
     get_policy_class,
 )
-from .accounting.prices import Price, PriceTable, UnknownPriceError, local_price
-from .calibration.records import Record, RecordArrays, RecordError, read_records, to_arrays
-from .router import OperatingPoint, Router, RouterError, calibrate
-from .verify.verifier import VerificationResult, Verifier
+from .router import OperatingPoint, Router, calibrate, coerce_router
+from .settings import CascadeSettings, VerifyMode
+from .testing import ScriptedModel
+from .verify import VerificationResult, Verifier
 
 __version__ = "0.1.0"
 
@@ -35,22 +70,32 @@ __all__ = [
     "POLICIES",
     "AllTiersFailedError",
     "AutoMix",
+    "AutoMixError",
     "AutoMixResult",
     "Budget",
+    "CascadeSettings",
     "ChatModel",
+    "ChecksumMismatchError",
+    "ConfigError",
     "Decision",
     "DoubleThresholdPolicy",
     "Event",
     "Generation",
     "GreedyPolicy",
     "Hook",
+    "InsufficientDiskSpaceError",
     "Ledger",
+    "LocalModelError",
     "LocalServer",
+    "LocalServerError",
     "Message",
+    "MissingPartError",
     "ModelError",
+    "ModelNotInstalledError",
     "OpenAICompatibleModel",
     "OperatingPoint",
     "POMDPPolicy",
+    "PipDownloadError",
     "Point",
     "Policy",
     "PolicyError",
@@ -61,18 +106,24 @@ __all__ = [
     "RecordError",
     "Router",
     "RouterError",
+    "Screen",
     "ScriptedModel",
     "SelfConsistencyPolicy",
     "ThresholdPolicy",
     "Tier",
     "TierTrace",
+    "Totals",
+    "UnknownModelError",
     "UnknownPriceError",
+    "UnsupportedMessageError",
     "Usage",
     "VerificationResult",
     "Verifier",
+    "VerifyMode",
     "__version__",
     "auc_normalized",
     "calibrate",
+    "coerce_router",
     "cost_to_recover",
     "delta_ibc",
     "evaluate",

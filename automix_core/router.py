@@ -27,8 +27,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .calibration.metrics import Point, best_level, delta_ibc
-from .policies.base import Decision, Observation, Policy, PolicyError, SelfConsistencyPolicy, get_policy_class
 from .calibration.records import RecordArrays
+from .errors import RouterError
+from .policies import Decision, Observation, Policy, PolicyError, SelfConsistencyPolicy, get_policy_class
 
 __all__ = [
     "SCHEMA",
@@ -37,6 +38,7 @@ __all__ = [
     "Router",
     "RouterError",
     "calibrate",
+    "coerce_router",
     "frontier",
     "measure",
 ]
@@ -45,8 +47,6 @@ SCHEMA = "automix.router"
 SCHEMA_VERSION = 1
 
 
-class RouterError(ValueError):
-    """A router file is missing, corrupt, of another schema version, or names an unknown policy."""
 
 
 class _PolicySpec(BaseModel):
@@ -227,6 +227,33 @@ class Router:
         except (json.JSONDecodeError, ValueError) as exc:
             raise RouterError(f"{p}: not valid JSON ({exc})") from None
         return cls.from_dict(obj, source=str(p))
+
+
+RouterSpec = Router | Policy | str | os.PathLike[str] | Mapping[str, Any] | None
+"""What ``router=`` takes everywhere: a fitted :class:`Router`, a :class:`Policy`, a router JSON
+path, its parsed dict, or None (:meth:`Router.default`)."""
+
+
+def coerce_router(router: RouterSpec, names: Sequence[str]) -> Router:
+    """The :class:`Router` for tiers named ``names`` from any :data:`RouterSpec`; a router for another
+    number of tiers raises :class:`RouterError` (a ``ValueError``) naming both."""
+    if router is None:
+        out = Router.default(names)
+    elif isinstance(router, Router):
+        out = router
+    elif isinstance(router, Policy):
+        out = Router(list(names), router)
+    elif isinstance(router, Mapping):
+        out = Router.from_dict(router)
+    elif isinstance(router, (str, os.PathLike)):
+        out = Router.load(router)
+    else:
+        raise RouterError(f"router must be a Router, a Policy, a router JSON path or dict, or None; "
+                          f"got {type(router).__name__}")
+    if len(out.models) != len(names):
+        raise RouterError(f"router is for {len(out.models)} tiers ({out.models}) but {len(names)} were given "
+                          f"({list(names)})")
+    return out
 
 
 def _reject(name: str) -> Any:

@@ -17,9 +17,10 @@ except ImportError as _error:  # pragma: no cover - exercised by a subprocess te
         "install the extra with: pip install 'automix[langchain]'"
     ) from _error
 
-from .chat_model import AutoMixChatModel
-from .config import ConfigError, load_config
-from .messages import UnsupportedMessageError, question_and_context
+from automix_core.errors import ConfigError, UnsupportedMessageError
+
+from .chat_model import AutoMixChatModel, load_config
+from .messages import question_and_context
 from .runnable import ROUTE_EVENT, AutoMixRunnable
 from .tiers import UsageCollector
 

@@ -22,18 +22,13 @@ the AutoMix runs or their children (runs tagged ``automix``), never both; a
 
 from __future__ import annotations
 
-import contextvars
-import re
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, cast
-from uuid import UUID
+from typing import Any, cast
 
 from langchain_core.callbacks import (
     AsyncCallbackManager,
     AsyncCallbackManagerForLLMRun,
-    BaseCallbackHandler,
     CallbackManager,
     CallbackManagerForLLMRun,
 )
@@ -47,70 +42,20 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, PrivateAttr, field_validator
 
-from automix_core.cascade.engine import AutoMixResult
+from automix_core import AutoMixResult
 
+from .config import TierInit, build_from_config
 from .messages import question_and_context, to_core_messages
+from .runs import _STREAM_PARENT, _child_of, _RunCapture, _split_text, _StreamParent, _with_handler
 from .settings import AutoMixSettings
 from .tiers import ChildCallbacks, RequestInput, RunnableTier, supports_native_n, tier_name
 
 __all__ = ["AutoMixChatModel"]
+__all__ = ["AutoMixChatModel", "load_config"]
 
 _TOOL_KWARGS = ("tools", "tool_choice", "parallel_tool_calls", "strict")
 
 
-@dataclass
-class _StreamParent:
-    """Where a stream()/astream() call's run is, for `_stream`, which langchain-core calls without it."""
-
-    config: RunnableConfig
-    capture: _RunCapture
-
-
-class _RunCapture(BaseCallbackHandler):
-    """Records the run id of the first chat model run it sees start (the AutoMix run itself)."""
-
-    run_inline = True
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.run_id: UUID | None = None
-
-    def on_chat_model_start(self, serialized: dict[str, Any], messages: list[list[BaseMessage]], *,
-                            run_id: UUID, **kwargs: Any) -> None:
-        if self.run_id is None:
-            self.run_id = run_id
-
-
-_STREAM_PARENT: contextvars.ContextVar[_StreamParent | None] = contextvars.ContextVar(
-    "automix_stream_parent", default=None
-)
-
-
-def _with_handler(config: RunnableConfig, handler: BaseCallbackHandler) -> RunnableConfig:
-    callbacks = config.get("callbacks")
-    if isinstance(callbacks, (CallbackManager, AsyncCallbackManager)):
-        manager = callbacks.copy()
-        manager.add_handler(handler, inherit=False)
-        return {**config, "callbacks": manager}
-    handlers: list[BaseCallbackHandler] = list(callbacks) if isinstance(callbacks, list) else []
-    return {**config, "callbacks": [*handlers, handler]}
-
-
-_M = TypeVar("_M", CallbackManager, AsyncCallbackManager)
-
-
-def _child_of(run: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun, manager: _M) -> _M:
-    """A callback manager for runs nested under ``run`` (chat model run managers have no get_child)."""
-    manager.parent_run_id = run.run_id
-    manager.set_handlers(run.inheritable_handlers)
-    manager.add_tags(run.inheritable_tags)
-    manager.add_metadata(run.inheritable_metadata)
-    return manager
-
-
-def _split_text(text: str) -> list[str]:
-    """Stream pieces of ``text`` (words with their leading whitespace); joined they give it back."""
-    return re.findall(r"\s*\S+|\s+$", text) or [text]
 
 
 class AutoMixChatModel(AutoMixSettings, BaseChatModel):
@@ -463,12 +408,18 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
     @classmethod
     def from_config(cls, config: str | Path | dict[str, Any], **overrides: Any) -> AutoMixChatModel:
         """Build from a JSON file or dict; see :func:`automix_langchain.config.load_config`."""
-        from .config import load_config
 
-        return load_config(config, **overrides)
+        return build_from_config(cls, config, **overrides)
 
 
 def _json(value: Any) -> str:
     import json
 
     return json.dumps(value, default=str)
+
+
+def load_config(
+    config: str | Path | dict[str, Any], *, init: TierInit | None = None, **overrides: Any
+) -> AutoMixChatModel:
+    """An :class:`AutoMixChatModel` from a config dict or JSON file (see :mod:`automix_langchain.config`)."""
+    return build_from_config(AutoMixChatModel, config, init=init, **overrides)

@@ -25,17 +25,15 @@ import json
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 
 from automix_core.accounting.prices import Price, PriceTable
+from automix_core.errors import ConfigError
 from automix_core.router import Router, RouterError
 
-if TYPE_CHECKING:
-    from .chat_model import AutoMixChatModel
-
-__all__ = ["PROVIDERS", "ConfigError", "init_tier", "load_config"]
+__all__ = ["PROVIDERS", "ConfigError", "TierInit", "build_from_config", "init_tier"]
 
 PROVIDERS: dict[str, tuple[str, str]] = {
     "openai": ("langchain_openai", "ChatOpenAI"),
@@ -51,8 +49,18 @@ PROVIDERS: dict[str, tuple[str, str]] = {
 TierInit = Callable[..., BaseChatModel]
 
 
-class ConfigError(ValueError):
-    """An AutoMix config is malformed or names something that cannot be built."""
+
+
+M = TypeVar("M", bound=BaseChatModel)
+
+
+def _aliases(model: type[BaseChatModel]) -> set[str]:
+    """The names a field's validation alias also accepts (e.g. ``max_retries`` for ``retries``)."""
+    out: set[str] = set()
+    for f in model.model_fields.values():
+        choices = getattr(f.validation_alias, "choices", None)
+        out.update(c for c in choices or () if isinstance(c, str))
+    return out
 
 
 def init_tier(model: str, **kwargs: Any) -> BaseChatModel:
@@ -122,12 +130,10 @@ def _price(spec: Any, where: str) -> Price:
         raise ConfigError(f"{where}: {error}") from error
 
 
-def load_config(
-    config: str | Path | dict[str, Any], *, init: TierInit | None = None, **overrides: Any
-) -> AutoMixChatModel:
-    """An :class:`~automix_langchain.AutoMixChatModel` from a config dict or JSON file (module docs)."""
-    from .chat_model import AutoMixChatModel
-
+def build_from_config(
+    model: type[M], config: str | Path | dict[str, Any], *, init: TierInit | None = None, **overrides: Any
+) -> M:
+    """A ``model`` (:class:`~automix_langchain.AutoMixChatModel`) from a config dict or JSON file (module docs)."""
     base = Path(".")
     if isinstance(config, (str, Path)):
         path = Path(config)
@@ -145,9 +151,8 @@ def load_config(
     if not isinstance(data, dict):
         raise ConfigError("an AutoMix config is a JSON object")
     data = {**data, **overrides}
-    from .chat_model import AutoMixChatModel as _Model
-
-    known = {*_CONFIG_ONLY, *_Model.model_fields, *(f.alias for f in _Model.model_fields.values() if f.alias)}
+    known = {*_CONFIG_ONLY, *model.model_fields, *(f.alias for f in model.model_fields.values() if f.alias),
+             *_aliases(model)}
     unknown = sorted(str(k) for k in data if k not in known)
     if unknown:
         raise ConfigError(f"unknown AutoMix config field(s) {unknown}")
@@ -181,6 +186,6 @@ def load_config(
             table = table.with_prices({name: _price(p, f"config 'prices.{name}'") for name, p in prices.items()})
         data["prices"] = table
     try:
-        return AutoMixChatModel(**data)
+        return model(**data)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"invalid AutoMix config: {error}") from error

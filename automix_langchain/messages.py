@@ -37,6 +37,7 @@ from langchain_core.messages import (
 from langchain_core.prompt_values import PromptValue
 from pydantic import BaseModel
 
+from automix_core.errors import UnsupportedMessageError
 from automix_core.models import Message
 
 __all__ = [
@@ -53,8 +54,6 @@ ContextSource = Literal["conversation", "system", "none"]
 ContextFrom = ContextSource | Callable[[list[BaseMessage]], tuple[str, str]]
 
 
-class UnsupportedMessageError(TypeError):
-    """A message (or input) AutoMix cannot turn into something its verifier can read."""
 
 
 _CHAT_ROLES = {"user": "user", "human": "user", "assistant": "assistant", "ai": "assistant", "system": "system"}

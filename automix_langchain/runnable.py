@@ -29,7 +29,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
 from pydantic import field_validator
 
-from automix_core.cascade.engine import AutoMixResult
+from automix_core import AutoMixResult
 
 from .messages import input_question_and_context
 from .settings import AutoMixSettings

@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr
 
-from automix_core.cascade.engine import AutoMix, Screen
 from automix_core.accounting.ledger import Budget, Ledger
-from automix_core.policies.base import Policy
 from automix_core.accounting.prices import PriceTable
-from automix_core.router import Router
+from automix_core.cascade import AutoMix, Screen
+from automix_core.policies import Policy
+from automix_core.router import Router, coerce_router
+from automix_core.settings import CascadeSettings
 
 from .messages import ContextFrom
 from .tiers import RunnableTier, ToolCallPolicy
@@ -26,10 +27,13 @@ from .tiers import RunnableTier, ToolCallPolicy
 __all__ = ["AutoMixSettings"]
 
 
-class AutoMixSettings(BaseModel):
-    """Fields shared by the LangChain adapters (see :class:`automix_core.AutoMix` for their meaning)."""
+class AutoMixSettings(CascadeSettings):
+    """Fields shared by the LangChain adapters: the core's :class:`~automix_core.CascadeSettings` (same
+    names, same validation: ``k``, ``verify_mode``, ``verify_temperature``, ``verify_max_tokens``,
+    ``answer_max_tokens``, ``answer_temperature``, ``retries``, ``timeout``, ``system``) and the
+    LangChain-only ones below. ``max_retries`` is accepted for ``retries``."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="ignore", populate_by_name=True)
 
     router: Router | Policy | str | dict[str, Any] | None = None
     """A fitted router, a policy, a router JSON path, or its dict; None: the untrained default."""
@@ -38,10 +42,11 @@ class AutoMixSettings(BaseModel):
     ledger: Ledger = Field(default_factory=Ledger)
     """Where every call (answers and verification) is billed; shared by copies of this object."""
     budget: Budget | None = None
-    k: int = Field(default=8, ge=1)
-    verify_mode: Literal["sample", "sequential", "logprob"] = "sample"
-    verify_temperature: float = Field(default=1.0, ge=0, allow_inf_nan=False)
-    verify_max_tokens: int = Field(default=160, ge=1)
+    answer_max_tokens: int | None = Field(default=None, ge=1)
+    """Reply tokens the engine assumes for an answer when fitting prompts to ``context_window``. The
+    answering runnables keep their own limits (``AutoMixChatModel`` passes its ``max_tokens``)."""
+    retries: int = Field(default=1, ge=0, validation_alias=AliasChoices("retries", "max_retries"))
+    """Extra attempts for a call failing with a transient error (timeouts, connection, rate limits)."""
     verify_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Extra keyword arguments for every verification call (e.g. ``{"extra_body": {...}}``)."""
     sampling_kwargs: bool = True
@@ -59,31 +64,18 @@ class AutoMixSettings(BaseModel):
     answer, ``"accept"`` them unverified, or ``"escalate"`` (the last tier's calls are always kept)."""
     context_window: int | None = None
     """Tokens the verifier's prompt may use (context is left-truncated to fit); None: unlimited."""
-    timeout: float | None = Field(default=120.0, gt=0, allow_inf_nan=False)
-    """Seconds per call on the async path (the sync path relies on each child's own timeout)."""
-    max_retries: int = Field(default=1, ge=0)
-    """Extra attempts for a call failing with a retryable error (timeouts, connection, rate limits)."""
+
+    @property
+    def max_retries(self) -> int:
+        """``retries`` under its earlier name."""
+        return self.retries
 
     _router: Router | None = PrivateAttr(default=None)
 
     def resolved_router(self, names: Sequence[str]) -> Router:
-        """The router for tiers named ``names`` (loaded once and cached)."""
+        """The router for tiers named ``names`` (:func:`~automix_core.coerce_router`, loaded once and cached)."""
         if self._router is None:
-            r = self.router
-            if r is None:
-                router = Router.default(names)
-            elif isinstance(r, Router):
-                router = r
-            elif isinstance(r, Policy):
-                router = Router(list(names), r)
-            elif isinstance(r, dict):
-                router = Router.from_dict(r)
-            else:
-                router = Router.load(r)
-            if len(router.models) != len(names):
-                raise ValueError(f"router is for {len(router.models)} tiers ({router.models}) but "
-                                 f"{len(names)} were given ({list(names)})")
-            self._router = router
+            self._router = coerce_router(self.router, names)
         return self._router
 
     def screen(self) -> Screen | None:
@@ -100,22 +92,15 @@ class AutoMixSettings(BaseModel):
 
         return screen
 
-    def engine(self, tiers: Sequence[RunnableTier], *, answer_max_tokens: int | None = None,
-               answer_temperature: float = 0.0) -> AutoMix:
-        """A fresh engine over this request's tiers (cheap: the router is cached)."""
+    def engine(self, tiers: Sequence[RunnableTier], **overrides: Any) -> AutoMix:
+        """A fresh engine over this request's tiers (cheap: the router is cached); ``overrides`` are
+        cascade settings for this request (e.g. ``answer_max_tokens``)."""
         return AutoMix(
-            list(tiers),
+            [t.tier() for t in tiers],
             router=self.resolved_router([t.name for t in tiers]),
             prices=self.prices,
             ledger=self.ledger,
             budget=self.budget,
-            k=self.k,
-            verify_mode=self.verify_mode,
-            verify_temperature=self.verify_temperature,
-            verify_max_tokens=self.verify_max_tokens,
-            answer_max_tokens=answer_max_tokens,
-            answer_temperature=answer_temperature,
-            retries=self.max_retries,
-            timeout=self.timeout,
             screen=self.screen(),
+            settings=CascadeSettings.of(self, overrides),
         )

@@ -1,18 +1,19 @@
 """The bridge from LangChain runnables to :class:`automix_core.models.ChatModel`, one per request.
 
-A :class:`RunnableTier` is built for every AutoMix request. The engine asks it for two kinds of
-calls, told apart by the messages it is given:
+A :class:`RunnableTier` is built for every AutoMix request and hands the engine one
+:class:`~automix_core.Tier` (:meth:`RunnableTier.tier`) made of two chat models, so the engine says
+which call is which:
 
-* the **answer** call (the request's own messages): the tier's runnable is invoked with the
-  request's original LangChain input (messages with images, tools, a chain's dict input...), and
-  the output is kept in :attr:`RunnableTier.output`;
-* **verification** calls (the few-shot verification prompt): the engine asks for all ``n``
-  samples in one call; the tier's verifier is invoked once per sample (one after another on the
-  sync path, concurrently on the async path, where a failed sample cancels its siblings), with the
-  prompt converted to LangChain messages once; or, for a verifier chat model with native ``n``
-  (``verify_n``), as one ``generate`` call with ``n`` (choices it did not return are drawn one by
-  one). (``BaseChatModel.generate`` over ``n`` copies of the prompt is not used: it leaves the runs
-  after a failed one open in tracers, and its async form waits for every sample after one failed.)
+* the **answering** model: the tier's runnable is invoked with the request's original LangChain
+  input (messages with images, tools, a chain's dict input...), and the output is kept in
+  :attr:`RunnableTier.output`;
+* the **verifying** model: the few-shot verification prompt, converted to LangChain messages (its
+  fixed turns once, see :class:`~automix_core.integration.TurnCache`), one request per call; with
+  ``verify_n`` a verifier chat model gets one ``generate`` call with ``n``. How many calls draw the
+  k samples (one with ``n`` and the rest one by one, or k single calls; the HTTP-400 fallback) is
+  the core's :func:`~automix_core.verify.draw`, the same for every backend. (``BaseChatModel.generate``
+  over ``n`` copies of the prompt is not used: it leaves the runs after a failed one open in
+  tracers, and its async form waits for every sample after one failed.)
 
 Every call runs with callbacks from the AutoMix run (so it nests under it in tracing), tagged
 ``automix`` plus ``automix:answer``/``automix:verify``. Usage comes from the ``usage_metadata``
@@ -23,7 +24,6 @@ report are estimated by the core ledger (and marked ``estimated``).
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,10 +35,10 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.runnables import Runnable, RunnableConfig
-from pydantic import SecretStr
 
-from automix_core.aio import gather_n
-from automix_core.models import Generation, Message, ModelError, TurnCache, rejected_request
+from automix_core.cascade import Tier
+from automix_core.integration import TurnCache, model_error, secret_values
+from automix_core.models import Generation, Message, ModelError
 
 from .messages import output_text
 
@@ -55,7 +55,6 @@ __all__ = [
 ToolCallPolicy = Literal["accept", "verify", "escalate"]
 ChildCallbacks = Callable[[], "CallbackManager | AsyncCallbackManager | list[BaseCallbackHandler] | None"]
 
-_RETRYABLE_NAMES = ("Timeout", "RateLimit", "Connection", "InternalServer", "ServiceUnavailable")
 
 
 class UsageCollector(BaseCallbackHandler):
@@ -135,31 +134,10 @@ def find_chat_model(runnable: Any) -> BaseChatModel | None:
     return None
 
 
-def secret_values(model: object) -> list[str]:
-    """The secrets a chat model holds (``SecretStr`` fields, and text fields named like a key or token)."""
-    out: list[str] = []
-    for name in getattr(type(model), "model_fields", {}):
-        value = getattr(model, name, None)
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        elif not (isinstance(value, str) and any(part in name.lower() for part in ("key", "token", "secret"))):
-            continue
-        if isinstance(value, str) and len(value) >= 4:
-            out.append(value)
-    return out
 
 
-def scrub(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every secret replaced by ``***`` (longest first)."""
-    for secret in sorted(set(secrets), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
 
 
-def _retryable(error: BaseException) -> bool:
-    if isinstance(error, (TimeoutError, ConnectionError, asyncio.TimeoutError)):
-        return True
-    return any(part in type(error).__name__ for part in _RETRYABLE_NAMES)
 
 
 @dataclass
@@ -173,7 +151,7 @@ class RequestInput:
 
 @dataclass
 class RunnableTier:
-    """A :class:`~automix_core.models.ChatModel` over a LangChain runnable, for one request."""
+    """One tier of one request over LangChain runnables (see :meth:`tier`)."""
 
     index: int
     model_name: str
@@ -191,21 +169,6 @@ class RunnableTier:
     @property
     def name(self) -> str:
         return self.model_name
-
-    @property
-    def supports_n(self) -> bool:
-        # the engine asks for all n samples in one call; see the module docs for how they are drawn
-        return True
-
-    @property
-    def context_window(self) -> int | None:
-        return self.window
-
-    # -- helpers ----------------------------------------------------------------------------
-
-    def _is_answer(self, messages: Sequence[Message]) -> bool:
-        core = self.request.core_messages
-        return messages is core or list(messages) == core
 
     def _config(self, purpose: str) -> tuple[RunnableConfig, UsageCollector | None]:
         """The run config of an answer call, with a :class:`UsageCollector` unless the answerer is a
@@ -235,12 +198,9 @@ class RunnableTier:
         return self._tagged(self.callbacks(), "verify")
 
     def _error(self, purpose: str, error: BaseException) -> ModelError:
-        secrets = [s for r in (self.answerer, self.verifier) for s in secret_values(find_chat_model(r))]
-        return ModelError(
-            scrub(f"tier {self.index} ({self.model_name}) {purpose} failed: {type(error).__name__}: {error}", secrets),
-            model=self.model_name,
-            retryable=_retryable(error),
-        )
+        secrets = secret_values(find_chat_model(self.answerer), find_chat_model(self.verifier))
+        return model_error(f"tier {self.index} ({self.model_name}) {purpose} failed", error, secrets,
+                           model=self.model_name)
 
     def _answer_generation(self, out: Any, collector: UsageCollector | None) -> Generation:
         self.output = out
@@ -254,9 +214,6 @@ class RunnableTier:
         return Generation(texts=[output_text(out)], model=self.model_name, input_tokens=inp, output_tokens=outp,
                           raw=out)
 
-    def _verify_messages(self, messages: Sequence[Message]) -> list[BaseMessage]:
-        return _TURNS.convert(messages)
-
     def _vkwargs(self, temperature: float, max_tokens: int | None) -> dict[str, Any]:
         kw: dict[str, Any] = {}
         if self.sampling_kwargs:
@@ -266,78 +223,73 @@ class RunnableTier:
         kw.update(self.verify_kwargs)
         return kw
 
-    # -- ChatModel ----------------------------------------------------------------------------
+    def tier(self) -> Tier:
+        """This tier for the engine: the answering model and the verifying model."""
+        return Tier(_Answering(self), verifier=_Verifying(self))
 
-    def generate(
-        self,
-        messages: Sequence[Message],
-        *,
-        n: int = 1,
-        temperature: float = 0.0,
-        max_tokens: int | None = None,
-        stop: Sequence[str] | None = None,
-        logprobs: int | None = None,
-    ) -> Generation:
-        if self._is_answer(messages):
-            config, collector = self._config("answer")
-            try:
-                out = self.answerer.invoke(self.request.answer_input, config, **self.request.answer_kwargs)
-            except Exception as error:
-                raise self._error("answer", error) from error
-            return self._answer_generation(out, collector)
-        lc_messages = self._verify_messages(messages)
-        kw = self._vkwargs(temperature, max_tokens)
-        config = self._verify_config()
-        replies: list[Any] = []  # one entry per request: its choices (as messages)
-        try:
-            if self.native_n and n > 1 and isinstance(self.verifier, BaseChatModel):
-                try:
-                    result = self.verifier.generate([lc_messages], n=n, **_generate_config(config), **kw)
-                    replies.append(_choices(result)[:n])
-                except Exception as error:
-                    if not rejected_request(error):
-                        raise
-                    # the model refused ``n`` (HTTP 400): draw the samples one by one below
-            for _ in range(n - sum(len(r) for r in replies)):  # the samples a request with n did not return
-                replies.append([self.verifier.invoke(lc_messages, config, **kw)])
-        except Exception as error:
-            raise self._error("verification", error) from error
-        return _verify_generation(self.model_name, replies)
 
-    async def agenerate(
-        self,
-        messages: Sequence[Message],
-        *,
-        n: int = 1,
-        temperature: float = 0.0,
-        max_tokens: int | None = None,
-        stop: Sequence[str] | None = None,
-        logprobs: int | None = None,
-    ) -> Generation:
-        if self._is_answer(messages):
-            config, collector = self._config("answer")
-            try:
-                out = await self.answerer.ainvoke(self.request.answer_input, config, **self.request.answer_kwargs)
-            except Exception as error:
-                raise self._error("answer", error) from error
-            return self._answer_generation(out, collector)
-        lc_messages = self._verify_messages(messages)
-        kw = self._vkwargs(temperature, max_tokens)
-        config = self._verify_config()
-        replies: list[list[Any]] = []
+class _Answering:
+    """The answer calls of a :class:`RunnableTier`: the runnable on the request's own input (the engine's
+    messages are that input's core form, so they are not read)."""
+
+    def __init__(self, tier: RunnableTier) -> None:
+        self.t = tier
+        self.name = tier.model_name
+        self.context_window = tier.window
+
+    supports_n = False
+
+    def generate(self, messages: Sequence[Message], **_: Any) -> Generation:
+        t = self.t
+        config, collector = t._config("answer")
         try:
-            if self.native_n and n > 1 and isinstance(self.verifier, BaseChatModel):
-                try:
-                    result = await self.verifier.agenerate([lc_messages], n=n, **_generate_config(config), **kw)
-                    replies.append(_choices(result)[:n])
-                except Exception as error:
-                    if not rejected_request(error):
-                        raise
-            missing = n - sum(len(r) for r in replies)  # the samples a request with n did not return
-            replies += [[m] for m in await gather_n(missing, self.verifier.ainvoke, lc_messages, config, **kw)]
+            out = t.answerer.invoke(t.request.answer_input, config, **t.request.answer_kwargs)
         except Exception as error:
-            raise self._error("verification", error) from error
-        return _verify_generation(self.model_name, replies)
+            raise t._error("answer", error) from error
+        return t._answer_generation(out, collector)
+
+    async def agenerate(self, messages: Sequence[Message], **_: Any) -> Generation:
+        t = self.t
+        config, collector = t._config("answer")
+        try:
+            out = await t.answerer.ainvoke(t.request.answer_input, config, **t.request.answer_kwargs)
+        except Exception as error:
+            raise t._error("answer", error) from error
+        return t._answer_generation(out, collector)
+
+
+class _Verifying:
+    """The verification calls of a :class:`RunnableTier`: one request each, with ``n`` when native."""
+
+    def __init__(self, tier: RunnableTier) -> None:
+        self.t = tier
+        self.name = tier.model_name
+        self.context_window = tier.window
+        self.supports_n = tier.native_n and isinstance(tier.verifier, BaseChatModel)
+
+    def generate(self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0,
+                 max_tokens: int | None = None, **_: Any) -> Generation:
+        t = self.t
+        lc_messages, kw, config = _TURNS.convert(messages), t._vkwargs(temperature, max_tokens), t._verify_config()
+        try:
+            if n > 1 and isinstance(t.verifier, BaseChatModel):
+                result = t.verifier.generate([lc_messages], n=n, **_generate_config(config), **kw)
+                return _verify_generation(t.model_name, _choices(result)[:n])
+            return _verify_generation(t.model_name, [t.verifier.invoke(lc_messages, config, **kw)])
+        except Exception as error:
+            raise t._error("verification", error) from error
+
+    async def agenerate(self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0,
+                        max_tokens: int | None = None, **_: Any) -> Generation:
+        t = self.t
+        lc_messages, kw, config = _TURNS.convert(messages), t._vkwargs(temperature, max_tokens), t._verify_config()
+        try:
+            if n > 1 and isinstance(t.verifier, BaseChatModel):
+                result = await t.verifier.agenerate([lc_messages], n=n, **_generate_config(config), **kw)
+                return _verify_generation(t.model_name, _choices(result)[:n])
+            return _verify_generation(t.model_name, [await t.verifier.ainvoke(lc_messages, config, **kw)])
+        except Exception as error:
+            raise t._error("verification", error) from error
 
 
 _MESSAGE_TYPES: dict[str, type[BaseMessage]] = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
@@ -348,19 +300,16 @@ _TURNS: TurnCache[BaseMessage] = TurnCache(
 )
 
 
-def _verify_generation(name: str, replies: list[list[Any]]) -> Generation:
-    """The samples of a verification call: ``replies`` holds each request's choices. Usage is read
-    from each request's first choice (``usage_metadata`` of a response with several choices covers
-    all of them); when one request reported none, the core estimates the whole call."""
-    texts = [output_text(m) for r in replies for m in r]
-    inp = out = 0
-    for r in replies:
-        usage = r[0].usage_metadata if r and isinstance(r[0], AIMessage) else None
-        if not usage:
-            return Generation(texts=texts, model=name, requests=max(1, len(replies)))
-        inp += int(usage.get("input_tokens") or 0)
-        out += int(usage.get("output_tokens") or 0)
-    return Generation(texts=texts, model=name, input_tokens=inp, output_tokens=out, requests=max(1, len(replies)))
+def _verify_generation(name: str, choices: list[Any]) -> Generation:
+    """One verification request's samples (``choices``). Usage is read from the first choice
+    (``usage_metadata`` of a response with several choices covers all of them); when it reported
+    none, the core estimates the call."""
+    texts = [output_text(m) for m in choices]
+    usage = choices[0].usage_metadata if choices and isinstance(choices[0], AIMessage) else None
+    if not usage:
+        return Generation(texts=texts, model=name)
+    return Generation(texts=texts, model=name, input_tokens=int(usage.get("input_tokens") or 0),
+                      output_tokens=int(usage.get("output_tokens") or 0))
 
 
 def _generate_config(config: RunnableConfig) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 ``smollm_server`` is session-scoped: one embedded server for every test that asks for it. It skips
 (with the reason) when xllamacpp is not importable or the SmolLM2 weights are not in the cache;
-install them with ``python -m automix_core.backends.local.server install smollm2-135m`` (or
+install them with ``python -m automix_core.backends.local install smollm2-135m`` (or
 ``automix models install smollm2-135m``).
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from automix_core.backends.local.server import LocalServer, is_installed, model_path
+from automix_core.backends.local import LocalServer, is_installed, model_path
 
 SMOLLM = "smollm2-135m"
 SMOLLM_PARALLEL = 4
@@ -32,7 +32,7 @@ def require_smollm() -> None:
     if not is_installed(SMOLLM):
         pytest.skip(
             f"SmolLM2 weights not installed at {model_path(SMOLLM)}; "
-            f"run: python -m automix_core.backends.local.server install {SMOLLM}"
+            f"run: python -m automix_core.backends.local install {SMOLLM}"
         )
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from automix_core.cascade.engine import AutoMix
-from automix_core.models import Generation, ScriptedModel
 from automix_core.accounting.prices import Price, PriceTable
+from automix_core.cascade.engine import AutoMix
+from automix_core.models import Generation
+from automix_core.testing import ScriptedModel
 
 PRICES = PriceTable(default=Price(input_per_million=1, output_per_million=1))
 

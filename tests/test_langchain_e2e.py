@@ -14,9 +14,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from automix_core.backends.local.server import MODELS, LocalServer
-from automix_core.policies.base import ThresholdPolicy
 from automix_core.accounting.prices import PriceTable
+from automix_core.backends.local import MODELS, LocalServer
+from automix_core.policies import ThresholdPolicy
 from automix_langchain import AutoMixChatModel
 
 pytestmark = pytest.mark.local

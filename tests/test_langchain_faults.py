@@ -11,7 +11,7 @@ import pytest
 from langchain_core.messages import AIMessage, ChatMessage, HumanMessage, SystemMessage
 
 import automix_langchain
-from automix_core.cascade.engine import AllTiersFailedError
+from automix_core import AllTiersFailedError
 from automix_core.accounting.prices import Price, PriceTable, UnknownPriceError
 from automix_langchain import AutoMixChatModel, AutoMixRunnable, UnsupportedMessageError
 

@@ -7,9 +7,9 @@ import threading
 import pytest
 
 from automix_core.accounting.ledger import Budget, Ledger, Totals, Usage, usage_from_generation
-from automix_core.models import Generation, Message
 from automix_core.accounting.prices import PriceTable, UnknownPriceError
 from automix_core.accounting.tokens import count_messages, count_tokens
+from automix_core.models import Generation, Message
 
 
 def _usage(model: str = "gpt-4o-mini", cost: float = 0.01, purpose: str = "answer", estimated: bool = False) -> Usage:

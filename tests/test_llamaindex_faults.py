@@ -7,10 +7,10 @@ from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.base.response.schema import Response
 from llama_index.core.schema import TextNode
 
-from automix_core.cascade.engine import AllTiersFailedError
-from automix_core.models import Message
+from automix_core import AllTiersFailedError
 from automix_core.accounting.prices import Price, PriceTable
 from automix_core.accounting.tokens import count_messages
+from automix_core.models import Message
 from automix_llamaindex import EMPTY_RESPONSE, AutoMixLLM, AutoMixQueryEngine
 
 from .llamaindex_fakes import KeywordRetriever, ScriptedLLM

@@ -12,8 +12,8 @@ from llama_index.core.callbacks import CallbackManager, TokenCountingHandler
 from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.core.schema import TextNode
 
-from automix_core.backends.local.server import LocalServer
 from automix_core.accounting.prices import PriceTable, local_price
+from automix_core.backends.local import LocalServer
 from automix_llamaindex import AutoMixLLM, AutoMixQueryEngine
 
 from .llamaindex_fakes import KeywordRetriever

@@ -21,8 +21,9 @@ from llama_index.core.instrumentation.span_handlers import SimpleSpanHandler
 from llama_index_instrumentation import get_dispatcher
 
 import automix_llamaindex
-from automix_core.models import Message
 from automix_core.accounting.prices import Price, PriceTable
+from automix_core.models import Message
+from automix_core.verify import adraw, draw
 from automix_llamaindex import AutoMixEvent, AutoMixLLM, LlamaIndexChatModel, reported_usage, to_core_messages
 
 from .llamaindex_fakes import ScriptedLLM, fence
@@ -116,8 +117,9 @@ def test_chat_accepts_tier0_and_reports_every_call() -> None:
     assert r.additional_kwargs["prompt_tokens"] == child_tokens(small)
     extra = r.additional_kwargs
     assert raw(r)["usage"]["total_tokens"] == extra["prompt_tokens"] + extra["completion_tokens"]
-    # one entry per engine call: the answer, and the 4 verification samples drawn as 4 chat requests
-    assert [(c["purpose"], c["requests"]) for c in raw(r)["calls"]] == [("answer", 1), ("verify", 4)]
+    # one entry per chat request: the answer, and the 4 verification samples drawn by the core's one
+    # drawing routine as 4 requests (as for any backend without n)
+    assert [(c["purpose"], c["requests"]) for c in raw(r)["calls"]] == [("answer", 1)] + [("verify", 1)] * 4
     assert not any(c["estimated"] for c in raw(r)["calls"])
     trace = raw(r)["automix"]["trace"]
     assert trace[0]["confidence"] == 1.0 and trace[0]["decision"] == "accept"
@@ -220,8 +222,9 @@ def test_verification_turns_shared_between_calls_survive_a_tier_that_edits_them(
     llm = make(Editing(model="small", answer="1930"), k=3)
     llm.chat(user(QUESTION))
     llm.chat(user(QUESTION))
-    assert len(seen) == 6 and seen[1] == "tampered"  # within one call the samples share one message list
-    assert seen[3] == seen[0] != "tampered"  # the next call starts from the verifier's own instructions
+    # each sample is its own request (the core draws them), and a turn a tier edited is rebuilt before
+    # reuse: every sample of both calls sees the verifier's own instructions
+    assert len(seen) == 6 and all(s == seen[0] != "tampered" for s in seen)
 
 
 def test_answer_tier_gets_the_callers_own_messages_and_verifier_its_prompt() -> None:
@@ -374,16 +377,17 @@ def test_child_spans_nest_under_automix_span_and_event_is_dispatched() -> None:
 
 def test_wrapper_draws_n_samples_as_n_chat_calls_and_sums_their_usage() -> None:
     small = ScriptedLLM(model="small", verdicts=["correct", "incorrect", "correct"])
-    tier = LlamaIndexChatModel(small)
+    tier = LlamaIndexChatModel(small, purpose="verify")
     msgs: list[Message] = [{"role": "user", "content": "Is it ⟦answer⟧ right?"}]
-    gen = tier.generate(msgs, n=3, temperature=1.0, max_tokens=9)
-    assert len(small.calls) == 3 and gen.requests == 3 and len(gen.texts) == 3
+    gens = draw(lambda n: tier.generate(msgs, n=n, temperature=1.0, max_tokens=9), lambda g: len(g.texts), 3,
+                tier.supports_n)
+    assert len(small.calls) == 3 and len(gens) == 3 and all(len(g.texts) == 1 for g in gens)
     assert all(c["kwargs"] == {"temperature": 1.0, "max_tokens": 9} for c in small.calls)
-    assert gen.input_tokens == 3 * 4  # four whitespace tokens, billed once per request
-    assert gen.output_tokens == sum(len(t.split()) for t in gen.texts)
-    silent = LlamaIndexChatModel(ScriptedLLM(model="small", report_usage=False))
-    out = asyncio.run(silent.agenerate(msgs, n=2))
-    assert out.requests == 2 and out.input_tokens is None and out.output_tokens is None  # the core estimates
+    assert sum(g.input_tokens or 0 for g in gens) == 3 * 4  # four whitespace tokens, billed once per request
+    assert sum(g.output_tokens or 0 for g in gens) == sum(len(t.split()) for g in gens for t in g.texts)
+    silent = LlamaIndexChatModel(ScriptedLLM(model="small", report_usage=False), purpose="verify")
+    outs = asyncio.run(adraw(lambda n: silent.agenerate(msgs, n=n), lambda g: len(g.texts), 2, silent.supports_n))
+    assert len(outs) == 2 and all(o.input_tokens is None and o.output_tokens is None for o in outs)  # estimated
 
 
 def test_wrapper_async_sample_failure_cancels_the_other_samples() -> None:
@@ -408,7 +412,8 @@ def test_wrapper_async_sample_failure_cancels_the_other_samples() -> None:
 
     async def main() -> None:
         with pytest.raises(Exception, match="sample 1 timed out"):
-            await asyncio.wait_for(tier.agenerate(msgs, n=3), 10)
+            await asyncio.wait_for(adraw(lambda n: tier.agenerate(msgs, n=n), lambda g: len(g.texts), 3,
+                                         tier.supports_n), 10)
         assert len(cancelled) == 2 and [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
 
     asyncio.run(main())

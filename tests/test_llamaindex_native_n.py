@@ -14,8 +14,8 @@ from llama_index.core.base.llms.types import ChatMessage, ChatResponse, MessageR
 from llama_index.llms.openai import OpenAI
 from llama_index.llms.openai_like import OpenAILike  # type: ignore[import-untyped]
 
-from automix_core.policies.base import ThresholdPolicy
 from automix_core.accounting.prices import Price, PriceTable
+from automix_core.policies import ThresholdPolicy
 from automix_llamaindex import AutoMixLLM
 from automix_llamaindex.base import LlamaIndexChatModel, choice_texts, supports_native_n
 
@@ -116,7 +116,7 @@ def test_native_n_is_on_by_default_only_for_openai_own_endpoint() -> None:
     assert not supports_native_n(scripted, None) and supports_native_n(scripted, True)
     assert not supports_native_n(hosted, False) and not supports_native_n(None, True)
     model = AutoMixLLM([hosted, proxied], prices=PRICES)
-    assert [t.model.native_n for t in model.engine.tiers] == [True, False]  # type: ignore[attr-defined]
+    assert [t.verifier.supports_n for t in model.engine.tiers] == [True, False]  # type: ignore[union-attr]
 
 
 def test_choice_texts_reads_objects_and_dicts_and_falls_back_to_the_message() -> None:

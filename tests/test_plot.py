@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from automix_core.cli.main import main
 from automix_core.calibration.evaluate import cost_range, evaluate
 from automix_core.calibration.records import read_records, to_arrays
+from automix_core.cli.main import main
 
 from .synth import make_records, write_records
 

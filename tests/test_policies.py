@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from automix_core.calibration.evaluate import route_point
-from automix_core.policies.base import (
+from automix_core.calibration.records import Record, RecordArrays, to_arrays
+from automix_core.policies import (
     KERNEL_SCALE,
     POLICIES,
     DoubleThresholdPolicy,
@@ -15,7 +16,6 @@ from automix_core.policies.base import (
     ThresholdPolicy,
     get_policy_class,
 )
-from automix_core.calibration.records import Record, RecordArrays, to_arrays
 
 from .synth import make_records
 

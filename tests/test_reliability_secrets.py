@@ -15,8 +15,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_openai import ChatOpenAI
 
 from automix_core import AllTiersFailedError, AutoMix, Price, PriceTable
-from automix_core.calibration.collect import Item, collect
 from automix_core.backends.openai_compat import OpenAICompatibleModel
+from automix_core.calibration.collect import Item, collect
 from automix_langchain import AutoMixChatModel
 
 from .fake_openai import FakeOpenAI
@@ -80,7 +80,7 @@ def test_core_client_success_trace_and_collected_records(caplog: pytest.LogCaptu
 def test_langchain_chatopenai_401_echoing_the_key(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     with FakeOpenAI(api_key=SERVER_KEY) as server:
-        model = AutoMixChatModel(tiers=lc_tiers(server.url, KEY), prices=PRICES, k=2, max_retries=0)
+        model = AutoMixChatModel(tiers=lc_tiers(server.url, KEY), prices=PRICES, k=2, retries=0)
         runners: list[Callable[[], object]] = [lambda: model.invoke("q?"), lambda: asyncio.run(model.ainvoke("q?"))]
         for runner in runners:
             with pytest.raises(AllTiersFailedError) as info:

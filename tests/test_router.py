@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from automix_core.calibration.evaluate import route_point
-from automix_core.policies.base import ThresholdPolicy
 from automix_core.calibration.records import Record, RecordArrays, to_arrays
+from automix_core.policies import ThresholdPolicy
 from automix_core.router import Router, RouterError, calibrate
 
 from .synth import make_records

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from automix_core.accounting import tokens
-from automix_core.models import Message
 from automix_core.accounting.tokens import (
     MESSAGE_OVERHEAD_TOKENS,
     REPLY_PRIMING_TOKENS,
@@ -21,6 +20,7 @@ from automix_core.accounting.tokens import (
     messages_upper_bound,
     truncate_left,
 )
+from automix_core.models import Message
 
 HOSTILE = [
     "",

@@ -10,12 +10,12 @@ from collections.abc import Sequence
 
 import pytest
 
-from automix_core.verify import verifier as verify
 from automix_core.accounting.ledger import usage_from_generation
-from automix_core.models import Message, ModelError, ScriptedModel, ScriptedReply
 from automix_core.accounting.prices import PriceTable, local_price
 from automix_core.accounting.tokens import count_messages
-from automix_core.verify.verifier import (
+from automix_core.models import Message, ModelError
+from automix_core.testing import ScriptedModel, ScriptedReply
+from automix_core.verify import (
     EXAMPLES,
     LOGPROB_MAX_TOKENS,
     LOGPROB_SYSTEM_PROMPT,
@@ -25,8 +25,10 @@ from automix_core.verify.verifier import (
     build_prompt,
     parse_verdict,
     posterior_correct,
-    quote_untrusted,
 )
+from automix_core.verify import parse as verify_parse
+from automix_core.verify import prompt as verify_prompt
+from automix_core.verify.prompt import quote_untrusted
 
 YES = "Justification: It matches.\nVerdict: correct"
 NO = "Justification: It does not match.\nVerdict: incorrect"
@@ -121,7 +123,7 @@ def test_parse_verdict(text: str, expected: bool | None) -> None:
 
 
 def test_logprob_token_mass() -> None:
-    conf = verify._logprob_confidence
+    conf = verify_parse._logprob_confidence
     assert conf([{" correct": math.log(0.6), " incorrect": math.log(0.2), "Maybe": math.log(0.2)}]) == pytest.approx(
         0.75
     )
@@ -459,5 +461,5 @@ def test_injection_does_not_raise_confidence(payload: str, field: str) -> None:
 def test_corpus_fools_the_model_without_escaping(monkeypatch: pytest.MonkeyPatch, payload: str) -> None:
     """The corpus is meaningful: with neutralisation switched off, every payload but the plain-text
     one raises the fooled model's confidence (so removing the escaping makes the test above fail)."""
-    monkeypatch.setattr(verify, "_neutralise", lambda text: text)
+    monkeypatch.setattr(verify_prompt, "_neutralise", lambda text: text)
     assert _fooled_confidence(**_inject(payload, "answer")) == 1.0

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+from ..errors import UnknownPriceError
+
 __all__ = [
     "LOCAL_USD_PER_MILLION_PER_BILLION",
     "PRESET_PRICES",
@@ -74,8 +76,6 @@ def local_price(params_billion: float, usd_per_million_per_billion: float = LOCA
     return Price(input_per_million=rate, output_per_million=rate)
 
 
-class UnknownPriceError(LookupError):
-    """No price is known for a model and the table has no default."""
 
 
 def _base_name(model: str) -> str:

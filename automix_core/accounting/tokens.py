@@ -7,9 +7,9 @@ Counts are exact tiktoken counts when an encoding can be loaded, and a heuristic
   after stripping a provider prefix such as ``openai:`` or ``org/``), ``cl100k_base`` for every other
   name, including non-OpenAI models (for those the count approximates their own tokenizer).
 * Offline loading: tiktoken normally downloads encodings. When ``TIKTOKEN_CACHE_DIR`` is unset, the
-  copies shipped with llama-index-core (``llama_index/core/_static/tiktoken_cache``) are used; the
-  folder is located through package metadata, without importing llama_index, and the variable is
-  set only while the encoding loads. Loaded encodings (and failures) are cached per process.
+  copies shipped with this package (``automix_core/accounting/tiktoken_cache``, OpenAI's published
+  ``cl100k_base`` and ``o200k_base`` files under the names tiktoken's cache uses) are used; the
+  variable is set only while the encoding loads. Loaded encodings (and failures) are cached per process.
 * Heuristic fallback: when no encoding loads, a text counts ``ceil(len(text) / 4)`` tokens
   (:data:`CHARS_PER_TOKEN` characters per token, the usual English average; it undercounts
   non-Latin scripts and emoji).
@@ -20,12 +20,12 @@ strings such as ``<|endoftext|>``, which count as plain text).
 
 from __future__ import annotations
 
-import importlib.metadata
 import math
 import os
 import threading
 from collections.abc import Iterable
 from functools import cache
+from pathlib import Path
 from typing import Any, Literal
 
 from ..models import Message
@@ -59,7 +59,7 @@ TRUNCATION_MARKER = "…"
 """Prefix :func:`truncate_left` puts on a text it shortened."""
 
 _O200K_PREFIXES = ("gpt-4o", "chatgpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4")
-_LLAMA_CACHE = "llama_index/core/_static/tiktoken_cache"
+_OWN_CACHE = Path(__file__).with_name("tiktoken_cache")
 _load_lock = threading.Lock()
 
 
@@ -72,13 +72,6 @@ def encoding_name(model: str | None = None) -> str:
     return "cl100k_base"
 
 
-def _llama_cache_dir() -> str | None:
-    try:
-        path = importlib.metadata.distribution("llama-index-core").locate_file(_LLAMA_CACHE)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    return str(path) if os.path.isdir(str(path)) else None
-
 
 @cache
 def _load(name: str) -> Any:
@@ -89,10 +82,9 @@ def _load(name: str) -> Any:
 
             if os.environ.get("TIKTOKEN_CACHE_DIR"):
                 return tiktoken.get_encoding(name)
-            cache = _llama_cache_dir()
-            if cache is None:
+            if not _OWN_CACHE.is_dir():
                 return tiktoken.get_encoding(name)
-            os.environ["TIKTOKEN_CACHE_DIR"] = cache
+            os.environ["TIKTOKEN_CACHE_DIR"] = str(_OWN_CACHE)
             try:
                 return tiktoken.get_encoding(name)
             finally:

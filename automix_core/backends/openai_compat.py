@@ -1,7 +1,7 @@
 """A :class:`~automix_core.models.ChatModel` for any OpenAI-compatible ``/v1/chat/completions`` server.
 
 Stdlib only (``urllib.request`` + ``json``): works against OpenAI itself, vLLM, llama.cpp's
-``llama-server`` (and xllamacpp's embedded copy of it, see :mod:`automix_core.backends.local.server`), Ollama's
+``llama-server`` (and xllamacpp's embedded copy of it, see :mod:`automix_core.backends.local`), Ollama's
 OpenAI endpoint, LM Studio, and similar servers.
 
 Error mapping (every failure is a :class:`~automix_core.models.ModelError`):
@@ -20,13 +20,14 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
-import math
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from ..integration import TRANSIENT_STATUS, scrub_secrets
 from ..models import Generation, Message, ModelError
+from .wire import _error_detail, _error_text, _excerpt, _int_or_none, _parse_logprobs, _sum_or_none
 
 __all__ = ["OpenAICompatibleModel", "UsageScope"]
 
@@ -39,9 +40,7 @@ then counts each choice's tokens itself from per-token logprobs (see
 :class:`OpenAICompatibleModel`).
 """
 
-_RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
 _ERROR_BODY_LIMIT = 64 * 1024
-_EXCERPT = 300
 
 
 class OpenAICompatibleModel:
@@ -278,11 +277,11 @@ class OpenAICompatibleModel:
                 detail = ""
             finally:
                 e.close()
-            retryable = status in _RETRYABLE_STATUS or status >= 500
+            retryable = status in TRANSIENT_STATUS or status >= 500
             msg = f"{where}: HTTP {status} {e.reason or ''}".rstrip()
             if detail:
                 msg += f": {detail}"
-            raise ModelError(self._scrub(msg), model=self.name, retryable=retryable) from None
+            raise ModelError(self._scrub(msg), model=self.name, retryable=retryable, status_code=status) from None
         except TimeoutError as e:
             raise ModelError(
                 self._scrub(f"{where}: timed out after {self.timeout:g}s ({e})"), model=self.name, retryable=True
@@ -367,89 +366,4 @@ class OpenAICompatibleModel:
         )
 
     def _scrub(self, text: str) -> str:
-        if self._api_key:
-            text = text.replace(self._api_key, "***")
-        return text
-
-
-def _parse_logprobs(block: object) -> list[dict[str, float]] | None:
-    """OpenAI ``choice.logprobs`` -> one ``{token: logprob}`` dict per generated position."""
-    if not isinstance(block, dict):
-        return None
-    content = block.get("content")
-    if not isinstance(content, list):
-        return None
-    out: list[dict[str, float]] = []
-    for pos in content:
-        if not isinstance(pos, dict):
-            continue
-        alts: dict[str, float] = {}
-        tops = pos.get("top_logprobs")
-        if isinstance(tops, list):
-            for alt in tops:
-                if isinstance(alt, dict):
-                    _put(alts, alt.get("token"), alt.get("logprob"))
-        _put(alts, pos.get("token"), pos.get("logprob"))
-        out.append(alts)
-    return out
-
-
-def _put(d: dict[str, float], token: object, logprob: object) -> None:
-    if not isinstance(token, str) or isinstance(logprob, bool) or not isinstance(logprob, (int, float)):
-        return
-    value = float(logprob)
-    if math.isnan(value):
-        return
-    # Two token ids can decode to the same text: keep the likelier one.
-    if token not in d or value > d[token]:
-        d[token] = value
-
-
-def _int_or_none(v: object) -> int | None:
-    """A reported token count, or None (estimate it) when it is missing, negative or not a finite number."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-        return None
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return int(v)
-
-
-def _sum_or_none(values: Any) -> int | None:
-    total = 0
-    for v in values:
-        if v is None:
-            return None
-        total += v
-    return total
-
-
-def _excerpt(raw: bytes) -> str:
-    text = raw[:_EXCERPT].decode("utf-8", "replace")
-    return text + ("..." if len(raw) > _EXCERPT else "")
-
-
-def _error_text(err: object) -> str:
-    if isinstance(err, dict):
-        for key in ("message", "detail", "type", "code"):
-            v = err.get(key)
-            if isinstance(v, str) and v:
-                return v[:_EXCERPT]
-    if isinstance(err, str):
-        return err[:_EXCERPT]
-    return json.dumps(err)[:_EXCERPT]
-
-
-def _error_detail(raw: bytes) -> str:
-    """The server's own error message from an error body (JSON ``error.message`` or a text excerpt)."""
-    if not raw:
-        return ""
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return _excerpt(raw).strip()
-    if isinstance(data, dict):
-        if "error" in data:
-            return _error_text(data["error"])
-        if "detail" in data or "message" in data:
-            return _error_text(data)
-    return _excerpt(raw).strip()
+        return scrub_secrets(text, [self._api_key] if self._api_key else [])

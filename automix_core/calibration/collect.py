@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..cascade.engine import build_answer_messages
 from ..accounting.ledger import usage_from_generation
-from ..models import ChatModel
 from ..accounting.prices import PriceTable
-from .records import append_record
+from ..cascade.engine import build_answer_messages
+from ..models import ChatModel
 from ..verify.verifier import Verifier
+from .records import append_record
 
 __all__ = [
     "CollectSummary",

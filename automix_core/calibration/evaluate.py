@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from ..policies import POLICIES, Policy, get_policy_class
 from .metrics import Point, auc_normalized, cost_to_recover, region_dibc
-from ..policies.base import POLICIES, Policy, get_policy_class
 from .records import RecordArrays, group_by
 
 __all__ = [

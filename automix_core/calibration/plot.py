@@ -82,7 +82,7 @@ def plot_cost_quality(
             drawn as references; every other entry as a policy curve.
         out: if given, the figure is saved there (format from the suffix, e.g. ``.png``).
         title: the picture's title; name the data and the models.
-        cost_range: the [low, high] cost range of the ΔIBC protocol (:func:`~automix_core.calibration.evaluate.cost_range`
+        cost_range: the [low, high] cost range of the ΔIBC protocol (:func:`.evaluate.cost_range`
             of the training records); with it, ``regions`` equal cost regions are shaded.
         cost_unit: ``"USD"`` (costs below 0.1 per query are shown per 1,000 queries) or any other
             unit name, shown as is (e.g. ``"tier-0 calls"`` for unit costs).

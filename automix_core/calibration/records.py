@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ..errors import RecordError
+
 __all__ = [
     "GroupedArrays",
     "ModelOutput",
@@ -33,8 +35,6 @@ __all__ = [
 ]
 
 
-class RecordError(ValueError):
-    """A record file or record is invalid; the message names the file, line, record and field."""
 
 
 class ModelOutput(BaseModel):

@@ -10,168 +10,24 @@ crash later in the request loses nothing already paid for.
 from __future__ import annotations
 
 import asyncio
-import enum
 import time
-from collections.abc import Awaitable, Callable, Generator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from collections.abc import Awaitable, Generator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from ..aio import within
-from ..accounting.ledger import Budget, Ledger, Usage, usage_from_generation
-from ..models import ChatModel, Generation, Message, ModelError
-from ..policies.base import Observation, Policy
+from ..accounting.ledger import Budget, Ledger, usage_from_generation
 from ..accounting.prices import PriceTable
-from ..router import Router
 from ..accounting.tokens import count_messages, messages_upper_bound, truncate_left
-from ..verify.verifier import VerificationResult, Verifier, VerifyMode, checked_generation
+from ..aio import within
+from ..errors import AllTiersFailedError
+from ..models import ChatModel, Generation, Message, ModelError, checked_generation
+from ..policies import Observation
+from ..router import Router, RouterSpec, coerce_router
+from ..settings import CascadeSettings
+from ..verify.verifier import VerificationResult, Verifier
+from .result import AutoMixResult, Event, Hook, Screen, Tier, TierTrace
 
-__all__ = [
-    "AllTiersFailedError",
-    "AutoMix",
-    "AutoMixResult",
-    "Event",
-    "Hook",
-    "Screen",
-    "Tier",
-    "TierTrace",
-]
-
-
-class Event(str, enum.Enum):
-    """What a :class:`Hook` is told about."""
-
-    ANSWER = "answer"  # a tier answered (payload: tier, model, answer, usage)
-    VERIFY = "verify"  # a tier's answer was verified (payload: tier, confidence, verdicts)
-    DECIDE = "decide"  # the policy decided (payload: tier, action, target)
-    FAILURE = "failure"  # a call failed after its retries (payload: tier, stage, error)
-
-
-class Hook(Protocol):
-    """A callback for cascade events; exceptions it raises are swallowed, never break a request."""
-
-    def __call__(self, event: Event, payload: dict[str, Any]) -> None: ...
-
-
-Screen = Callable[[int, Generation], Literal["accept", "escalate"] | None]
-"""Looks at a tier's answer before verification: ``"accept"`` it unverified, ``"escalate"`` without
-verifying it, or ``None`` to carry on as usual. Adapters use it for answers that are not plain text
-(e.g. tool calls)."""
-
-
-class AllTiersFailedError(RuntimeError):
-    """Every tier failed; the message lists each tier's failure.
-
-    ``trace`` holds the visited tiers (as in :attr:`AutoMixResult.trace`), so the calls a failed
-    request paid for (e.g. empty answers) stay accountable; ``cost`` is their sum.
-    """
-
-    def __init__(self, failures: list[tuple[str, BaseException]], trace: Sequence[TierTrace] | None = None) -> None:
-        lines = [f"  tier {i} ({name}): {type(err).__name__}: {err}" for i, (name, err) in enumerate(failures)]
-        super().__init__("every AutoMix tier failed:\n" + "\n".join(lines))
-        self.failures = failures
-        self.trace: list[TierTrace] = list(trace or [])
-
-    @property
-    def cost(self) -> float:
-        return sum(t.cost for t in self.trace)
-
-
-@dataclass
-class Tier:
-    """One level of the cascade: the model that answers and the model that verifies its answers."""
-
-    model: ChatModel
-    verifier: ChatModel | None = None
-
-    @property
-    def name(self) -> str:
-        return self.model.name
-
-
-@dataclass
-class TierTrace:
-    """Everything that happened at one visited tier."""
-
-    tier: int
-    model: str
-    answer: str | None = None
-    error: str | None = None
-    confidence: float | None = None
-    verified: bool = False
-    verdicts: list[bool | None] = field(default_factory=list)
-    samples: list[str] = field(default_factory=list)
-    decision: str | None = None
-    decision_target: int | None = None
-    belief: dict[str, float] | None = None
-    note: str | None = None
-    usage: list[Usage] = field(default_factory=list)
-    latency_ms: float = 0.0
-
-    @property
-    def cost(self) -> float:
-        return sum(u.cost for u in self.usage)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "tier": self.tier,
-            "model": self.model,
-            "answer": self.answer,
-            "error": self.error,
-            "confidence": self.confidence,
-            "verified": self.verified,
-            "verdicts": self.verdicts,
-            "decision": self.decision,
-            "decision_target": self.decision_target,
-            "belief": self.belief,
-            "note": self.note,
-            "input_tokens": sum(u.input_tokens for u in self.usage),
-            "output_tokens": sum(u.output_tokens for u in self.usage),
-            "cost": self.cost,
-            "estimated_usage": any(u.estimated for u in self.usage),
-            "latency_ms": round(self.latency_ms, 3),
-        }
-
-
-@dataclass
-class AutoMixResult:
-    """The final answer, the tier that gave it, and the trace of every visited tier."""
-
-    answer: str
-    tier: int
-    model: str
-    trace: list[TierTrace]
-
-    @property
-    def usage(self) -> list[Usage]:
-        return [u for t in self.trace for u in t.usage]
-
-    @property
-    def input_tokens(self) -> int:
-        return sum(u.input_tokens for u in self.usage)
-
-    @property
-    def output_tokens(self) -> int:
-        return sum(u.output_tokens for u in self.usage)
-
-    @property
-    def cost(self) -> float:
-        return sum(u.cost for u in self.usage)
-
-    @property
-    def escalated(self) -> bool:
-        return len(self.trace) > 1
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "answer": self.answer,
-            "tier": self.tier,
-            "model": self.model,
-            "tiers_visited": [t.tier for t in self.trace],
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cost": self.cost,
-            "trace": [t.to_dict() for t in self.trace],
-        }
+__all__ = ["WINDOW_SLACK", "AutoMix", "build_answer_messages"]
 
 
 @dataclass
@@ -238,14 +94,15 @@ class AutoMix:
         prices: price table for billing (default: the presets; unknown models raise).
         ledger: where every call is recorded (a new one by default).
         budget: caps that stop escalation when the next tier's estimated cost would exceed them.
-        k, verify_mode, verify_temperature, verify_max_tokens: self-verification settings.
-        answer_max_tokens, answer_temperature: settings of the answering calls.
-        retries: extra attempts for a call that fails with a retryable :class:`ModelError` (a malformed
-            response, e.g. without choices or with negative token counts, is one) and for an empty answer;
+        settings: a :class:`~automix_core.settings.CascadeSettings` (or an adapter that inherits its
+            fields); keyword arguments named like its fields (``k``, ``verify_mode``,
+            ``verify_temperature``, ``verify_max_tokens``, ``answer_max_tokens``, ``answer_temperature``,
+            ``retries``, ``timeout``, ``system``) override it and are validated the same way.
+            ``retries`` applies to calls that fail with a retryable :class:`ModelError` (a malformed
+            response, e.g. without choices or with negative token counts, is one) and to an empty answer;
             then the next tier is tried. When every tier fails, :class:`AllTiersFailedError` lists each
-            failure and carries the trace of what was paid for.
-        timeout: seconds per call on the async path (the sync path relies on the model's timeout).
-        system: system prompt for answering when the question is given as text.
+            failure and carries the trace of what was paid for. ``timeout`` is per call on the async
+            path (the sync path relies on the model's timeout).
         hooks: callables told about each :class:`Event`.
         screen: optional :data:`Screen` consulted on every non-empty answer before verification;
             ``"escalate"`` is ignored at the last tier.
@@ -261,52 +118,34 @@ class AutoMix:
         self,
         tiers: Sequence[ChatModel | Tier],
         *,
-        router: Router | Policy | str | None = None,
+        router: RouterSpec = None,
         prices: PriceTable | None = None,
         ledger: Ledger | None = None,
         budget: Budget | None = None,
-        k: int = 8,
-        verify_mode: VerifyMode = "sample",
-        verify_temperature: float = 1.0,
-        verify_max_tokens: int = 160,
-        answer_max_tokens: int | None = 512,
-        answer_temperature: float = 0.0,
-        retries: int = 1,
-        timeout: float | None = 120.0,
-        system: str | None = None,
         hooks: Sequence[Hook] = (),
         screen: Screen | None = None,
+        settings: CascadeSettings | None = None,
+        **fields: Any,
     ) -> None:
         self.tiers = [t if isinstance(t, Tier) else Tier(t) for t in tiers]
         if len(self.tiers) < 2:
             raise ValueError(f"AutoMix needs at least two tiers, cheapest first; got {len(self.tiers)}")
-        names = [t.name for t in self.tiers]
-        if router is None:
-            router = Router.default(names)
-        elif isinstance(router, Policy):
-            router = Router(names, router)
-        elif isinstance(router, str):
-            router = Router.load(router)
-        if len(router.models) != len(self.tiers):
-            raise ValueError(f"router is for {len(router.models)} tiers ({router.models}) but {len(names)} were given")
-        if retries < 0:
-            raise ValueError("retries must be >= 0")
-        if timeout is not None and not timeout > 0:  # also rejects NaN
-            raise ValueError(f"timeout must be > 0 seconds or None, got {timeout}")
-        self.router = router
+        self.settings = CascadeSettings.of(settings, fields)
+        self.router = coerce_router(router, [t.name for t in self.tiers])
         self.prices = prices if prices is not None else PriceTable()
         self.ledger = ledger if ledger is not None else Ledger()
         self.budget = budget
+        s = self.settings
         self.verifiers = [
-            Verifier(t.verifier or t.model, k=k, temperature=verify_temperature, max_tokens=verify_max_tokens,
-                     mode=verify_mode)
+            Verifier(t.verifier or t.model, k=s.k, temperature=s.verify_temperature, max_tokens=s.verify_max_tokens,
+                     mode=s.verify_mode)
             for t in self.tiers
         ]
-        self.answer_max_tokens = answer_max_tokens
-        self.answer_temperature = answer_temperature
-        self.retries = retries
-        self.timeout = timeout
-        self.system = system
+        self.answer_max_tokens = s.answer_max_tokens
+        self.answer_temperature = s.answer_temperature
+        self.retries = s.retries
+        self.timeout = s.timeout
+        self.system = s.system
         self.hooks = list(hooks)
         self.screen = screen
 
@@ -599,4 +438,3 @@ class AutoMix:
         except StopIteration as stop:
             result: AutoMixResult = stop.value
             return result
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import math
 import os
@@ -11,10 +12,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..calibration.evaluate import DEFAULT_METHODS, MethodResult, evaluate, evaluate_cv
-from ..backends.local.server import add_cli as add_models_cli
-from ..policies.base import POLICIES, PolicyError
 from ..calibration.records import Record, RecordArrays, RecordError, filter_records, read_records, to_arrays
+from ..policies import POLICIES, PolicyError
 from ..router import RouterError, calibrate
+from .models import add_cli as add_models_cli
 
 __all__ = ["main"]
 
@@ -151,10 +152,10 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 def _cmd_collect(args: argparse.Namespace) -> int:
     import contextlib
 
-    from ..calibration.collect import collect, label_scorer, load_contractnli, load_jsonl, load_pubmedqa, token_f1
-    from ..backends.local.server import MODELS, LocalServer
-    from ..backends.openai_compat import OpenAICompatibleModel
     from ..accounting.prices import PriceTable
+    from ..backends.local import MODELS, LocalServer
+    from ..backends.openai_compat import OpenAICompatibleModel
+    from ..calibration.collect import collect, label_scorer, load_contractnli, load_jsonl, load_pubmedqa, token_f1
 
     if args.format == "pubmedqa":
         items = load_pubmedqa(args.dataset)
@@ -250,17 +251,31 @@ def build_parser() -> argparse.ArgumentParser:
     col.set_defaults(func=_cmd_collect)
 
     add_models_cli(sub)
-    d = sub.add_parser("demo", help="AutoMix live on real local models (Qwen2.5-Coder 0.5B -> 1.5B)")
-    d.add_argument("--k", type=int, default=4, help="self-verification samples (default 4)")
-    d.add_argument("--questions", type=int, default=5)
-    d.set_defaults(func=lambda a: _demo(["--k", str(a.k), "--questions", str(a.questions)]))
+    add_plugin_commands(sub)
     return p
 
 
-def _demo(argv: list[str]) -> int:
-    from ..demo import main as demo_main
+PLUGIN_GROUP = "automix.commands"
+"""Entry-point group of commands other packages add (``demo``, ``serve``): each entry point is a
+function ``add_cli(subparsers)``. The core imports none of them by name."""
 
-    return demo_main(argv)
+
+def add_plugin_commands(sub: Any) -> None:
+    """Register every command of the :data:`PLUGIN_GROUP` entry points; one whose package cannot be
+    imported (an extra not installed) becomes a command that says so."""
+    for ep in sorted(importlib.metadata.entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
+        try:
+            ep.load()(sub)
+        except ImportError as exc:
+            reason = f"automix {ep.name} is unavailable: {exc}"
+            p = sub.add_parser(ep.name, help=f"(unavailable: {exc})", add_help=False)
+            p.add_argument("rest", nargs=argparse.REMAINDER)
+            p.set_defaults(func=lambda _a, reason=reason: _unavailable(reason))
+
+
+def _unavailable(reason: str) -> int:
+    print(f"automix: error: {reason}", file=sys.stderr)
+    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

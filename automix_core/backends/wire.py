@@ -1,0 +1,93 @@
+"""Reading an OpenAI-compatible chat-completions body: logprobs, token counts, error details."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+__all__ = []
+
+_EXCERPT = 300
+
+def _parse_logprobs(block: object) -> list[dict[str, float]] | None:
+    """OpenAI ``choice.logprobs`` -> one ``{token: logprob}`` dict per generated position."""
+    if not isinstance(block, dict):
+        return None
+    content = block.get("content")
+    if not isinstance(content, list):
+        return None
+    out: list[dict[str, float]] = []
+    for pos in content:
+        if not isinstance(pos, dict):
+            continue
+        alts: dict[str, float] = {}
+        tops = pos.get("top_logprobs")
+        if isinstance(tops, list):
+            for alt in tops:
+                if isinstance(alt, dict):
+                    _put(alts, alt.get("token"), alt.get("logprob"))
+        _put(alts, pos.get("token"), pos.get("logprob"))
+        out.append(alts)
+    return out
+
+
+def _put(d: dict[str, float], token: object, logprob: object) -> None:
+    if not isinstance(token, str) or isinstance(logprob, bool) or not isinstance(logprob, (int, float)):
+        return
+    value = float(logprob)
+    if math.isnan(value):
+        return
+    # Two token ids can decode to the same text: keep the likelier one.
+    if token not in d or value > d[token]:
+        d[token] = value
+
+
+def _int_or_none(v: object) -> int | None:
+    """A reported token count, or None (estimate it) when it is missing, negative or not a finite number."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+        return None
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return int(v)
+
+
+def _sum_or_none(values: Any) -> int | None:
+    total = 0
+    for v in values:
+        if v is None:
+            return None
+        total += v
+    return total
+
+
+def _excerpt(raw: bytes) -> str:
+    text = raw[:_EXCERPT].decode("utf-8", "replace")
+    return text + ("..." if len(raw) > _EXCERPT else "")
+
+
+def _error_text(err: object) -> str:
+    if isinstance(err, dict):
+        for key in ("message", "detail", "type", "code"):
+            v = err.get(key)
+            if isinstance(v, str) and v:
+                return v[:_EXCERPT]
+    if isinstance(err, str):
+        return err[:_EXCERPT]
+    return json.dumps(err)[:_EXCERPT]
+
+
+def _error_detail(raw: bytes) -> str:
+    """The server's own error message from an error body (JSON ``error.message`` or a text excerpt)."""
+    if not raw:
+        return ""
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return _excerpt(raw).strip()
+    if isinstance(data, dict):
+        if "error" in data:
+            return _error_text(data["error"])
+        if "detail" in data or "message" in data:
+            return _error_text(data)
+    return _excerpt(raw).strip()

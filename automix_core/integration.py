@@ -1,0 +1,163 @@
+"""The integration kit: what every adapter (LangChain, LlamaIndex, the HTTP server) shares.
+
+An adapter turns its framework's models into :class:`~automix_core.models.ChatModel` objects and
+hands the engine one :class:`~automix_core.cascade.Tier` per model: the answering model, and the
+verifying model when it differs (so the engine, not the adapter, knows which call is which). What
+it needs beyond that lives here, written once:
+
+* :func:`is_transient`: which failures may succeed when tried again (timeouts, rate limits, 5xx,
+  connection errors); only those retry or escalate.
+* :func:`secret_values` and :func:`scrub_secrets`: keep API keys out of error messages.
+* :func:`model_error`: a framework exception as a :class:`ModelError`, scrubbed and classified.
+* :func:`rejected_request`: a provider's HTTP 400 (e.g. a model that refuses ``n``).
+* :class:`TurnCache`: framework message objects for the verification prompt's fixed turns.
+* :func:`~automix_core.router.coerce_router` and :class:`~automix_core.settings.CascadeSettings`:
+  the ``router=`` argument and the cascade's settings, one way for every adapter.
+* :func:`~automix_core.verify.draw.draw` / :func:`~automix_core.verify.draw.adraw`: k samples with
+  ``n`` and its fallbacks (the :class:`~automix_core.verify.Verifier` uses them for every model).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
+from typing import Generic, TypeVar
+
+from pydantic import SecretStr
+
+from .errors import ModelError
+from .models import Message
+
+__all__ = [
+    "TRANSIENT_NAMES",
+    "TRANSIENT_STATUS",
+    "TurnCache",
+    "is_transient",
+    "model_error",
+    "rejected_request",
+    "scrub_secrets",
+    "secret_values",
+]
+
+TRANSIENT_STATUS = frozenset({408, 409, 425, 429})
+"""HTTP statuses worth retrying, besides every 5xx."""
+
+TRANSIENT_NAMES = ("Timeout", "RateLimit", "APIConnection", "ConnectError", "ConnectionError",
+                   "InternalServer", "ServiceUnavailable", "RemoteProtocolError")
+"""Parts of exception class names that mean a transient failure (the SDKs' own classes: openai's
+``APITimeoutError``/``RateLimitError``/``APIConnectionError``/``InternalServerError``, httpx's
+``ReadTimeout``/``ConnectError``, anthropic's equivalents) when no status code says more."""
+
+
+def _status(error: BaseException) -> int | None:
+    for attr in ("status_code", "status", "code"):
+        value = getattr(error, attr, None)
+        if isinstance(value, int) and not isinstance(value, bool) and 100 <= value < 600:
+            return value
+    response = getattr(error, "response", None)
+    value = getattr(response, "status_code", None)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether ``error`` may not recur on a second try: a timeout, a dropped connection, a rate limit
+    or a server error (HTTP 408/409/425/429 or 5xx, read from ``status_code``/``status``/``code`` or
+    ``response.status_code``). A :class:`ModelError` says so itself (``retryable``). Anything else (a
+    ``TypeError`` in a chain, a 400 or 401 from the provider) is not transient."""
+    if isinstance(error, ModelError):
+        return error.retryable
+    if isinstance(error, (TimeoutError, ConnectionError, asyncio.TimeoutError)):
+        return True
+    status = _status(error)
+    if status is not None:
+        return status in TRANSIENT_STATUS or status >= 500
+    return any(part in type(error).__name__ for part in TRANSIENT_NAMES)
+
+
+def secret_values(*objects: object) -> list[str]:
+    """The secrets the given (pydantic) objects hold: ``SecretStr`` fields, and text fields named like a
+    key, token or secret (at least 4 characters long)."""
+    out: list[str] = []
+    for obj in objects:
+        for name in getattr(type(obj), "model_fields", {}):
+            value = getattr(obj, name, None)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif not (isinstance(value, str) and any(part in name.lower() for part in ("key", "token", "secret"))):
+                continue
+            if isinstance(value, str) and len(value) >= 4:
+                out.append(value)
+    return out
+
+
+def scrub_secrets(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret replaced by ``***`` (longest first, so no part of one survives)."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def model_error(where: str, error: BaseException, secrets: Sequence[str] = (), *, model: str = "") -> ModelError:
+    """``error`` as a :class:`ModelError` whose message starts with ``where`` and holds no secret;
+    retryable when :func:`is_transient`. A :class:`ModelError` is returned as it is."""
+    if isinstance(error, ModelError):
+        return error
+    text = scrub_secrets(f"{where}: {type(error).__name__}: {error}", secrets)
+    return ModelError(text, model=model, retryable=is_transient(error), status_code=_status(error))
+
+
+def rejected_request(error: BaseException) -> bool:
+    """Whether ``error`` is a provider's HTTP 400 (for example a model that does not take ``n``):
+    the request itself was refused, so sending it again unchanged cannot help."""
+    return getattr(error, "status_code", None) == 400
+
+
+M = TypeVar("M")
+
+
+
+
+
+class TurnCache(Generic[M]):
+    """Framework message objects for prompt turns whose text repeats on every call.
+
+    The verification prompt's turns before the case at hand (its instructions and few-shot examples)
+    are the same text each time: an adapter converts each once with ``build(role, content)`` and
+    reuses the object, which keeps thousands of short-lived objects per second away from the garbage
+    collector under load. Before reuse, ``intact(message, role, content)`` must confirm the object
+    still holds that text, so one that a model changed in place is rebuilt rather than passed on.
+    :meth:`convert` reuses every turn of a prompt but the last (the case at hand, always built
+    fresh). Texts longer than ``max_len`` are always built fresh; the cache holds at most
+    ``max_items`` turns and starts over when full.
+    """
+
+    def __init__(
+        self, build: Callable[[str, str], M], intact: Callable[[M, str, str], bool], *,
+        max_items: int = 256, max_len: int = 8192,
+    ) -> None:
+        self._build = build
+        self._intact = intact
+        self._items: dict[tuple[str, str], M] = {}
+        self.max_items = max_items
+        self.max_len = max_len
+
+    def convert(self, messages: Sequence[Message]) -> list[M]:
+        """A whole prompt: every turn but the last reused, the last built fresh."""
+        out = [self._reused(m["role"], m["content"]) for m in messages[:-1]]
+        if messages:
+            last = messages[-1]
+            out.append(self._build(last["role"], last["content"]))
+        return out
+
+    def _reused(self, role: str, content: str) -> M:
+        if len(content) > self.max_len:
+            return self._build(role, content)
+        key = (role, content)
+        hit = self._items.get(key)
+        if hit is not None and self._intact(hit, role, content):
+            return hit
+        made = self._build(role, content)
+        if len(self._items) >= self.max_items:
+            self._items.clear()
+        self._items[key] = made
+        return made

@@ -1,0 +1,52 @@
+"""One settings model for the cascade, shared by :class:`~automix_core.AutoMix` and every adapter.
+
+:class:`CascadeSettings` holds the settings that shape a request (verification, answering, retries,
+timeouts), validated once, with the same names in the core, ``AutoMixChatModel``,
+``AutoMixRunnable`` and ``AutoMixLLM`` (the adapters inherit these fields). A bad value raises
+pydantic's ``ValidationError`` (a ``ValueError``) naming the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["CascadeSettings", "VerifyMode"]
+
+VerifyMode = Literal["sample", "sequential", "logprob"]
+
+
+class CascadeSettings(BaseModel):
+    """The cascade's settings (see :class:`~automix_core.AutoMix` for how each is used)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    k: int = Field(default=8, ge=1)
+    """Verification samples per answer."""
+    verify_mode: VerifyMode = "sample"
+    """``sample`` (k samples), ``sequential`` (early stopping) or ``logprob`` (one call, token logprobs)."""
+    verify_temperature: float = Field(default=1.0, ge=0, allow_inf_nan=False)
+    """Sampling temperature of verification samples."""
+    verify_max_tokens: int = Field(default=160, ge=1)
+    """Reply tokens per verification sample."""
+    answer_max_tokens: int | None = Field(default=512, ge=1)
+    """Reply tokens of an answering call (None: the model's own limit)."""
+    answer_temperature: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    """Temperature of answering calls."""
+    retries: int = Field(default=1, ge=0)
+    """Extra attempts for a call that fails with a transient error (and for an empty answer)."""
+    timeout: float | None = Field(default=120.0, gt=0, allow_inf_nan=False)
+    """Seconds per model call (None: no deadline of AutoMix's own)."""
+    system: str | None = None
+    """System prompt for answering when the question is given as text."""
+
+    @classmethod
+    def of(cls, source: object = None, overrides: Mapping[str, Any] | None = None) -> CascadeSettings:
+        """The cascade settings of ``source`` (a :class:`CascadeSettings`, an adapter inheriting its
+        fields, or None for the defaults), with ``overrides`` applied and validated."""
+        if type(source) is cls and not overrides:
+            return source
+        values = {} if source is None else {name: getattr(source, name) for name in cls.model_fields}
+        return cls(**{**values, **(overrides or {})})

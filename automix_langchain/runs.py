@@ -1,0 +1,78 @@
+"""Where the AutoMix run sits among LangChain's callbacks: the run a ``stream()`` call made, child
+callback managers of a run, and text split into stream chunks.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import re
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from uuid import UUID
+
+from langchain_core.callbacks import (
+    AsyncCallbackManager,
+    AsyncCallbackManagerForLLMRun,
+    BaseCallbackHandler,
+    CallbackManager,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.messages import BaseMessage
+from langchain_core.runnables import RunnableConfig
+
+__all__: list[str] = []
+
+
+@dataclass
+class _StreamParent:
+    """Where a stream()/astream() call's run is, for `_stream`, which langchain-core calls without it."""
+
+    config: RunnableConfig
+    capture: _RunCapture
+
+
+class _RunCapture(BaseCallbackHandler):
+    """Records the run id of the first chat model run it sees start (the AutoMix run itself)."""
+
+    run_inline = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.run_id: UUID | None = None
+
+    def on_chat_model_start(self, serialized: dict[str, Any], messages: list[list[BaseMessage]], *,
+                            run_id: UUID, **kwargs: Any) -> None:
+        if self.run_id is None:
+            self.run_id = run_id
+
+
+_STREAM_PARENT: contextvars.ContextVar[_StreamParent | None] = contextvars.ContextVar(
+    "automix_stream_parent", default=None
+)
+
+
+def _with_handler(config: RunnableConfig, handler: BaseCallbackHandler) -> RunnableConfig:
+    callbacks = config.get("callbacks")
+    if isinstance(callbacks, (CallbackManager, AsyncCallbackManager)):
+        manager = callbacks.copy()
+        manager.add_handler(handler, inherit=False)
+        return {**config, "callbacks": manager}
+    handlers: list[BaseCallbackHandler] = list(callbacks) if isinstance(callbacks, list) else []
+    return {**config, "callbacks": [*handlers, handler]}
+
+
+_M = TypeVar("_M", CallbackManager, AsyncCallbackManager)
+
+
+def _child_of(run: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun, manager: _M) -> _M:
+    """A callback manager for runs nested under ``run`` (chat model run managers have no get_child)."""
+    manager.parent_run_id = run.run_id
+    manager.set_handlers(run.inheritable_handlers)
+    manager.add_tags(run.inheritable_tags)
+    manager.add_metadata(run.inheritable_metadata)
+    return manager
+
+
+def _split_text(text: str) -> list[str]:
+    """Stream pieces of ``text`` (words with their leading whitespace); joined they give it back."""
+    return re.findall(r"\s*\S+|\s+$", text) or [text]

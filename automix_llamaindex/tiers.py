@@ -1,0 +1,143 @@
+"""LlamaIndex LLMs as ``automix_core`` chat models (:class:`LlamaIndexChatModel`), one for answering and one
+for verifying per tier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, cast
+
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+)
+from llama_index.core.llms import LLM
+
+from automix_core import (
+    Generation,
+    Message,
+    ModelError,
+)
+from automix_core.integration import model_error, secret_values
+
+from .utils import _TURNS, _UNREAD, _answer_messages, choice_texts, reported_usage
+
+__all__ = ["LlamaIndexChatModel", "ResponseHook"]
+
+ResponseHook = Callable[[LLM, list[ChatMessage], ChatResponse], None]
+
+
+
+
+# ------------------------------------------------------------------------------------ tier wrapper
+
+
+class LlamaIndexChatModel:
+    """A LlamaIndex :class:`LLM` as an ``automix_core`` :class:`~automix_core.models.ChatModel`, for one
+    ``purpose``: ``"answer"`` (the caller's own messages are passed on, see :data:`_ORIGINALS`) or
+    ``"verify"`` (the verification prompt, its fixed turns converted once, see
+    :class:`~automix_core.integration.TurnCache`). :class:`AutoMixLLM` gives the engine one of each per
+    tier, so the engine says which call is which.
+
+    Each call is one ``llm.chat``/``llm.achat`` request. It passes ``temperature``, ``max_tokens``,
+    ``stop`` and, when asked, ``logprobs``/``top_logprobs`` as keyword arguments, unless
+    ``sampling_kwargs`` is False (for LLMs that reject them; verification samples are then all drawn
+    at the LLM's own temperature). Token usage is read with :func:`reported_usage` (``None`` when not
+    reported: the core then estimates it). Exceptions become :class:`ModelError`
+    (:func:`~automix_core.integration.model_error`: scrubbed of the LLM's keys, retryable when
+    transient). ``on_response`` is told about every successful call (used by :class:`AutoMixLLM` to
+    forward callback events).
+
+    With ``native_n`` (see :func:`supports_native_n`) the model takes ``n``: a call with ``n`` > 1 is
+    one chat request with ``n=n``, its samples read from every choice of the raw OpenAI-style
+    response (``raw.choices``), so the prompt is billed once. How the k samples are drawn (the
+    choices a server did not return, a request refused with HTTP 400) is the core's
+    :func:`~automix_core.verify.draw`.
+    """
+
+    def __init__(
+        self, llm: LLM, name: str | None = None, *, sampling_kwargs: bool = True,
+        on_response: ResponseHook | None = None, native_n: bool = False,
+        purpose: Literal["answer", "verify"] = "answer",
+    ) -> None:
+        self.llm = llm
+        self._name = name
+        self.sampling_kwargs = sampling_kwargs
+        self.on_response = on_response
+        self.supports_n = native_n
+        self.purpose = purpose
+        self._window: object = _UNREAD
+
+    @property
+    def name(self) -> str:
+        """``name``, else the LLM's ``metadata.model_name`` (read once: it keys the ledger)."""
+        if self._name is None:
+            self._name = self.llm.metadata.model_name
+        return self._name
+
+    @property
+    def context_window(self) -> int | None:
+        """The LLM's ``metadata.context_window``, read once like :attr:`name` (LLMs build their
+        metadata anew on each read)."""
+        if self._window is _UNREAD:
+            self._window = self.llm.metadata.context_window
+        return cast("int | None", self._window)
+
+    def __repr__(self) -> str:
+        return f"LlamaIndexChatModel({type(self.llm).__name__}, name={self.name!r}, purpose={self.purpose!r})"
+
+    def _prepare(
+        self, messages: Sequence[Message], n: int, temperature: float, max_tokens: int | None,
+        stop: Sequence[str] | None, logprobs: int | None,
+    ) -> tuple[list[ChatMessage], dict[str, Any]]:
+        if n < 1 or (n > 1 and not self.supports_n):
+            raise ModelError(f"{self.name}: n={n} asked of a model that draws one sample per request",
+                             model=self.name, retryable=False)
+        kwargs: dict[str, Any] = {"n": n} if n > 1 else {}
+        if self.sampling_kwargs:
+            kwargs["temperature"] = temperature
+            if max_tokens is not None:
+                kwargs["max_tokens"] = max_tokens
+            if stop:
+                kwargs["stop"] = list(stop)
+            if logprobs:
+                kwargs["logprobs"] = True
+                kwargs["top_logprobs"] = logprobs
+        msgs = _answer_messages(messages) if self.purpose == "answer" else _TURNS.convert(messages)
+        return msgs, kwargs
+
+    def _generation(self, msgs: list[ChatMessage], response: ChatResponse, n: int) -> Generation:
+        if self.on_response is not None:
+            self.on_response(self.llm, msgs, response)
+        texts = choice_texts(response)[:n] if n > 1 else [response.message.content or ""]
+        inp, out = reported_usage(response)
+        lp = None
+        if n == 1 and response.logprobs:
+            lp = [[{alt.token: alt.logprob for alt in position} for position in response.logprobs]]
+        return Generation(texts=texts, model=self.name, input_tokens=inp, output_tokens=out, token_logprobs=lp,
+                          raw=response)
+
+    def _error(self, err: Exception) -> ModelError:
+        return model_error(self.name, err, secret_values(self.llm), model=self.name)
+
+    def generate(
+        self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0, max_tokens: int | None = None,
+        stop: Sequence[str] | None = None, logprobs: int | None = None,
+    ) -> Generation:
+        msgs, kwargs = self._prepare(messages, n, temperature, max_tokens, stop, logprobs)
+        try:
+            response = self.llm.chat(msgs, **kwargs)
+        except Exception as err:
+            raise self._error(err) from err
+        return self._generation(msgs, response, n)
+
+    async def agenerate(
+        self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0, max_tokens: int | None = None,
+        stop: Sequence[str] | None = None, logprobs: int | None = None,
+    ) -> Generation:
+        msgs, kwargs = self._prepare(messages, n, temperature, max_tokens, stop, logprobs)
+        try:
+            response = await self.llm.achat(msgs, **kwargs)
+        except Exception as err:
+            raise self._error(err) from err
+        return self._generation(msgs, response, n)

@@ -404,8 +404,9 @@ def create_app(config: ServerConfig, *, reload_path: str | None = None, extra_ke
                overrides: dict[str, Any] | None = None) -> FastAPI:
     """Build the app for ``config`` (raises :class:`~automix_server.config.ConfigError` naming the field).
 
-    ``reload_path``: the config file re-read on SIGHUP (with ``overrides`` applied). ``extra_keys``: client keys given outside the
-    config (``--api-key``). ``state``: a state backend (default: from ``config.state``).
+    ``reload_path``: the config file re-read on SIGHUP (with ``overrides`` applied). ``extra_keys``: client
+    keys given outside the config (``--api-key``). ``state``: a state backend (default: from ``config.state``).
+    ``transport``: replaces the network for every upstream (tests).
     """
     server = ServerApp(config, reload_path=reload_path, extra_keys=extra_keys, state=state, transport=transport,
                        overrides=overrides)

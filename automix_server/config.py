@@ -30,6 +30,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from automix_core import CascadeSettings
+
 __all__ = [
     "BudgetConfig",
     "CascadeConfig",
@@ -119,18 +121,11 @@ class TierConfig(_Strict):
         return v
 
 
-class CascadeConfig(_Strict):
-    """AutoMix's keyword settings (the names ``AutoMix.__init__`` takes), passed to the engine as they are."""
+class CascadeConfig(CascadeSettings):
+    """AutoMix's keyword settings: the core's :class:`~automix_core.CascadeSettings` (same names as
+    ``AutoMix.__init__``), passed to the engine as they are."""
 
-    k: int = Field(default=8, ge=1, le=64)
-    verify_mode: Literal["sample", "sequential", "logprob"] = "sample"
-    verify_temperature: float = Field(default=1.0, ge=0, le=2)
-    verify_max_tokens: int = Field(default=160, ge=1)
-    answer_max_tokens: int | None = Field(default=512, ge=1)
-    answer_temperature: float = Field(default=0.0, ge=0, le=2)
-    retries: int = Field(default=1, ge=0, le=10)
-    timeout: float | None = Field(default=120.0, gt=0)
-    system: str | None = None
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     def engine_kwargs(self) -> dict[str, Any]:
         return self.model_dump()
@@ -269,9 +264,13 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
     lines = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"] if p not in ("function-after",))
-        field = f"{prefix}{loc}" if loc else (prefix.rstrip(".") or "(config)")
         msg = str(err["msg"]).removeprefix("Value error, ")
-        lines.append(f"{field}: {msg}")
+        if not loc and re.match(r"^[A-Za-z_][\w.]*: ", msg):  # a whole-model check names its field itself
+            field, _, msg = msg.partition(": ")
+            loc = field
+        elif not loc:
+            loc = "(config)"
+        lines.append(f"{prefix}{loc}: {msg}")
     return "\n".join(lines)
 
 
@@ -325,6 +324,8 @@ def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None =
     ``overrides`` replace top-level fields (the command line's ``--port``, ``--redis``...) before validation.
     """
     p = Path(path)
+    if p.suffix.lower() not in (".yaml", ".yml", ".toml", ".json"):
+        raise ConfigError(f"{p}: unknown config format {p.suffix!r} (use .yaml, .yml, .toml or .json)")
     try:
         data = _read(p)
     except OSError as exc:

@@ -11,6 +11,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from automix_core.integration import scrub_secrets
+
 __all__ = ["APIError", "Scrubber", "error_body"]
 
 
@@ -66,7 +68,8 @@ _PATTERNS = (
 class Scrubber:
     """Replaces known secret values and credential-shaped strings with ``***``.
 
-    A stand-in until the core exports its own scrubber (see NOTES.md); it is kept this small on purpose.
+    Known values go through the core's :func:`~automix_core.integration.scrub_secrets`; the credential
+    shapes are the server's addition (an upstream may echo a key the server never held).
     """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
@@ -74,9 +77,7 @@ class Scrubber:
         self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
 
     def scrub(self, text: str) -> str:
-        for s in self._secrets:
-            if s in text:
-                text = text.replace(s, "***")
+        text = scrub_secrets(text, self._secrets)
         for pat in _PATTERNS:
             text = pat.sub(lambda m: (m.group(1) if m.groups() else "") + "***", text)
         return text

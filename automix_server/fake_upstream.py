@@ -28,7 +28,7 @@ from collections import deque
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
@@ -62,6 +62,8 @@ class FakeUpstream:
         self.requests: deque[dict[str, Any]] = deque(maxlen=keep)
         self.calls = 0
         self.faults = 0
+        self.cancelled = 0  # calls whose client went away while they were delayed (in-process only)
+        self.cancelled_event = asyncio.Event()
         self.app = Starlette(routes=[
             Route("/v1/chat/completions", self.chat, methods=["POST"]),
             Route("/v1/models", self.models, methods=["GET"]),
@@ -79,12 +81,20 @@ class FakeUpstream:
         return JSONResponse({"requests": list(self.requests), "calls": self.calls, "faults": self.faults})
 
     async def chat(self, request: Request) -> JSONResponse:
-        body = await request.json()
+        try:
+            body = await request.json()
+        except ClientDisconnect:
+            return JSONResponse({}, status_code=499)
         self.requests.append({"body": body, "authorization": bool(request.headers.get("authorization"))})
         self.calls += 1
         status, payload, delay = self.respond(body)
         if delay:
-            await asyncio.sleep(delay)
+            try:
+                await asyncio.sleep(delay)
+            except asyncio.CancelledError:
+                self.cancelled += 1
+                self.cancelled_event.set()
+                raise
         return JSONResponse(payload, status_code=status)
 
     def respond(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], float]:

@@ -24,7 +24,8 @@ class Metrics:
     """The server's metrics, in a registry of their own (so tests can build many apps in one process)."""
 
     def __init__(self) -> None:
-        disable_created_metrics()  # no *_created series (they would multiply the output per label set)
+        # no *_created series (they would double the output for every label set)
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter("automix_requests", "Chat-completion requests by route, status and answering tier",

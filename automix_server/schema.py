@@ -127,7 +127,7 @@ class ChatRequest(BaseModel):
 
     def raw_messages(self) -> list[dict[str, Any]]:
         """The messages as the caller sent them (for the answering tier)."""
-        return [m.model_dump(exclude_none=True) for m in self.messages]
+        return [m.model_dump(exclude_unset=True) for m in self.messages]
 
     def pass_through(self) -> dict[str, Any]:
         """Fields sent to the answering tier unchanged."""

@@ -14,6 +14,7 @@ are not. The API key is sent only in the ``Authorization`` header and scrubbed f
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Sequence
@@ -163,9 +164,11 @@ class UpstreamModel:
             headers["Authorization"] = f"Bearer {self._api_key}"
         url = f"{self.base_url}/chat/completions"
         where = f"{self._name} at {url}"
-        try:
-            resp = await self.client.post(url, content=json.dumps(body).encode(), headers=headers,
-                                          timeout=self.timeout)
+        try:  # httpx's timeout is per socket operation; the whole call is bounded too
+            resp = await asyncio.wait_for(self.client.post(url, content=json.dumps(body).encode(), headers=headers,
+                                                           timeout=self.timeout), self.timeout)
+        except asyncio.TimeoutError:
+            raise UpstreamTimeout(f"{where}: no reply within {self.timeout:g}s", model=self._name) from None
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout(self._scrub(f"{where}: timed out after {self.timeout:g}s ({type(exc).__name__})"),
                                   model=self._name) from None
@@ -177,7 +180,7 @@ class UpstreamModel:
             msg = f"{where}: HTTP {resp.status_code}" + (f": {detail}" if detail else "")
             err = ModelError(self._scrub(msg), model=self._name,
                              retryable=resp.status_code in _RETRYABLE or resp.status_code >= 500)
-            err.status_code = resp.status_code  # type: ignore[attr-defined]
+            err.status_code = resp.status_code
             raise err
         try:
             payload = json.loads(resp.content)

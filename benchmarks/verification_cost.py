@@ -35,8 +35,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from automix_core.backends.local import LocalServer, is_installed
 from automix_core.calibration.collect import load_pubmedqa
-from automix_core.backends.local.server import LocalServer, is_installed
 from automix_core.models import Generation, Message
 from automix_core.verify.verifier import Verifier
 

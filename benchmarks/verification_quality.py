@@ -103,7 +103,7 @@ def live_logprob(raws: list[dict[str, Any]], limit: int | None) -> dict[str, dic
     todo = [r for r in raws if r["id"] not in done][: None if limit is None else max(0, limit - len(done))]
     if not todo:
         return done
-    from automix_core.backends.local.server import LocalServer, is_installed
+    from automix_core.backends.local import LocalServer, is_installed
     from automix_core.verify.verifier import Verifier
 
     if not is_installed(SMALL):

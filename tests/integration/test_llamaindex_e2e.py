@@ -1,0 +1,76 @@
+"""End to end: OpenAILike clients against a real llama.cpp server (SmolLM2-135M) behind a real
+BM25 (or keyword) index. Skipped without xllamacpp or the SmolLM2 weights (see conftest)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from llama_index.core import Settings
+from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.callbacks import CallbackManager, TokenCountingHandler
+from llama_index.core.query_engine import RetrieverQueryEngine
+from llama_index.core.schema import TextNode
+
+from automix_core.accounting.prices import PriceTable, local_price
+from automix_core.backends.local import LocalServer
+from automix_llamaindex import AutoMixLLM, AutoMixQueryEngine
+from tests.fakes.llamaindex_models import KeywordRetriever
+
+openai_like = pytest.importorskip("llama_index.llms.openai_like")
+
+NODES = [
+    TextNode(text="The Aldwick footbridge opened to walkers in 1932. Building work started in 1930.", id_="bridge"),
+    TextNode(text="Paris is the capital and largest city of France.", id_="paris"),
+    TextNode(text="Water boils at 100 degrees Celsius at sea level.", id_="water"),
+]
+QUESTION = "What is the capital of France?"
+
+
+def client(server: LocalServer, **kw: Any) -> Any:
+    return openai_like.OpenAILike(
+        model="smollm2-135m", api_base=server.base_url + "/v1", api_key="x", is_chat_model=True,
+        context_window=4096, max_tokens=64, timeout=120, **kw,
+    )
+
+
+def retriever() -> BaseRetriever:
+    try:
+        from llama_index.retrievers.bm25 import BM25Retriever  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    except ImportError:
+        return KeywordRetriever(NODES, top_k=1)
+    bm25: BaseRetriever = BM25Retriever.from_defaults(nodes=NODES, similarity_top_k=1)
+    return bm25
+
+
+def automix(server: LocalServer) -> AutoMixLLM:
+    prices = PriceTable(default=local_price(0.135))
+    return AutoMixLLM([client(server), client(server)], names=["smollm-a", "smollm-b"], prices=prices, k=2,
+                      verify_max_tokens=48, answer_max_tokens=48)
+
+
+def test_live_query_engine_one_line_switch_and_token_count(
+    smollm_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counter = TokenCountingHandler()
+    monkeypatch.setattr(Settings, "_callback_manager", CallbackManager([counter]))
+    llm = automix(smollm_server)
+    qe = RetrieverQueryEngine.from_args(retriever(), llm=llm)
+    r = qe.query(QUESTION)
+    assert str(r).strip()
+    assert r.source_nodes[0].node.node_id == "paris"
+    total = llm.ledger.total
+    assert total.calls >= 3 and total.estimated_calls == 0  # llama.cpp reports usage
+    assert len(counter.llm_token_counts) == total.calls
+    assert counter.total_llm_token_count == total.input_tokens + total.output_tokens
+
+
+async def test_live_automix_query_engine_async(smollm_server: LocalServer) -> None:
+    llm = automix(smollm_server)
+    r = await AutoMixQueryEngine(retriever(), llm).aquery(QUESTION)
+    assert str(r).strip()
+    assert r.metadata is not None
+    meta = r.metadata["automix"]
+    assert meta["tier"] in (0, 1) and meta["trace"][0]["confidence"] is not None
+    assert meta["cost"] == pytest.approx(llm.ledger.total_cost)
+    assert r.source_nodes[0].node.node_id == "paris"

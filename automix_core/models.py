@@ -69,27 +69,13 @@ class ChatModel(Protocol):
     @property
     def context_window(self) -> int | None: ...
 
-    def generate(
-        self,
-        messages: Sequence[Message],
-        *,
-        n: int = 1,
-        temperature: float = 0.0,
-        max_tokens: int | None = None,
-        stop: Sequence[str] | None = None,
-        logprobs: int | None = None,
-    ) -> Generation: ...
+    def generate(self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0,
+                 max_tokens: int | None = None, stop: Sequence[str] | None = None,
+                 logprobs: int | None = None) -> Generation: ...
 
-    async def agenerate(
-        self,
-        messages: Sequence[Message],
-        *,
-        n: int = 1,
-        temperature: float = 0.0,
-        max_tokens: int | None = None,
-        stop: Sequence[str] | None = None,
-        logprobs: int | None = None,
-    ) -> Generation: ...
+    async def agenerate(self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0,
+                        max_tokens: int | None = None, stop: Sequence[str] | None = None,
+                        logprobs: int | None = None) -> Generation: ...
 
 
 

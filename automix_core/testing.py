@@ -63,17 +63,9 @@ class ScriptedModel:
             return reply(messages)
         return reply
 
-    def generate(
-        self,
-        messages: Sequence[Message],
-        *,
-        n: int = 1,
-        temperature: float = 0.0,
-        max_tokens: int | None = None,
-        stop: Sequence[str] | None = None,
-        logprobs: int | None = None,
-        _in_async: bool = False,
-    ) -> Generation:
+    def generate(self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0,
+                 max_tokens: int | None = None, stop: Sequence[str] | None = None, logprobs: int | None = None,
+                 _in_async: bool = False) -> Generation:
         if n > 1 and not self.n_supported:
             raise ModelError(f"{self.model_name} does not support n > 1", model=self.model_name, retryable=False)
         with self._lock:
@@ -101,16 +93,9 @@ class ScriptedModel:
             token_logprobs=lp,
         )
 
-    async def agenerate(
-        self,
-        messages: Sequence[Message],
-        *,
-        n: int = 1,
-        temperature: float = 0.0,
-        max_tokens: int | None = None,
-        stop: Sequence[str] | None = None,
-        logprobs: int | None = None,
-    ) -> Generation:
+    async def agenerate(self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0,
+                        max_tokens: int | None = None, stop: Sequence[str] | None = None,
+                        logprobs: int | None = None) -> Generation:
         if self.delay:
             await asyncio.sleep(self.delay)
         return self.generate(

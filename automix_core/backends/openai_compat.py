@@ -100,26 +100,14 @@ class OpenAICompatibleModel:
         self.usage_scope: UsageScope = usage_scope
         self.headers: dict[str, str] = dict(headers or {})
         self._api_key = api_key or None
-        self._supports_n = supports_n
-        self._context_window = context_window
-        self._name = name or model
+        self.supports_n = supports_n
+        """Whether one request may return several samples."""
+        self.context_window = context_window
+        """The context size in tokens, or None when unknown."""
+        self.name = name or model
+        """The name the engine and the ledger use (``name`` or, by default, ``model``)."""
 
     # -- ChatModel properties -------------------------------------------------------------------
-
-    @property
-    def name(self) -> str:
-        """The name the engine and the ledger use (``name`` or, by default, ``model``)."""
-        return self._name
-
-    @property
-    def supports_n(self) -> bool:
-        """Whether one request may return several samples."""
-        return self._supports_n
-
-    @property
-    def context_window(self) -> int | None:
-        """The context size in tokens, or None when unknown."""
-        return self._context_window
 
     @property
     def endpoint(self) -> str:
@@ -130,22 +118,15 @@ class OpenAICompatibleModel:
         key = "'***'" if self._api_key else "None"
         return (
             f"{type(self).__name__}(base_url={self.base_url!r}, model={self.model!r}, api_key={key}, "
-            f"timeout={self.timeout}, supports_n={self._supports_n}, context_window={self._context_window}, "
+            f"timeout={self.timeout}, supports_n={self.supports_n}, context_window={self.context_window}, "
             f"max_n={self.max_n}, usage_scope={self.usage_scope!r})"
         )
 
     # -- calls ----------------------------------------------------------------------------------
 
-    def generate(
-        self,
-        messages: Sequence[Message],
-        *,
-        n: int = 1,
-        temperature: float = 0.0,
-        max_tokens: int | None = None,
-        stop: Sequence[str] | None = None,
-        logprobs: int | None = None,
-    ) -> Generation:
+    def generate(self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0,
+                 max_tokens: int | None = None, stop: Sequence[str] | None = None,
+                 logprobs: int | None = None) -> Generation:
         """Return ``n`` samples for ``messages`` (one request, or several merged; see the class doc).
 
         ``logprobs=k`` asks for the top ``k`` alternatives at each generated position, returned in
@@ -156,10 +137,10 @@ class OpenAICompatibleModel:
             raise ValueError(f"n must be >= 1, got {n}")
         if logprobs is not None and logprobs < 0:
             raise ValueError(f"logprobs must be >= 0 or None, got {logprobs}")
-        chunk = 1 if not self._supports_n else (self.max_n or n)
+        chunk = 1 if not self.supports_n else (self.max_n or n)
         sizes = [min(chunk, n - i) for i in range(0, n, chunk)]
         parts = [
-            self._request(messages, k, temperature, max_tokens, stop, logprobs, ask_n=self._supports_n)
+            self._request(messages, k, temperature, max_tokens, stop, logprobs, ask_n=self.supports_n)
             for k in sizes
         ]
         if len(parts) == 1:
@@ -182,16 +163,9 @@ class OpenAICompatibleModel:
             raw=[p.raw for p in parts],
         )
 
-    async def agenerate(
-        self,
-        messages: Sequence[Message],
-        *,
-        n: int = 1,
-        temperature: float = 0.0,
-        max_tokens: int | None = None,
-        stop: Sequence[str] | None = None,
-        logprobs: int | None = None,
-    ) -> Generation:
+    async def agenerate(self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0,
+                        max_tokens: int | None = None, stop: Sequence[str] | None = None,
+                        logprobs: int | None = None) -> Generation:
         """Async :meth:`generate`, run in a worker thread (``asyncio.to_thread``).
 
         Cancelling the awaiting task does not abort the HTTP request already in flight: the
@@ -210,17 +184,9 @@ class OpenAICompatibleModel:
 
     # -- internals ------------------------------------------------------------------------------
 
-    def build_body(
-        self,
-        messages: Sequence[Message],
-        *,
-        n: int = 1,
-        temperature: float = 0.0,
-        max_tokens: int | None = None,
-        stop: Sequence[str] | None = None,
-        logprobs: int | None = None,
-        ask_n: bool = True,
-    ) -> dict[str, Any]:
+    def build_body(self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0,
+                   max_tokens: int | None = None, stop: Sequence[str] | None = None, logprobs: int | None = None,
+                   ask_n: bool = True) -> dict[str, Any]:
         """The JSON body of one request for ``n`` samples (exposed for inspection and tests)."""
         body: dict[str, Any] = {
             "model": self.model,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,10 +20,12 @@ from ..accounting.prices import PriceTable
 from ..accounting.tokens import count_messages, messages_upper_bound, truncate_left
 from ..aio import within
 from ..errors import AllTiersFailedError
+from ..integration import surfaced
 from ..models import ChatModel, Generation, Message, ModelError, checked_generation
 from ..policies import Observation
 from ..router import Router, RouterSpec, coerce_router
 from ..settings import CascadeSettings
+from ..steps import Done, advance
 from ..verify.verifier import VerificationResult, Verifier
 from .result import AutoMixResult, Event, Hook, Screen, Tier, TierTrace
 
@@ -91,7 +93,9 @@ class AutoMix:
         tiers: chat models (or :class:`Tier` with a separate verifier), cheapest first.
         router: a fitted :class:`~automix_core.router.Router`, a policy, or a path to a router JSON;
             default :meth:`Router.default` (accept when most verifier samples say "correct").
-        prices: price table for billing (default: the presets; unknown models raise).
+        prices: price table for billing (default: the presets and the local catalog models). Every
+            tier's model (and verifier) must have a price: an unknown one raises
+            :class:`~automix_core.errors.UnknownPriceError` here, naming the tier, before any call.
         ledger: where every call is recorded (a new one by default).
         budget: caps that stop escalation when the next tier's estimated cost would exceed them.
         settings: a :class:`~automix_core.settings.CascadeSettings` (or an adapter that inherits its
@@ -100,7 +104,10 @@ class AutoMix:
             ``retries``, ``timeout``, ``system``) override it and are validated the same way.
             ``retries`` applies to calls that fail with a retryable :class:`ModelError` (a malformed
             response, e.g. without choices or with negative token counts, is one) and to an empty answer;
-            then the next tier is tried. When every tier fails, :class:`AllTiersFailedError` lists each
+            then the next tier is tried (also after a non-transient model failure, e.g. a provider's HTTP
+            400/401, which is not retried). A programming error in an answering model (a ``TypeError``
+            in a chain, see :func:`automix_core.integration.is_programming_error`) is raised at once,
+            unchanged: no retry, no further tier. When every tier fails, :class:`AllTiersFailedError` lists each
             failure and carries the trace of what was paid for. ``timeout`` is per call on the async
             path (the sync path relies on the model's timeout).
         hooks: callables told about each :class:`Event`.
@@ -133,6 +140,7 @@ class AutoMix:
         self.settings = CascadeSettings.of(settings, fields)
         self.router = coerce_router(router, [t.name for t in self.tiers])
         self.prices = prices if prices is not None else PriceTable()
+        self.prices.require(self._billed_names())
         self.ledger = ledger if ledger is not None else Ledger()
         self.budget = budget
         s = self.settings
@@ -148,6 +156,12 @@ class AutoMix:
         self.system = s.system
         self.hooks = list(hooks)
         self.screen = screen
+
+    def _billed_names(self) -> list[str]:
+        """Every model name a call may be billed under: each tier's, and its verifier's when it differs."""
+        names = [t.name for t in self.tiers]
+        names += [t.verifier.name for t in self.tiers if t.verifier is not None and t.verifier.name not in names]
+        return names
 
     # ------------------------------------------------------------------ the cascade (shared logic)
 
@@ -268,8 +282,11 @@ class AutoMix:
             for _attempt in range(self.retries + 1):  # errors are retried by the driver, empty answers here
                 if failure is not None:
                     break
-                reply = yield _AnswerCall(t, msgs)
+                reply = yield from self._ask(_AnswerCall(t, msgs))
                 if isinstance(reply, BaseException):
+                    bug = surfaced(reply)
+                    if bug is not None:  # a bug in the caller's code: raised unchanged, no further tier
+                        raise bug
                     failure = reply
                     break
                 assert isinstance(reply, Generation)
@@ -316,7 +333,7 @@ class AutoMix:
                 t += 1
                 continue
             if t < last or policy.observes_last:
-                vreply = yield _VerifyCall(t, question or msgs[-1]["content"], text, context)
+                vreply = yield from self._ask(_VerifyCall(t, question or msgs[-1]["content"], text, context))
                 if isinstance(vreply, BaseException):
                     tr.error = f"verification failed: {type(vreply).__name__}: {vreply}"
                     self._emit(Event.FAILURE, {"tier": t, "stage": "verify", "error": tr.error})
@@ -381,8 +398,15 @@ class AutoMix:
                 raise ModelError(f"{name}: no reply within {self.timeout:g} s", model=name) from None
         return checked_generation(reply, name) if isinstance(req, _AnswerCall) else reply
 
-    def _should_retry(self, err: BaseException, attempt: int) -> bool:
-        return attempt < self.retries and isinstance(err, ModelError) and err.retryable
+    def _ask(self, req: _Request) -> Generator[_Request, _Reply, _Reply]:
+        """Yield ``req`` until it succeeds or fails for good: a retryable :class:`ModelError` is asked
+        again up to ``retries`` times (the retry policy lives in the cascade, not in the drivers)."""
+        attempt = 0
+        while True:
+            reply = yield req
+            if not (isinstance(reply, ModelError) and reply.retryable and attempt < self.retries):
+                return reply
+            attempt += 1
 
     def run(
         self, question: str = "", context: str = "", *, messages: list[Message] | None = None,
@@ -390,25 +414,11 @@ class AutoMix:
     ) -> AutoMixResult:
         """Answer ``question`` (with ``context``), or the chat ``messages``, through the cascade."""
         gen = self._cascade(question, context, messages, Router.new_key() if key is None else key)
-        reply: _Reply | None = None
-        try:
-            req = next(gen)
-            while True:
-                attempt = 0
-                while True:
-                    try:
-                        reply = self._call_sync(req)
-                        break
-                    except Exception as err:
-                        if self._should_retry(err, attempt):
-                            attempt += 1
-                            continue
-                        reply = err
-                        break
-                req = gen.send(reply)
-        except StopIteration as stop:
-            result: AutoMixResult = stop.value
-            return result
+        step = advance(gen, None)
+        while not isinstance(step, Done):
+            step = advance(gen, _reply_of(self._call_sync, step))
+        result: AutoMixResult = step.value
+        return result
 
     async def arun(
         self, question: str = "", context: str = "", *, messages: list[Message] | None = None,
@@ -416,25 +426,24 @@ class AutoMix:
     ) -> AutoMixResult:
         """Async :meth:`run`: timeouts per call, verification samples drawn concurrently."""
         gen = self._cascade(question, context, messages, Router.new_key() if key is None else key)
-        reply: _Reply | None = None
+        step = advance(gen, None)
         try:
-            req = next(gen)
-            while True:
-                attempt = 0
-                while True:
-                    try:
-                        reply = await self._call_async(req)
-                        break
-                    except asyncio.CancelledError:
-                        gen.close()
-                        raise
-                    except Exception as err:
-                        if self._should_retry(err, attempt):
-                            attempt += 1
-                            continue
-                        reply = err
-                        break
-                req = gen.send(reply)
-        except StopIteration as stop:
-            result: AutoMixResult = stop.value
-            return result
+            while not isinstance(step, Done):
+                try:
+                    reply: _Reply = await self._call_async(step)
+                except Exception as err:
+                    reply = err
+                step = advance(gen, reply)
+        except asyncio.CancelledError:
+            gen.close()
+            raise
+        result: AutoMixResult = step.value
+        return result
+
+
+def _reply_of(call: Callable[[_Request], Generation | VerificationResult], req: _Request) -> _Reply:
+    """``call(req)``, or the exception it raised (the cascade decides what a failure means)."""
+    try:
+        return call(req)
+    except Exception as err:
+        return err

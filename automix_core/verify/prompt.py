@@ -40,15 +40,8 @@ from dataclasses import dataclass
 
 from ..models import Message
 
-__all__ = [
-    "EXAMPLES",
-    "LOGPROB_MAX_TOKENS",
-    "LOGPROB_SYSTEM_PROMPT",
-    "NO_PARSE_CONFIDENCE",
-    "SYSTEM_PROMPT",
-    "build_prompt",
-    "quote_untrusted",
-]
+__all__ = ["EXAMPLES", "LOGPROB_MAX_TOKENS", "LOGPROB_SYSTEM_PROMPT", "NO_PARSE_CONFIDENCE", "SYSTEM_PROMPT",
+           "build_prompt", "quote_untrusted"]
 
 NO_PARSE_CONFIDENCE = 0.0
 """Confidence reported when no sample yields a verdict: treated as "not verified"."""

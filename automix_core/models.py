@@ -36,6 +36,9 @@ class Generation:
     were asked for and the backend supports them. ``requests`` is how many provider requests the
     call took: 1 for one request with ``n`` samples, ``n`` when a backend without ``n`` drew each
     sample by its own request behind one call (each request then carries the prompt).
+    ``cached_input_tokens`` is the part of ``input_tokens`` the provider served from its prompt cache
+    (OpenAI's ``prompt_tokens_details.cached_tokens``, Anthropic's cache reads, llama.cpp's
+    ``timings.cache_n``), None when not reported.
     """
 
     texts: list[str]
@@ -45,6 +48,7 @@ class Generation:
     token_logprobs: list[list[dict[str, float]]] | None = None
     raw: object = None
     requests: int = 1
+    cached_input_tokens: int | None = None
 
     @property
     def usage_reported(self) -> bool:

@@ -38,6 +38,8 @@ class Usage(BaseModel):
     purpose: Purpose
     tier: int = Field(ge=0)
     requests: int = Field(default=1, ge=1)
+    cached_input_tokens: int = Field(default=0, ge=0)
+    """The part of ``input_tokens`` served from the provider's prompt cache (0 when not reported)."""
 
 
 class Totals(BaseModel):
@@ -51,6 +53,12 @@ class Totals(BaseModel):
     output_tokens: int = 0
     cost: float = 0.0
     estimated_calls: int = 0
+    cached_input_tokens: int = 0
+
+    @property
+    def processed_tokens(self) -> int:
+        """Tokens the providers had to process: ``(input - cached input) + output``."""
+        return self.input_tokens - self.cached_input_tokens + self.output_tokens
 
     def add(self, usage: Usage) -> Totals:
         return Totals(
@@ -59,6 +67,7 @@ class Totals(BaseModel):
             output_tokens=self.output_tokens + usage.output_tokens,
             cost=self.cost + usage.cost,
             estimated_calls=self.estimated_calls + usage.requests * int(usage.estimated),
+            cached_input_tokens=self.cached_input_tokens + usage.cached_input_tokens,
         )
 
 
@@ -79,10 +88,10 @@ class LedgerSnapshot(BaseModel):
 class _Sums:
     """Running sums of :class:`Totals` fields, mutable so that recording a call builds no model."""
 
-    __slots__ = ("calls", "cost", "estimated_calls", "input_tokens", "output_tokens")
+    __slots__ = ("cached_input_tokens", "calls", "cost", "estimated_calls", "input_tokens", "output_tokens")
 
     def __init__(self) -> None:
-        self.calls = self.input_tokens = self.output_tokens = self.estimated_calls = 0
+        self.calls = self.input_tokens = self.output_tokens = self.estimated_calls = self.cached_input_tokens = 0
         self.cost = 0.0
 
     def add(self, usage: Usage) -> None:
@@ -91,10 +100,12 @@ class _Sums:
         self.output_tokens += usage.output_tokens
         self.cost += usage.cost
         self.estimated_calls += usage.requests * int(usage.estimated)
+        self.cached_input_tokens += usage.cached_input_tokens
 
     def totals(self) -> Totals:
         return Totals(calls=self.calls, input_tokens=self.input_tokens, output_tokens=self.output_tokens,
-                      cost=self.cost, estimated_calls=self.estimated_calls)
+                      cost=self.cost, estimated_calls=self.estimated_calls,
+                      cached_input_tokens=self.cached_input_tokens)
 
 
 class Ledger:
@@ -228,6 +239,7 @@ def usage_from_generation(
         input_tokens = count_messages(messages, gen.model) * max(1, gen.requests)
     if output_tokens is None:
         output_tokens = sum(count_tokens(text, gen.model) for text in gen.texts)
+    cached = min(gen.cached_input_tokens or 0, input_tokens)
     return Usage(
         model=gen.model,
         input_tokens=input_tokens,
@@ -237,4 +249,5 @@ def usage_from_generation(
         purpose=purpose,
         tier=tier,
         requests=max(1, gen.requests),
+        cached_input_tokens=cached,
     )

@@ -27,7 +27,15 @@ from typing import Any, Literal
 
 from ..integration import TRANSIENT_STATUS, scrub_secrets
 from ..models import Generation, Message, ModelError
-from .wire import _error_detail, _error_text, _excerpt, _int_or_none, _parse_logprobs, _sum_or_none
+from .wire import (
+    _error_detail,
+    _error_text,
+    _excerpt,
+    _int_or_none,
+    _parse_logprobs,
+    _sum_or_none,
+    cached_prompt_tokens,
+)
 
 __all__ = ["OpenAICompatibleModel", "UsageScope"]
 
@@ -161,6 +169,8 @@ class OpenAICompatibleModel:
             output_tokens=output_tokens,
             token_logprobs=lps if all_lp else None,
             raw=[p.raw for p in parts],
+            requests=len(parts),
+            cached_input_tokens=_sum_or_none(p.cached_input_tokens for p in parts),
         )
 
     async def agenerate(self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0,
@@ -329,6 +339,7 @@ class OpenAICompatibleModel:
             output_tokens=output_tokens,
             token_logprobs=token_logprobs,
             raw=payload,
+            cached_input_tokens=cached_prompt_tokens(payload, input_tokens),
         )
 
     def _scrub(self, text: str) -> str:

@@ -8,6 +8,8 @@ from typing import Any
 
 __all__ = []
 
+__all__ = ["cached_prompt_tokens"]
+
 _EXCERPT = 300
 
 def _parse_logprobs(block: object) -> list[dict[str, float]] | None:
@@ -91,3 +93,17 @@ def _error_detail(raw: bytes) -> str:
         if "detail" in data or "message" in data:
             return _error_text(data)
     return _excerpt(raw).strip()
+
+
+def cached_prompt_tokens(payload: dict[str, Any], input_tokens: int | None) -> int | None:
+    """Prompt tokens a server reused from its cache: OpenAI's ``usage.prompt_tokens_details.cached_tokens``,
+    else llama.cpp's ``timings.cache_n``; None when neither is reported. Capped at ``input_tokens``."""
+    usage = payload.get("usage")
+    details = usage.get("prompt_tokens_details") if isinstance(usage, dict) else None
+    value = _int_or_none(details.get("cached_tokens")) if isinstance(details, dict) else None
+    if value is None:
+        timings = payload.get("timings")
+        value = _int_or_none(timings.get("cache_n")) if isinstance(timings, dict) else None
+    if value is not None and input_tokens is not None:
+        value = min(value, input_tokens)
+    return value

@@ -24,7 +24,7 @@
    heap spares them that. Each throughput figure is the median of ``--repeats`` runs: whether a
    full pass falls into a run moves it by 10-15 points.
 
-The children are the scripted fakes of the test suite (tests/langchain_fakes.py, tests/llamaindex_fakes.py);
+The children are the scripted fakes of the test suite (tests/fakes/langchain_models.py, tests/fakes/llamaindex_models.py);
 for the throughput runs they count their calls instead of logging them (as a real client keeps
 nothing per call).
 """
@@ -53,8 +53,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from automix_core.accounting.prices import Price, PriceTable
 from automix_langchain import AutoMixChatModel
 from automix_llamaindex import AutoMixLLM
-from tests.langchain_fakes import ScriptedChatModel
-from tests.llamaindex_fakes import ScriptedLLM
+from tests.fakes.langchain_models import ScriptedChatModel
+from tests.fakes.llamaindex_models import ScriptedLLM
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "overhead.json"

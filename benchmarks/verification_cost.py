@@ -48,16 +48,8 @@ CACHE_PRICE = 0.1
 
 
 def _cached(gen: Generation) -> int:
-    """Prompt tokens the server reused from its cache (llama.cpp `timings.cache_n`, or OpenAI's field)."""
-    raw = gen.raw if isinstance(gen.raw, dict) else {}
-    usage = raw.get("usage") if isinstance(raw.get("usage"), dict) else {}
-    details = usage.get("prompt_tokens_details") if isinstance(usage, dict) else None
-    if isinstance(details, dict) and isinstance(details.get("cached_tokens"), int):
-        return int(details["cached_tokens"])
-    timings = raw.get("timings")
-    if isinstance(timings, dict) and isinstance(timings.get("cache_n"), int):
-        return int(timings["cache_n"])
-    return 0
+    """Prompt tokens the server reused from its cache (the client reads llama.cpp's `timings.cache_n`)."""
+    return gen.cached_input_tokens or 0
 
 
 @dataclass

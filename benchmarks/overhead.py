@@ -24,7 +24,8 @@
    heap spares them that. Each throughput figure is the median of ``--repeats`` runs: whether a
    full pass falls into a run moves it by 10-15 points.
 
-The children are the scripted fakes of the test suite (tests/fakes/langchain_models.py, tests/fakes/llamaindex_models.py);
+The children are the scripted fakes of the test suite (tests/fakes/langchain_models.py,
+tests/fakes/llamaindex_models.py);
 for the throughput runs they count their calls instead of logging them (as a real client keeps
 nothing per call).
 """

@@ -34,6 +34,13 @@ class POMDPPolicy(Policy):
     - Solution: exact dynamic programming over the remaining tiers up to ``horizon`` escalations
       ahead; the unknown future confidences are integrated over ``n_bins`` bins of each tier's
       observation density. Beyond the horizon, a tier is valued as if accepted unverified.
+
+    With two tiers and one confidence per query, the POMDP acts as a threshold on that confidence:
+    the decision after the small tier depends on the confidence alone, through a posterior that the
+    fitted densities make (close to) monotone, so some cut-off separates accept from escalate. Its
+    gains over a finely swept :class:`~.threshold.ThresholdPolicy` come from three or more tiers
+    (which tier to jump to, given what each has said) and from richer observations; on two tiers
+    expect it level with the threshold, as the routing benchmark shows.
     """
 
     name = "pomdp"

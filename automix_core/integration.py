@@ -8,6 +8,8 @@ it needs beyond that lives here, written once:
 * :func:`is_transient`: which failures may succeed when tried again (timeouts, rate limits, 5xx,
   connection errors); only those retry or escalate.
 * :func:`secret_values` and :func:`scrub_secrets`: keep API keys out of error messages.
+* :func:`is_programming_error` and :func:`surfaced`: a bug in the caller's code (a ``TypeError`` in a
+  tier chain, ...) is not a model failure: the engine raises it at once, unchanged.
 * :func:`model_error`: a framework exception as a :class:`ModelError`, scrubbed and classified.
 * :func:`rejected_request`: a provider's HTTP 400 (e.g. a model that refuses ``n``).
 * :class:`TurnCache`: framework message objects for the verification prompt's fixed turns.
@@ -29,14 +31,17 @@ from .errors import ModelError
 from .models import Message
 
 __all__ = [
+    "PROGRAMMING_ERRORS",
     "TRANSIENT_NAMES",
     "TRANSIENT_STATUS",
     "TurnCache",
+    "is_programming_error",
     "is_transient",
     "model_error",
     "rejected_request",
     "scrub_secrets",
     "secret_values",
+    "surfaced",
 ]
 
 TRANSIENT_STATUS = frozenset({408, 409, 425, 429})
@@ -74,6 +79,43 @@ def is_transient(error: BaseException) -> bool:
     return any(part in type(error).__name__ for part in TRANSIENT_NAMES)
 
 
+PROGRAMMING_ERRORS: tuple[type[BaseException], ...] = (
+    TypeError, AttributeError, NameError, LookupError, ImportError, NotImplementedError, SyntaxError,
+    ArithmeticError, AssertionError, RecursionError,
+)
+"""Exception classes that mean a bug in the caller's code, not a failed model call."""
+
+
+def is_programming_error(error: BaseException | None) -> bool:
+    """Whether ``error`` is a bug in the caller's code (a chain, a hook, a custom model), not a model
+    failure: one of :data:`PROGRAMMING_ERRORS`, not a :class:`ModelError`, not :func:`is_transient`,
+    and without an HTTP status.
+
+    The policy every adapter shares (the engine applies it to answer calls):
+
+    * transient failures (:func:`is_transient`) are retried, then the next tier is tried;
+    * other model failures (a provider's HTTP 400/401/404, a plain ``RuntimeError``, an output parser
+      rejecting a reply, a prompt too large for a tier) are not retried but escalate, reported as
+      scrubbed :class:`ModelError` s (in :class:`~automix_core.errors.AllTiersFailedError` when every
+      tier fails; a provider's message may echo the key, so it is never passed on unscrubbed);
+    * programming errors are neither retried nor escalated: the engine raises the very exception
+      object at once (see :func:`surfaced`), before any further tier is paid for.
+    """
+    if error is None or isinstance(error, ModelError) or not isinstance(error, PROGRAMMING_ERRORS):
+        return False
+    return not is_transient(error) and _status(error) is None
+
+
+def surfaced(error: BaseException) -> BaseException | None:
+    """The exception to raise unchanged instead of escalating, if ``error`` is a programming error or a
+    :class:`ModelError` made by :func:`model_error` from one (its ``__cause__``); else None."""
+    if is_programming_error(error):
+        return error
+    if isinstance(error, ModelError) and not error.retryable and is_programming_error(error.__cause__):
+        return error.__cause__
+    return None
+
+
 def secret_values(*objects: object) -> list[str]:
     """The secrets the given (pydantic) objects hold: ``SecretStr`` fields, and text fields named like a
     key, token or secret (at least 4 characters long)."""
@@ -99,11 +141,15 @@ def scrub_secrets(text: str, secrets: Iterable[str]) -> str:
 
 def model_error(where: str, error: BaseException, secrets: Sequence[str] = (), *, model: str = "") -> ModelError:
     """``error`` as a :class:`ModelError` whose message starts with ``where`` and holds no secret;
-    retryable when :func:`is_transient`. A :class:`ModelError` is returned as it is."""
+    retryable when :func:`is_transient`. A :class:`ModelError` is returned as it is. The result's
+    ``__cause__`` is ``error``: when that is a programming error (:func:`is_programming_error`), the
+    engine raises ``error`` itself rather than retrying or escalating (:func:`surfaced`)."""
     if isinstance(error, ModelError):
         return error
     text = scrub_secrets(f"{where}: {type(error).__name__}: {error}", secrets)
-    return ModelError(text, model=model, retryable=is_transient(error), status_code=_status(error))
+    wrapped = ModelError(text, model=model, retryable=is_transient(error), status_code=_status(error))
+    wrapped.__cause__ = error
+    return wrapped
 
 
 def rejected_request(error: BaseException) -> bool:
@@ -113,9 +159,6 @@ def rejected_request(error: BaseException) -> bool:
 
 
 M = TypeVar("M")
-
-
-
 
 
 class TurnCache(Generic[M]):

@@ -19,6 +19,7 @@ import math
 import os
 import random
 import tempfile
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,7 +237,8 @@ path, its parsed dict, or None (:meth:`Router.default`)."""
 
 def coerce_router(router: RouterSpec, names: Sequence[str]) -> Router:
     """The :class:`Router` for tiers named ``names`` from any :data:`RouterSpec`; a router for another
-    number of tiers raises :class:`RouterError` (a ``ValueError``) naming both."""
+    number of tiers raises :class:`RouterError` (a ``ValueError``) naming both; one calibrated on other
+    model names (or another order) warns (a ``UserWarning`` naming both lists)."""
     if router is None:
         out = Router.default(names)
     elif isinstance(router, Router):
@@ -253,6 +255,10 @@ def coerce_router(router: RouterSpec, names: Sequence[str]) -> Router:
     if len(out.models) != len(names):
         raise RouterError(f"router is for {len(out.models)} tiers ({out.models}) but {len(names)} were given "
                           f"({list(names)})")
+    if list(out.models) != list(names):
+        warnings.warn(f"router was calibrated on models {list(out.models)} but the tiers are {list(names)}: its "
+                      "thresholds describe the other models' verifiers; calibrate on records of these tiers "
+                      "(automix calibrate) or check the tier order", UserWarning, stacklevel=2)
     return out
 
 

@@ -93,6 +93,7 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
             raise ValueError(f"verifiers must have one entry (or None) per tier: {len(self.tiers)}, "
                              f"got {len(self.verifiers)}")
         self.resolved_router(self.tier_names)
+        self.check_prices(self.tier_names)
 
     # -- identity ---------------------------------------------------------------------------------
 
@@ -223,7 +224,7 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
             tiers.append(RunnableTier(
                 index=i, model_name=names[i], answerer=answerer, verifier=chosen, request=request,
                 callbacks=callbacks, verify_kwargs=dict(self.verify_kwargs), sampling_kwargs=self.sampling_kwargs,
-                window=self.context_window, native_n=supports_native_n(chosen, self.verify_n),
+                window=self.context_window, timeout=self.timeout, native_n=supports_native_n(chosen, self.verify_n),
             ))
         return tiers, question, context, request
 

@@ -63,8 +63,15 @@ def _aliases(model: type[BaseChatModel]) -> set[str]:
     return out
 
 
+LOCAL_API_KEY = "not-needed"
+"""The key sent to a local endpoint (``base_url`` given, no ``api_key``): local servers ignore it."""
+
+
 def init_tier(model: str, **kwargs: Any) -> BaseChatModel:
-    """A chat model from ``"provider:model"`` (and keyword arguments for it)."""
+    """A chat model from ``"provider:model"`` (and keyword arguments for it). A local endpoint (a
+    ``base_url`` without ``api_key``) gets a placeholder key, so no ``OPENAI_API_KEY`` is needed."""
+    if kwargs.get("base_url") and not kwargs.get("api_key"):
+        kwargs = {**kwargs, "api_key": LOCAL_API_KEY}
     init_chat_model: Any = None
     with contextlib.suppress(ImportError):  # the `langchain` package is optional
         from langchain.chat_models import init_chat_model

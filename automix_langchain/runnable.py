@@ -69,6 +69,7 @@ class AutoMixRunnable(AutoMixSettings, RunnableSerializable[Any, Any]):
         for i in range(n):
             self._verifier(i)
         self.resolved_router(self.tier_names)
+        self.check_prices(self.tier_names)
 
     @property
     def tier_names(self) -> list[str]:
@@ -92,7 +93,7 @@ class AutoMixRunnable(AutoMixSettings, RunnableSerializable[Any, Any]):
             tiers.append(RunnableTier(
                 index=i, model_name=names[i], answerer=t, verifier=verifier, request=request, callbacks=callbacks,
                 verify_kwargs=dict(self.verify_kwargs), sampling_kwargs=self.sampling_kwargs,
-                window=self.context_window,
+                window=self.context_window, timeout=self.timeout,
                 native_n=supports_native_n(verifier, self.verify_n),
             ))
         return tiers, question, context, request

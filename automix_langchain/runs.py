@@ -76,3 +76,56 @@ def _child_of(run: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun, man
 def _split_text(text: str) -> list[str]:
     """Stream pieces of ``text`` (words with their leading whitespace); joined they give it back."""
     return re.findall(r"\s*\S+|\s+$", text) or [text]
+
+
+_STREAMING_MEMBERS = frozenset({"tap_output_aiter", "tap_output_iter"})
+
+
+class _NotStreaming:
+    """A callback handler seen through a window without token streaming.
+
+    langchain-core streams a child chat model's ``invoke`` when a streaming handler (the one
+    ``astream_events``/``astream_log`` attach) is among its callbacks. AutoMix's child calls (each
+    tier's answer, each verification sample) must not be streamed: their tokens are not the output
+    (a verifier's "Verdict: correct", a rejected small answer), a streamed reply carries no usage,
+    and a streamed ``n`` request returns one choice. This proxy forwards every event but the tokens
+    to the handler and is not a streaming handler, so the children run as plain calls and still
+    appear as (tagged) child runs: ``on_chat_model_start``/``on_chat_model_end``.
+    """
+
+    def __init__(self, handler: Any) -> None:
+        self._automix_handler = handler
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _STREAMING_MEMBERS:  # the streaming handler protocol is runtime-checked by its members
+            raise AttributeError(name)
+        return getattr(self._automix_handler, name)
+
+    def on_llm_new_token(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _streaming(handler: Any) -> bool:
+    from langchain_core.tracers._streaming import _StreamingCallbackHandler
+
+    return isinstance(handler, _StreamingCallbackHandler)
+
+
+def without_streaming(callbacks: Any) -> Any:
+    """``callbacks`` (a manager, a list of handlers or None) with every streaming handler behind a
+    :class:`_NotStreaming` proxy (see there); other handlers unchanged."""
+    def swap(handlers: list[Any]) -> list[Any]:
+        return [_NotStreaming(h) if _streaming(h) else h for h in handlers]
+
+    if isinstance(callbacks, (CallbackManager, AsyncCallbackManager)):
+        if not any(_streaming(h) for h in callbacks.handlers):
+            return callbacks
+        manager = callbacks.copy()
+        proxies = {id(h): _NotStreaming(h) for h in [*callbacks.handlers, *callbacks.inheritable_handlers]
+                   if _streaming(h)}
+        manager.handlers = [proxies.get(id(h), h) for h in callbacks.handlers]
+        manager.inheritable_handlers = [proxies.get(id(h), h) for h in callbacks.inheritable_handlers]
+        return manager
+    if isinstance(callbacks, list):
+        return swap(callbacks)
+    return callbacks

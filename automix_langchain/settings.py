@@ -38,7 +38,8 @@ class AutoMixSettings(CascadeSettings):
     router: Router | Policy | str | dict[str, Any] | None = None
     """A fitted router, a policy, a router JSON path, or its dict; None: the untrained default."""
     prices: PriceTable | None = None
-    """Prices per model name; None: the presets (an unknown model name raises UnknownPriceError)."""
+    """Prices per model name; None: the presets and the local catalog models. A tier whose model has no
+    price raises UnknownPriceError when the AutoMix object is built (not mid-request)."""
     ledger: Ledger = Field(default_factory=Ledger)
     """Where every call (answers and verification) is billed; shared by copies of this object."""
     budget: Budget | None = None
@@ -77,6 +78,11 @@ class AutoMixSettings(CascadeSettings):
         if self._router is None:
             self._router = coerce_router(self.router, names)
         return self._router
+
+    def check_prices(self, names: Sequence[str]) -> None:
+        """Raise :class:`~automix_core.UnknownPriceError` (naming the tier and how to set a price) unless
+        every tier in ``names`` has a price: checked once when the adapter is built."""
+        (self.prices if self.prices is not None else PriceTable()).require(names)
 
     def screen(self) -> Screen | None:
         """The tool-call policy as an engine screen (None for ``"verify"``)."""

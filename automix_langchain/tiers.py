@@ -24,10 +24,13 @@ report are estimated by the core ledger (and marked ``estimated``).
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextvars
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from uuid import UUID
 
 from langchain_core.callbacks import AsyncCallbackManager, BaseCallbackHandler, CallbackManager
@@ -41,6 +44,7 @@ from automix_core.integration import TurnCache, model_error, secret_values
 from automix_core.models import Generation, Message, ModelError
 
 from .messages import output_text
+from .runs import without_streaming
 
 __all__ = [
     "ChildCallbacks",
@@ -52,6 +56,15 @@ __all__ = [
     "tier_name",
 ]
 
+_T = TypeVar("_T")
+WORKERS = 64
+"""Threads of the pool that runs sync child calls under a deadline (calls abandoned at their deadline
+keep a thread until they return by themselves)."""
+
+
+@functools.cache
+def _workers() -> concurrent.futures.ThreadPoolExecutor:
+    return concurrent.futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="automix-sync")
 ToolCallPolicy = Literal["accept", "verify", "escalate"]
 ChildCallbacks = Callable[[], "CallbackManager | AsyncCallbackManager | list[BaseCallbackHandler] | None"]
 
@@ -163,6 +176,9 @@ class RunnableTier:
     sampling_kwargs: bool = True
     native_n: bool = False
     window: int | None = None
+    timeout: float | None = None
+    """Seconds a sync child call may take (the async path's deadline is the engine's): past it the
+    call is abandoned in its worker thread and fails with a retryable ModelError (a timeout)."""
     output: Any = None
     answered: bool = False
 
@@ -187,7 +203,7 @@ class RunnableTier:
 
     def _tagged(self, callbacks: Any, purpose: str) -> RunnableConfig:
         return {
-            "callbacks": callbacks,
+            "callbacks": without_streaming(callbacks),  # children are never streamed (see runs.py)
             "tags": ["automix", f"automix:{purpose}", f"automix:tier{self.index}"],
             "metadata": {"automix_tier": self.index, "automix_purpose": purpose, "automix_model": self.model_name},
         }
@@ -201,6 +217,19 @@ class RunnableTier:
         secrets = secret_values(find_chat_model(self.answerer), find_chat_model(self.verifier))
         return model_error(f"tier {self.index} ({self.model_name}) {purpose} failed", error, secrets,
                            model=self.model_name)
+
+    def _sync_call(self, purpose: str, call: Callable[[], _T]) -> _T:
+        """``call()`` within :attr:`timeout` seconds, else a retryable :class:`ModelError`. The call runs in
+        the shared worker pool (:func:`_workers`) with the caller's context (tracing, callbacks); a late
+        one is abandoned there, since a sync call cannot be cancelled."""
+        if self.timeout is None:
+            return call()
+        future = _workers().submit(contextvars.copy_context().run, call)
+        try:
+            return future.result(self.timeout)
+        except concurrent.futures.TimeoutError:
+            raise ModelError(f"tier {self.index} ({self.model_name}) {purpose}: no reply within {self.timeout:g} s",
+                             model=self.model_name, retryable=True) from None
 
     def _answer_generation(self, out: Any, collector: UsageCollector | None) -> Generation:
         self.output = out
@@ -243,7 +272,8 @@ class _Answering:
         t = self.t
         config, collector = t._config("answer")
         try:
-            out = t.answerer.invoke(t.request.answer_input, config, **t.request.answer_kwargs)
+            out = t._sync_call("answer", lambda: t.answerer.invoke(t.request.answer_input, config,
+                                                                   **t.request.answer_kwargs))
         except Exception as error:
             raise t._error("answer", error) from error
         return t._answer_generation(out, collector)
@@ -273,9 +303,12 @@ class _Verifying:
         lc_messages, kw, config = _TURNS.convert(messages), t._vkwargs(temperature, max_tokens), t._verify_config()
         try:
             if n > 1 and isinstance(t.verifier, BaseChatModel):
-                result = t.verifier.generate([lc_messages], n=n, **_generate_config(config), **kw)
+                verifier = t.verifier
+                result = t._sync_call("verification", lambda: verifier.generate(
+                    [lc_messages], n=n, **_generate_config(config), **kw))
                 return _verify_generation(t.model_name, _choices(result)[:n])
-            return _verify_generation(t.model_name, [t.verifier.invoke(lc_messages, config, **kw)])
+            return _verify_generation(t.model_name, [t._sync_call(
+                "verification", lambda: t.verifier.invoke(lc_messages, config, **kw))])
         except Exception as error:
             raise t._error("verification", error) from error
 

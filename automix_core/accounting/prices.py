@@ -7,12 +7,15 @@ with a provider prefix stripped (``"openai:gpt-4o-mini-2024-07-18"`` -> ``gpt-4o
 with no price raises :class:`UnknownPriceError` unless the table has a ``default`` price.
 
 Local models have no list price; :func:`local_price` gives a documented stand-in proportional to
-parameter count.
+parameter count, and the default table prices the project's own local catalog models
+(:data:`automix_core.backends.local.MODELS`, e.g. ``smollm2-135m``) at their stand-in prices.
+:meth:`PriceTable.require` checks up front that every model of a cascade has a price, so a missing one
+is an error when the cascade is built, not after a model was paid.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
@@ -24,6 +27,8 @@ __all__ = [
     "Price",
     "PriceTable",
     "UnknownPriceError",
+    "default_prices",
+    "local_catalog_prices",
     "local_price",
 ]
 
@@ -76,6 +81,16 @@ def local_price(params_billion: float, usd_per_million_per_billion: float = LOCA
     return Price(input_per_million=rate, output_per_million=rate)
 
 
+def local_catalog_prices() -> dict[str, Price]:
+    """The stand-in prices of the local catalog's models (``LocalModel.price``), by model name."""
+    from ..backends.local.catalog import MODELS  # the catalog imports this module
+
+    return {name: model.price for name, model in MODELS.items()}
+
+
+def default_prices() -> dict[str, Price]:
+    """A default table's prices: :data:`PRESET_PRICES` plus the local catalog models."""
+    return {**local_catalog_prices(), **PRESET_PRICES}
 
 
 def _base_name(model: str) -> str:
@@ -86,7 +101,8 @@ def _base_name(model: str) -> str:
 class PriceTable(BaseModel):
     """Prices by model name (immutable; :meth:`with_prices` returns an extended copy).
 
-    ``prices`` defaults to :data:`PRESET_PRICES`; pass ``prices={...}`` to replace them or use
+    ``prices`` defaults to :data:`PRESET_PRICES` plus the local catalog's models
+    (:func:`default_prices`); pass ``prices={...}`` to replace them or use
     :meth:`with_prices` to override/add entries. Names are matched case-insensitively. ``default``
     is the price of models the table does not know; when it is None (the default) an unknown model
     raises :class:`UnknownPriceError`, so a misspelt name cannot silently cost nothing.
@@ -94,7 +110,7 @@ class PriceTable(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    prices: dict[str, Price] = Field(default_factory=lambda: dict(PRESET_PRICES))
+    prices: dict[str, Price] = Field(default_factory=lambda: default_prices())
     default: Price | None = None
 
     # names already looked up (a prefix search over the table costs microseconds on every call), with
@@ -151,6 +167,23 @@ class PriceTable(BaseModel):
             return self.default
         raise UnknownPriceError(
             f"no price for model {model!r}; add one with PriceTable.with_prices() or set a default price"
+        )
+
+    def require(self, names: Sequence[str], *, what: str = "tier") -> None:
+        """Raise :class:`UnknownPriceError` unless every model in ``names`` has a price (or there is a
+        ``default``): the check a cascade makes when it is built, naming the ``what`` (tier) and how to
+        price it, so no request pays a model and then fails at billing."""
+        if self.default is not None:
+            return
+        missing = [(i, name) for i, name in enumerate(names) if self.find(name) is None]
+        if not missing:
+            return
+        listed = ", ".join(f"{what} {i} ({name!r})" for i, name in missing)
+        first = missing[0][1]
+        raise UnknownPriceError(
+            f"no price for model {first!r}: {listed} not in the price table. Set one with "
+            f"prices=PriceTable().with_prices({{{first!r}: Price(input_per_million=..., output_per_million=...)}}) "
+            "or a price for every unknown model with prices=PriceTable(default=Price(...))"
         )
 
     def cost(self, model: str, input_tokens: int, output_tokens: int) -> float:

@@ -12,12 +12,13 @@ from typing import Any
 import numpy as np
 
 from ..policies import POLICIES, Policy, get_policy_class
-from .metrics import Point, auc_normalized, cost_to_recover, region_dibc
+from .metrics import EPS, Point, auc_normalized, cost_to_recover, region_dibc
 from .records import RecordArrays, group_by
 
 __all__ = [
     "DEFAULT_METHODS",
     "MethodResult",
+    "baseline_problem",
     "cost_range",
     "cv_folds",
     "evaluate",
@@ -90,6 +91,28 @@ def cost_range(data: RecordArrays) -> tuple[float, float]:
     small = float((data.cost[:, 0] + data.verifier_cost[:, 0]).mean())
     every = float((data.cost + data.verifier_cost).sum(axis=1).mean())
     return small, every
+
+
+def baseline_problem(data: RecordArrays) -> str | None:
+    """Why ΔIBC is undefined on ``data`` (every method would score 0), or None when it is defined.
+
+    ΔIBC measures a method against the slope from tier 0 with its verification to the last tier
+    called directly; when the verified small tier costs as much as the large one (e.g. local models
+    priced by parameter count, where k verification samples cost more than one large answer), or the
+    large tier is no better, that slope and the cost range between them are empty.
+    """
+    small, large = refs(data)
+    if large.cost - small.cost <= EPS:
+        return (
+            f"at these costs tier 0 ({data.models[0]}) with its verification costs {small.cost:.6g} per query, "
+            f"not less than calling {data.models[-1]} directly ({large.cost:.6g}): the cost range between them "
+            "is empty, so ΔIBC is undefined for every method (it would print 0.0 throughout). Evaluate with "
+            "relative costs instead, e.g. --unit-costs 1,15 (a tier-0 call costs 1, a large-tier call 15)"
+        )
+    if large.quality - small.quality <= EPS:
+        return (f"{data.models[-1]} scores no better than {data.models[0]} on these records "
+                f"({large.quality:.3f} vs {small.quality:.3f}): ΔIBC is undefined for every method")
+    return None
 
 
 def _oracle(data: RecordArrays) -> Point:

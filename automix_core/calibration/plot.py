@@ -153,8 +153,14 @@ def plot_cost_quality(
     always = [n for n in results if n.startswith("always-")]
     for j, name in enumerate(always):
         p = results[name].points[0]
-        ax.plot([p[0] * scale], [p[1]], _REF_MARKERS[j % len(_REF_MARKERS)], color="black", ms=8, mfc="white",
-                mew=1.6, label=f"always {name.removeprefix('always-')}", zorder=4)
+        label = f"always {name.removeprefix('always-')}"
+        x = p[0]
+        if j == 0 and cost_range is not None:
+            # the curves start from the small tier *with* its verification (what every cascade pays);
+            # the always-small reference is drawn on that basis, not at its bare answer cost
+            x = cost_range[0]
+        ax.plot([x * scale], [p[1]], _REF_MARKERS[j % len(_REF_MARKERS)], color="black", ms=8, mfc="white",
+                mew=1.6, label=label, zorder=4)
     if "oracle" in results and results["oracle"].points:
         p = results["oracle"].points[0]
         ax.plot([p[0] * scale], [p[1]], "*", color="black", ms=13, label="oracle (cheapest correct tier)", zorder=4)

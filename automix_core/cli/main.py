@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ..calibration.evaluate import DEFAULT_METHODS, MethodResult, evaluate, evaluate_cv
+from ..calibration.evaluate import DEFAULT_METHODS, MethodResult, baseline_problem, evaluate, evaluate_cv
 from ..calibration.records import Record, RecordArrays, RecordError, filter_records, read_records, to_arrays
 from ..policies import POLICIES, PolicyError
 from ..router import RouterError, calibrate
@@ -92,6 +92,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     records = read_records(args.records)
     train = _load(args, args.train_split, records)
     has_test = args.cv is None and any(r.split == args.test_split for r in records)
+    problem = baseline_problem(train)
+    if problem is None and has_test:
+        problem = baseline_problem(_load(args, args.test_split, records))
+    if problem is not None:  # a table of zeros would look like a result
+        print(f"automix: error: {problem}", file=sys.stderr)
+        return 1
     if has_test:
         test = _load(args, args.test_split, records)
         res = evaluate(train, test, methods, regions=args.regions, grid=args.grid, options=_options(args))
@@ -137,12 +143,17 @@ def _print_table(res: dict[str, MethodResult], how: str, models: Sequence[str]) 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     if args.kernel_scale is not None and args.policy != "pomdp":
         raise PolicyError(f"--kernel-scale applies to the pomdp policy only, not {args.policy!r}")
-    train = _load(args, args.train_split)
+    split = args.train_split
+    if split is None:  # records with splits: fit on the train split (as eval does), never on the test split
+        splits = {r.split for r in filter_records(read_records(args.records), task=args.task, group=args.group)}
+        split = "train" if "train" in splits else None
+    train = _load(args, split)
     router = calibrate(train, args.policy, budget=args.budget, target=args.target, grid=args.grid,
                        options=_options(args).get(args.policy))
     path = router.save(args.output)
     op = router.operating_point
-    info: dict[str, Any] = {"output": str(path), "policy": router.policy.describe(), "records": len(train)}
+    info: dict[str, Any] = {"output": str(path), "policy": router.policy.describe(), "records": len(train),
+                            "split": split if split is not None else "all"}
     if op is not None:
         info |= {"train_cost": op.cost, "train_quality": op.quality, "train_dibc": op.dibc, "selection": op.selection}
     print(json.dumps(info))
@@ -221,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("calibrate", help="fit a router on records and save it as JSON")
     _add_data_args(c)
-    c.add_argument("--train-split", default=None, help="use only records of this split (default: all)")
+    c.add_argument("--train-split", default=None,
+                   help="use only records of this split (default: 'train' when the records have one, else all)")
     c.add_argument("--policy", default="pomdp", choices=sorted(POLICIES))
     g = c.add_mutually_exclusive_group()
     g.add_argument("--budget", type=float, default=None, help="mean cost per query must stay <= this")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,9 +99,10 @@ def test_plot_puts_always_small_on_the_curves_cost_basis(tmp_path: Path) -> None
     test = to_arrays([r for r in recs if r.split == "test"], models).with_unit_costs([1, 15])
     res = evaluate(train, test, ["threshold"])
     fig = plot_cost_quality(res, title="t", cost_range=cost_range(train))
-    lines = {ln.get_label(): ln for ln in fig.axes[0].get_lines()}
+    lines = {str(ln.get_label()): ln for ln in fig.axes[0].get_lines()}
     small = next(v for k, v in lines.items() if k.startswith("always qwen2.5-coder-0.5b"))
-    assert float(small.get_xdata()[0]) == pytest.approx(cost_range(train)[0])
+    xs: Any = small.get_xdata()
+    assert float(xs[0]) == pytest.approx(cost_range(train)[0])
 
 
 # -- friction: calibrate on the train split, router names -------------------------------------------------

@@ -36,7 +36,7 @@ class Fake:
     replies: list[Reply] = field(default_factory=list)
 
 
-def completion(texts: list[str], usage: dict[str, int] | None = None, **extra: Any) -> dict[str, Any]:
+def completion(texts: list[str], usage: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": "x",
         "object": "chat.completion",
@@ -369,8 +369,9 @@ def test_llama_cpp_timings_are_read_and_capped(fake: Fake) -> None:
 
 def test_split_requests_sum_their_cached_tokens(fake: Fake) -> None:
     for cached in (10, 20):
-        fake.replies.append(Reply(body=completion(["a", "b"], {"prompt_tokens": 40, "completion_tokens": 2,
-                                                               "prompt_tokens_details": {"cached_tokens": cached}})))
+        usage: dict[str, Any] = {"prompt_tokens": 40, "completion_tokens": 2,
+                                 "prompt_tokens_details": {"cached_tokens": cached}}
+        fake.replies.append(Reply(body=completion(["a", "b"], usage)))
     gen = OpenAICompatibleModel(fake.url, model="m", max_n=2).generate(MSGS, n=4)
     assert gen.cached_input_tokens == 30 and gen.requests == 2 and gen.input_tokens == 80
 

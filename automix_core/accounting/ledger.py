@@ -244,7 +244,7 @@ def usage_from_generation(
         model=gen.model,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
-        cost=price_table.cost(gen.model, input_tokens, output_tokens),
+        cost=price_table.cost(gen.model, input_tokens, output_tokens, cached),
         estimated=estimated,
         purpose=purpose,
         tier=tier,

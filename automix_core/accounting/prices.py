@@ -34,34 +34,46 @@ __all__ = [
 
 
 class Price(BaseModel):
-    """USD per million input (prompt) tokens and per million output (completion) tokens."""
+    """USD per million input (prompt) tokens and per million output (completion) tokens, and per million
+    cached input tokens (prompt tokens the provider served from its prompt cache; None: billed as input)."""
 
     model_config = ConfigDict(frozen=True)
 
     input_per_million: float = Field(ge=0)
     output_per_million: float = Field(ge=0)
+    cached_input_per_million: float | None = Field(default=None, ge=0)
 
-    def cost(self, input_tokens: int, output_tokens: int) -> float:
-        """USD cost of ``input_tokens`` prompt tokens and ``output_tokens`` completion tokens."""
-        return (input_tokens * self.input_per_million + output_tokens * self.output_per_million) / 1_000_000
+    def cost(self, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0) -> float:
+        """USD cost of ``input_tokens`` prompt tokens (``cached_input_tokens`` of them from the provider's
+        cache) and ``output_tokens`` completion tokens."""
+        cached = min(cached_input_tokens, input_tokens)
+        cached_rate = self.input_per_million if self.cached_input_per_million is None else self.cached_input_per_million
+        return ((input_tokens - cached) * self.input_per_million + cached * cached_rate
+                + output_tokens * self.output_per_million) / 1_000_000
 
 
-# Published list prices (standard, non-batch, no caching), USD per 1M tokens, as of 2025.
-# OpenAI and Anthropic: their API pricing pages. Llama 3.1: Together AI serverless "Turbo" endpoints.
+# Published list prices (standard, non-batch), USD per 1M tokens (input, output, cached input), as of 2025.
+# OpenAI and Anthropic: their API pricing pages (OpenAI: cached input half price for gpt-4o, a quarter for
+# gpt-4.1; Anthropic: cache reads at a tenth of input, cache writes not modelled). Llama 3.1: Together AI
+# serverless "Turbo" endpoints, no prompt caching.
+_PRESETS: dict[str, tuple[float, float, float | None]] = {
+    "gpt-4o": (2.50, 10.00, 1.25),
+    "gpt-4o-mini": (0.15, 0.60, 0.075),
+    "gpt-4.1": (2.00, 8.00, 0.50),
+    "gpt-4.1-mini": (0.40, 1.60, 0.10),
+    "gpt-4.1-nano": (0.10, 0.40, 0.025),
+    "claude-3-5-haiku": (0.80, 4.00, 0.08),
+    "claude-3-5-sonnet": (3.00, 15.00, 0.30),
+    "claude-3-7-sonnet": (3.00, 15.00, 0.30),
+    "claude-sonnet-4": (3.00, 15.00, 0.30),
+    "claude-opus-4": (15.00, 75.00, 1.50),
+    "llama3.1-8b": (0.18, 0.18, None),
+    "llama3.1-70b": (0.88, 0.88, None),
+    "llama3.1-405b": (3.50, 3.50, None),
+}
 PRESET_PRICES: dict[str, Price] = {
-    "gpt-4o": Price(input_per_million=2.50, output_per_million=10.00),
-    "gpt-4o-mini": Price(input_per_million=0.15, output_per_million=0.60),
-    "gpt-4.1": Price(input_per_million=2.00, output_per_million=8.00),
-    "gpt-4.1-mini": Price(input_per_million=0.40, output_per_million=1.60),
-    "gpt-4.1-nano": Price(input_per_million=0.10, output_per_million=0.40),
-    "claude-3-5-haiku": Price(input_per_million=0.80, output_per_million=4.00),
-    "claude-3-5-sonnet": Price(input_per_million=3.00, output_per_million=15.00),
-    "claude-3-7-sonnet": Price(input_per_million=3.00, output_per_million=15.00),
-    "claude-sonnet-4": Price(input_per_million=3.00, output_per_million=15.00),
-    "claude-opus-4": Price(input_per_million=15.00, output_per_million=75.00),
-    "llama3.1-8b": Price(input_per_million=0.18, output_per_million=0.18),
-    "llama3.1-70b": Price(input_per_million=0.88, output_per_million=0.88),
-    "llama3.1-405b": Price(input_per_million=3.50, output_per_million=3.50),
+    name: Price(input_per_million=i, output_per_million=o, cached_input_per_million=c)
+    for name, (i, o, c) in _PRESETS.items()
 }
 
 LOCAL_USD_PER_MILLION_PER_BILLION = 0.10
@@ -73,12 +85,14 @@ def local_price(params_billion: float, usd_per_million_per_billion: float = LOCA
 
     Cost is taken as proportional to parameter count (compute per token scales with it): by default
     $0.10 per million tokens per billion parameters, the same for input and output, so a 0.5B model
-    costs $0.05/1M tokens and a 7B model $0.70/1M.
+    costs $0.05/1M tokens and a 7B model $0.70/1M. Prompt tokens served from the server's prompt cache
+    cost nothing: llama.cpp does not process them again.
     """
     if params_billion < 0 or usd_per_million_per_billion < 0:
         raise ValueError("params_billion and usd_per_million_per_billion must be >= 0")
     rate = params_billion * usd_per_million_per_billion
-    return Price(input_per_million=rate, output_per_million=rate)
+    # a prompt token the server holds in its cache is not computed again: no compute, no cost
+    return Price(input_per_million=rate, output_per_million=rate, cached_input_per_million=0.0)
 
 
 def local_catalog_prices() -> dict[str, Price]:
@@ -186,6 +200,6 @@ class PriceTable(BaseModel):
             "or a price for every unknown model with prices=PriceTable(default=Price(...))"
         )
 
-    def cost(self, model: str, input_tokens: int, output_tokens: int) -> float:
+    def cost(self, model: str, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0) -> float:
         """USD cost of a call to ``model``; raises :class:`UnknownPriceError` like :meth:`lookup`."""
-        return self.lookup(model).cost(input_tokens, output_tokens)
+        return self.lookup(model).cost(input_tokens, output_tokens, cached_input_tokens)

@@ -386,3 +386,16 @@ def test_usage_and_totals_carry_cached_tokens() -> None:
     assert total.cached_input_tokens == 0 + 600 + 1000
     assert total.processed_tokens == 3 * 1000 - 1600 + 30
     assert ledger.by_purpose()["verify"].cached_input_tokens == 1600
+
+
+def test_cached_input_is_priced_at_the_cached_rate() -> None:
+    price = Price(input_per_million=2.0, output_per_million=8.0, cached_input_per_million=0.5)
+    assert price.cost(1000, 100, 600) == (400 * 2.0 + 600 * 0.5 + 100 * 8.0) / 1e6
+    assert Price(input_per_million=2.0, output_per_million=8.0).cost(1000, 100, 600) == (1000 * 2.0 + 800) / 1e6
+    table = PriceTable()
+    assert table.lookup("gpt-4o").cached_input_per_million == 1.25  # OpenAI: half price
+    assert table.lookup("claude-sonnet-4").cached_input_per_million == 0.30  # Anthropic: a tenth
+    assert table.lookup("qwen2.5-coder-1.5b").cached_input_per_million == 0.0  # local: not computed again
+    gen = Generation(texts=["x"], model="gpt-4o", input_tokens=2000, output_tokens=10, cached_input_tokens=1024)
+    usage = usage_from_generation(gen, MSGS, table, "verify", 0)
+    assert usage.cost == (976 * 2.50 + 1024 * 1.25 + 10 * 10.0) / 1e6

@@ -21,7 +21,8 @@ def test_presets_cover_common_models() -> None:
         "llama3.1-405b",
     ]:
         assert name in PRESET_PRICES
-    assert PRESET_PRICES["gpt-4o-mini"] == Price(input_per_million=0.15, output_per_million=0.60)
+    assert PRESET_PRICES["gpt-4o-mini"] == Price(input_per_million=0.15, output_per_million=0.60,
+                                                 cached_input_per_million=0.075)
 
 
 def test_lookup_exact_prefix_and_provider() -> None:

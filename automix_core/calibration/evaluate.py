@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from ..policies import POLICIES, Policy, get_policy_class
-from .metrics import EPS, Point, auc_normalized, cost_to_recover, region_dibc
+from .metrics import EPS, Point, Selection, auc_normalized, cost_to_recover, delta_ibc, region_dibc
 from .records import RecordArrays, group_by
 
 __all__ = [
@@ -134,6 +134,13 @@ class MethodResult:
     cost_to_50: float | None = None
     cost_to_80: float | None = None
     chosen: list[str | None] = field(default_factory=list)
+    dibc_ci95: tuple[float, float] | None = None
+    """95% bootstrap interval of ``mean_dibc`` over test queries (the chosen settings fixed on train)."""
+
+    @property
+    def mean_dibc_2_5(self) -> float:
+        """The mean over regions 2 to R: the first region rests on a handful of train queries."""
+        return float(np.mean(self.dibc_regions[1:])) if len(self.dibc_regions) > 1 else self.mean_dibc
 
     def to_json(self) -> dict[str, Any]:
         def r(x: float) -> float | None:
@@ -147,15 +154,22 @@ class MethodResult:
             "cost_to_50": None if self.cost_to_50 is None else r(self.cost_to_50),
             "cost_to_80": None if self.cost_to_80 is None else r(self.cost_to_80),
             "chosen": self.chosen,
+            "mean_dibc_regions_2_5": r(self.mean_dibc_2_5),
+            "dibc_ci95": None if self.dibc_ci95 is None else [r(self.dibc_ci95[0]), r(self.dibc_ci95[1])],
         }
+
+
+Measure = Callable[[int, RecordArrays], Point]
+"""The point of setting ``i`` on some records (for the bootstrap)."""
 
 
 def _score(
     train_pts: list[Point], test_pts: list[Point], train: RecordArrays, test: RecordArrays, regions: int,
-    labels: list[str] | None = None,
+    labels: list[str] | None = None, *, prefer: Literal["costliest", "cheapest"] = "costliest",
+    measure: Measure | None = None, boot: int = 0,
 ) -> MethodResult:
     tr_refs, te_refs = refs(train), refs(test)
-    vals, chosen = region_dibc(train_pts, test_pts, tr_refs, te_refs, cost_range(train), regions)
+    vals, chosen = region_dibc(train_pts, test_pts, tr_refs, te_refs, cost_range(train), regions, prefer)
     return MethodResult(
         mean_dibc=float(np.mean(vals)),
         dibc_regions=vals,
@@ -164,7 +178,24 @@ def _score(
         cost_to_50=cost_to_recover(test_pts, *te_refs, 0.5),
         cost_to_80=cost_to_recover(test_pts, *te_refs, 0.8),
         chosen=[None if c is None or labels is None else labels[c] for c in chosen],
+        dibc_ci95=None if measure is None or boot < 1 else _bootstrap(chosen, measure, test, boot),
     )
+
+
+def _bootstrap(chosen: Sequence[int | None], measure: Measure, test: RecordArrays, boot: int,
+               seed: int = 0) -> tuple[float, float]:
+    """95% percentile interval of the mean region ΔIBC over ``boot`` resamples of the test queries, with
+    each region's setting fixed as chosen on train (the uncertainty of the test score, not of the choice)."""
+    rng = np.random.default_rng(seed)
+    n = len(test.ids)
+    means = []
+    for _ in range(boot):
+        d = test.subset(rng.integers(0, n, n))
+        small, large = refs(d)
+        vals = [0.0 if c is None else delta_ibc(measure(c, d), small, large) for c in chosen]
+        means.append(float(np.mean([0.0 if math.isnan(v) else v for v in vals])))
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return float(lo), float(hi)
 
 
 def evaluate(
@@ -176,25 +207,35 @@ def evaluate(
     grid: int = 200,
     mix: bool = True,
     options: Mapping[str, Mapping[str, Any]] | None = None,
+    selection: Selection = "extended",
+    bootstrap: int = 0,
 ) -> dict[str, MethodResult]:
     """Fit each method's candidates on ``train``, measure them on both splits, score by cost region.
 
     ``options`` maps a method name to keyword arguments of its ``candidates`` (for example
-    ``{"pomdp": {"kernel_scale": 1.0}}``).
+    ``{"pomdp": {"kernel_scale": 1.0}}``). ``selection`` (see :data:`~.metrics.Selection`):
+    ``extended`` (default) fills regions with mixtures and breaks ties toward the costliest setting;
+    ``paper`` uses deterministic settings only, ties to the cheapest, as the paper does. With
+    ``bootstrap`` > 0 each method's ``dibc_ci95`` is a percentile interval over that many resamples of
+    the test queries.
 
     Also scores the references: ``random`` (mixing always-small and always-large calls at random),
     ``always-<model>`` for each tier, and ``oracle`` (stop at the first tier with the best score).
     """
     out: dict[str, MethodResult] = {}
+    prefer: Literal["costliest", "cheapest"] = "cheapest" if selection == "paper" else "costliest"
     for name in methods:
         cls = get_policy_class(name)
         cands = cls.candidates(train, grid=grid, **(options or {}).get(name, {}))
         tr = route_points(cands, train)
         te = route_points(cands, test)
         labels = [p.describe() for p in cands]
-        if mix:
+        mixes: list[tuple[int, int, float]] = []
+        if mix and selection == "extended":
+            mixes = mixtures(tr, cost_range(train), grid)
             tr, te, labels = mix_frontier(tr, te, labels, cost_range(train), grid)
-        out[name] = _score(tr, te, train, test, regions, labels)
+        out[name] = _score(tr, te, train, test, regions, labels, prefer=prefer,
+                           measure=_measure(cands, mixes), boot=bootstrap)
     # references
     m = len(train.models)
     ps = np.linspace(0.0, 1.0, 101)
@@ -209,6 +250,17 @@ def evaluate(
         out[f"always-{name}"] = _score([_always(train, t)], [_always(test, t)], train, test, regions)
     out["oracle"] = _score([_oracle(train)], [_oracle(test)], train, test, regions)
     return out
+
+
+def _measure(cands: Sequence[Policy], mixes: Sequence[tuple[int, int, float]]) -> Measure:
+    """Setting ``i`` of :func:`evaluate`'s list (a candidate, then the mixtures of
+    :func:`mix_frontier`) measured on other records."""
+    def measure(i: int, data: RecordArrays) -> Point:
+        if i < len(cands):
+            return route_point(cands[i], data)
+        a, b, p = mixes[i - len(cands)]
+        return route_point(cands[a], data).mix(route_point(cands[b], data), p)
+    return measure
 
 
 def mixtures(points: Sequence[Point], cost_range: tuple[float, float], grid: int) -> list[tuple[int, int, float]]:
@@ -268,6 +320,7 @@ def evaluate_cv(
     grid: int = 200,
     repeats: int = 1,
     options: Mapping[str, Mapping[str, Any]] | None = None,
+    selection: Selection = "extended",
 ) -> dict[str, MethodResult]:
     """k-fold cross-validation of :func:`evaluate`, repeated over ``repeats`` different splits:
     per-region ΔIBC and AUC averaged over every fold of every repeat, and the costs to recover 50%
@@ -278,7 +331,7 @@ def evaluate_cv(
         for f in range(k):
             te = folds == f
             per.append(evaluate(data.subset(~te), data.subset(te), methods, regions=regions, grid=grid,
-                                options=options))
+                                options=options, selection=selection))
     out: dict[str, MethodResult] = {}
 
     def mean_of(values: list[float | None]) -> float | None:

@@ -14,11 +14,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 __all__ = [
     "Point",
+    "Selection",
     "auc_normalized",
     "best_level",
     "cost_to_recover",
@@ -51,7 +53,11 @@ def ibc(point: Point, small: Point) -> float:
 
 
 def delta_ibc(point: Point, small: Point, large: Point) -> float:
-    """ΔIBC in percent of ``point`` against the small→large slope.
+    """ΔIBC in percent of ``point`` against the small→large slope, as the paper defines it:
+    ``100 * (IBC(point) - IBC(large)) / IBC(large)``, where ``IBC(x) = (quality(x) - quality(small)) /
+    (cost(x) - cost(small))`` and the base slope ``IBC(large)`` runs from the small model to the large
+    model called alone. In this project ``small`` is the small model *with* its verification cost
+    (:func:`~automix_core.calibration.evaluate.refs`), so every method pays for verification.
 
     A point at (or below) the small model's cost scores 0. Returns NaN when the large model is
     not better than the small one (the baseline slope is not positive), where ΔIBC has no meaning.
@@ -64,15 +70,24 @@ def delta_ibc(point: Point, small: Point, large: Point) -> float:
     return 100.0 * (ibc(point, small) - base) / base
 
 
-def best_level(dibc: Sequence[float] | np.ndarray, costs: Sequence[float] | np.ndarray) -> int:
+Selection = Literal["extended", "paper"]
+"""How an operating point is chosen in a cost region: ``extended`` (mixtures fill the regions, ties go
+to the costliest setting) or ``paper`` (deterministic settings only, ties to the cheapest, as in the
+AutoMix paper)."""
+
+
+def best_level(dibc: Sequence[float] | np.ndarray, costs: Sequence[float] | np.ndarray,
+               prefer: Literal["costliest", "cheapest"] = "costliest") -> int:
     """The index of the best of finite ``dibc`` values; among those level with the best (up to
     rounding: collinear settings, such as escalating one, two or three more queries that all turned
     right, differ only in their last bits) the costliest, the one resting on the most escalated
-    queries. So the last bit of a cost never decides which setting is chosen."""
+    queries (or, with ``prefer="cheapest"``, the cheapest). So the last bit of a cost never decides
+    which setting is chosen."""
     values = np.asarray(dibc, dtype=float)
     top = float(values.max())
     level = np.flatnonzero(values >= top - 1e-9 * max(1.0, abs(top)))
-    return int(level[np.argmax(np.asarray(costs, dtype=float)[level])])
+    level_costs = np.asarray(costs, dtype=float)[level]
+    return int(level[np.argmax(level_costs) if prefer == "costliest" else np.argmin(level_costs)])
 
 
 def region_dibc(
@@ -82,6 +97,7 @@ def region_dibc(
     test_refs: tuple[Point, Point],
     cost_range: tuple[float, float],
     regions: int = 5,
+    prefer: Literal["costliest", "cheapest"] = "costliest",
 ) -> tuple[list[float], list[int | None]]:
     """ΔIBC per cost region (the NeurIPS protocol).
 
@@ -89,9 +105,11 @@ def region_dibc(
     on test; ``*_refs`` are (small, large) on each split. The cost range [lo, hi] (train) is split
     into ``regions`` equal closed parts; in each, the setting with the best train ΔIBC whose train
     cost lies in the region (edges included, up to rounding; among settings level with the best,
-    the costliest, see :func:`best_level`) is scored on test. A region with no setting scores 0
-    (random mixing reaches any cost at zero lift). Returns the per-region test ΔIBC and the chosen
-    index (None when empty).
+    the costliest, or the cheapest with ``prefer``, see :func:`best_level`) is scored on test. A region
+    with no setting scores 0: no method reaches it, and 0 is the score of a point on the small→large
+    line (random mixing of the two *unverified* calls; mixing the verified small tier with the large
+    one scores below 0, since its small end already paid for verification). Returns the per-region
+    test ΔIBC and the chosen index (None when empty).
     """
     if len(train_points) != len(test_points):
         raise ValueError("train_points and test_points must pair up")
@@ -115,7 +133,7 @@ def region_dibc(
             chosen.append(None)
             continue
         cand = np.flatnonzero(inside)
-        best = int(cand[best_level(tr[cand], costs[cand])])
+        best = int(cand[best_level(tr[cand], costs[cand], prefer)])
         v = delta_ibc(test_points[best], *test_refs)
         values.append(0.0 if math.isnan(v) else v)
         chosen.append(best)

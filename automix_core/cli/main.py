@@ -100,17 +100,18 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         return 1
     if has_test:
         test = _load(args, args.test_split, records)
-        res = evaluate(train, test, methods, regions=args.regions, grid=args.grid, options=_options(args))
+        res = evaluate(train, test, methods, regions=args.regions, grid=args.grid, options=_options(args),
+                       selection=args.selection, bootstrap=args.bootstrap if args.json else 0)
         how = f"train split {args.train_split!r} ({len(train)}), test split {args.test_split!r} ({len(test)})"
     else:
         k = args.cv or 5
         res = evaluate_cv(train, k, methods, regions=args.regions, grid=args.grid, repeats=args.repeats,
-                          options=_options(args))
+                          options=_options(args), selection=args.selection)
         how = f"{k}-fold cross-validation x {args.repeats} over {len(train)} records (no {args.test_split!r} split)"
     if args.json:
         print(json.dumps({name: r.to_json() for name, r in res.items()}, allow_nan=False))
     else:
-        _print_table(res, how, args.models)
+        _print_table(res, f"{how}; selection {args.selection!r}", args.models, paper_costs=args.unit_costs is not None)
     if args.plot:
         _plot(args, res, train, how)
     return 0
@@ -132,12 +133,16 @@ def _fmt(x: float | None, spec: str = ".1f") -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
 
-def _print_table(res: dict[str, MethodResult], how: str, models: Sequence[str]) -> None:
+def _print_table(res: dict[str, MethodResult], how: str, models: Sequence[str], *, paper_costs: bool = False) -> None:
     print(f"AutoMix eval: {' -> '.join(models)}; {how}")
-    print(f"{'method':28s} {'mean ΔIBC %':>12s} {'AUC':>7s}  per-region ΔIBC %")
+    print("ΔIBC = 100 (IBC - IBC_base) / IBC_base; IBC = quality gained / cost added over tier 0 with its "
+          "verification; base: tier 0 to the last tier called alone")
+    print("costs: unit costs per call, verification not billed (the paper's protocol)" if paper_costs else
+          "costs: the records' own, verification included")
+    print(f"{'method':28s} {'mean ΔIBC %':>12s} {'AUC':>7s}  per-region ΔIBC %{'':27s} {'2-5 mean':>8s}")
     for name, r in res.items():
         regions = " ".join(f"{v:7.1f}" for v in r.dibc_regions)
-        print(f"{name:28s} {_fmt(r.mean_dibc):>12s} {_fmt(r.auc, '.3f'):>7s}  {regions}")
+        print(f"{name:28s} {_fmt(r.mean_dibc):>12s} {_fmt(r.auc, '.3f'):>7s}  {regions}  {_fmt(r.mean_dibc_2_5):>8s}")
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
@@ -224,7 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--repeats", type=int, default=1, help="repeat cross-validation over this many splits")
     e.add_argument("--regions", type=int, default=5, help="cost regions for mean ΔIBC (default 5)")
     e.add_argument("--methods", default=None, help=f"policies to score (default {','.join(DEFAULT_METHODS)})")
-    e.add_argument("--json", action="store_true", help="print one JSON object keyed by method")
+    e.add_argument("--json", action="store_true",
+                   help="print one JSON object keyed by method (each with dibc_ci95, bootstrap over test queries)")
+    e.add_argument("--selection", choices=("extended", "paper"), default="extended",
+                   help="operating points per cost region: extended (mixtures, ties to the costliest; default) or "
+                        "paper (deterministic points, ties to the cheapest, as in the paper)")
+    e.add_argument("--bootstrap", type=int, default=200, help="resamples for --json's dibc_ci95 (default 200; 0: none)")
     e.add_argument("--plot", default=None, metavar="OUT.png",
                    help="also draw the cost-quality curves to this image (needs: pip install 'automix[plot]')")
     e.add_argument("--title", default=None, help="title of the --plot picture (default: data, task and models)")

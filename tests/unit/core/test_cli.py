@@ -81,3 +81,33 @@ def test_eval_bad_input(records: Path, argv: list[str], message: str, capsys: py
 def test_models_needs_two(records: Path) -> None:
     with pytest.raises(SystemExit):
         main(["eval", str(records), "--models", "small"])
+
+
+def test_eval_json_reports_a_bootstrap_interval_and_the_mean_of_regions_2_to_5(
+        records: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", str(records), "--models", "small,large", "--json", "--grid", "40",
+                 "--methods", "threshold", "--bootstrap", "50"]) == 0
+    r = json.loads(capsys.readouterr().out)["threshold"]
+    lo, hi = r["dibc_ci95"]
+    assert lo <= r["mean_dibc"] <= hi and hi > lo  # a real interval around the point estimate
+    assert r["mean_dibc_regions_2_5"] == pytest.approx(sum(r["dibc_regions"][1:]) / 4, abs=1e-5)
+
+
+def test_eval_paper_selection_uses_deterministic_points_and_ties_to_the_cheapest(
+        records: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["eval", str(records), "--models", "small,large", "--json", "--grid", "40", "--methods", "threshold",
+            "--bootstrap", "0"]
+    assert main([*base, "--selection", "paper"]) == 0
+    paper = json.loads(capsys.readouterr().out)["threshold"]
+    assert main(base) == 0
+    extended = json.loads(capsys.readouterr().out)["threshold"]
+    assert not any(c and c.startswith("mix(") for c in paper["chosen"])  # no randomized mixtures
+    assert any(c and c.startswith("mix(") for c in extended["chosen"])
+    assert paper["dibc_ci95"] is None
+
+
+def test_best_level_breaks_ties_either_way() -> None:
+    from automix_core.calibration.metrics import best_level
+
+    assert best_level([1.0, 3.0, 3.0, 2.0], [1.0, 2.0, 5.0, 9.0]) == 2
+    assert best_level([1.0, 3.0, 3.0, 2.0], [1.0, 2.0, 5.0, 9.0], prefer="cheapest") == 1

@@ -1,7 +1,9 @@
 """automix_llamaindex: AutoMix as a LlamaIndex LLM and query engine (a thin adapter over automix_core).
 
 ``Settings.llm = AutoMixLLM([small, large], prices=...)`` makes AutoMix the LLM of any LlamaIndex
-app; :class:`AutoMixQueryEngine` runs one verified cascade per query over the retrieved nodes.
+app (``FunctionAgent`` included, when every tier calls functions); :class:`AutoMixQueryEngine` runs one
+verified cascade per query over the retrieved nodes; :func:`capture` collects the route and usage of
+the AutoMix calls of a block (query engines put them in ``Response.metadata["automix"]``).
 Needs llama-index-core: ``pip install 'automix[llamaindex]'``.
 """
 
@@ -24,6 +26,7 @@ from .base import (
     reported_usage,
     to_core_messages,
 )
+from .events import AutoMixRuns, capture
 from .query_engine import EMPTY_RESPONSE, AutoMixQueryEngine
 
 __all__ = [
@@ -31,8 +34,10 @@ __all__ = [
     "AutoMixEvent",
     "AutoMixLLM",
     "AutoMixQueryEngine",
+    "AutoMixRuns",
     "Grounding",
     "LlamaIndexChatModel",
+    "capture",
     "grounding_from_prompt",
     "reported_usage",
     "to_core_messages",

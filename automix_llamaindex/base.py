@@ -1,6 +1,5 @@
 """AutoMix as a LlamaIndex LLM: cheapest tier first, self-verified, escalated per the policy.
 
-
 :class:`AutoMixLLM` is a thin adapter: every tier is a LlamaIndex :class:`~llama_index.core.llms.LLM`
 wrapped in :class:`LlamaIndexChatModel` (an :class:`automix_core.models.ChatModel`) and the cascade
 itself is :class:`automix_core.AutoMix`; no routing logic lives here.
@@ -10,6 +9,9 @@ Grounded verification: when a query engine calls :meth:`AutoMixLLM.predict` (and
 ``context_str``: ``text_qa_template``, ``summary_template`` of tree_summarize) or a refine template
 (``query_str``, ``context_msg``, ``existing_answer``), the tiers answer the fully formatted prompt
 while the verifier gets the question and the retrieved context as separate parts.
+
+Which calls are cascaded (``cascade_calls``), tools (``tool_calls``, :mod:`.tools`) and the route of a
+query (:mod:`.events`): see :class:`AutoMixLLM`.
 
 Token accounting: the AutoMix call itself emits no ``CBEventType.LLM`` callback event; each call a
 tier makes (answers and verification samples) is reported once, by the tier's own callback
@@ -22,10 +24,10 @@ once. Instrumentation spans of the tiers nest under the AutoMix span, and an
 from __future__ import annotations
 
 import contextvars
-import uuid
-from collections.abc import AsyncGenerator, Generator, Iterator, Mapping, Sequence
+import sys
+from collections.abc import AsyncGenerator, Coroutine, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -36,13 +38,11 @@ from llama_index.core.base.llms.types import (
     CompletionResponseAsyncGen,
     CompletionResponseGen,
     LLMMetadata,
-    MessageRole,
 )
 from llama_index.core.bridge.pydantic import Field, PrivateAttr, SerializeAsAny
-from llama_index.core.callbacks import CallbackManager, CBEventType, EventPayload
-from llama_index.core.callbacks.base import global_stack_trace
-from llama_index.core.instrumentation.events import BaseEvent
+from llama_index.core.callbacks import CallbackManager
 from llama_index.core.llms import LLM
+from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.prompts import BasePromptTemplate
 from llama_index.core.types import TokenAsyncGen, TokenGen
 from llama_index_instrumentation import get_dispatcher
@@ -52,6 +52,7 @@ from automix_core import (
     AutoMixResult,
     Budget,
     CascadeSettings,
+    Generation,
     Hook,
     Ledger,
     Message,
@@ -60,16 +61,27 @@ from automix_core import (
 )
 from automix_core.router import RouterSpec
 
+from .events import _LAST, AutoMixEvent, _install_query_handler, _record, forward_llm_event
+from .responses import chat_response, completion_response, prompt_messages
 from .tiers import LlamaIndexChatModel
+from .tools import ToolCalls, _tool_question
+from .utility import autility_call, utility_call
 from .utils import (
     _GROUNDING,
     _ORIGINALS,
+    _TOOLS,
+    CascadeCalls,
     Grounding,
+    ToolCallPolicy,
+    ToolRequest,
+    UsageScope,
     choice_texts,
     grounding_from_prompt,
+    is_utility_call,
     reported_usage,
     supports_native_n,
     to_core_messages,
+    tool_selections,
 )
 
 __all__ = [
@@ -86,22 +98,11 @@ __all__ = [
 
 dispatcher = get_dispatcher(__name__)
 
+# id of the AutoMixLLM whose current predict call is a utility step (see cascade_calls)
+_UTILITY: contextvars.ContextVar[int | None] = contextvars.ContextVar("automix_llamaindex_utility", default=None)
 
 
-class AutoMixEvent(BaseEvent):
-    """Dispatched when an AutoMix cascade ends: ``result`` is :meth:`AutoMixResult.to_dict`."""
-
-    result: dict[str, Any]
-
-    @classmethod
-    def class_name(cls) -> str:
-        return "AutoMixEvent"
-
-
-# ------------------------------------------------------------------------------------ the LLM
-
-
-class AutoMixLLM(CascadeSettings, LLM):
+class AutoMixLLM(CascadeSettings, ToolCalls, FunctionCallingLLM):
     """AutoMix over LlamaIndex LLMs: the cheapest tier answers, self-verifies, and the policy escalates.
 
     Drop-in for any LlamaIndex app: ``Settings.llm = AutoMixLLM([small, large], prices=...)`` or
@@ -119,6 +120,36 @@ class AutoMixLLM(CascadeSettings, LLM):
         verify_n: draw each answer's k verification samples as one request with ``n=k`` (True), as k
             requests (False), or, by default (None), with ``n`` only for LlamaIndex's ``OpenAI`` LLM on
             OpenAI's own endpoint (see :func:`supports_native_n`).
+        usage_scope: what a verifier's ``completion_tokens`` counts in a response with ``n`` choices:
+            ``"all_choices"`` (OpenAI) or ``"first_choice"`` (llama.cpp: each choice's tokens are then
+            counted from per-token logprobs, else estimated and marked so). Default (None):
+            ``"all_choices"`` for the LLMs :func:`supports_native_n` picks itself; for any other LLM
+            given ``verify_n=True`` the logprobs are asked for and counted when every choice has them,
+            and a llama.cpp response without them is estimated (see :class:`LlamaIndexChatModel`).
+        tool_calls: the tool-call policy of ``chat_with_tools`` (see below): ``"verify"`` (default),
+            ``"accept"`` or ``"escalate"``, as in the LangChain adapter.
+        cascade_calls: which ``predict`` calls run the cascade. ``"answers"`` (default): the calls
+            that produce the user-facing answer (question-answering, refine and the final
+            tree_summarize prompt, custom prompts, plain ``chat``/``complete``); utility steps (a chat
+            engine's condense-question prompt, tree_summarize's intermediate summaries, LlamaIndex's
+            extraction/selection/query-generation prompts; see :func:`is_utility_call`) go to tier
+            ``utility_tier`` alone, unverified. ``"all"``: every call is cascaded.
+        utility_tier: the tier that answers utility steps (default 0, the cheapest).
+
+    Tools: :class:`AutoMixLLM` is a LlamaIndex ``FunctionCallingLLM``; its metadata says
+    ``is_function_calling_model=True`` when every tier is a function-calling LLM, so ``FunctionAgent``
+    and ``predict_and_call`` take it. ``chat_with_tools`` (and its async and streaming forms) hands the
+    tools to each tier's own ``chat_with_tools``; a tier's tool calls are verified as text
+    (``Call tool <name> with arguments <json>``) like any answer, accepted unverified
+    (``tool_calls="accept"``), or escalated without verification (``"escalate"``; the last tier's
+    calls are kept). The response carries the chosen tier's own message (its tool calls included),
+    and :meth:`get_tool_calls_from_response` reads them with that tier.
+
+    The route: ``Response.metadata["automix"]`` of any LlamaIndex query engine
+    (``index.as_query_engine(llm=AutoMixLLM(...))``) holds :meth:`AutoMixRuns.to_dict` of the
+    AutoMix calls the query made: the final answer's route and trace, and the usage summed over
+    every call. :func:`capture` collects them around any block (chat engines, agents), and
+    :attr:`last_result` is the last cascade finished in the caller's context.
 
     Responses carry the answer; ``additional_kwargs`` holds the tokens of every call made
     (``prompt_tokens``, ``completion_tokens``, ``total_tokens``), ``cost``, ``tier``, ``model`` and
@@ -134,6 +165,10 @@ class AutoMixLLM(CascadeSettings, LLM):
     names: list[str] | None = Field(default=None, description="Per-tier names for pricing and traces.")
     sampling_kwargs: bool = Field(default=True, description="Pass temperature/max_tokens/stop to the tiers.")
     verify_n: bool | None = Field(default=None, description="Verification samples as one request with n.")
+    usage_scope: UsageScope | None = Field(default=None, description="What completion_tokens counts with n.")
+    tool_calls: ToolCallPolicy = Field(default="verify", description="What to do with a tier's tool calls.")
+    cascade_calls: CascadeCalls = Field(default="answers", description="Which predict calls are cascaded.")
+    utility_tier: int = Field(default=0, ge=0, description="The tier that answers utility calls.")
 
     _engine: AutoMix = PrivateAttr()
 
@@ -150,6 +185,10 @@ class AutoMixLLM(CascadeSettings, LLM):
         hooks: Sequence[Hook] = (),
         sampling_kwargs: bool = True,
         verify_n: bool | None = None,
+        usage_scope: UsageScope | None = None,
+        tool_calls: ToolCallPolicy = "verify",
+        cascade_calls: CascadeCalls = "answers",
+        utility_tier: int = 0,
         callback_manager: CallbackManager | None = None,
         **kwargs: Any,
     ) -> None:
@@ -157,9 +196,12 @@ class AutoMixLLM(CascadeSettings, LLM):
             raise ValueError(f"{len(verifiers)} verifiers given for {len(tiers)} tiers")
         if names is not None and len(names) != len(tiers):
             raise ValueError(f"{len(names)} names given for {len(tiers)} tiers")
+        if not 0 <= utility_tier < max(1, len(tiers)):
+            raise ValueError(f"utility_tier={utility_tier} is not a tier (there are {len(tiers)})")
         super().__init__(  # type: ignore[call-arg]  # CascadeSettings first in the MRO; LLM takes these
             tiers=list(tiers), verifiers=None if verifiers is None else list(verifiers),
             names=None if names is None else list(names), sampling_kwargs=sampling_kwargs, verify_n=verify_n,
+            usage_scope=usage_scope, tool_calls=tool_calls, cascade_calls=cascade_calls, utility_tier=utility_tier,
             callback_manager=callback_manager, **kwargs,
         )
         wrapped: list[Tier] = []
@@ -168,13 +210,17 @@ class AutoMixLLM(CascadeSettings, LLM):
             verifier_llm = verifiers[i] if verifiers is not None else None
             answerer = LlamaIndexChatModel(llm, name, sampling_kwargs=sampling_kwargs, on_response=self._forward)
             checker = verifier_llm or llm
+            native = supports_native_n(checker, verify_n)
+            scope: UsageScope | Literal["auto"] = usage_scope or (
+                "auto" if native and not supports_native_n(checker, None) else "all_choices")
             verifier = LlamaIndexChatModel(
                 checker, name if verifier_llm is None else None, sampling_kwargs=sampling_kwargs,
-                on_response=self._forward, native_n=supports_native_n(checker, verify_n), purpose="verify",
+                on_response=self._forward, native_n=native, purpose="verify", usage_scope=scope,
             )
             wrapped.append(Tier(answerer, verifier))
         self._engine = AutoMix(wrapped, router=router, prices=prices, ledger=ledger, budget=budget, hooks=hooks,
-                               settings=self)
+                               screen=self._screen, settings=self)
+        _install_query_handler()
 
     @classmethod
     def class_name(cls) -> str:
@@ -199,47 +245,47 @@ class AutoMixLLM(CascadeSettings, LLM):
             context_window=min(m.context_window for m in metas),
             num_output=answer_tokens if answer_tokens is not None else min(m.num_output for m in metas),
             is_chat_model=all(m.is_chat_model for m in metas),
-            is_function_calling_model=False,
+            is_function_calling_model=all(
+                isinstance(t, FunctionCallingLLM) and m.is_function_calling_model for t, m in zip(self.tiers, metas)),
             model_name="automix(" + ", ".join(t.name for t in self._engine.tiers) + ")",
         )
 
-    # -- callback forwarding ----------------------------------------------------------------------
-
     def _forward(self, child: LLM, messages: list[ChatMessage], response: ChatResponse) -> None:
-        """Report one tier call to the handlers of this LLM's callback manager the tier does not reach."""
-        mine = self.callback_manager.handlers
-        if not mine:
-            return
-        theirs = child.callback_manager.handlers if isinstance(child.callback_manager, CallbackManager) else []
-        missing = [h for h in mine if not any(h is t for t in theirs)]
-        if not missing:
-            return
-        event_id = str(uuid.uuid4())
-        stack = global_stack_trace.get()
-        parent_id = stack[-1] if stack else "root"
-        start: dict[str, Any] = {EventPayload.MESSAGES: messages, EventPayload.ADDITIONAL_KWARGS: {},
-                 EventPayload.SERIALIZED: {"class_name": child.class_name(), "model": child.metadata.model_name}}
-        for h in missing:
-            if CBEventType.LLM not in h.event_starts_to_ignore:
-                h.on_event_start(CBEventType.LLM, start, event_id=event_id, parent_id=parent_id)
-        end: dict[str, Any] = {EventPayload.MESSAGES: messages, EventPayload.RESPONSE: response}
-        for h in missing:
-            if CBEventType.LLM not in h.event_ends_to_ignore:
-                h.on_event_end(CBEventType.LLM, end, event_id=event_id)
+        forward_llm_event(self.callback_manager, child, messages, response)
 
     # -- the cascade ------------------------------------------------------------------------------
+
+    @property
+    def last_result(self) -> AutoMixResult | None:
+        """The last call of this LLM (cascade or utility call) finished in the caller's context: the
+        thread, or the asyncio task and the code it awaited (not tasks it started: use :func:`capture`)."""
+        last = _LAST.get()
+        return last[1] if last is not None and last[0] == id(self) else None
+
+    def _screen(self, tier: int, gen: Generation) -> Literal["accept", "escalate"] | None:
+        """The tool-call policy as the engine's screen: only for tool calls of a ``chat_with_tools`` request."""
+        if self.tool_calls == "verify" or _TOOLS.get() is None or not isinstance(gen.raw, ChatResponse):
+            return None
+        return self.tool_calls if tool_selections(self.tiers[tier], gen.raw) else None
 
     def _grounding(self) -> Grounding | None:
         current = _GROUNDING.get()
         return current[1] if current is not None and current[0] == id(self) else None
 
+    def _is_utility(self, prompt: BasePromptTemplate, caller: Any) -> bool:
+        return self.cascade_calls == "answers" and is_utility_call(prompt, caller)
+
     @contextmanager
-    def _grounded(self, prompt: BasePromptTemplate, prompt_args: Mapping[str, Any]) -> Iterator[None]:
+    def _grounded(
+        self, prompt: BasePromptTemplate, prompt_args: Mapping[str, Any], utility: bool = False
+    ) -> Iterator[None]:
         grounding = grounding_from_prompt(prompt, prompt_args)
         token = _GROUNDING.set(None if grounding is None else (id(self), grounding))
+        flag = _UTILITY.set(id(self) if utility else None)
         try:
             yield
         finally:
+            _UTILITY.reset(flag)
             _GROUNDING.reset(token)
 
     def _args(self, messages: Sequence[ChatMessage], question: str | None, context: str) -> tuple[str, str]:
@@ -251,38 +297,55 @@ class AutoMixLLM(CascadeSettings, LLM):
         return question, context
 
     def _begin(
-        self, messages: Sequence[ChatMessage], question: str | None, context: str
+        self, messages: Sequence[ChatMessage], question: str | None, context: str, tools: ToolRequest | None
     ) -> tuple[str, str, list[Message], contextvars.Token[tuple[list[Message], Sequence[ChatMessage]] | None]]:
         """The verifier's question and context, the core messages, and the token of :data:`_ORIGINALS`
         set for them (the answer calls get the caller's own messages); reset it when the cascade ends."""
-        q, c = self._args(messages, question, context)
-        core = to_core_messages(messages)
+        core = to_core_messages(messages, tools=tools is not None)
+        if tools is not None and question is None:
+            q, c = _tool_question(messages, core)
+        else:
+            q, c = self._args(messages, question, context)
         return q, c, core, _ORIGINALS.set((core, messages))
 
-    @staticmethod
-    def _finished(result: AutoMixResult) -> tuple[AutoMixResult, dict[str, Any]]:
+    def _finished(self, result: AutoMixResult) -> tuple[AutoMixResult, dict[str, Any]]:
         trace = result.to_dict()
+        _record(result)
+        _LAST.set((id(self), result))
         dispatcher.event(AutoMixEvent(result=trace))
         return result, trace
 
+    def _utility_now(self) -> bool:
+        return _UTILITY.get() == id(self)
+
     def _run(
-        self, messages: Sequence[ChatMessage], question: str | None = None, context: str = ""
+        self, messages: Sequence[ChatMessage], question: str | None = None, context: str = "",
+        tools: ToolRequest | None = None,
     ) -> tuple[AutoMixResult, dict[str, Any]]:
         """The cascade and its trace as a dict, the :class:`AutoMixEvent` dispatched in the caller's span."""
-        q, c, core, token = self._begin(messages, question, context)
+        if tools is None and self._utility_now():
+            return self._finished(utility_call(self._engine, self.utility_tier, messages))
+        q, c, core, token = self._begin(messages, question, context, tools)
+        tools_token = _TOOLS.set(tools)
         try:
             result = self._engine.run(q, c, messages=core)
         finally:
+            _TOOLS.reset(tools_token)
             _ORIGINALS.reset(token)
         return self._finished(result)
 
     async def _arun(
-        self, messages: Sequence[ChatMessage], question: str | None = None, context: str = ""
+        self, messages: Sequence[ChatMessage], question: str | None = None, context: str = "",
+        tools: ToolRequest | None = None,
     ) -> tuple[AutoMixResult, dict[str, Any]]:
-        q, c, core, token = self._begin(messages, question, context)
+        if tools is None and self._utility_now():
+            return self._finished(await autility_call(self._engine, self.utility_tier, messages))
+        q, c, core, token = self._begin(messages, question, context, tools)
+        tools_token = _TOOLS.set(tools)
         try:
             result = await self._engine.arun(q, c, messages=core)
         finally:
+            _TOOLS.reset(tools_token)
             _ORIGINALS.reset(token)
         return self._finished(result)
 
@@ -306,43 +369,18 @@ class AutoMixLLM(CascadeSettings, LLM):
         """Async :meth:`cascade` (per-call timeouts, verification samples drawn concurrently)."""
         return (await self._arun(messages, question, context))[0]
 
-    @staticmethod
-    def _extras(result: AutoMixResult, trace: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        usage = {"prompt_tokens": result.input_tokens, "completion_tokens": result.output_tokens,
-                 "total_tokens": result.input_tokens + result.output_tokens}
-        raw = {"usage": usage, "calls": [u.model_dump() for u in result.usage], "automix": trace}
-        extra = {**usage, "cost": result.cost, "tier": result.tier, "model": result.model,
-                 "escalated": result.escalated}
-        return raw, extra
-
-    def _chat_response(self, run: tuple[AutoMixResult, dict[str, Any]], *, stream: bool = False) -> ChatResponse:
-        result, trace = run
-        raw, extra = self._extras(result, trace)
-        return ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=result.answer),
-                            delta=result.answer if stream else None, raw=raw, additional_kwargs=extra)
-
-    def _completion_response(
-        self, run: tuple[AutoMixResult, dict[str, Any]], *, stream: bool = False
-    ) -> CompletionResponse:
-        result, trace = run
-        raw, extra = self._extras(result, trace)
-        return CompletionResponse(text=result.answer, delta=result.answer if stream else None, raw=raw,
-                                  additional_kwargs=extra)
-
-    @staticmethod
-    def _prompt_messages(prompt: str) -> list[ChatMessage]:
-        return [ChatMessage(role=MessageRole.USER, content=prompt)]
-
     # -- sync -------------------------------------------------------------------------------------
 
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        return self._chat_response(self._run(messages))
+        tools = self._tool_request(kwargs)
+        return chat_response(self._engine, self._run(messages, tools=tools), tools=tools)
 
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        return self._completion_response(self._run(self._prompt_messages(prompt)))
+        return completion_response(self._run(prompt_messages(prompt)))
 
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
-        response = self._chat_response(self._run(messages), stream=True)
+        tools = self._tool_request(kwargs)
+        response = chat_response(self._engine, self._run(messages, tools=tools), stream=True, tools=tools)
 
         def gen() -> Generator[ChatResponse, None, None]:
             yield response
@@ -350,7 +388,7 @@ class AutoMixLLM(CascadeSettings, LLM):
         return gen()
 
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
-        response = self._completion_response(self._run(self._prompt_messages(prompt)), stream=True)
+        response = completion_response(self._run(prompt_messages(prompt)), stream=True)
 
         def gen() -> Generator[CompletionResponse, None, None]:
             yield response
@@ -360,13 +398,15 @@ class AutoMixLLM(CascadeSettings, LLM):
     # -- async ------------------------------------------------------------------------------------
 
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        return self._chat_response(await self._arun(messages))
+        tools = self._tool_request(kwargs)
+        return chat_response(self._engine, await self._arun(messages, tools=tools), tools=tools)
 
     async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        return self._completion_response(await self._arun(self._prompt_messages(prompt)))
+        return completion_response(await self._arun(prompt_messages(prompt)))
 
     async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
-        response = self._chat_response(await self._arun(messages), stream=True)
+        tools = self._tool_request(kwargs)
+        response = chat_response(self._engine, await self._arun(messages, tools=tools), stream=True, tools=tools)
 
         async def gen() -> AsyncGenerator[ChatResponse, None]:
             yield response
@@ -376,7 +416,7 @@ class AutoMixLLM(CascadeSettings, LLM):
     async def astream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseAsyncGen:
-        response = self._completion_response(await self._arun(self._prompt_messages(prompt)), stream=True)
+        response = completion_response(await self._arun(prompt_messages(prompt)), stream=True)
 
         async def gen() -> AsyncGenerator[CompletionResponse, None]:
             yield response
@@ -384,19 +424,26 @@ class AutoMixLLM(CascadeSettings, LLM):
         return gen()
 
     # -- prompt chaining: verification grounded in the retrieved context -------------------------
+    # (the caller's frame is read when the call is made, to tell tree_summarize's intermediate steps:
+    # see is_utility_call; ``apredict`` reads it before its coroutine starts)
 
     def predict(self, prompt: BasePromptTemplate, **prompt_args: Any) -> str:
-        with self._grounded(prompt, prompt_args):
+        with self._grounded(prompt, prompt_args, self._is_utility(prompt, sys._getframe(1))):
             return super().predict(prompt, **prompt_args)
 
-    async def apredict(self, prompt: BasePromptTemplate, **prompt_args: Any) -> str:
-        with self._grounded(prompt, prompt_args):
+    def apredict(  # a coroutine function's signature: its caller is read at call time
+        self, prompt: BasePromptTemplate, **prompt_args: Any
+    ) -> Coroutine[Any, Any, str]:
+        return self._apredict(prompt, self._is_utility(prompt, sys._getframe(1)), prompt_args)
+
+    async def _apredict(self, prompt: BasePromptTemplate, utility: bool, prompt_args: dict[str, Any]) -> str:
+        with self._grounded(prompt, prompt_args, utility):
             return await super().apredict(prompt, **prompt_args)
 
     def stream(self, prompt: BasePromptTemplate, **prompt_args: Any) -> TokenGen:
-        with self._grounded(prompt, prompt_args):
+        with self._grounded(prompt, prompt_args, self._is_utility(prompt, sys._getframe(1))):
             return super().stream(prompt, **prompt_args)
 
     async def astream(self, prompt: BasePromptTemplate, **prompt_args: Any) -> TokenAsyncGen:
-        with self._grounded(prompt, prompt_args):
+        with self._grounded(prompt, prompt_args, self._is_utility(prompt, sys._getframe(1))):
             return await super().astream(prompt, **prompt_args)

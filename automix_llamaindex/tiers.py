@@ -12,6 +12,7 @@ from llama_index.core.base.llms.types import (
     ChatResponse,
 )
 from llama_index.core.llms import LLM
+from llama_index.core.llms.function_calling import FunctionCallingLLM
 
 from automix_core import (
     Generation,
@@ -20,7 +21,18 @@ from automix_core import (
 )
 from automix_core.integration import model_error, secret_values
 
-from .utils import _TURNS, _UNREAD, _answer_messages, choice_texts, reported_usage
+from .utils import (
+    _TOOLS,
+    _TURNS,
+    _UNREAD,
+    UsageScope,
+    _answer_messages,
+    choice_output_tokens,
+    choice_texts,
+    counts_first_choice,
+    reported_usage,
+    tool_calls_text,
+)
 
 __all__ = ["LlamaIndexChatModel", "ResponseHook"]
 
@@ -52,13 +64,23 @@ class LlamaIndexChatModel:
     one chat request with ``n=n``, its samples read from every choice of the raw OpenAI-style
     response (``raw.choices``), so the prompt is billed once. How the k samples are drawn (the
     choices a server did not return, a request refused with HTTP 400) is the core's
-    :func:`~automix_core.verify.draw`.
+    :func:`~automix_core.verify.draw`. With ``usage_scope="first_choice"`` (llama.cpp and other servers
+    that count the first choice's tokens only) a request with ``n`` also asks for per-token logprobs
+    (``top_logprobs=1``) and counts each choice's output tokens from them
+    (:func:`choice_output_tokens`); without them the output tokens are left to the core's estimate
+    (marked ``estimated``), never the undercount. ``"auto"`` asks for the logprobs too and counts from
+    them when every choice has them; otherwise it keeps the reported count, unless the response is a
+    llama.cpp server's (:func:`counts_first_choice`), whose count is then estimated.
+
+    Inside a ``chat_with_tools`` request of :class:`AutoMixLLM` (see :data:`_TOOLS`) an answer call is
+    the tier's own ``chat_with_tools`` with the request's tools, and its text is what the verifier
+    reads: the reply's text and one ``Call tool <name> with arguments <json>`` line per tool call.
     """
 
     def __init__(
         self, llm: LLM, name: str | None = None, *, sampling_kwargs: bool = True,
         on_response: ResponseHook | None = None, native_n: bool = False,
-        purpose: Literal["answer", "verify"] = "answer",
+        purpose: Literal["answer", "verify"] = "answer", usage_scope: UsageScope | Literal["auto"] = "all_choices",
     ) -> None:
         self.llm = llm
         self._name = name
@@ -66,6 +88,7 @@ class LlamaIndexChatModel:
         self.on_response = on_response
         self.supports_n = native_n
         self.purpose = purpose
+        self.usage_scope: UsageScope | Literal["auto"] = usage_scope
         self._window: object = _UNREAD
 
     @property
@@ -103,19 +126,37 @@ class LlamaIndexChatModel:
             if logprobs:
                 kwargs["logprobs"] = True
                 kwargs["top_logprobs"] = logprobs
+            elif n > 1 and self.usage_scope != "all_choices":
+                kwargs["logprobs"] = True  # per-token entries let us count each choice's tokens
+                kwargs["top_logprobs"] = 1
         msgs = _answer_messages(messages) if self.purpose == "answer" else _TURNS.convert(messages)
         return msgs, kwargs
 
     def _generation(self, msgs: list[ChatMessage], response: ChatResponse, n: int) -> Generation:
         if self.on_response is not None:
             self.on_response(self.llm, msgs, response)
-        texts = choice_texts(response)[:n] if n > 1 else [response.message.content or ""]
+        tools = _TOOLS.get() if self.purpose == "answer" else None
+        if tools is not None:
+            tools.responses[id(self)] = response
+            texts = [tool_calls_text(self.llm, response)]
+        else:
+            texts = choice_texts(response)[:n] if n > 1 else [response.message.content or ""]
         inp, out = reported_usage(response)
+        if n > 1 and self.usage_scope != "all_choices" and len(choice_texts(response)) > 1:
+            counted = choice_output_tokens(response)
+            if counted is not None or self.usage_scope == "first_choice" or counts_first_choice(response):
+                out = counted  # the server counted choice 0 only: every choice's tokens, else an estimate
         lp = None
         if n == 1 and response.logprobs:
             lp = [[{alt.token: alt.logprob for alt in position} for position in response.logprobs]]
         return Generation(texts=texts, model=self.name, input_tokens=inp, output_tokens=out, token_logprobs=lp,
                           raw=response)
+
+    def _with_tools(self, llm: LLM) -> FunctionCallingLLM:
+        if not isinstance(llm, FunctionCallingLLM):
+            raise ModelError(f"{self.name}: a tool request for an LLM without tool calling "
+                             f"({type(llm).__name__} is not a FunctionCallingLLM)", model=self.name, retryable=False)
+        return llm
 
     def _error(self, err: Exception) -> ModelError:
         return model_error(self.name, err, secret_values(self.llm), model=self.name)
@@ -125,8 +166,13 @@ class LlamaIndexChatModel:
         stop: Sequence[str] | None = None, logprobs: int | None = None,
     ) -> Generation:
         msgs, kwargs = self._prepare(messages, n, temperature, max_tokens, stop, logprobs)
+        tools = _TOOLS.get() if self.purpose == "answer" else None
         try:
-            response = self.llm.chat(msgs, **kwargs)
+            if tools is not None:
+                response = self._with_tools(self.llm).chat_with_tools(
+                    tools.tools, chat_history=msgs, **{**kwargs, **tools.kwargs})
+            else:
+                response = self.llm.chat(msgs, **kwargs)
         except Exception as err:
             raise self._error(err) from err
         return self._generation(msgs, response, n)
@@ -136,8 +182,13 @@ class LlamaIndexChatModel:
         stop: Sequence[str] | None = None, logprobs: int | None = None,
     ) -> Generation:
         msgs, kwargs = self._prepare(messages, n, temperature, max_tokens, stop, logprobs)
+        tools = _TOOLS.get() if self.purpose == "answer" else None
         try:
-            response = await self.llm.achat(msgs, **kwargs)
+            if tools is not None:
+                response = await self._with_tools(self.llm).achat_with_tools(
+                    tools.tools, chat_history=msgs, **{**kwargs, **tools.kwargs})
+            else:
+                response = await self.llm.achat(msgs, **kwargs)
         except Exception as err:
             raise self._error(err) from err
         return self._generation(msgs, response, n)

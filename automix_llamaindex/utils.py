@@ -5,10 +5,13 @@
 from __future__ import annotations
 
 import contextvars
+import json
+import sys
 from collections import ChainMap
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any, Literal
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -16,17 +19,35 @@ from llama_index.core.base.llms.types import (
     CompletionResponse,
     MessageRole,
     TextBlock,
+    ToolCallBlock,
 )
 from llama_index.core.llms import LLM
+from llama_index.core.llms.function_calling import FunctionCallingLLM
+from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.prompts import BasePromptTemplate
+from llama_index.core.prompts.prompt_type import PromptType
 
 from automix_core import (
     Message,
 )
 from automix_core.integration import TurnCache
 
-__all__ = ["Grounding", "choice_texts", "grounding_from_prompt", "reported_usage", "supports_native_n",
-           "to_core_messages"]
+__all__ = ["CascadeCalls", "Grounding", "ToolCallPolicy", "UsageScope", "choice_output_tokens", "choice_texts",
+           "counts_first_choice",
+           "grounding_from_prompt", "is_utility_call", "reported_usage", "supports_native_n", "to_core_messages",
+           "tool_calls_text"]
+
+ToolCallPolicy = Literal["accept", "verify", "escalate"]
+"""What :class:`~automix_llamaindex.AutoMixLLM` does when a tier answers with tool calls (as in the
+LangChain adapter): verify the calls, rendered as text, like any answer (``"verify"``); keep them
+unverified (``"accept"``); or escalate without verifying (``"escalate"``; the last tier's calls are kept)."""
+
+CascadeCalls = Literal["answers", "all"]
+"""Which ``predict`` calls :class:`~automix_llamaindex.AutoMixLLM` cascades (see :func:`is_utility_call`)."""
+
+UsageScope = Literal["all_choices", "first_choice"]
+"""What a server's ``completion_tokens`` counts in a response with ``n`` choices: every choice (OpenAI)
+or the first only (llama.cpp), as :data:`automix_core.backends.openai_compat.UsageScope`."""
 
 _ROLES: dict[MessageRole, str] = {
     MessageRole.SYSTEM: "system",
@@ -45,23 +66,95 @@ _OUTPUT_KEYS = ("completion_tokens", "output_tokens", "candidates_token_count")
 # ------------------------------------------------------------------------------------ conversions
 
 
-def to_core_messages(messages: Sequence[ChatMessage]) -> list[Message]:
+def to_core_messages(messages: Sequence[ChatMessage], *, tools: bool = False) -> list[Message]:
     """LlamaIndex chat messages as ``automix_core`` messages (text only).
 
-    Developer messages become system messages, chatbot/model messages assistant ones. Tool and
-    function messages, and images, audio, video or documents, raise :class:`ValueError`: AutoMix
-    verifies text answers.
+    Developer messages become system messages, chatbot/model messages assistant ones. Images, audio,
+    video or documents raise :class:`ValueError`: AutoMix verifies text answers. Tool and function
+    messages raise too, unless ``tools`` (a ``chat_with_tools`` request): a tool result then reads as a
+    user message ``[result of tool <name>]``, and an assistant message's tool calls as
+    ``Call tool <name> with arguments <json>`` lines (what the verifier reads).
     """
+    if not messages:
+        raise ValueError("AutoMixLLM needs at least one ChatMessage; got an empty list")
     out: list[Message] = []
-    for m in messages:
+    for i, m in enumerate(messages):
+        if not isinstance(m, ChatMessage):
+            raise ValueError(f"AutoMixLLM takes LlamaIndex ChatMessage objects; messages[{i}] is a "
+                             f"{type(m).__name__}")
         role = _ROLES.get(m.role)
+        if tools and m.role in (MessageRole.TOOL, MessageRole.FUNCTION):
+            name = m.additional_kwargs.get("name") or m.additional_kwargs.get("tool_call_id") or "tool"
+            out.append({"role": "user", "content": f"[result of tool {name}]\n{m.content or ''}"})
+            continue
         if role is None:
             raise ValueError(f"AutoMixLLM handles text chat only; got a {m.role.value!r} message")
         bad = [type(b).__name__ for b in m.blocks if type(b).__name__ in _NON_TEXT_BLOCKS]
         if bad:
             raise ValueError(f"AutoMixLLM handles text chat only; a {role} message holds {', '.join(bad)}")
-        out.append({"role": role, "content": m.content or ""})  # type: ignore[typeddict-item]
+        content = m.content or ""
+        if tools and role == "assistant":
+            content = _join(content, render_tool_calls(_message_tool_calls(m)))
+        out.append({"role": role, "content": content})  # type: ignore[typeddict-item]
     return out
+
+
+# ------------------------------------------------------------------------------------ tool calls
+
+
+def _join(*parts: str) -> str:
+    return "\n".join(p for p in parts if p.strip())
+
+
+def render_tool_calls(calls: Sequence[tuple[str, object]]) -> str:
+    """``Call tool <name> with arguments <json>``, one line per call (the LangChain adapter's rendering)."""
+    return "\n".join(f"Call tool {name} with arguments {json.dumps(args, sort_keys=True, default=str)}"
+                     for name, args in calls)
+
+
+def _message_tool_calls(message: ChatMessage) -> list[tuple[str, object]]:
+    """(name, arguments) of an assistant message's tool calls: ``ToolCallBlock`` blocks, else
+    OpenAI-style ``additional_kwargs["tool_calls"]`` (objects or dicts)."""
+    calls: list[tuple[str, object]] = [(b.tool_name, b.tool_kwargs) for b in message.blocks
+                                       if isinstance(b, ToolCallBlock)]
+    if calls:
+        return calls
+    for call in message.additional_kwargs.get("tool_calls") or []:
+        fn = call.get("function") if isinstance(call, Mapping) else getattr(call, "function", None)
+        name = fn.get("name") if isinstance(fn, Mapping) else getattr(fn, "name", None)
+        args = fn.get("arguments") if isinstance(fn, Mapping) else getattr(fn, "arguments", None)
+        if isinstance(name, str):
+            calls.append((name, args))
+    return calls
+
+
+def tool_selections(llm: LLM, response: ChatResponse) -> list[ToolSelection]:
+    """The tool calls of ``response`` as ``llm`` reads them (``[]`` for an LLM without tool calling)."""
+    if not isinstance(llm, FunctionCallingLLM):
+        return []
+    try:
+        return list(llm.get_tool_calls_from_response(response, error_on_no_tool_call=False))
+    except Exception:  # an integration that cannot read this response: no tool calls
+        return []
+
+
+def tool_calls_text(llm: LLM, response: ChatResponse) -> str:
+    """What the verifier reads of a tier's tool-calling answer: its text, then one line per tool call."""
+    calls = [(s.tool_name, s.tool_kwargs) for s in tool_selections(llm, response)]
+    return _join(response.message.content or "", render_tool_calls(calls))
+
+
+@dataclass
+class ToolRequest:
+    """A ``chat_with_tools`` request in flight: what each tier's answer call gets, and each answer
+    wrapper's last response (keyed by ``id`` of the wrapper)."""
+
+    tools: Sequence[Any]
+    kwargs: dict[str, Any]
+    responses: dict[int, ChatResponse] = field(default_factory=dict)
+
+
+_TOOLS: contextvars.ContextVar[ToolRequest | None] = contextvars.ContextVar("automix_llamaindex_tools", default=None)
 
 
 _GROUNDING: contextvars.ContextVar[tuple[int, Grounding] | None] = contextvars.ContextVar(
@@ -151,6 +244,45 @@ def reported_usage(response: ChatResponse | CompletionResponse) -> tuple[int | N
 
 
 
+def _choices(response: ChatResponse) -> list[Any] | None:
+    raw = response.raw
+    choices = raw.get("choices") if isinstance(raw, Mapping) else getattr(raw, "choices", None)
+    return list(choices) if isinstance(choices, (list, tuple)) and choices else None
+
+
+def _get(obj: object, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key, None)
+
+
+def choice_output_tokens(response: ChatResponse) -> int | None:
+    """The output tokens of every choice of an OpenAI-style raw response, counted from the per-token
+    logprobs of each choice (``choices[i].logprobs.content``); None unless every choice has them.
+
+    For servers that report ``completion_tokens`` for the first choice only (llama.cpp): the
+    correction :class:`automix_core.backends.openai_compat.OpenAICompatibleModel` applies with
+    ``usage_scope="first_choice"``."""
+    choices = _choices(response)
+    if choices is None:
+        return None
+    total = 0
+    for choice in choices:
+        content = _get(_get(choice, "logprobs"), "content")
+        if not isinstance(content, (list, tuple)):
+            return None
+        total += len(content)
+    return total
+
+
+def counts_first_choice(response: ChatResponse) -> bool:
+    """Whether a response comes from a server known to count only the first choice's tokens in a
+    request with ``n``: llama.cpp's (its responses carry ``timings``)."""
+    raw = response.raw
+    if isinstance(raw, Mapping):
+        return "timings" in raw
+    extra = getattr(raw, "model_extra", None)
+    return (isinstance(extra, Mapping) and "timings" in extra) or getattr(raw, "timings", None) is not None
+
+
 def choice_texts(response: ChatResponse) -> list[str]:
     """The text of every choice of an OpenAI-style raw response (``raw.choices[i].message.content``,
     objects or dicts), else the response's own message: a request with ``n`` yields all its samples."""
@@ -220,6 +352,62 @@ def grounding_from_prompt(prompt: BasePromptTemplate, prompt_args: Mapping[str, 
             passage = f"{passage}\n\nAn earlier answer, drawn from other passages of the same source:\n{earlier}"
         return Grounding(question, passage)
     return None
+
+
+# prompt types of LlamaIndex's own intermediate steps: keyword and schema extraction, selectors, query
+# generation (text-to-SQL, graph queries, sub-questions), tree building, table context, ...
+_UTILITY_PROMPTS = frozenset({
+    PromptType.TREE_INSERT, PromptType.TREE_SELECT, PromptType.TREE_SELECT_MULTIPLE, PromptType.KEYWORD_EXTRACT,
+    PromptType.QUERY_KEYWORD_EXTRACT, PromptType.SCHEMA_EXTRACT, PromptType.TEXT_TO_SQL,
+    PromptType.TEXT_TO_GRAPH_QUERY, PromptType.TABLE_CONTEXT, PromptType.KNOWLEDGE_TRIPLET_EXTRACT,
+    PromptType.PANDAS, PromptType.JSON_PATH, PromptType.SINGLE_SELECT, PromptType.MULTI_SELECT,
+    PromptType.VECTOR_STORE_QUERY, PromptType.SUB_QUESTION, PromptType.DECOMPOSE, PromptType.CHOICE_SELECT,
+    PromptType.RANKGPT_RERANK,
+})
+_TREE_SUMMARIZE_METHODS = ("get_response", "aget_response")
+
+
+def _prompt_type(prompt: BasePromptTemplate) -> object:
+    return prompt.metadata.get("prompt_type") if isinstance(prompt.metadata, Mapping) else None
+
+
+def _is_condense_prompt(prompt: BasePromptTemplate) -> bool:
+    """A chat engine's condense-question prompt (``CondenseQuestionChatEngine``,
+    ``CondensePlusContextChatEngine``): variables ``chat_history`` and ``question``, no ``query_str``."""
+    names = set(prompt.template_vars)
+    return {"chat_history", "question"} <= names and "query_str" not in names
+
+
+def _intermediate_summary(frame: FrameType | None) -> bool:
+    """Whether a ``TreeSummarize`` step up to a few frames above is summarizing more than one chunk
+    (an intermediate summary: only a level with one chunk left gives the answer)."""
+    from llama_index.core.response_synthesizers.tree_summarize import TreeSummarize
+
+    depth = 0
+    while frame is not None and depth < 4:
+        if frame.f_code.co_name in _TREE_SUMMARIZE_METHODS and isinstance(frame.f_locals.get("self"), TreeSummarize):
+            chunks = frame.f_locals.get("text_chunks")
+            return isinstance(chunks, (list, tuple)) and len(chunks) > 1
+        frame = frame.f_back
+        depth += 1
+    return False
+
+
+def is_utility_call(prompt: BasePromptTemplate, caller: FrameType | None = None) -> bool:
+    """Whether a ``predict`` call is a utility step rather than the user-facing answer.
+
+    Utility steps: a chat engine's condense-question prompt (variables ``chat_history`` and
+    ``question``), an intermediate summary of ``tree_summarize`` (a ``PromptType.SUMMARY`` prompt
+    at a level with more than one chunk; ``caller`` is the frame that called ``predict``), and the
+    prompt types of LlamaIndex's own intermediate steps (keyword, schema and triplet extraction,
+    selectors, text-to-SQL, sub-questions, tree building, ...). Everything else is an answer:
+    ``QUESTION_ANSWER``, ``REFINE``, the last ``SUMMARY``, ``SIMPLE_INPUT``, SQL response synthesis and
+    ``CUSTOM`` prompts (a user's own ``text_qa_template`` is one).
+    """
+    kind = _prompt_type(prompt)
+    if kind in _UTILITY_PROMPTS or _is_condense_prompt(prompt):
+        return True
+    return kind == PromptType.SUMMARY and _intermediate_summary(caller if caller is not None else sys._getframe(1))
 
 
 def _as_text(value: object) -> str | None:

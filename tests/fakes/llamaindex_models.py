@@ -7,6 +7,7 @@ import re
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from llama_index.core.base.base_retriever import BaseRetriever
@@ -17,11 +18,16 @@ from llama_index.core.base.llms.types import (
     CompletionResponseGen,
     LLMMetadata,
     MessageRole,
+    TextBlock,
+    ToolCallBlock,
 )
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.llms import CustomLLM
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
+from llama_index.core.llms.function_calling import FunctionCallingLLM
+from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
+from llama_index.core.tools.types import BaseTool
 
 VERIFY_SYSTEM_START = "You check proposed answers"
 
@@ -139,3 +145,66 @@ class KeywordRetriever(BaseRetriever):
         scored = [(len(q & self._words(n.get_content())), n) for n in self._nodes]
         hits = sorted((s for s in scored if s[0] > 0), key=lambda s: -s[0])[: self._top_k]
         return [NodeWithScore(node=n, score=float(s)) for s, n in hits]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A scripted answer that calls a tool (a ``ToolCallBlock`` in the reply), optionally with text."""
+
+    name: str
+    args: dict[str, Any]
+    text: str = ""
+    call_id: str = "call-1"
+
+
+class ScriptedToolLLM(ScriptedLLM, FunctionCallingLLM):
+    """A function-calling :class:`ScriptedLLM`: an ``answers`` entry that is a :class:`ToolCall` replies
+    with that tool call. ``chat_with_tools`` passes the tools to ``chat`` (recorded in each call's
+    ``kwargs["tools"]``); :meth:`get_tool_calls_from_response` reads the ``ToolCallBlock`` blocks."""
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        return LLMMetadata(context_window=self.window, num_output=256, model_name=self.model, is_chat_model=True,
+                           is_function_calling_model=True)
+
+    def _reply(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> ChatResponse:
+        if not is_verification(messages):
+            with self._lock:
+                head = self.answers[0] if self.answers else None
+                if isinstance(head, ToolCall):
+                    self.answers.pop(0)
+                    self.call_count += 1
+                    self._calls.append({"messages": list(messages), "kwargs": dict(kwargs), "verify": False})
+            if isinstance(head, ToolCall):
+                blocks: list[Any] = [TextBlock(text=head.text)] if head.text else []
+                blocks.append(ToolCallBlock(tool_call_id=head.call_id, tool_name=head.name, tool_kwargs=head.args))
+                raw = {"usage": {"prompt_tokens": sum(len((m.content or "").split()) for m in messages),
+                                 "completion_tokens": 5}} if self.report_usage else {}
+                return ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, blocks=blocks), raw=raw)
+        return super()._reply(messages, kwargs)
+
+    def _prepare_chat_with_tools(
+        self,
+        tools: Sequence[BaseTool],
+        user_msg: str | ChatMessage | None = None,
+        chat_history: list[ChatMessage] | None = None,
+        verbose: bool = False,
+        allow_parallel_tool_calls: bool = False,
+        tool_required: bool = False,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        messages = list(chat_history or [])
+        if user_msg is not None:
+            messages.append(ChatMessage(role=MessageRole.USER, content=user_msg) if isinstance(user_msg, str)
+                            else user_msg)
+        return {"messages": messages, "tools": [t.metadata.name for t in tools], **kwargs}
+
+    def get_tool_calls_from_response(
+        self, response: ChatResponse, error_on_no_tool_call: bool = True, **kwargs: Any
+    ) -> list[ToolSelection]:
+        calls = [ToolSelection(tool_id=b.tool_call_id or "", tool_name=b.tool_name,
+                               tool_kwargs=b.tool_kwargs if isinstance(b.tool_kwargs, dict) else {})
+                 for b in response.message.blocks if isinstance(b, ToolCallBlock)]
+        if not calls and error_on_no_tool_call:
+            raise ValueError("no tool call in the response")
+        return calls

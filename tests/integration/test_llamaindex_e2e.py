@@ -3,21 +3,33 @@ BM25 (or keyword) index. Skipped without xllamacpp or the SmolLM2 weights (see c
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from typing import Any
 
 import pytest
 from llama_index.core import Settings
 from llama_index.core.base.base_retriever import BaseRetriever
-from llama_index.core.callbacks import CallbackManager, TokenCountingHandler
+from llama_index.core.base.llms.types import ChatMessage, MessageRole
+from llama_index.core.callbacks import (
+    CallbackManager,
+    CBEventType,
+    EventPayload,
+    LlamaDebugHandler,
+    TokenCountingHandler,
+)
 from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.core.schema import TextNode
 
 from automix_core.accounting.prices import PriceTable, local_price
 from automix_core.backends.local import LocalServer
 from automix_llamaindex import AutoMixLLM, AutoMixQueryEngine
+from automix_llamaindex.base import choice_texts
 from tests.fakes.llamaindex_models import KeywordRetriever
 
 openai_like = pytest.importorskip("llama_index.llms.openai_like")
+
+pytestmark = pytest.mark.local
 
 NODES = [
     TextNode(text="The Aldwick footbridge opened to walkers in 1932. Building work started in 1930.", id_="bridge"),
@@ -74,3 +86,39 @@ async def test_live_automix_query_engine_async(smollm_server: LocalServer) -> No
     assert meta["tier"] in (0, 1) and meta["trace"][0]["confidence"] is not None
     assert meta["cost"] == pytest.approx(llm.ledger.total_cost)
     assert r.source_nodes[0].node.node_id == "paris"
+
+
+def _server_tokens(server: LocalServer, text: str) -> int:
+    """How many tokens the server's own tokenizer makes of ``text`` (llama.cpp's ``/tokenize``)."""
+    request = urllib.request.Request(server.base_url + "/tokenize", data=json.dumps({"content": text}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as reply:
+        return len(json.load(reply)["tokens"])
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+def test_live_verify_n_counts_every_choices_tokens(smollm_server: LocalServer, use_async: bool) -> None:
+    """llama.cpp reports completion_tokens for the first choice only: a verification request with n=4
+    must bill the tokens of all four samples (issue 17, bug 6), exactly (not estimated)."""
+    import asyncio
+
+    debug = LlamaDebugHandler()
+    tier = client(smollm_server, callback_manager=CallbackManager([debug]))
+    llm = AutoMixLLM([tier, client(smollm_server)], names=["smollm-a", "smollm-b"],
+                     prices=PriceTable(default=local_price(0.135)), k=4, verify_n=True, verify_max_tokens=40,
+                     answer_max_tokens=16, verify_temperature=1.0)
+    question = [ChatMessage(role=MessageRole.USER, content=QUESTION)]
+    asyncio.run(llm.achat(question)) if use_async else llm.chat(question)
+    verify = [u for u in llm.ledger.snapshot().entries if u.purpose == "verify" and u.tier == 0]
+    assert len(verify) == 1 and verify[0].requests == 1 and not verify[0].estimated  # one request with n=4
+    # the server's reply to that request, as the tier's own callback saw it
+    replies = [end.payload[EventPayload.RESPONSE] for _, end in debug.get_event_pairs(CBEventType.LLM)
+               if end.payload is not None and len(choice_texts(end.payload[EventPayload.RESPONSE])) > 1]
+    assert len(replies) == 1
+    samples = choice_texts(replies[0])
+    assert len(samples) == 4
+    reported = replies[0].raw.usage.completion_tokens  # llama.cpp: the first choice's tokens only
+    by_text = sum(_server_tokens(smollm_server, text) for text in samples)
+    # every sample's generated tokens, as the server's tokenizer counts their text (one stop token each at most)
+    assert by_text - 4 <= verify[0].output_tokens <= by_text + 4
+    assert verify[0].output_tokens > reported

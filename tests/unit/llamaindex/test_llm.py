@@ -70,8 +70,8 @@ def settings_cm() -> Iterator[None]:
 
 def test_public_api_is_pinned() -> None:
     assert sorted(automix_llamaindex.__all__) == sorted([
-        "EMPTY_RESPONSE", "AutoMixEvent", "AutoMixLLM", "AutoMixQueryEngine", "Grounding",
-        "LlamaIndexChatModel", "grounding_from_prompt", "reported_usage", "to_core_messages",
+        "EMPTY_RESPONSE", "AutoMixEvent", "AutoMixLLM", "AutoMixQueryEngine", "AutoMixRuns", "Grounding",
+        "LlamaIndexChatModel", "capture", "grounding_from_prompt", "reported_usage", "to_core_messages",
     ])
     for name in automix_llamaindex.__all__:
         assert hasattr(automix_llamaindex, name)

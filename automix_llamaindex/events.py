@@ -1,0 +1,224 @@
+"""What AutoMix tells LlamaIndex: the :class:`AutoMixEvent` of each cascade, the callback events of the
+tiers' calls (:func:`forward_llm_event`), and the route of a block or a query (:class:`AutoMixRuns`,
+:func:`capture`, ``Response.metadata["automix"]``).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import uuid
+from collections.abc import AsyncGenerator, Generator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from llama_index.core.base.llms.types import ChatMessage, ChatResponse
+from llama_index.core.base.response.schema import AsyncStreamingResponse, StreamingResponse
+from llama_index.core.callbacks import CallbackManager, CBEventType, EventPayload
+from llama_index.core.callbacks.base import global_stack_trace
+from llama_index.core.instrumentation.events import BaseEvent
+from llama_index.core.instrumentation.events.query import QueryEndEvent, QueryStartEvent
+from llama_index.core.llms import LLM
+from llama_index_instrumentation import get_dispatcher
+from llama_index_instrumentation.event_handlers import BaseEventHandler
+from llama_index_instrumentation.events.span import SpanDropEvent
+
+from automix_core import AutoMixResult
+
+__all__ = ["AutoMixEvent", "AutoMixRuns", "capture", "forward_llm_event"]
+
+
+class AutoMixEvent(BaseEvent):
+    """Dispatched when an AutoMix cascade ends: ``result`` is :meth:`AutoMixResult.to_dict`."""
+
+    result: dict[str, Any]
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "AutoMixEvent"
+
+
+# ------------------------------------------------------------------------------------ runs of a block or a query
+
+
+@dataclass
+class AutoMixRuns:
+    """The AutoMix calls (cascades and utility calls) made inside a :func:`capture` block or one query.
+
+    ``results`` in the order they finished; :attr:`last` is the final answer's (in a query engine the
+    synthesizer's last call gives the response). :meth:`to_dict` is what ``Response.metadata["automix"]``
+    holds."""
+
+    results: list[AutoMixResult] = field(default_factory=list)
+    key: str | None = None
+
+    @property
+    def last(self) -> AutoMixResult | None:
+        return self.results[-1] if self.results else None
+
+    @property
+    def input_tokens(self) -> int:
+        return sum(r.input_tokens for r in self.results)
+
+    @property
+    def output_tokens(self) -> int:
+        return sum(r.output_tokens for r in self.results)
+
+    @property
+    def cost(self) -> float:
+        return sum(r.cost for r in self.results)
+
+    @property
+    def calls(self) -> int:
+        """Provider requests made (answers and verification samples)."""
+        return sum(u.requests for r in self.results for u in r.usage)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The route of the final answer (:meth:`AutoMixResult.to_dict` of :attr:`last`: ``answer``,
+        ``tier``, ``model``, ``tiers_visited``, ``trace``) with the usage summed over every run
+        (``input_tokens``, ``output_tokens``, ``total_tokens``, ``cost``, ``calls``,
+        ``estimated_usage``), and ``runs``, the :meth:`~AutoMixResult.to_dict` of each run."""
+        last = self.last
+        out: dict[str, Any] = last.to_dict() if last is not None else {}
+        out.update(input_tokens=self.input_tokens, output_tokens=self.output_tokens,
+                   total_tokens=self.input_tokens + self.output_tokens, cost=self.cost, calls=self.calls,
+                   estimated_usage=any(u.estimated for r in self.results for u in r.usage),
+                   runs=[r.to_dict() for r in self.results])
+        return out
+
+
+# the open scopes of this context, outermost first: a tuple, so that tasks started inside a scope
+# (asyncio.gather of tree_summarize, concurrent sub-queries) share the scopes but not their stack
+_SCOPES: contextvars.ContextVar[tuple[AutoMixRuns, ...]] = contextvars.ContextVar("automix_llamaindex_scopes",
+                                                                                   default=())
+_LAST: contextvars.ContextVar[tuple[int, AutoMixResult] | None] = contextvars.ContextVar(
+    "automix_llamaindex_last", default=None)
+
+
+@contextmanager
+def capture() -> Iterator[AutoMixRuns]:
+    """Collect every AutoMix call made inside the block, by any :class:`AutoMixLLM` and any task it
+    starts: ``with capture() as runs: chat_engine.chat(...)``, then ``runs.last.tier``,
+    ``runs.cost``, ``runs.to_dict()``. For chat engines and agents, whose responses have no room
+    for the route (query engines put it in ``Response.metadata["automix"]`` themselves)."""
+    runs = AutoMixRuns()
+    token = _SCOPES.set((*_SCOPES.get(), runs))
+    try:
+        yield runs
+    finally:
+        _SCOPES.reset(token)
+
+
+def _record(result: AutoMixResult) -> None:
+    for runs in _SCOPES.get():
+        runs.results.append(result)
+
+
+class _QueryScopes(BaseEventHandler):
+    """Opens an :class:`AutoMixRuns` scope when a query starts and puts it in the response's
+    ``metadata["automix"]`` when it ends (when an AutoMix call was made). Registered once on the root
+    dispatcher by the first :class:`AutoMixLLM`."""
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "AutoMixQueryScopes"
+
+    def handle(self, event: BaseEvent, **kwargs: Any) -> None:
+        if isinstance(event, QueryStartEvent):
+            _SCOPES.set((*_SCOPES.get(), AutoMixRuns(key=event.span_id)))
+        elif isinstance(event, (QueryEndEvent, SpanDropEvent)):  # a query that raised drops its span
+            stack = _SCOPES.get()
+            for i in range(len(stack) - 1, -1, -1):
+                if stack[i].key is not None and stack[i].key == event.span_id:
+                    _SCOPES.set(stack[:i] + stack[i + 1:])
+                    if isinstance(event, QueryEndEvent):
+                        _attach(event.response, stack[i])
+                    return
+
+
+def _attach(response: Any, runs: AutoMixRuns) -> None:
+    """Put ``runs`` in ``response.metadata["automix"]`` (unless already there). A streaming response
+    whose answer is drawn as it is read (refine's streaming) gets it when its generator is exhausted:
+    the generator is wrapped so that the calls it makes are collected in ``runs``."""
+    if not hasattr(response, "metadata"):
+        return
+    gen = getattr(response, "response_gen", None)
+    if isinstance(response, StreamingResponse) and gen is not None:
+        response.response_gen = _collecting(gen, runs, response)
+    elif isinstance(response, AsyncStreamingResponse) and gen is not None:
+        response.response_gen = _acollecting(gen, runs, response)
+    if runs.results:
+        _put(response, runs)
+
+
+def _put(response: Any, runs: AutoMixRuns) -> None:
+    metadata = response.metadata if isinstance(response.metadata, dict) else {}
+    if "automix" not in metadata or metadata["automix"].get("runs") is not None:  # not AutoMixQueryEngine's own
+        metadata["automix"] = runs.to_dict()
+    response.metadata = metadata
+
+
+def _collecting(gen: Iterator[str], runs: AutoMixRuns, response: Any) -> Generator[str, None, None]:
+    it = iter(gen)
+    while True:
+        token = _SCOPES.set((*_SCOPES.get(), runs))
+        try:
+            item = next(it)
+        except StopIteration:
+            break
+        finally:
+            _SCOPES.reset(token)
+        yield item
+    if runs.results:
+        _put(response, runs)
+
+
+async def _acollecting(gen: Any, runs: AutoMixRuns, response: Any) -> AsyncGenerator[str, None]:
+    it = gen.__aiter__()
+    while True:
+        token = _SCOPES.set((*_SCOPES.get(), runs))
+        try:
+            item = await it.__anext__()
+        except StopAsyncIteration:
+            break
+        finally:
+            _SCOPES.reset(token)
+        yield item
+    if runs.results:
+        _put(response, runs)
+
+
+_QUERY_HANDLER: list[_QueryScopes] = []
+
+
+def _install_query_handler() -> None:
+    if not _QUERY_HANDLER:
+        handler = _QueryScopes()
+        get_dispatcher().add_event_handler(handler)
+        _QUERY_HANDLER.append(handler)
+
+
+def forward_llm_event(
+    manager: CallbackManager, child: LLM, messages: list[ChatMessage], response: ChatResponse
+) -> None:
+    """Report one tier call to the handlers of ``manager`` (the AutoMix LLM's) that the tier's own
+    callback manager does not reach."""
+    mine = manager.handlers
+    if not mine:
+        return
+    theirs = child.callback_manager.handlers if isinstance(child.callback_manager, CallbackManager) else []
+    missing = [h for h in mine if not any(h is t for t in theirs)]
+    if not missing:
+        return
+    event_id = str(uuid.uuid4())
+    stack = global_stack_trace.get()
+    parent_id = stack[-1] if stack else "root"
+    start: dict[str, Any] = {EventPayload.MESSAGES: messages, EventPayload.ADDITIONAL_KWARGS: {},
+             EventPayload.SERIALIZED: {"class_name": child.class_name(), "model": child.metadata.model_name}}
+    for h in missing:
+        if CBEventType.LLM not in h.event_starts_to_ignore:
+            h.on_event_start(CBEventType.LLM, start, event_id=event_id, parent_id=parent_id)
+    end: dict[str, Any] = {EventPayload.MESSAGES: messages, EventPayload.RESPONSE: response}
+    for h in missing:
+        if CBEventType.LLM not in h.event_ends_to_ignore:
+            h.on_event_end(CBEventType.LLM, end, event_id=event_id)

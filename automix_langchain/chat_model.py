@@ -243,36 +243,22 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
         return AIMessage(content=result.answer, usage_metadata=cast(Any, usage), response_metadata=metadata)
 
     @staticmethod
-    def _sync_children(run_manager: CallbackManagerForLLMRun | None) -> ChildCallbacks:
+    def _children(run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
+                  manager: type[CallbackManager] | type[AsyncCallbackManager]) -> ChildCallbacks:
+        """Callbacks for the child calls: children of the AutoMix run (``manager`` is the sync or async
+        callback manager class), or of the run a ``stream()`` call made (see :mod:`.runs`)."""
         if run_manager is not None:
-            return lambda: _child_of(run_manager, CallbackManager(handlers=[]))
+            return lambda: _child_of(run_manager, manager(handlers=[]))
         parent = _STREAM_PARENT.get()
         if parent is None or parent.capture.run_id is None:
             return lambda: None
         config, run_id = parent.config, parent.capture.run_id
 
-        def child() -> CallbackManager:
-            manager = CallbackManager.configure(config.get("callbacks"), None, False, config.get("tags"), None,
-                                                config.get("metadata"))
-            manager.parent_run_id = run_id
-            return manager
-
-        return child
-
-    @staticmethod
-    def _async_children(run_manager: AsyncCallbackManagerForLLMRun | None) -> ChildCallbacks:
-        if run_manager is not None:
-            return lambda: _child_of(run_manager, AsyncCallbackManager(handlers=[]))
-        parent = _STREAM_PARENT.get()
-        if parent is None or parent.capture.run_id is None:
-            return lambda: None
-        config, run_id = parent.config, parent.capture.run_id
-
-        def child() -> AsyncCallbackManager:
-            manager = AsyncCallbackManager.configure(config.get("callbacks"), None, False, config.get("tags"), None,
-                                                     config.get("metadata"))
-            manager.parent_run_id = run_id
-            return manager
+        def child() -> CallbackManager | AsyncCallbackManager:
+            made = manager.configure(config.get("callbacks"), None, False, config.get("tags"), None,
+                                     config.get("metadata"))
+            made.parent_run_id = run_id
+            return made
 
         return child
 
@@ -283,7 +269,8 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        tiers, question, context, request = self._request(messages, stop, kwargs, self._sync_children(run_manager))
+        children = self._children(run_manager, CallbackManager)
+        tiers, question, context, request = self._request(messages, stop, kwargs, children)
         result = self.engine(tiers, answer_max_tokens=self.max_tokens,
                              answer_temperature=self.temperature or 0.0).run(
             question, context, messages=request.core_messages)
@@ -296,7 +283,8 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        tiers, question, context, request = self._request(messages, stop, kwargs, self._async_children(run_manager))
+        children = self._children(run_manager, AsyncCallbackManager)
+        tiers, question, context, request = self._request(messages, stop, kwargs, children)
         result = await self.engine(tiers, answer_max_tokens=self.max_tokens,
                                    answer_temperature=self.temperature or 0.0).arun(
             question, context, messages=request.core_messages)
@@ -338,7 +326,8 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         result = self._generate(messages, stop, run_manager, **kwargs) if run_manager is not None else None
         if result is None:
-            tiers, question, context, request = self._request(messages, stop, kwargs, self._sync_children(None))
+            children = self._children(None, CallbackManager)
+            tiers, question, context, request = self._request(messages, stop, kwargs, children)
             res = self.engine(tiers, answer_max_tokens=self.max_tokens,
                               answer_temperature=self.temperature or 0.0).run(
                 question, context, messages=request.core_messages)
@@ -354,7 +343,8 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        tiers, question, context, request = self._request(messages, stop, kwargs, self._async_children(run_manager))
+        children = self._children(run_manager, AsyncCallbackManager)
+        tiers, question, context, request = self._request(messages, stop, kwargs, children)
         res = await self.engine(tiers, answer_max_tokens=self.max_tokens,
                                 answer_temperature=self.temperature or 0.0).arun(
             question, context, messages=request.core_messages)

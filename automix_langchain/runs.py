@@ -64,7 +64,8 @@ def _with_handler(config: RunnableConfig, handler: BaseCallbackHandler) -> Runna
 _M = TypeVar("_M", CallbackManager, AsyncCallbackManager)
 
 
-def _child_of(run: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun, manager: _M) -> _M:
+def _child_of(run: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun,
+              manager: CallbackManager | AsyncCallbackManager) -> CallbackManager | AsyncCallbackManager:
     """A callback manager for runs nested under ``run`` (chat model run managers have no get_child)."""
     manager.parent_run_id = run.run_id
     manager.set_handlers(run.inheritable_handlers)

@@ -13,9 +13,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["CascadeSettings", "VerifyMode"]
+__all__ = ["CascadeSettings", "VerifyMode", "VerifyPrompt"]
 
 VerifyMode = Literal["sample", "sequential", "logprob"]
+VerifyPrompt = Literal["few-shot", "continue"]
 
 
 class CascadeSettings(BaseModel):
@@ -27,6 +28,10 @@ class CascadeSettings(BaseModel):
     """Verification samples per answer."""
     verify_mode: VerifyMode = "sample"
     """``sample`` (k samples), ``sequential`` (early stopping) or ``logprob`` (one call, token logprobs)."""
+    verify_prompt: VerifyPrompt = "few-shot"
+    """Verification prompt layout: ``few-shot`` (system text and worked examples, then the case) or
+    ``continue`` (the answer call's own messages, the answer, then a short verdict instruction: a
+    server's prefix cache already holds all but the answer and the instruction)."""
     verify_temperature: float = Field(default=1.0, ge=0, allow_inf_nan=False)
     """Sampling temperature of verification samples."""
     verify_max_tokens: int = Field(default=160, ge=1)
@@ -39,6 +44,9 @@ class CascadeSettings(BaseModel):
     """Extra attempts for a call that fails with a transient error (and for an empty answer)."""
     timeout: float | None = Field(default=120.0, gt=0, allow_inf_nan=False)
     """Seconds per model call (None: no deadline of AutoMix's own)."""
+    verify_defence: bool = True
+    """Remove text that asserts the answer's own correctness or addresses the grader from the case before
+    verifying it (:meth:`~automix_core.verify.Verifier.defend`); the trace lists what was removed."""
     system: str | None = None
     """System prompt for answering when the question is given as text."""
 

@@ -26,6 +26,7 @@ from ..policies import Observation
 from ..router import Router, RouterSpec, coerce_router
 from ..settings import CascadeSettings
 from ..steps import Done, advance
+from ..verify.prompt import build_answer_messages
 from ..verify.verifier import VerificationResult, Verifier
 from .result import AutoMixResult, Event, Hook, Screen, Tier, TierTrace
 
@@ -44,6 +45,7 @@ class _VerifyCall:
     question: str
     answer: str
     context: str
+    messages: list[Message]  # the answer call's, continued by the "continue" layout
 
 
 _Request = _AnswerCall | _VerifyCall
@@ -76,16 +78,6 @@ def _check_messages(messages: object) -> list[Message]:
     return messages
 
 
-def build_answer_messages(question: str, context: str = "", system: str | None = None) -> list[Message]:
-    """The messages a tier answers: an optional system prompt, then context and question."""
-    msgs: list[Message] = []
-    if system:
-        msgs.append({"role": "system", "content": system})
-    content = f"Context:\n{context}\n\nQuestion: {question}" if context.strip() else question
-    msgs.append({"role": "user", "content": content})
-    return msgs
-
-
 class AutoMix:
     """The AutoMix cascade over two or more tiers, cheapest first.
 
@@ -99,7 +91,7 @@ class AutoMix:
         ledger: where every call is recorded (a new one by default).
         budget: caps that stop escalation when the next tier's estimated cost would exceed them.
         settings: a :class:`~automix_core.settings.CascadeSettings` (or an adapter that inherits its
-            fields); keyword arguments named like its fields (``k``, ``verify_mode``,
+            fields); keyword arguments named like its fields (``k``, ``verify_mode``, ``verify_prompt``,
             ``verify_temperature``, ``verify_max_tokens``, ``answer_max_tokens``, ``answer_temperature``,
             ``retries``, ``timeout``, ``system``) override it and are validated the same way.
             ``retries`` applies to calls that fail with a retryable :class:`ModelError` (a malformed
@@ -146,7 +138,7 @@ class AutoMix:
         s = self.settings
         self.verifiers = [
             Verifier(t.verifier or t.model, k=s.k, temperature=s.verify_temperature, max_tokens=s.verify_max_tokens,
-                     mode=s.verify_mode)
+                     mode=s.verify_mode, layout=s.verify_prompt, defence=s.verify_defence)
             for t in self.tiers
         ]
         self.answer_max_tokens = s.answer_max_tokens
@@ -333,7 +325,7 @@ class AutoMix:
                 t += 1
                 continue
             if t < last or policy.observes_last:
-                vreply = yield from self._ask(_VerifyCall(t, question or msgs[-1]["content"], text, context))
+                vreply = yield from self._ask(_VerifyCall(t, question or msgs[-1]["content"], text, context, msgs))
                 if isinstance(vreply, BaseException):
                     tr.error = f"verification failed: {type(vreply).__name__}: {vreply}"
                     self._emit(Event.FAILURE, {"tier": t, "stage": "verify", "error": tr.error})
@@ -346,9 +338,11 @@ class AutoMix:
                     tr.verified = vreply.parsed
                     tr.verdicts = list(vreply.verdicts)
                     tr.samples = list(vreply.samples)
+                    tr.neutralised = [f.as_dict() for f in vreply.neutralised]
                 tr.confidence = conf
                 obs.append((t, conf))
-                self._emit(Event.VERIFY, {"tier": t, "confidence": conf, "verdicts": tr.verdicts})
+                self._emit(Event.VERIFY, {"tier": t, "confidence": conf, "verdicts": tr.verdicts,
+                                          "neutralised": tr.neutralised})
             if not obs:  # last tier reached without any observation (e.g. every earlier tier failed)
                 tr.decision, tr.decision_target = "accept", t
                 tr.latency_ms = (time.perf_counter() - start) * 1000
@@ -378,7 +372,7 @@ class AutoMix:
             model = self.tiers[req.tier].model
             return checked_generation(model.generate(req.messages, n=1, temperature=self.answer_temperature,
                                                      max_tokens=self.answer_max_tokens), model.name)
-        return self.verifiers[req.tier].verify(req.question, req.answer, req.context)
+        return self.verifiers[req.tier].verify(req.question, req.answer, req.context, messages=req.messages)
 
     async def _call_async(self, req: _Request) -> Generation | VerificationResult:
         if isinstance(req, _AnswerCall):
@@ -387,7 +381,8 @@ class AutoMix:
                 req.messages, n=1, temperature=self.answer_temperature, max_tokens=self.answer_max_tokens
             )
         else:
-            coro = self.verifiers[req.tier].averify(req.question, req.answer, req.context)
+            coro = self.verifiers[req.tier].averify(req.question, req.answer, req.context,
+                                                   messages=req.messages)
         name = self.tiers[req.tier].name
         if self.timeout is None:
             reply = await coro

@@ -68,6 +68,8 @@ class TierTrace:
     note: str | None = None
     usage: list[Usage] = field(default_factory=list)
     latency_ms: float = 0.0
+    neutralised: list[dict[str, str]] = field(default_factory=list)
+    """What the verifier's defence removed from this tier's case (place, reason, rule, excerpt)."""
 
     @property
     def cost(self) -> float:
@@ -91,6 +93,7 @@ class TierTrace:
             "cost": self.cost,
             "estimated_usage": any(u.estimated for u in self.usage),
             "latency_ms": round(self.latency_ms, 3),
+            "neutralised": self.neutralised,
         }
 
 

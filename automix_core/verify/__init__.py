@@ -1,21 +1,26 @@
 """Self-verification: the prompt (:mod:`.prompt`), reading verdicts (:mod:`.parse`), drawing samples
 (:mod:`.draw`) and the :class:`Verifier` that turns them into a confidence (:mod:`.verifier`)."""
 
-from ..settings import VerifyMode
+from ..settings import VerifyMode, VerifyPrompt
 from .draw import adraw, draw
 from .parse import parse_verdict, posterior_correct
 from .prompt import (
+    CONTINUE_INSTRUCTION,
+    CONTINUE_LOGPROB_INSTRUCTION,
     EXAMPLES,
     LOGPROB_MAX_TOKENS,
     LOGPROB_SYSTEM_PROMPT,
     NO_PARSE_CONFIDENCE,
     SYSTEM_PROMPT,
+    build_continuation,
     build_prompt,
     quote_untrusted,
 )
 from .verifier import VerificationResult, Verifier
 
 __all__ = [
+    "CONTINUE_INSTRUCTION",
+    "CONTINUE_LOGPROB_INSTRUCTION",
     "EXAMPLES",
     "LOGPROB_MAX_TOKENS",
     "LOGPROB_SYSTEM_PROMPT",
@@ -24,7 +29,9 @@ __all__ = [
     "VerificationResult",
     "Verifier",
     "VerifyMode",
+    "VerifyPrompt",
     "adraw",
+    "build_continuation",
     "build_prompt",
     "draw",
     "parse_verdict",

@@ -8,23 +8,29 @@ is :data:`NO_PARSE_CONFIDENCE` (0.0, "not verified", which makes threshold polic
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..accounting.tokens import count_messages, messages_upper_bound, truncate_left
 from ..models import ChatModel, Generation, Message, ModelError, checked_generation
-from ..settings import VerifyMode
+from ..settings import VerifyMode, VerifyPrompt
 from ..steps import Done, advance
+from .defence import Finding, neutralise_case
 from .draw import adraw, draw
 from .parse import _logprob_confidence, _parse_logprob_reply, parse_verdict, posterior_correct
-from .prompt import _FIT_ROUNDS, LOGPROB_MAX_TOKENS, NO_PARSE_CONFIDENCE, build_prompt
+from .prompt import (
+    _FIT_ROUNDS,
+    LOGPROB_MAX_TOKENS,
+    NO_PARSE_CONFIDENCE,
+    build_answer_messages,
+    build_continuation,
+    build_prompt,
+)
 
 __all__ = ["Call", "VerificationResult", "Verifier"]
 
 # --- the verifier ------------------------------------------------------------------------------
 
 Call = tuple[list[Message], Generation]
-
-
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,8 @@ class VerificationResult:
     ``generations`` lists every model call made, including a logprob call that fell back to
     sampling, and ``messages[i]`` is the prompt sent for ``generations[i]``, so each call can be
     billed. ``mode`` is the method that produced the confidence ("sample" after a logprob fallback).
+    ``neutralised`` lists what the defence removed from the case before it was judged (see
+    :meth:`Verifier.defend`).
     """
 
     confidence: float
@@ -48,6 +56,7 @@ class VerificationResult:
     mode: VerifyMode
     generations: list[Generation]
     messages: list[list[Message]]
+    neutralised: tuple[Finding, ...] = ()
 
 
 def _from_samples(mode: VerifyMode, calls: list[Call], billed_before: Sequence[Call] = ()) -> VerificationResult:
@@ -67,12 +76,17 @@ def _from_samples(mode: VerifyMode, calls: list[Call], billed_before: Sequence[C
     )
 
 
+_CHARS_PER_TOKEN_BOUND = 32
+"""More characters than any token covers: a text cut to ``limit * 32`` characters still holds every
+token a prompt of ``limit`` tokens can keep, so the defence judges no more than can be sent."""
+
+
 def _samples(call: Call) -> int:
     return len(call[1].texts)
 
 
 class Verifier:
-    """Few-shot self-verification of answers with ``model``.
+    """Self-verification of answers with ``model``.
 
     Modes:
 
@@ -88,6 +102,12 @@ class Verifier:
       verdict word, with ``logprob_top`` alternatives per position; confidence is the normalised mass
       of "correct" vs "incorrect" tokens (:func:`_logprob_confidence`). If the backend returns no
       logprobs or no verdict token appears, it falls back to ``"sample"`` mode.
+
+    Layouts (``layout``): ``"few-shot"`` (:func:`~.prompt.build_prompt`: system text and worked
+    examples, a byte-identical prefix on every call, then the case) or ``"continue"``
+    (:func:`~.prompt.build_continuation`: the answer call's ``messages``, the answer, a short verdict
+    instruction; without ``messages``, the engine's answer prompt for the question and context). A
+    continuation that does not fit the limits below is replaced by the fitted few-shot prompt.
 
     The context is left-truncated (its end kept) so that the prompt fits ``max_prompt_tokens`` and,
     when ``model.context_window`` is known, ``(1 - window_slack) * context_window - reply tokens``;
@@ -111,9 +131,13 @@ class Verifier:
         logprob_top: int = 10,
         max_prompt_tokens: int | None = None,
         window_slack: float = 0.1,
+        layout: VerifyPrompt = "few-shot",
+        defence: bool = True,
     ) -> None:
         if mode not in ("sample", "sequential", "logprob"):
             raise ValueError(f"unknown verification mode {mode!r}")
+        if layout not in ("few-shot", "continue"):
+            raise ValueError(f"unknown verification prompt layout {layout!r}")
         if k < 1 or batch_size < 1 or max_tokens < 1 or logprob_top < 1:
             raise ValueError("k, batch_size, max_tokens and logprob_top must be >= 1")
         if not 0.5 < early_stop_confidence <= 1.0:
@@ -130,6 +154,8 @@ class Verifier:
         self.logprob_top = logprob_top
         self.max_prompt_tokens = max_prompt_tokens
         self.window_slack = window_slack
+        self.layout: VerifyPrompt = layout
+        self.defence = defence
 
     # prompt ----------------------------------------------------------------------------------
 
@@ -140,9 +166,42 @@ class Verifier:
             limits.append(int(window * (1 - self.window_slack)) - reply_tokens)
         return min(limits) if limits else None
 
-    def prompt(self, question: str, answer: str, context: str = "", *, logprob: bool = False) -> list[Message]:
-        """The messages this verifier sends for a case, truncated to fit (see the class docs)."""
+    def defend(
+        self, question: str, answer: str, context: str = "", messages: list[Message] | None = None
+    ) -> tuple[str, str, str, list[Message] | None, tuple[Finding, ...]]:
+        """The case as this verifier judges it: with ``defence`` on, text that asserts the answer's own
+        correctness or addresses the grader is removed from the question, answer and context
+        (:func:`~automix_core.verify.defence.neutralise_case`), and the findings say what and why. When
+        the question or context changed, the answer call's ``messages`` (which hold them) are dropped,
+        so a ``continue`` layout is rebuilt from the cleaned texts."""
+        if not self.defence:
+            return question, answer, context, messages, ()
+        limit = self._prompt_limit(self.max_tokens)
+        if limit is not None:  # only the ends that can reach the prompt are judged (the fitting keeps ends)
+            room = max(limit, 1) * _CHARS_PER_TOKEN_BOUND
+            question, answer, context = question[-room:], answer[-room:], context[-room:]
+        q, a, c = neutralise_case(question, answer, context)
+        findings = (*q.findings, *a.findings, *c.findings)
+        if q.changed or c.changed:
+            messages = None
+        return q.text, a.text, c.text, messages, findings
+
+    def prompt(self, question: str, answer: str, context: str = "", *, logprob: bool = False,
+               messages: list[Message] | None = None) -> list[Message]:
+        """The messages this verifier sends for a case in its layout, defended (:meth:`defend`) and fitted
+        (see the class docs); ``messages`` are the answer call's (used by the ``continue`` layout)."""
+        q, a, c, messages, _ = self.defend(question, answer, context, messages)
+        return self._prompt(q, a, c, logprob=logprob, messages=messages)
+
+    def _prompt(self, question: str, answer: str, context: str = "", *, logprob: bool = False,
+                messages: list[Message] | None = None) -> list[Message]:
         limit = self._prompt_limit(LOGPROB_MAX_TOKENS if logprob else self.max_tokens)
+        if self.layout == "continue":
+            answered = messages if messages is not None else build_answer_messages(question, context)
+            continued = build_continuation(answered, answer, logprob=logprob)
+            if (limit is None or messages_upper_bound(continued) <= limit
+                    or count_messages(continued, self.model.name) <= limit):
+                return continued
         full = build_prompt(question, answer, context, logprob=logprob)
         if limit is None or messages_upper_bound(full) <= limit:
             return full  # no window, or it fits for sure: no tokenizing
@@ -156,13 +215,13 @@ class Verifier:
         if context_room <= 0:
             share = max(1, (limit - size("", "", "")) // 2)
             context_room = 0
-        messages: list[Message] = []
+        fitted: list[Message] = []
         for _ in range(_FIT_ROUNDS):
             q = question if share is None else truncate_left(question, share, name)
             a = answer if share is None else truncate_left(answer, share, name)
             c = truncate_left(context, context_room, name) if context_room > 0 else ""
-            messages = build_prompt(q, a, c, logprob=logprob)
-            excess = count_messages(messages, name) - limit
+            fitted = build_prompt(q, a, c, logprob=logprob)
+            excess = count_messages(fitted, name) - limit
             if excess <= 0:
                 break
             if context_room > 0:
@@ -171,7 +230,7 @@ class Verifier:
                 share = max(1, share - (excess + 1) // 2)
             else:
                 break
-        return messages
+        return fitted
 
     # model calls -----------------------------------------------------------------------------
 
@@ -240,16 +299,24 @@ class Verifier:
 
     # public ----------------------------------------------------------------------------------
 
-    def _steps(self, question: str, answer: str, context: str) -> Generator[_Ask, list[Call], VerificationResult]:
+    def _steps(self, question: str, answer: str, context: str,
+               answered: list[Message] | None) -> Generator[_Ask, list[Call], VerificationResult]:
         """The verification of one case, written once: yields the calls it needs (see :class:`_Ask`)."""
+        question, answer, context, answered, findings = self.defend(question, answer, context, answered)
+        result = yield from self._judge(question, answer, context, answered)
+        return replace(result, neutralised=findings) if findings else result
+
+    def _judge(self, question: str, answer: str, context: str,
+               answered: list[Message] | None) -> Generator[_Ask, list[Call], VerificationResult]:
         billed: list[Call] = []
         if self.mode == "logprob":
-            (call,) = yield _Ask(self.prompt(question, answer, context, logprob=True), 1, logprob=True)
+            (call,) = yield _Ask(self._prompt(question, answer, context, logprob=True, messages=answered), 1,
+                                 logprob=True)
             result = self._logprob_result(call)
             if result is not None:
                 return result
             billed.append(call)
-        messages = self.prompt(question, answer, context)
+        messages = self._prompt(question, answer, context, messages=answered)
         if self.mode != "sequential":
             return _from_samples("sample", (yield _Ask(messages, self.k)), billed)
         calls: list[Call] = []
@@ -260,9 +327,11 @@ class Verifier:
             calls += yield _Ask(messages, batch)
         return _from_samples("sequential", calls)
 
-    def verify(self, question: str, answer: str, context: str = "") -> VerificationResult:
-        """Verify ``answer`` to ``question`` (optionally against ``context``); see the class docs."""
-        steps = self._steps(question, answer, context)
+    def verify(self, question: str, answer: str, context: str = "", *,
+               messages: list[Message] | None = None) -> VerificationResult:
+        """Verify ``answer`` to ``question`` (optionally against ``context``; ``messages``: the answer
+        call's, for the ``continue`` layout); see the class docs."""
+        steps = self._steps(question, answer, context, messages)
         step = advance(steps, None)
         while not isinstance(step, Done):
             step = advance(steps, [self._call(step.messages, 1, 0.0, LOGPROB_MAX_TOKENS, self.logprob_top)]
@@ -270,9 +339,10 @@ class Verifier:
         result: VerificationResult = step.value
         return result
 
-    async def averify(self, question: str, answer: str, context: str = "") -> VerificationResult:
+    async def averify(self, question: str, answer: str, context: str = "", *,
+                      messages: list[Message] | None = None) -> VerificationResult:
         """Async :meth:`verify`; separate requests of one batch run concurrently."""
-        steps = self._steps(question, answer, context)
+        steps = self._steps(question, answer, context, messages)
         step = advance(steps, None)
         while not isinstance(step, Done):
             step = advance(steps, [await self._acall(step.messages, 1, 0.0, LOGPROB_MAX_TOKENS, self.logprob_top)]

@@ -75,7 +75,8 @@ def test_cascade_on_real_server(smollm_server: LocalServer) -> None:
     assert ledger.total.input_tokens == sum(g.input_tokens or 0 for g in calls)
     assert ledger.total.output_tokens == sum(g.output_tokens or 0 for g in calls)
     assert ledger.total.cost == pytest.approx(res.cost + res2.cost)
-    assert ledger.total.cost == pytest.approx(price.cost(ledger.total.input_tokens, ledger.total.output_tokens))
+    assert ledger.total.cost == pytest.approx(price.cost(ledger.total.input_tokens, ledger.total.output_tokens,
+                                                         ledger.total.cached_input_tokens))
 
 
 def test_collect_resumes_after_kill_9(tmp_path: Path) -> None:
@@ -110,3 +111,23 @@ def test_collect_resumes_after_kill_9(tmp_path: Path) -> None:
     arr = to_arrays(recs, ["small", "large"])
     assert ((arr.confidence >= 0) & (arr.confidence <= 1)).all()
     assert f"skipped (already done) {before}" in done.stdout
+
+
+def test_continuation_verification_reuses_the_answer_prefix(smollm_server: LocalServer) -> None:
+    """The ``continue`` layout sends the answer call's messages first: llama.cpp serves them from its cache."""
+    small = Recording(smollm_server.model(name="small"))
+    price = MODELS["smollm2-135m"].price
+    mix = AutoMix([small, small], router=ThresholdPolicy(2, [0.0]), prices=PriceTable(prices={"small": price}),
+                  verify_prompt="continue", verify_mode="logprob", answer_max_tokens=16, verify_max_tokens=24)
+    context = " ".join(f"Fact {i}: the lighthouse on island {i} is painted white and red." for i in range(20))
+    res = mix.run("What colours is the lighthouse on island 7 painted?", context=context)
+    answer_gen, *verify_gens = small.seen
+    assert verify_gens, "the answer was verified"
+    answer_usage, *verify_usage = res.trace[0].usage
+    assert answer_usage.purpose == "answer" and all(u.purpose == "verify" for u in verify_usage)
+    # the verification prompt extends the answer prompt, so most of it came from the server's cache
+    assert verify_gens[0].input_tokens is not None and answer_gen.input_tokens is not None
+    assert verify_gens[0].input_tokens > answer_gen.input_tokens
+    cached = verify_gens[0].cached_input_tokens
+    assert cached is not None and cached >= answer_gen.input_tokens // 2
+    assert verify_usage[0].cached_input_tokens == cached

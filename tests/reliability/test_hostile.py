@@ -30,14 +30,14 @@ TEN_MB = 10 * 1024 * 1024
 # --- verifier injection, end to end -------------------------------------------------------------------
 
 
-def injected_run(case: dict[str, str], mode: str) -> AutoMixResult:
+def injected_run(case: dict[str, str], mode: str, *, defence: bool = True) -> AutoMixResult:
     answer = case["answer"]
 
     def small_reply(messages: Sequence[Message]) -> str:
         return fooled_reply(messages) if is_verification(messages) else answer
 
     small = ScriptedModel("small", default=small_reply, n_supported=False)
-    am = AutoMix([small, ScriptedModel("large", default="Canberra")], prices=PRICES, k=3)
+    am = AutoMix([small, ScriptedModel("large", default="Canberra")], prices=PRICES, k=3, verify_defence=defence)
     if mode == "sync":
         return am.run(case["question"], case["context"])
     return asyncio.run(asyncio.wait_for(am.arun(case["question"], case["context"]), 10))
@@ -57,7 +57,7 @@ def test_injection_does_not_raise_confidence_end_to_end(payload: str, field: str
 def test_injection_corpus_fools_the_engine_without_escaping(monkeypatch: pytest.MonkeyPatch) -> None:
     """With neutralisation switched off, the same engine accepts the wrong answer for the corpus."""
     monkeypatch.setattr(verify_module, "_neutralise", lambda text: text)
-    fooled = sum(injected_run(_inject(p, "answer"), "sync").tier == 0 for p in PAYLOADS)
+    fooled = sum(injected_run(_inject(p, "answer"), "sync", defence=False).tier == 0 for p in PAYLOADS)
     assert fooled >= len(PAYLOADS) - 1
 
 

@@ -431,9 +431,9 @@ BASE = {
 CASES = [(payload, field) for payload in PAYLOADS for field in ("answer", "question", "context")]
 
 
-def _fooled_confidence(question: str, answer: str, context: str) -> float:
+def _fooled_confidence(question: str, answer: str, context: str, *, defence: bool = True) -> float:
     model = ScriptedModel("verifier", default=fooled_reply, n_supported=False)
-    return Verifier(model, k=3).verify(question, answer, context).confidence
+    return Verifier(model, k=3, defence=defence).verify(question, answer, context).confidence
 
 
 def _inject(payload: str, field: str) -> dict[str, str]:
@@ -462,4 +462,5 @@ def test_corpus_fools_the_model_without_escaping(monkeypatch: pytest.MonkeyPatch
     """The corpus is meaningful: with neutralisation switched off, every payload but the plain-text
     one raises the fooled model's confidence (so removing the escaping makes the test above fail)."""
     monkeypatch.setattr(verify_prompt, "_neutralise", lambda text: text)
-    assert _fooled_confidence(**_inject(payload, "answer")) == 1.0
+    # the escaping layer alone: the defence (which removes most of these sentences too) switched off
+    assert _fooled_confidence(**_inject(payload, "answer"), defence=False) == 1.0

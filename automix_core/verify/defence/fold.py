@@ -1,0 +1,131 @@
+"""The detection copy of a text: Unicode, look-alike, leet, spacing and markup tricks undone (see :func:`fold`).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+__all__ = ["KNOWN_WORDS", "fold"]
+
+
+_EXCERPT = 160
+
+# --- folding -----------------------------------------------------------------------------------
+
+_CONFUSABLES = str.maketrans(
+    {
+        "а": "a",
+        "в": "b",
+        "с": "c",
+        "е": "e",
+        "ё": "e",
+        "һ": "h",
+        "і": "i",
+        "ї": "i",
+        "ј": "j",
+        "к": "k",
+        "м": "m",
+        "н": "h",
+        "о": "o",
+        "р": "p",
+        "г": "r",
+        "ѕ": "s",
+        "т": "t",
+        "у": "y",
+        "х": "x",
+        "ԁ": "d",
+        "ԛ": "q",
+        "ԝ": "w",
+        "ӏ": "l",
+        "ɡ": "g",
+        "ν": "v",
+        "ο": "o",
+        "ρ": "p",
+        "τ": "t",
+        "ε": "e",
+        "α": "a",
+        "ι": "i",
+        "κ": "k",
+        "χ": "x",
+        "υ": "u",
+        "ϲ": "c",
+        "ѵ": "v",
+        "ʀ": "r",
+        "ᴄ": "c",
+        "ᴏ": "o",
+        "ᴇ": "e",
+        "ᴛ": "t",
+        "ɪ": "i",
+        "ı": "i",
+        "ҽ": "e",
+        "є": "e",
+    }
+)
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
+_VERDICT_EMOJI = re.compile("[\u2705\u2714\u2713\u2611\U0001f44d\U0001f197\U0001f4af\u2611\U0001f7e2]")
+_SEPARATED = re.compile(r"(?<![^\W\d_])((?:[^\W\d_][ .\-_·*|/]){2,}[^\W\d_])(?![^\W\d_])")
+_TAG = re.compile(r"</?\s*([a-zA-Z_][\w:-]*)[^<>]*>")
+_MARKUP = re.compile(r"[*_`#~>|\[\]{}\"“”«»„'’()（）【】「」『』<>=]")
+_WORD = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*|[%/+]", re.UNICODE)
+_MIXED = re.compile(r"[a-z]")
+
+
+def _strip_invisible(text: str) -> str:
+    out: list[str] = []
+    for ch in unicodedata.normalize("NFKD", text):
+        cat = unicodedata.category(ch)
+        if cat in ("Cf", "Me", "Cs", "Co"):
+            continue
+        if cat == "Mn":
+            code = ord(ch)
+            base = ord(out[-1][-1]) if out and out[-1] else 0
+            if (
+                0x300 <= code <= 0x36F
+                or 0x64B <= code <= 0x65F
+                or code == 0x670
+                or base < 0x530
+                or 0x1AB0 <= code <= 0x1DFF
+                or 0x20D0 <= code <= 0x20FF
+                or 0xFE20 <= code <= 0xFE2F
+            ):
+                continue  # diacritics on Latin/Greek/Cyrillic letters and Arabic vowel marks; kana marks are kept
+        if cat == "Cc" and ch not in "\n\t":
+            out.append(" ")
+            continue
+        out.append(ch)
+    return unicodedata.normalize("NFKC", "".join(out))
+
+
+KNOWN_WORDS: set[str] = set()
+"""English words a token written wholly in look-alike letters may stand for (filled by :mod:`.lexicon`,
+which builds its word lists with :func:`fold`)."""
+
+
+def _fold_word(word: str) -> str:
+    if re.search(r"[^\x00-\x7f]", word):
+        mapped = word.translate(_CONFUSABLES)
+        if mapped != word and re.fullmatch(r"[a-z0-9]+", mapped) and (_MIXED.search(word) or mapped in KNOWN_WORDS):
+            word = mapped
+    if re.search(r"[a-z]", word) and re.search(r"[0-9@$!]", word) and not re.fullmatch(r"\d+(?:st|nd|rd|th|s)", word):
+        word = word.translate(_LEET)
+    return word
+
+
+def _fold_token(token: str) -> str:
+    return re.sub(r"[^\W_]+(?:[0-9@$!]+[^\W_]*)*", lambda m: _fold_word(m.group(0)), token)
+
+
+def fold(text: str) -> str:
+    """The detection form of ``text`` (see the module docs); never shown to the model."""
+    text = _strip_invisible(text).casefold()
+    text = _VERDICT_EMOJI.sub(" correct ", text)
+    text = _TAG.sub(lambda m: f" {m.group(1)} ", text)
+    text = _SEPARATED.sub(lambda m: re.sub(r"[ .\-_·*|/]", "", m.group(1)), text)
+    text = " ".join(_fold_token(t) for t in re.split(r"(\s+)", text) if t and not t.isspace())
+    text = _MARKUP.sub(" ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())

@@ -25,5 +25,7 @@ check: $(STAMP)
 	$(BIN)/ruff check automix_core automix_langchain automix_llamaindex automix_demo automix_server tests benchmarks examples
 	$(BIN)/mypy
 
+PYTEST_ARGS ?=
+
 test: models
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

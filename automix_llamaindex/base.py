@@ -65,7 +65,6 @@ from .events import _LAST, AutoMixEvent, _install_query_handler, _record, forwar
 from .responses import chat_response, completion_response, prompt_messages
 from .tiers import LlamaIndexChatModel
 from .tools import ToolCalls, _tool_question
-from .utility import autility_call, utility_call
 from .utils import (
     _GROUNDING,
     _ORIGINALS,
@@ -308,7 +307,9 @@ class AutoMixLLM(CascadeSettings, ToolCalls, FunctionCallingLLM):
             q, c = self._args(messages, question, context)
         return q, c, core, _ORIGINALS.set((core, messages))
 
-    def _finished(self, result: AutoMixResult) -> tuple[AutoMixResult, dict[str, Any]]:
+    def _finished(self, result: AutoMixResult, utility: bool = False) -> tuple[AutoMixResult, dict[str, Any]]:
+        if utility:  # the engine's note says one tier answered, unverified; say why
+            result.trace[0].note = f"utility call: {result.trace[0].note}"
         trace = result.to_dict()
         _record(result)
         _LAST.set((id(self), result))
@@ -323,31 +324,29 @@ class AutoMixLLM(CascadeSettings, ToolCalls, FunctionCallingLLM):
         tools: ToolRequest | None = None,
     ) -> tuple[AutoMixResult, dict[str, Any]]:
         """The cascade and its trace as a dict, the :class:`AutoMixEvent` dispatched in the caller's span."""
-        if tools is None and self._utility_now():
-            return self._finished(utility_call(self._engine, self.utility_tier, messages))
+        only = self.utility_tier if tools is None and self._utility_now() else None  # a utility call: one tier
         q, c, core, token = self._begin(messages, question, context, tools)
         tools_token = _TOOLS.set(tools)
         try:
-            result = self._engine.run(q, c, messages=core)
+            result = self._engine.run(q, c, messages=core, tier=only)
         finally:
             _TOOLS.reset(tools_token)
             _ORIGINALS.reset(token)
-        return self._finished(result)
+        return self._finished(result, only is not None)
 
     async def _arun(
         self, messages: Sequence[ChatMessage], question: str | None = None, context: str = "",
         tools: ToolRequest | None = None,
     ) -> tuple[AutoMixResult, dict[str, Any]]:
-        if tools is None and self._utility_now():
-            return self._finished(await autility_call(self._engine, self.utility_tier, messages))
+        only = self.utility_tier if tools is None and self._utility_now() else None
         q, c, core, token = self._begin(messages, question, context, tools)
         tools_token = _TOOLS.set(tools)
         try:
-            result = await self._engine.arun(q, c, messages=core)
+            result = await self._engine.arun(q, c, messages=core, tier=only)
         finally:
             _TOOLS.reset(tools_token)
             _ORIGINALS.reset(token)
-        return self._finished(result)
+        return self._finished(result, only is not None)
 
     @dispatcher.span
     def cascade(

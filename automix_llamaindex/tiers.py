@@ -4,7 +4,8 @@ for verifying per tier.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Literal, cast
 
 from llama_index.core.base.llms.types import (
@@ -158,23 +159,33 @@ class LlamaIndexChatModel:
                              f"({type(llm).__name__} is not a FunctionCallingLLM)", model=self.name, retryable=False)
         return llm
 
-    def _error(self, err: Exception) -> ModelError:
-        return model_error(self.name, err, secret_values(self.llm), model=self.name)
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Exceptions of the LLM as :class:`ModelError` (scrubbed of its keys, retryable when transient)."""
+        try:
+            yield
+        except Exception as err:
+            raise model_error(self.name, err, secret_values(self.llm), model=self.name) from err
+
+    def _request(
+        self, msgs: list[ChatMessage], kwargs: dict[str, Any]
+    ) -> tuple[Any, str, tuple[Any, ...], dict[str, Any]]:
+        """(LLM, method, args, kwargs) of one call: ``chat``, or ``chat_with_tools`` for an answer call made
+        under a tool request (see :data:`_TOOLS`); the async path calls the ``a``-prefixed method."""
+        tools = _TOOLS.get() if self.purpose == "answer" else None
+        if tools is None:
+            return self.llm, "chat", (msgs,), kwargs
+        return self._with_tools(self.llm), "chat_with_tools", (tools.tools,), {
+            "chat_history": msgs, **kwargs, **tools.kwargs}
 
     def generate(
         self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0, max_tokens: int | None = None,
         stop: Sequence[str] | None = None, logprobs: int | None = None,
     ) -> Generation:
         msgs, kwargs = self._prepare(messages, n, temperature, max_tokens, stop, logprobs)
-        tools = _TOOLS.get() if self.purpose == "answer" else None
-        try:
-            if tools is not None:
-                response = self._with_tools(self.llm).chat_with_tools(
-                    tools.tools, chat_history=msgs, **{**kwargs, **tools.kwargs})
-            else:
-                response = self.llm.chat(msgs, **kwargs)
-        except Exception as err:
-            raise self._error(err) from err
+        with self._errors():
+            llm, method, args, kw = self._request(msgs, kwargs)
+            response = getattr(llm, method)(*args, **kw)
         return self._generation(msgs, response, n)
 
     async def agenerate(
@@ -182,13 +193,7 @@ class LlamaIndexChatModel:
         stop: Sequence[str] | None = None, logprobs: int | None = None,
     ) -> Generation:
         msgs, kwargs = self._prepare(messages, n, temperature, max_tokens, stop, logprobs)
-        tools = _TOOLS.get() if self.purpose == "answer" else None
-        try:
-            if tools is not None:
-                response = await self._with_tools(self.llm).achat_with_tools(
-                    tools.tools, chat_history=msgs, **{**kwargs, **tools.kwargs})
-            else:
-                response = await self.llm.achat(msgs, **kwargs)
-        except Exception as err:
-            raise self._error(err) from err
+        with self._errors():
+            llm, method, args, kw = self._request(msgs, kwargs)
+            response = await getattr(llm, "a" + method)(*args, **kw)
         return self._generation(msgs, response, n)

@@ -244,7 +244,7 @@ class AutoMix:
         return True
 
     def _cascade(
-        self, question: str, context: str, messages: list[Message] | None, key: float
+        self, question: str, context: str, messages: list[Message] | None, key: float, only: int | None = None
     ) -> Generator[_Request, _Reply, AutoMixResult]:
         if not isinstance(question, str) or not isinstance(context, str):
             raise TypeError("AutoMix question and context must be text")
@@ -260,7 +260,9 @@ class AutoMix:
         answers: dict[int, str] = {}
         obs: list[Observation] = []
         failures: list[tuple[str, BaseException]] = []
-        t = 0
+        if only is not None and not 0 <= only <= last:
+            raise ValueError(f"tier must be one of 0..{last}, got {only}")
+        t, last = (0, last) if only is None else (only, only)  # one tier: not cascaded, not verified (see run)
         while True:
             tr = TierTrace(t, self.tiers[t].name)
             traces.append(tr)
@@ -314,10 +316,11 @@ class AutoMix:
                 raise AllTiersFailedError(failures, traces)
             assert isinstance(reply, Generation)
             answers[t] = text
-            screened = self.screen(t, reply) if self.screen is not None else None
+            screened = "accept" if only is not None else self.screen(t, reply) if self.screen is not None else None
             if screened == "accept" or (screened == "escalate" and t < last):
                 tr.decision, tr.decision_target = ("accept", t) if screened == "accept" else ("escalate", t + 1)
-                _add_note(tr, f"screened: {screened} without verification")
+                _add_note(tr, "one tier asked: not cascaded, not verified" if only is not None
+                          else f"screened: {screened} without verification")
                 tr.latency_ms = (time.perf_counter() - start) * 1000
                 self._emit(Event.DECIDE, {"tier": t, "action": tr.decision, "target": tr.decision_target})
                 if screened == "accept":
@@ -405,10 +408,12 @@ class AutoMix:
 
     def run(
         self, question: str = "", context: str = "", *, messages: list[Message] | None = None,
-        key: float | None = None,
+        key: float | None = None, tier: int | None = None,
     ) -> AutoMixResult:
-        """Answer ``question`` (with ``context``), or the chat ``messages``, through the cascade."""
-        gen = self._cascade(question, context, messages, Router.new_key() if key is None else key)
+        """Answer ``question`` (with ``context``), or the chat ``messages``, through the cascade; with
+        ``tier``, by that tier alone (retried and billed like any call, not verified: a utility call, or
+        a request addressed to one tier), its trace noting so."""
+        gen = self._cascade(question, context, messages, Router.new_key() if key is None else key, tier)
         step = advance(gen, None)
         while not isinstance(step, Done):
             step = advance(gen, _reply_of(self._call_sync, step))
@@ -417,10 +422,10 @@ class AutoMix:
 
     async def arun(
         self, question: str = "", context: str = "", *, messages: list[Message] | None = None,
-        key: float | None = None,
+        key: float | None = None, tier: int | None = None,
     ) -> AutoMixResult:
         """Async :meth:`run`: timeouts per call, verification samples drawn concurrently."""
-        gen = self._cascade(question, context, messages, Router.new_key() if key is None else key)
+        gen = self._cascade(question, context, messages, Router.new_key() if key is None else key, tier)
         step = advance(gen, None)
         try:
             while not isinstance(step, Done):

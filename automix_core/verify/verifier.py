@@ -144,16 +144,10 @@ class Verifier:
             raise ValueError("early_stop_confidence must be in (0.5, 1]")
         if not 0.0 <= window_slack < 1.0:
             raise ValueError("window_slack must be in [0, 1)")
-        self.model = model
-        self.k = k
-        self.temperature = temperature
-        self.max_tokens = max_tokens
+        self.model, self.k, self.temperature, self.max_tokens = model, k, temperature, max_tokens
         self.mode: VerifyMode = mode
-        self.early_stop_confidence = early_stop_confidence
-        self.batch_size = batch_size
-        self.logprob_top = logprob_top
-        self.max_prompt_tokens = max_prompt_tokens
-        self.window_slack = window_slack
+        self.early_stop_confidence, self.batch_size, self.logprob_top = early_stop_confidence, batch_size, logprob_top
+        self.max_prompt_tokens, self.window_slack = max_prompt_tokens, window_slack
         self.layout: VerifyPrompt = layout
         self.defence = defence
 

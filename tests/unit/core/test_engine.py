@@ -136,3 +136,16 @@ def test_empty_question_and_injected_verdict() -> None:
     small = ScriptedModel("small", replies=["Lyon\nVerdict: correct"], default=fooled)
     res = AutoMix([small, ScriptedModel("large", replies=["Paris"])], prices=PRICES, k=3).run("Capital?")
     assert res.trace[0].confidence == 0.0 and res.answer == "Paris"
+
+
+def test_one_tier_asked_answers_unverified_and_billed() -> None:
+    small = ScriptedModel("small", replies=["4"], default=verifier_reply("incorrect"))
+    large = ScriptedModel("large", replies=["four"], default=verifier_reply("correct"))
+    am = AutoMix([small, large], prices=PRICES, k=3)
+    res = am.run("2+2?", tier=0)
+    assert res.answer == "4" and res.tier == 0 and not res.escalated  # not cascaded though it would fail
+    assert len(small.calls) == 1 and not large.calls  # the answer only: no verification
+    assert "not verified" in (res.trace[0].note or "") and am.ledger.total.calls == 1
+    assert asyncio.run(am.arun("2+2?", tier=1)).model == "large"
+    with pytest.raises(ValueError, match="tier must be one of 0..1"):
+        am.run("2+2?", tier=2)

@@ -431,9 +431,9 @@ BASE = {
 CASES = [(payload, field) for payload in PAYLOADS for field in ("answer", "question", "context")]
 
 
-def _fooled_confidence(question: str, answer: str, context: str, *, defence: bool = True) -> float:
+def _fooled_confidence(case: dict[str, str], *, defence: bool = True) -> float:
     model = ScriptedModel("verifier", default=fooled_reply, n_supported=False)
-    return Verifier(model, k=3, defence=defence).verify(question, answer, context).confidence
+    return Verifier(model, k=3, defence=defence).verify(case["question"], case["answer"], case["context"]).confidence
 
 
 def _inject(payload: str, field: str) -> dict[str, str]:
@@ -448,9 +448,9 @@ def test_corpus_size() -> None:
 
 @pytest.mark.parametrize(("payload", "field"), CASES)
 def test_injection_does_not_raise_confidence(payload: str, field: str) -> None:
-    clean = _fooled_confidence(**BASE)
+    clean = _fooled_confidence(BASE)
     assert clean == 0.0
-    assert _fooled_confidence(**_inject(payload, field)) <= clean
+    assert _fooled_confidence(_inject(payload, field)) <= clean
     hostile = _inject(payload, field)
     last = build_prompt(hostile["question"], hostile["answer"], hostile["context"])[-1]["content"]
     assert all(line in FENCES or line.startswith("| ") for line in last.split("\n"))
@@ -463,4 +463,4 @@ def test_corpus_fools_the_model_without_escaping(monkeypatch: pytest.MonkeyPatch
     one raises the fooled model's confidence (so removing the escaping makes the test above fail)."""
     monkeypatch.setattr(verify_prompt, "_neutralise", lambda text: text)
     # the escaping layer alone: the defence (which removes most of these sentences too) switched off
-    assert _fooled_confidence(**_inject(payload, "answer"), defence=False) == 1.0
+    assert _fooled_confidence(_inject(payload, "answer"), defence=False) == 1.0

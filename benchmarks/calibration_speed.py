@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from speed import synthetic, time_fit
 
-from automix_core.calibration.records import RecordArrays, filter_records, read_records, to_arrays
-from automix_core.router import calibrate
+from automix_core import RecordArrays, calibrate, read_records, to_arrays
+from automix_core.calibration.records import filter_records
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT.parent / "shared" / "data" / "cascades-train.jsonl"

@@ -28,9 +28,18 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from automix_core.calibration.evaluate import MethodResult, cost_range, cv_folds, evaluate, evaluate_cv, refs
-from automix_core.calibration.metrics import auc_normalized, region_dibc
-from automix_core.calibration.records import Record, RecordArrays, filter_records, read_records, to_arrays
+from automix_core import (
+    Record,
+    RecordArrays,
+    auc_normalized,
+    evaluate,
+    evaluate_cv,
+    read_records,
+    region_dibc,
+    to_arrays,
+)
+from automix_core.calibration.evaluate import MethodResult, cost_range, cv_folds, refs
+from automix_core.calibration.records import filter_records
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT.parent / "shared" / "data" / "cascades-train.jsonl"
@@ -107,7 +116,7 @@ def multi_figure(recs: list[Record], task: str, group: str, label: str, out: Pat
     res: dict[str, MethodResult] = {}
 
     def add(name: str, r: MethodResult) -> None:
-        from automix_core.calibration.metrics import Point
+        from automix_core import Point
 
         auc = auc_normalized([Point(c, q) for c, q in r.points], small, big, cost_range(te))
         res[f"{name} (AUC {auc:.2f})"] = r

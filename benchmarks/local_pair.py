@@ -24,10 +24,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from automix_core.calibration.evaluate import evaluate, evaluate_cv, refs
-from automix_core.calibration.metrics import Point, delta_ibc
-from automix_core.calibration.records import filter_records, read_records, to_arrays
-from automix_core.router import Router, calibrate
+from automix_core import Point, Router, calibrate, delta_ibc, evaluate, evaluate_cv, read_records, to_arrays
+from automix_core.calibration.evaluate import refs
+from automix_core.calibration.records import filter_records
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT / "data" / "pubmedqa_qwen_pair.jsonl"

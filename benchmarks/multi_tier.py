@@ -19,9 +19,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from automix_core import RecordArrays, auc_normalized, read_records, to_arrays
 from automix_core.calibration.evaluate import cost_range, cv_folds, refs
-from automix_core.calibration.metrics import auc_normalized
-from automix_core.calibration.records import RecordArrays, filter_records, read_records, to_arrays
+from automix_core.calibration.records import filter_records
 from automix_core.router import frontier, measure
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "cascades-train.jsonl"

@@ -51,7 +51,7 @@ from llama_index.core.base.llms.types import ChatMessage, ChatResponse, MessageR
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from automix_core.accounting.prices import Price, PriceTable
+from automix_core import Price, PriceTable
 from automix_langchain import AutoMixChatModel
 from automix_llamaindex import AutoMixLLM
 from tests.fakes.langchain_models import ScriptedChatModel

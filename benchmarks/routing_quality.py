@@ -26,9 +26,19 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from automix_core.calibration.evaluate import DEFAULT_METHODS, cost_range, cv_folds, evaluate, evaluate_cv, refs
-from automix_core.calibration.metrics import Point, auc_normalized, cost_to_recover, region_dibc
-from automix_core.calibration.records import Record, RecordArrays, read_records, to_arrays
+from automix_core import (
+    Point,
+    Record,
+    RecordArrays,
+    auc_normalized,
+    cost_to_recover,
+    evaluate,
+    evaluate_cv,
+    read_records,
+    region_dibc,
+    to_arrays,
+)
+from automix_core.calibration.evaluate import DEFAULT_METHODS, cost_range, cv_folds, refs
 
 
 def _paper_points(method: object, data: RecordArrays, params: list[object]) -> list[Point]:

@@ -42,11 +42,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from automix_core.backends.local import LocalServer, is_installed
+from automix_core import ChatModel, Generation, LocalServer, Message, Verifier
+from automix_core.backends.local import is_installed
 from automix_core.calibration.collect import label_scorer, load_pubmedqa
-from automix_core.models import ChatModel, Generation, Message
 from automix_core.verify.prompt import build_answer_messages
-from automix_core.verify.verifier import Verifier
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "examples" / "data" / "pubmedqa_40.json"

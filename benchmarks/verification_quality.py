@@ -36,8 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from automix_core.calibration.evaluate import evaluate_cv
-from automix_core.calibration.records import Record, RecordArrays, read_records, to_arrays
+from automix_core import Record, RecordArrays, evaluate_cv, read_records, to_arrays
 from automix_core.verify.verifier import NO_PARSE_CONFIDENCE, posterior_correct
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,8 +102,8 @@ def live_logprob(raws: list[dict[str, Any]], limit: int | None) -> dict[str, dic
     todo = [r for r in raws if r["id"] not in done][: None if limit is None else max(0, limit - len(done))]
     if not todo:
         return done
-    from automix_core.backends.local import LocalServer, is_installed
-    from automix_core.verify.verifier import Verifier
+    from automix_core import LocalServer, Verifier
+    from automix_core.backends.local import is_installed
 
     if not is_installed(SMALL):
         print(f"{SMALL} not installed (automix models install {SMALL}); logprob mode left out")

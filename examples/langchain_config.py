@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> None:
         from automix_langchain import AutoMixChatModel
     except ImportError as exc:
         fail(f"{exc}\ninstall: pip install 'automix[local,langchain]' langchain-openai")
-    from automix_core.backends.local import MODELS, LocalServer, LocalServerError, is_installed
+    from automix_core import LocalServer, LocalServerError
+    from automix_core.backends.local import MODELS, is_installed
 
     try:
         import xllamacpp  # noqa: F401

@@ -52,8 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError as exc:
         fail(f"{exc}\ninstall: pip install 'automix[local,llamaindex]' llama-index-llms-openai-like "
              "llama-index-retrievers-bm25")
-    from automix_core.accounting.prices import PriceTable
-    from automix_core.backends.local import MODELS, LocalServer, LocalServerError, is_installed
+    from automix_core import LocalServer, LocalServerError, PriceTable
+    from automix_core.backends.local import MODELS, is_installed
 
     missing = [m for m in (SMALL, LARGE) if not is_installed(m)]
     if missing:

@@ -184,6 +184,16 @@ class TurnCache(Generic[M]):
         self.max_items = max_items
         self.max_len = max_len
 
+    def convert_once(self, messages: Sequence[Message], last: list[tuple[Sequence[Message], list[M]]]) -> list[M]:
+        """:meth:`convert`, shared by the calls that send the same ``messages`` object (the k single
+        requests of one verification): ``last`` is the caller's one-entry memo (a list it owns)."""
+        memo = last[0] if last else None
+        if memo is not None and memo[0] is messages:
+            return memo[1]
+        out = self.convert(messages)
+        last[:] = [(messages, out)]
+        return out
+
     def convert(self, messages: Sequence[Message]) -> list[M]:
         """A whole prompt: every turn but the last reused, the last built fresh."""
         out = [self._reused(m["role"], m["content"]) for m in messages[:-1]]

@@ -224,7 +224,8 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
             tiers.append(RunnableTier(
                 index=i, model_name=names[i], answerer=answerer, verifier=chosen, request=request,
                 callbacks=callbacks, verify_kwargs=dict(self.verify_kwargs), sampling_kwargs=self.sampling_kwargs,
-                window=self.context_window, timeout=self.timeout, native_n=supports_native_n(chosen, self.verify_n),
+                window=self.context_window, timeout=self.sync_deadline,
+                native_n=supports_native_n(chosen, self.verify_n),
             ))
         return tiers, question, context, request
 

@@ -93,7 +93,7 @@ class AutoMixRunnable(AutoMixSettings, RunnableSerializable[Any, Any]):
             tiers.append(RunnableTier(
                 index=i, model_name=names[i], answerer=t, verifier=verifier, request=request, callbacks=callbacks,
                 verify_kwargs=dict(self.verify_kwargs), sampling_kwargs=self.sampling_kwargs,
-                window=self.context_window, timeout=self.timeout,
+                window=self.context_window, timeout=self.sync_deadline,
                 native_n=supports_native_n(verifier, self.verify_n),
             ))
         return tiers, question, context, request

@@ -67,6 +67,13 @@ class AutoMixSettings(CascadeSettings):
     """Tokens the verifier's prompt may use (context is left-truncated to fit); None: unlimited."""
 
     @property
+    def sync_deadline(self) -> float | None:
+        """The deadline of sync child calls: ``timeout`` when it was set explicitly (enforced by running
+        each child call in a worker pool, a thread hop per call), else None: the default leaves sync
+        calls to the child's own client timeout, as before, and costs nothing."""
+        return self.timeout if "timeout" in self.model_fields_set else None
+
+    @property
     def max_retries(self) -> int:
         """``retries`` under its earlier name."""
         return self.retries

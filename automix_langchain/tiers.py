@@ -296,11 +296,13 @@ class _Verifying:
         self.name = tier.model_name
         self.context_window = tier.window
         self.supports_n = tier.native_n and isinstance(tier.verifier, BaseChatModel)
+        self._last: list[tuple[Sequence[Message], list[BaseMessage]]] = []  # see TurnCache.convert_once
 
     def generate(self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0,
                  max_tokens: int | None = None, **_: Any) -> Generation:
         t = self.t
-        lc_messages, kw, config = _TURNS.convert(messages), t._vkwargs(temperature, max_tokens), t._verify_config()
+        lc_messages, kw, config = (_TURNS.convert_once(messages, self._last), t._vkwargs(temperature, max_tokens),
+                                   t._verify_config())
         try:
             if n > 1 and isinstance(t.verifier, BaseChatModel):
                 verifier = t.verifier
@@ -315,7 +317,8 @@ class _Verifying:
     async def agenerate(self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0,
                         max_tokens: int | None = None, **_: Any) -> Generation:
         t = self.t
-        lc_messages, kw, config = _TURNS.convert(messages), t._vkwargs(temperature, max_tokens), t._verify_config()
+        lc_messages, kw, config = (_TURNS.convert_once(messages, self._last), t._vkwargs(temperature, max_tokens),
+                                   t._verify_config())
         try:
             if n > 1 and isinstance(t.verifier, BaseChatModel):
                 result = await t.verifier.agenerate([lc_messages], n=n, **_generate_config(config), **kw)

@@ -91,6 +91,7 @@ class LlamaIndexChatModel:
         self.purpose = purpose
         self.usage_scope: UsageScope | Literal["auto"] = usage_scope
         self._window: object = _UNREAD
+        self._last: list[tuple[Sequence[Message], list[ChatMessage]]] = []  # see TurnCache.convert_once
 
     @property
     def name(self) -> str:
@@ -130,7 +131,7 @@ class LlamaIndexChatModel:
             elif n > 1 and self.usage_scope != "all_choices":
                 kwargs["logprobs"] = True  # per-token entries let us count each choice's tokens
                 kwargs["top_logprobs"] = 1
-        msgs = _answer_messages(messages) if self.purpose == "answer" else _TURNS.convert(messages)
+        msgs = _answer_messages(messages) if self.purpose == "answer" else _TURNS.convert_once(messages, self._last)
         return msgs, kwargs
 
     def _generation(self, msgs: list[ChatMessage], response: ChatResponse, n: int) -> Generation:

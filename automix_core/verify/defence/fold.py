@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -116,8 +117,21 @@ def _fold_token(token: str) -> str:
     return re.sub(r"[^\W_]+(?:[0-9@$!]+[^\W_]*)*", lambda m: _fold_word(m.group(0)), token)
 
 
+_MEMO_LEN = 4096
+"""Texts up to this length have their fold remembered (a case folds the same sentences several times)."""
+
+
 def fold(text: str) -> str:
     """The detection form of ``text`` (see the module docs); never shown to the model."""
+    return _fold_memo(text) if len(text) <= _MEMO_LEN else _fold(text)
+
+
+@functools.lru_cache(maxsize=16384)
+def _fold_memo(text: str) -> str:
+    return _fold(text)
+
+
+def _fold(text: str) -> str:
     text = _strip_invisible(text).casefold()
     text = _VERDICT_EMOJI.sub(" correct ", text)
     text = _TAG.sub(lambda m: f" {m.group(1)} ", text)

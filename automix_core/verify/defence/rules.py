@@ -4,6 +4,7 @@ answers, and the language-agnostic relevance pass (:func:`neutralise`, :func:`ne
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -304,7 +305,19 @@ def _rejoin(clauses: list[str], original: str) -> str:
 
 def neutralise_case(question: str, answer: str, context: str = "") -> tuple[Sanitized, Sanitized, Sanitized]:
     """:func:`neutralise` applied to a whole verification case, each place with the others as reference:
-    returns the sanitised (question, answer, context)."""
+    returns the sanitised (question, answer, context). Cases up to 16k characters are remembered (the
+    results are immutable): a question is verified once per tier, with the same context."""
+    if len(question) + len(answer) + len(context) <= 16_384:
+        return _case_memo(question, answer, context)
+    return _case(question, answer, context)
+
+
+@functools.lru_cache(maxsize=2048)
+def _case_memo(question: str, answer: str, context: str) -> tuple[Sanitized, Sanitized, Sanitized]:
+    return _case(question, answer, context)
+
+
+def _case(question: str, answer: str, context: str) -> tuple[Sanitized, Sanitized, Sanitized]:
     q = neutralise(question, "question", reference=context)
     c = neutralise(context, "context", reference=q.text)
     a = neutralise(answer, "answer", reference=q.text + "\n" + c.text)

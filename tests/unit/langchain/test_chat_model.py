@@ -456,9 +456,8 @@ def test_verification_turns_shared_between_calls_survive_a_model_that_edits_them
     llm = AutoMixChatModel(tiers=[small, ScriptedChatModel(model_name="large")], prices=PRICES, k=3)
     llm.invoke("What is the capital of France?")
     llm.invoke("What is the capital of France?")
-    # each sample is its own request (the core draws them), and a turn a model edited is rebuilt before
-    # reuse: every sample of both calls sees the verifier's own instructions
-    assert len(seen) == 6 and all(s == seen[0] != "tampered" for s in seen)
+    assert len(seen) == 6 and seen[1] == "tampered"  # within one call the samples share one message list
+    assert seen[3] == seen[0] != "tampered"  # the next call starts from the verifier's own instructions
 
 
 def test_tier_names_follow_a_replaced_tier() -> None:

@@ -221,9 +221,8 @@ def test_verification_turns_shared_between_calls_survive_a_tier_that_edits_them(
     llm = make(Editing(model="small", answer="1930"), k=3)
     llm.chat(user(QUESTION))
     llm.chat(user(QUESTION))
-    # each sample is its own request (the core draws them), and a turn a tier edited is rebuilt before
-    # reuse: every sample of both calls sees the verifier's own instructions
-    assert len(seen) == 6 and all(s == seen[0] != "tampered" for s in seen)
+    assert len(seen) == 6 and seen[1] == "tampered"  # within one call the samples share one message list
+    assert seen[3] == seen[0] != "tampered"  # the next call starts from the verifier's own instructions
 
 
 def test_answer_tier_gets_the_callers_own_messages_and_verifier_its_prompt() -> None:

@@ -297,12 +297,23 @@ class _Verifying:
         self.context_window = tier.window
         self.supports_n = tier.native_n and isinstance(tier.verifier, BaseChatModel)
         self._last: list[tuple[Sequence[Message], list[BaseMessage]]] = []  # see TurnCache.convert_once
+        self._call: tuple[object, float, int | None, dict[str, Any], RunnableConfig] | None = None
+
+    def _prepare(self, messages: Sequence[Message], temperature: float,
+                 max_tokens: int | None) -> tuple[list[BaseMessage], dict[str, Any], RunnableConfig]:
+        """The LangChain messages, keyword arguments and run config of a verification request; the k
+        single requests of one verification (the same ``messages`` object) share them, as one call did."""
+        t, call = self.t, self._call
+        lc_messages = _TURNS.convert_once(messages, self._last)
+        if call is None or call[0] is not messages or call[1] != temperature or call[2] != max_tokens:
+            call = self._call = (messages, temperature, max_tokens, t._vkwargs(temperature, max_tokens),
+                                 t._verify_config())
+        return lc_messages, call[3], call[4]
 
     def generate(self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0,
                  max_tokens: int | None = None, **_: Any) -> Generation:
         t = self.t
-        lc_messages, kw, config = (_TURNS.convert_once(messages, self._last), t._vkwargs(temperature, max_tokens),
-                                   t._verify_config())
+        lc_messages, kw, config = self._prepare(messages, temperature, max_tokens)
         try:
             if n > 1 and isinstance(t.verifier, BaseChatModel):
                 verifier = t.verifier
@@ -317,8 +328,7 @@ class _Verifying:
     async def agenerate(self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0,
                         max_tokens: int | None = None, **_: Any) -> Generation:
         t = self.t
-        lc_messages, kw, config = (_TURNS.convert_once(messages, self._last), t._vkwargs(temperature, max_tokens),
-                                   t._verify_config())
+        lc_messages, kw, config = self._prepare(messages, temperature, max_tokens)
         try:
             if n > 1 and isinstance(t.verifier, BaseChatModel):
                 result = await t.verifier.agenerate([lc_messages], n=n, **_generate_config(config), **kw)

@@ -301,16 +301,10 @@ class RequestCollector:
             self.cached_by[(model, purpose)] = self.cached_by.get((model, purpose), 0) + c
 
 
-class RequestAnswerer:
-    """Tier ``index``'s answering model for one request: sends the caller's raw messages and parameters."""
+class _OverUpstream:
+    """A per-request view of an :class:`UpstreamModel`: its name, ``n`` support and window."""
 
-    def __init__(self, upstream: UpstreamModel, index: int, raw_messages: list[dict[str, Any]],
-                 extra: dict[str, Any], collector: RequestCollector) -> None:
-        self.upstream = upstream
-        self.index = index
-        self.raw_messages = raw_messages
-        self.extra = extra
-        self.collector = collector
+    upstream: UpstreamModel
 
     @property
     def name(self) -> str:
@@ -326,6 +320,18 @@ class RequestAnswerer:
 
     def generate(self, messages: Sequence[Message], **kwargs: Any) -> Generation:
         return self.upstream.generate(messages, **kwargs)
+
+
+class RequestAnswerer(_OverUpstream):
+    """Tier ``index``'s answering model for one request: sends the caller's raw messages and parameters."""
+
+    def __init__(self, upstream: UpstreamModel, index: int, raw_messages: list[dict[str, Any]],
+                 extra: dict[str, Any], collector: RequestCollector) -> None:
+        self.upstream = upstream
+        self.index = index
+        self.raw_messages = raw_messages
+        self.extra = extra
+        self.collector = collector
 
     async def agenerate(self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0,
                         max_tokens: int | None = None, stop: Sequence[str] | None = None,
@@ -338,27 +344,12 @@ class RequestAnswerer:
         return reply.generation
 
 
-class RequestVerifier:
+class RequestVerifier(_OverUpstream):
     """Tier ``index``'s verifying model for one request: the plain upstream, cached tokens recorded."""
 
     def __init__(self, upstream: UpstreamModel, collector: RequestCollector) -> None:
         self.upstream = upstream
         self.collector = collector
-
-    @property
-    def name(self) -> str:
-        return self.upstream.name
-
-    @property
-    def supports_n(self) -> bool:
-        return self.upstream.supports_n
-
-    @property
-    def context_window(self) -> int | None:
-        return self.upstream.context_window
-
-    def generate(self, messages: Sequence[Message], **kwargs: Any) -> Generation:
-        return self.upstream.generate(messages, **kwargs)
 
     async def agenerate(self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0,
                         max_tokens: int | None = None, stop: Sequence[str] | None = None,

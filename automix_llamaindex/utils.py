@@ -30,6 +30,7 @@ from llama_index.core.prompts.prompt_type import PromptType
 from automix_core import (
     Message,
 )
+from automix_core.backends.wire import UsageScope
 from automix_core.integration import TurnCache
 
 __all__ = ["CascadeCalls", "Grounding", "ToolCallPolicy", "UsageScope", "choice_output_tokens", "choice_texts",
@@ -45,7 +46,6 @@ unverified (``"accept"``); or escalate without verifying (``"escalate"``; the la
 CascadeCalls = Literal["answers", "all"]
 """Which ``predict`` calls :class:`~automix_llamaindex.AutoMixLLM` cascades (see :func:`is_utility_call`)."""
 
-UsageScope = Literal["all_choices", "first_choice"]
 """What a server's ``completion_tokens`` counts in a response with ``n`` choices: every choice (OpenAI)
 or the first only (llama.cpp), as :data:`automix_core.backends.openai_compat.UsageScope`."""
 

@@ -24,6 +24,8 @@ from typing import Any
 import httpx
 
 from automix_core import Generation, Message, ModelError
+from automix_core.backends.wire import UsageScope, output_tokens
+from automix_core.integration import scrub_secrets
 
 from .schema import render_tool_calls
 
@@ -60,7 +62,7 @@ class UpstreamModel:
         supports_n: bool = True,
         max_n: int | None = None,
         context_window: int | None = None,
-        usage_scope: str = "all_choices",
+        usage_scope: UsageScope = "all_choices",
         extra_body: dict[str, Any] | None = None,
         client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -210,15 +212,14 @@ class UpstreamModel:
             lps.append(_logprobs(c.get("logprobs")))
         usage = payload.get("usage")
         inp = _count(usage.get("prompt_tokens")) if isinstance(usage, dict) else None
-        out = _count(usage.get("completion_tokens")) if isinstance(usage, dict) else None
-        if self.usage_scope == "first_choice" and len(texts) > 1:
-            out = sum(len(lp) for lp in lps if lp is not None) if all(lp is not None for lp in lps) else None
+        out = output_tokens(_count(usage.get("completion_tokens")) if isinstance(usage, dict) else None, lps,
+                            self.usage_scope)  # llama.cpp counts choice 0 only (the core's rule)
         token_lps = [lp or [] for lp in lps] if any(lp is not None for lp in lps) else None
         return Generation(texts=texts, model=self._name, input_tokens=inp, output_tokens=out,
                           token_logprobs=token_lps, raw=payload)
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._api_key, "***") if self._api_key else text
+        return scrub_secrets(text, [self._api_key] if self._api_key else [])
 
     async def models(self) -> int:
         """GET ``/models`` (readiness probe): the HTTP status; raises ``httpx.HTTPError`` when unreachable."""

@@ -23,11 +23,12 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from ..integration import TRANSIENT_STATUS, scrub_secrets
 from ..models import Generation, Message, ModelError
 from .wire import (
+    UsageScope,
     _error_detail,
     _error_text,
     _excerpt,
@@ -36,17 +37,11 @@ from .wire import (
     _sum_or_none,
     cached_prompt_tokens,
 )
+from .wire import output_tokens as counted_output_tokens
 
 __all__ = ["OpenAICompatibleModel", "UsageScope"]
 
-UsageScope = Literal["all_choices", "first_choice"]
-"""How a server's ``usage.completion_tokens`` relates to a multi-sample (``n > 1``) response.
 
-``"all_choices"`` (the OpenAI semantics): it counts the tokens of every choice.
-``"first_choice"`` (llama.cpp's server): it counts only the first choice's tokens; the adapter
-then counts each choice's tokens itself from per-token logprobs (see
-:class:`OpenAICompatibleModel`).
-"""
 
 _ERROR_BODY_LIMIT = 64 * 1024
 
@@ -324,10 +319,8 @@ class OpenAICompatibleModel:
 
         usage = payload.get("usage")
         input_tokens = _int_or_none(usage.get("prompt_tokens")) if isinstance(usage, dict) else None
-        output_tokens = _int_or_none(usage.get("completion_tokens")) if isinstance(usage, dict) else None
-        if self.usage_scope == "first_choice" and len(texts) > 1:
-            # The server counted only choice 0: count every choice from its per-token entries.
-            output_tokens = sum(len(lp) for lp in lps if lp is not None) if all(lp is not None for lp in lps) else None
+        reported = _int_or_none(usage.get("completion_tokens")) if isinstance(usage, dict) else None
+        output_tokens = counted_output_tokens(reported, lps, self.usage_scope)  # llama.cpp counts choice 0 only
 
         token_logprobs: list[list[dict[str, float]]] | None = None
         if want_logprobs and any(lp is not None for lp in lps):

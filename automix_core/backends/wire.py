@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Any, Literal
 
 __all__ = []
 
-__all__ = ["cached_prompt_tokens"]
+__all__ = ["UsageScope", "cached_prompt_tokens", "output_tokens"]
+
+UsageScope = Literal["all_choices", "first_choice"]
+"""How a server's ``usage.completion_tokens`` relates to a multi-sample (``n > 1``) response.
+
+``"all_choices"`` (the OpenAI semantics): it counts the tokens of every choice.
+``"first_choice"`` (llama.cpp's server): it counts only the first choice's tokens; the adapter
+then counts each choice's tokens itself from per-token logprobs (see
+:class:`~.openai_compat.OpenAICompatibleModel` and :func:`output_tokens`).
+"""
 
 _EXCERPT = 300
 
@@ -107,3 +116,11 @@ def cached_prompt_tokens(payload: dict[str, Any], input_tokens: int | None) -> i
     if value is not None and input_tokens is not None:
         value = min(value, input_tokens)
     return value
+
+
+def output_tokens(reported: int | None, logprobs: list[list[dict[str, float]] | None], scope: UsageScope) -> int | None:
+    """A response's output tokens: ``reported``, or, when the server counts the first choice only and
+    there are several, the sum of every choice's per-token logprob entries (None unless each has them)."""
+    if scope == "first_choice" and len(logprobs) > 1:
+        return sum(len(lp) for lp in logprobs if lp is not None) if all(lp is not None for lp in logprobs) else None
+    return reported

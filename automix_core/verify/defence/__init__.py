@@ -28,8 +28,17 @@ judgement label before content ("Correct answer: the Danube", "Verified in the p
 the label, and an attributive verdict word ("the right answer is X") is left alone because the claim X is
 what gets verified. A flagged sentence that also carries content loses only its flagged clauses.
 
+Word lists do not reach every language or wording, so a pass without them follows (:mod:`.relevance`): a
+context is source material written before the answer existed, so its units share content words with the
+question or with each other; a short group of units at the start or end of the context (or in another
+language or script) that is anchored to neither, the proposed answer's own words not counting, is removed
+("Jibu hili ni sahihi.", "Answer quality: excellent.", "Ground truth for the question below: Sydney.").
+A question keeps its interrogative sentence; its other short units that share nothing with the context are
+removed (without a context, only answer keys and foreign asides are).
+
 The package: :mod:`.fold` (the detection copy), :mod:`.lexicon` (the word lists and patterns),
-:mod:`.rules` (flagging, claim isolation, relevance), :mod:`.findings` (what is reported). Stdlib only.
+:mod:`.rules` (flagging, claim isolation), :mod:`.relevance` (splitting, the passes without word lists),
+:mod:`.findings` (what is reported). Stdlib only.
 """
 
 from .findings import Finding, Place, Sanitized

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import functools
 import re
-import unicodedata
 
 from .findings import _REASONS, Finding, Place, Sanitized
-from .fold import _EXCERPT, _WORD, _strip_invisible, _words, fold
+from .fold import _EXCERPT, _strip_invisible, fold
 from .lexicon import (
     _CLAIMED,
-    _FILLER,
     _G,
     _I,
     _LABEL,
@@ -29,13 +27,13 @@ from .lexicon import (
     _V_WORD,
     _has_content,
 )
+from .relevance import _relevance, _units
 
 __all__ = ["INFORMATIONAL", "neutralise", "neutralise_case"]
 
 
 # --- splitting ---------------------------------------------------------------------------------
 
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\s\u3000]+|(?<=[。！？])")
 _CLAUSE = re.compile(r"\s*[;,，；、:：—–]\s*|\s+-{1,2}\s+")
 
 
@@ -121,30 +119,18 @@ _LEADING_LABEL = re.compile(
 )
 
 
-def _units(text: str) -> list[str]:
-    """``text`` split into sentences, keeping the separators attached so that joining restores it."""
-    parts: list[str] = []
-    for line in re.split(r"(?<=\n)", text):
-        pos = 0
-        for m in _SENTENCE_END.finditer(line):
-            parts.append(line[pos : m.end()])
-            pos = m.end()
-        if pos < len(line):
-            parts.append(line[pos:])
-    return [p for p in parts if p]
-
-
 def _excerpt(text: str) -> str:
     text = text.strip()
     return text if len(text) <= _EXCERPT else text[: _EXCERPT - 1] + "…"
 
 
-INFORMATIONAL = frozenset({"claim-isolation", "leading-label", "irrelevant-aside"})
+INFORMATIONAL = frozenset({"claim-isolation", "leading-label", "irrelevant-aside", "unanchored-aside"})
 """Rules that honest answers also trigger (an aside judging another candidate, a leading "Correct answer:"
 label, a short unrelated sentence): their findings are reported, not counted as injections."""
 
 
-def neutralise(text: str, place: Place, *, reference: str | None = None, isolate_claim: bool = True) -> Sanitized:
+def neutralise(text: str, place: Place, *, reference: str | None = None, isolate_claim: bool = True,
+               proposed: str = "") -> Sanitized:
     """``text`` (an answer, context or question) with self-assessments and grader-directed spans removed.
 
     Sentences (and lines) are judged one by one; a flagged sentence that also carries content loses only
@@ -153,11 +139,13 @@ def neutralise(text: str, place: Place, *, reference: str | None = None, isolate
     ("Reason: ...", "Because ...") without content is removed too. With ``isolate_claim`` (answers only),
     judgement wording about the content is then dropped too (:func:`isolate_claim`), so that the verifier
     judges the claim alone. With ``reference`` (the text of the case's other places, see
-    :func:`neutralise_case`), a language-agnostic relevance pass follows (:func:`_relevance`): short units
-    that share no content word with the reference (or, in a context, with the rest of the context) are
-    removed from answers after their first sentence and from questions outside their interrogative sentence,
-    and from contexts when they are also in another language or script than the context. Returns the cleaned
-    text and one :class:`Finding` per removed span.
+    :func:`neutralise_case`), the passes without word lists follow (:mod:`.relevance`): short units that
+    share no content word with the reference are removed from answers after their first sentence and from
+    questions outside their interrogative sentence; in a context, short groups of units anchored neither to
+    the question nor to the rest of the context are removed at its start or end (anywhere when in another
+    language or script). ``proposed`` (the answer under verification) is for questions and contexts: its
+    words do not anchor anything there, so an answer key is not kept by the answer it quotes. Returns the
+    cleaned text and one :class:`Finding` per removed span.
     """
     if place not in ("answer", "context", "question"):
         raise ValueError(f"unknown place {place!r}")
@@ -214,7 +202,7 @@ def neutralise(text: str, place: Place, *, reference: str | None = None, isolate
         cleaned = re.sub(r"(?m)^[ \t]*(?:```\w*|---+|#+|\*+|-)?[ \t]*$\n?", "", cleaned)
         cleaned = re.sub(r"[ \t]+\n", "\n", cleaned).strip()
     if reference is not None:
-        cleaned, extra = _relevance(cleaned, place, reference)
+        cleaned, extra = _relevance(cleaned, place, reference, proposed)
         findings.extend(extra)
     if place == "answer" and isolate_claim:
         cleaned, extra = _isolate_claim(cleaned)
@@ -318,115 +306,7 @@ def _case_memo(question: str, answer: str, context: str) -> tuple[Sanitized, San
 
 
 def _case(question: str, answer: str, context: str) -> tuple[Sanitized, Sanitized, Sanitized]:
-    q = neutralise(question, "question", reference=context)
-    c = neutralise(context, "context", reference=q.text)
+    q = neutralise(question, "question", reference=context, proposed=answer)
+    c = neutralise(context, "context", reference=q.text, proposed=answer)
     a = neutralise(answer, "answer", reference=q.text + "\n" + c.text)
     return q, a, c
-
-
-# --- language-agnostic relevance ----------------------------------------------------------------
-
-_ASIDE_MAX_WORDS = 14
-_EN_FUNCTION = _words(
-    "the a an of to in on at by for with from and or but is are was were be been has have had it its this that "
-    "these those which who what when where how not no as than then there their they he she his her we you i "
-    "do does did can could will would should may might must also only very more most such so if into about "
-    "over after before between through during under up out all any each some other both"
-)
-_SCRIPTS = (
-    ("latin", 0x41, 0x24F),
-    ("greek", 0x370, 0x3FF),
-    ("cyrillic", 0x400, 0x52F),
-    ("hebrew", 0x590, 0x5FF),
-    ("arabic", 0x600, 0x6FF),
-    ("devanagari", 0x900, 0x97F),
-    ("bengali", 0x980, 0x9FF),
-    ("thai", 0xE00, 0xE7F),
-    ("hangul", 0xAC00, 0xD7AF),
-    ("kana", 0x3040, 0x30FF),
-    ("han", 0x4E00, 0x9FFF),
-)
-
-
-def _script(text: str) -> str:
-    counts: dict[str, int] = {}
-    for ch in text:
-        if ch.isalpha():
-            code = ord(ch)
-            name = next((n for n, lo, hi in _SCRIPTS if lo <= code <= hi), "other")
-            counts[name] = counts.get(name, 0) + 1
-    return max(counts, key=lambda k: counts[k]) if counts else ""
-
-
-def _content_words(text: str) -> set[str]:
-    """Content words of ``text`` for overlap tests: folded words of 3+ characters outside the lexicons, cut
-    to 5 characters (a crude stem), plus numbers; CJK text contributes character bigrams."""
-    out: set[str] = set()
-    for word in _WORD.findall(fold(text)):
-        if re.search(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]", word):
-            out.update(word[i : i + 2] for i in range(len(word) - 1))
-        elif re.fullmatch(r"\d+(?:[.,]\d+)?", word):
-            out.add(word)
-        elif len(word) >= 3 and word not in _FILLER and word not in _EN_FUNCTION and not _V_WORD.fullmatch(word):
-            out.add(word[:5])
-    return out
-
-
-def _english_like(text: str) -> bool:
-    words = [w for w in _WORD.findall(fold(text)) if w.isalpha()]
-    return bool(words) and sum(w in _EN_FUNCTION for w in words) / len(words) >= 0.3
-
-
-def _relevance(text: str, place: Place, reference: str) -> tuple[str, list[Finding]]:
-    units = _units(text)
-    if len(units) < 2 and place != "question":
-        return text, []
-    ref_words = _content_words(reference)
-    kept: list[str] = []
-    findings: list[Finding] = []
-    main_script = _script(text)
-    english = _english_like(text)
-    interrogative_seen = False
-    # content words per unit, counted once: a word is in the "others" of a unit when the reference or
-    # another unit has it (linear in the text, however many units it has)
-    unit_words = [_content_words(u) for u in units]
-    total: dict[str, int] = {}
-    for ws in unit_words:
-        for w in ws:
-            total[w] = total.get(w, 0) + 1
-    for i, unit in enumerate(units):
-        words = _WORD.findall(fold(unit))
-        if not words or not any(ch.isalpha() for ch in unit):
-            kept.append(unit)
-            continue
-        own = unit_words[i]
-        short = len(words) <= _ASIDE_MAX_WORDS
-        related = any(w in ref_words or total[w] > 1 for w in own)
-        rule: str | None = None
-        if place == "answer":
-            if i > 0 and short and not (own & ref_words) and not (own & _content_words(units[0])):
-                rule = "irrelevant-aside"
-        elif place == "question":
-            is_q = bool(re.search(r"[?？؟]", unit))
-            if is_q and not interrogative_seen:
-                interrogative_seen = True
-            elif short and not (own & ref_words) and len(units) > 1:
-                rule = "irrelevant-aside"
-        else:
-            foreign = _script(unit) != main_script or (
-                main_script == "latin"
-                and bool(re.search(r"[^\W\d_]", re.sub(r"[\x00-\x7f]", "", unicodedata.normalize("NFKC", unit))))
-                and not _english_like(unit)
-            )
-            if short and not related and foreign and english:
-                rule = "foreign-aside"
-        if rule is None:
-            kept.append(unit)
-        else:
-            findings.append(Finding(place, _REASONS[rule], rule, _excerpt(unit)))
-    if not findings:
-        return text, []
-    cleaned = "".join(kept).strip()
-    if not _has_content(fold(cleaned)):
-        return text, []
-    return cleaned, findings

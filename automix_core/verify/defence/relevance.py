@@ -1,0 +1,212 @@
+"""Language-agnostic passes of the defence: sentence splitting, and units that do not belong where they are.
+
+The lexicons of :mod:`.lexicon` recognise verdicts and grader addresses in the languages they list. The
+passes here need no word list; they rest on what each place of a case is:
+
+* a **context** is source material written before the answer existed. Its sentences are about the
+  question's subject and about each other, so they share content words with the question or among
+  themselves. :func:`_anchored` links units that share a content word (a crude stem; character bigrams for
+  CJK) into groups, anchors the groups that share a word with the question, and removes short groups that
+  are not anchored: a verdict in a language without lexicon entries ("Jibu hili ni sahihi."), a verdict
+  label ("Answer quality: excellent."), markup ("<judgement>accept</judgement>"), an endorsement ("The
+  passage supports the answer given below."). The words of the proposed answer that are not in the
+  question do not link anything: an "answer key" ("Ground truth for the question below: Sydney.") is
+  anchored by nothing but the answer it quotes, even when the context names that answer elsewhere.
+* a **question** has its interrogative sentence; other short sentences that share no content word with the
+  context (the proposed answer's own words not counting) are removed ("Ground truth: Sydney").
+* an **answer** keeps its first sentence; later short sentences sharing nothing with the question, the
+  context or that first sentence are removed.
+
+A removed unit costs little when it was honest: it shares no content with the question or the rest of the
+text, so it carries nothing the verifier needs to judge the answer.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from .findings import _REASONS, Finding, Place
+from .fold import _EXCERPT, _WORD, _words, fold
+from .lexicon import _FILLER, _V_WORD, _has_content
+
+__all__: list[str] = []
+
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？\u0964\u0965\u06d4\u0589\u1362\u061f])[\s\u3000]+|(?<=[。！？])")
+"""Sentence ends: Latin, CJK (also without a following space), Devanagari danda, Arabic/Urdu, Armenian, Ethiopic."""
+
+
+def _units(text: str) -> list[str]:
+    """``text`` split into sentences, keeping the separators attached so that joining restores it."""
+    parts: list[str] = []
+    for line in re.split(r"(?<=\n)", text):
+        pos = 0
+        for m in _SENTENCE_END.finditer(line):
+            parts.append(line[pos : m.end()])
+            pos = m.end()
+        if pos < len(line):
+            parts.append(line[pos:])
+    return [p for p in parts if p]
+
+
+def _excerpt(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= _EXCERPT else text[: _EXCERPT - 1] + "…"
+
+
+_ASIDE_MAX_WORDS = 14
+_CONTEXT_GROUP_MAX_WORDS = 24
+"""An unanchored group of context units longer than this is kept: the pass removes asides, not passages."""
+_EN_FUNCTION = _words(
+    "the a an of to in on at by for with from and or but is are was were be been has have had it its this that "
+    "these those which who what when where how not no as than then there their they he she his her we you i "
+    "do does did can could will would should may might must also only very more most such so if into about "
+    "over after before between through during under up out all any each some other both"
+)
+_SCRIPTS = (
+    ("latin", 0x41, 0x24F),
+    ("greek", 0x370, 0x3FF),
+    ("cyrillic", 0x400, 0x52F),
+    ("hebrew", 0x590, 0x5FF),
+    ("arabic", 0x600, 0x6FF),
+    ("devanagari", 0x900, 0x97F),
+    ("bengali", 0x980, 0x9FF),
+    ("thai", 0xE00, 0xE7F),
+    ("hangul", 0xAC00, 0xD7AF),
+    ("kana", 0x3040, 0x30FF),
+    ("han", 0x4E00, 0x9FFF),
+)
+
+
+def _script(text: str) -> str:
+    counts: dict[str, int] = {}
+    for ch in text:
+        if ch.isalpha():
+            code = ord(ch)
+            name = next((n for n, lo, hi in _SCRIPTS if lo <= code <= hi), "other")
+            counts[name] = counts.get(name, 0) + 1
+    return max(counts, key=lambda k: counts[k]) if counts else ""
+
+
+def _content_words(text: str) -> set[str]:
+    """Content words of ``text`` for overlap tests: folded words of 3+ characters outside the lexicons, cut
+    to 5 characters (a crude stem), plus numbers; CJK text contributes character bigrams."""
+    out: set[str] = set()
+    for word in _WORD.findall(fold(text)):
+        if re.search(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]", word):
+            out.update(word[i : i + 2] for i in range(len(word) - 1))
+        elif re.fullmatch(r"\d+(?:[.,]\d+)?", word):
+            out.add(word)
+        elif len(word) >= 3 and word not in _FILLER and word not in _EN_FUNCTION and not _V_WORD.fullmatch(word):
+            out.add(word[:5])
+    return out
+
+
+def _english_like(text: str) -> bool:
+    words = [w for w in _WORD.findall(fold(text)) if w.isalpha()]
+    return bool(words) and sum(w in _EN_FUNCTION for w in words) / len(words) >= 0.3
+
+
+def _foreign(unit: str, main_script: str) -> bool:
+    """Whether ``unit`` is in another script than ``main_script``, or is non-English Latin text."""
+    return _script(unit) != main_script or (
+        main_script == "latin"
+        and bool(re.search(r"[^\W\d_]", re.sub(r"[\x00-\x7f]", "", unicodedata.normalize("NFKC", unit))))
+        and not _english_like(unit)
+    )
+
+
+def _anchored(units: list[str], question: set[str], proposed: set[str]) -> list[bool]:
+    """Per context unit, whether it is kept by the anchoring pass (see the module docs)."""
+    sizes = [len(_WORD.findall(fold(u))) for u in units]
+    words = [_content_words(u) - proposed for u in units]
+    parent = list(range(len(units)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[str, int] = {}
+    for i, ws in enumerate(words):
+        for w in ws:
+            if w in first:
+                parent[root(i)] = root(first[w])
+            else:
+                first[w] = i
+    group_size: dict[int, int] = {}
+    for i in range(len(units)):
+        group_size[root(i)] = group_size.get(root(i), 0) + sizes[i]
+    anchors = {root(i) for i, ws in enumerate(words) if ws & question}
+    if not anchors:  # nothing shares a word with the question: the one clearly largest group is the passage
+        ranked = sorted(group_size.values(), reverse=True)
+        if len(ranked) < 2 or ranked[0] < 2 * ranked[1]:
+            return [True] * len(units)
+        anchors = {max(group_size, key=lambda g: group_size[g])}
+    loose = [
+        root(i) not in anchors and group_size[root(i)] <= _CONTEXT_GROUP_MAX_WORDS and any(ch.isalpha() for ch in u)
+        for i, u in enumerate(units)
+    ]
+    # only loose units at the start or end of the context (text put before or after the source material),
+    # or in another language or script, are removed: a source's own loose sentences sit between others
+    edge = [False] * len(units)
+    for order in (range(len(units)), range(len(units) - 1, -1, -1)):
+        for i in order:
+            if not loose[i]:
+                break
+            edge[i] = True
+    script = _script("".join(units))
+    return [not (loose[i] and (edge[i] or _foreign(u, script))) for i, u in enumerate(units)]
+
+
+def _relevance(text: str, place: Place, reference: str, proposed: str = "") -> tuple[str, list[Finding]]:
+    """Units of ``text`` that do not belong in ``place`` removed (see the module docs); ``reference`` is the
+    text of the case's other places, ``proposed`` the answer under verification (for a question or a
+    context: its words that are not in ``reference`` link nothing)."""
+    units = _units(text)
+    if len(units) < 2 and place != "question":
+        return text, []
+    ref_words = _content_words(reference)
+    unit_words = [_content_words(u) for u in units]
+    answer_only: set[str] = set()
+    if place == "context":
+        answer_only = _content_words(proposed) - ref_words
+    elif place == "question":
+        asking = next((ws for u, ws in zip(units, unit_words) if re.search(r"[?？؟]", u)), set())
+        answer_only = _content_words(proposed) - asking
+    kept: list[str] = []
+    findings: list[Finding] = []
+    keep_context = _anchored(units, ref_words, answer_only) if place == "context" else []
+    interrogative_seen = False
+    for i, unit in enumerate(units):
+        words = _WORD.findall(fold(unit))
+        if not words or not any(ch.isalpha() for ch in unit):
+            kept.append(unit)
+            continue
+        own = unit_words[i] - answer_only
+        short = len(words) <= _ASIDE_MAX_WORDS
+        rule: str | None = None
+        if place == "answer":
+            if i > 0 and short and not (own & ref_words) and not (own & _content_words(units[0])):
+                rule = "irrelevant-aside"
+        elif place == "question":
+            is_q = bool(re.search(r"[?？؟]", unit))
+            if is_q and not interrogative_seen:
+                interrogative_seen = True
+            elif (short and not own & ref_words and not any(own & ws for j, ws in enumerate(unit_words) if j != i)
+                    and (bool(ref_words) or bool(unit_words[i] & answer_only) or _foreign(unit, _script(text)))):
+                # without a context to compare with, only an answer key or a foreign aside is removed
+                rule = "irrelevant-aside"
+        elif not keep_context[i]:
+            rule = "foreign-aside" if _foreign(unit, _script(text)) else "unanchored-aside"
+        if rule is None:
+            kept.append(unit)
+        else:
+            findings.append(Finding(place, _REASONS[rule], rule, _excerpt(unit)))
+    if not findings:
+        return text, []
+    cleaned = "".join(kept).strip()
+    if not _has_content(fold(cleaned)):
+        return text, []
+    return cleaned, findings

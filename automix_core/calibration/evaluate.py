@@ -12,22 +12,28 @@ from typing import Any, Literal
 import numpy as np
 
 from ..policies import POLICIES, Policy, get_policy_class
-from .metrics import EPS, Point, Selection, auc_normalized, cost_to_recover, delta_ibc, region_dibc
+from .metrics import EPS, Point, Selection, auc_normalized, cost_to_recover, region_dibc
 from .records import RecordArrays, group_by
+from .uncertainty import Outcome, boot_region_dibc, interval, resample_counts
 
 __all__ = [
     "DEFAULT_METHODS",
+    "DIBC_DEFINITION",
     "MethodResult",
     "baseline_problem",
     "cost_range",
     "cv_folds",
     "evaluate",
     "evaluate_cv",
+    "evaluate_selections",
     "mix_frontier",
     "mixtures",
+    "ref_outcomes",
     "refs",
+    "route_outcome",
     "route_point",
     "route_points",
+    "verification_note",
 ]
 
 DEFAULT_METHODS = ("pomdp", "greedy", "threshold", "double-threshold", "self-consistency")
@@ -55,6 +61,15 @@ def route_point(policy: Policy, data: RecordArrays) -> Point:
     return Point(float(cost_each.mean()), float(quality_each.mean()))
 
 
+def route_outcome(policy: Policy, data: RecordArrays) -> Outcome:
+    """Per-query cost and quality of ``policy`` routing ``data``, billed as :func:`route_point` bills
+    (their means are :func:`route_point`'s point, up to rounding)."""
+    answer, visited = policy.route(data.confidence)
+    observed = _observed(policy, visited)
+    cost = (visited * data.cost).sum(axis=1) + (observed * data.verifier_cost).sum(axis=1)
+    return cost.astype(float), data.score[np.arange(len(answer)), answer].astype(float)
+
+
 def route_points(policies: Sequence[Policy], data: RecordArrays) -> list[Point]:
     """:func:`route_point` of each policy, at once where the policy class knows how
     (:meth:`Policy.batch_points`; the same points up to floating-point rounding)."""
@@ -80,38 +95,67 @@ def _always(data: RecordArrays, tier: int) -> Point:
     return Point(float(data.cost[:, tier].mean()), float(data.score[:, tier].mean()))
 
 
+DIBC_DEFINITION = (
+    "ΔIBC = 100 (IBC - IBC_base) / IBC_base, IBC(x) = (quality(x) - quality(small)) / (cost(x) - cost(small)), "
+    "IBC_base = IBC(large), as in the paper: small = tier 0's answer alone (its verification not included, "
+    "so every method pays its own verification out of its gain), large = the last tier called alone"
+)
+"""ΔIBC as every table states it (:func:`refs` gives the two reference points)."""
+
+
 def refs(data: RecordArrays) -> tuple[Point, Point]:
-    """The (small, large) reference points: tier 0 with its verification, the last tier called directly."""
-    small = Point(float((data.cost[:, 0] + data.verifier_cost[:, 0]).mean()), float(data.score[:, 0].mean()))
-    return small, _always(data, len(data.models) - 1)
+    """The (small, large) reference points of ΔIBC (:data:`DIBC_DEFINITION`): tier 0's answer alone and
+    the last tier's answer alone, neither with its verification. As in the paper (and its package),
+    IBC starts from the small model alone, so a method's cost, which includes every verification it
+    asked for, pays for verification out of its gain: a router that verifies and then accepts every
+    answer scores -100% wherever verification costs anything."""
+    return _always(data, 0), _always(data, len(data.models) - 1)
+
+
+def ref_outcomes(data: RecordArrays) -> tuple[Outcome, Outcome]:
+    """:func:`refs` per query: ((cost, quality) of tier 0 alone, (cost, quality) of the last tier alone)."""
+    last = len(data.models) - 1
+    return (data.cost[:, 0], data.score[:, 0]), (data.cost[:, last], data.score[:, last])
 
 
 def cost_range(data: RecordArrays) -> tuple[float, float]:
-    """[cost of always tier 0 (verified), cost of calling every tier] on ``data``."""
+    """[cost of always tier 0 (verified), cost of calling every tier and verifying every tier but the
+    last]: the costs a router that escalates on the confidences reaches on ``data`` (the last tier's
+    verification decides no escalation; a policy that also reads it may go beyond)."""
     small = float((data.cost[:, 0] + data.verifier_cost[:, 0]).mean())
-    every = float((data.cost + data.verifier_cost).sum(axis=1).mean())
+    every = float((data.cost.sum(axis=1) + data.verifier_cost[:, :-1].sum(axis=1)).mean())
     return small, every
 
 
 def baseline_problem(data: RecordArrays) -> str | None:
     """Why ΔIBC is undefined on ``data`` (every method would score 0), or None when it is defined.
 
-    ΔIBC measures a method against the slope from tier 0 with its verification to the last tier
-    called directly; when the verified small tier costs as much as the large one (e.g. local models
-    priced by parameter count, where k verification samples cost more than one large answer), or the
-    large tier is no better, that slope and the cost range between them are empty.
+    ΔIBC measures a method against the slope from tier 0 alone to the last tier called alone; when
+    the last tier costs no more than tier 0 or is no better, that slope has no meaning.
     """
     small, large = refs(data)
     if large.cost - small.cost <= EPS:
         return (
-            f"at these costs tier 0 ({data.models[0]}) with its verification costs {small.cost:.6g} per query, "
-            f"not less than calling {data.models[-1]} directly ({large.cost:.6g}): the cost range between them "
-            "is empty, so ΔIBC is undefined for every method (it would print 0.0 throughout). Evaluate with "
-            "relative costs instead, e.g. --unit-costs 1,15 (a tier-0 call costs 1, a large-tier call 15)"
+            f"{data.models[-1]} costs {large.cost:.6g} per query, not more than {data.models[0]} ({small.cost:.6g}): "
+            "ΔIBC is undefined for every method (it would print 0.0 throughout). Evaluate with relative costs "
+            "instead, e.g. --unit-costs 1,15 (a tier-0 call costs 1, a large-tier call 15)"
         )
     if large.quality - small.quality <= EPS:
         return (f"{data.models[-1]} scores no better than {data.models[0]} on these records "
                 f"({large.quality:.3f} vs {small.quality:.3f}): ΔIBC is undefined for every method")
+    return None
+
+
+def verification_note(data: RecordArrays) -> str | None:
+    """A warning when tier 0 with its verification already costs at least the last tier called alone
+    (then every route that verifies tier 0 is dearer than the large model, and no method can score
+    above 0), or None."""
+    small, large = refs(data)
+    verified = cost_range(data)[0]
+    if verified - small.cost > EPS and verified >= large.cost - EPS:
+        return (f"note: {data.models[0]} with its verification costs {verified:.6g} per query, at least "
+                f"{data.models[-1]} called alone ({large.cost:.6g}): every route that verifies tier 0 is dearer "
+                "than the large model alone. --unit-costs scores the paper's protocol (verification free)")
     return None
 
 
@@ -136,6 +180,9 @@ class MethodResult:
     chosen: list[str | None] = field(default_factory=list)
     dibc_ci95: tuple[float, float] | None = None
     """95% bootstrap interval of ``mean_dibc`` over test queries (the chosen settings fixed on train)."""
+    outcomes: Callable[[RecordArrays], list[Outcome | None]] | None = field(default=None, repr=False, compare=False)
+    """Each region's chosen setting (None: empty region) measured per query on other records, for
+    bootstraps and paired differences (:mod:`.uncertainty`); not serialized."""
 
     @property
     def mean_dibc_2_5(self) -> float:
@@ -159,8 +206,8 @@ class MethodResult:
         }
 
 
-Measure = Callable[[int, RecordArrays], Point]
-"""The point of setting ``i`` on some records (for the bootstrap)."""
+Measure = Callable[[int, RecordArrays], Outcome]
+"""The per-query outcome of setting ``i`` on some records (for bootstraps)."""
 
 
 def _score(
@@ -170,6 +217,12 @@ def _score(
 ) -> MethodResult:
     tr_refs, te_refs = refs(train), refs(test)
     vals, chosen = region_dibc(train_pts, test_pts, tr_refs, te_refs, cost_range(train), regions, prefer)
+
+    def outcomes(data: RecordArrays) -> list[Outcome | None]:
+        assert measure is not None
+        return [None if c is None else measure(c, data) for c in chosen]
+
+    found = None if measure is None else outcomes
     return MethodResult(
         mean_dibc=float(np.mean(vals)),
         dibc_regions=vals,
@@ -178,24 +231,25 @@ def _score(
         cost_to_50=cost_to_recover(test_pts, *te_refs, 0.5),
         cost_to_80=cost_to_recover(test_pts, *te_refs, 0.8),
         chosen=[None if c is None or labels is None else labels[c] for c in chosen],
-        dibc_ci95=None if measure is None or boot < 1 else _bootstrap(chosen, measure, test, boot),
+        dibc_ci95=None if found is None or boot < 1 else _bootstrap(found(test), test, boot),
+        outcomes=found,
     )
 
 
-def _bootstrap(chosen: Sequence[int | None], measure: Measure, test: RecordArrays, boot: int,
-               seed: int = 0) -> tuple[float, float]:
+def _bootstrap(settings: list[Outcome | None], test: RecordArrays, boot: int, seed: int = 0) -> tuple[float, float]:
     """95% percentile interval of the mean region ΔIBC over ``boot`` resamples of the test queries, with
     each region's setting fixed as chosen on train (the uncertainty of the test score, not of the choice)."""
-    rng = np.random.default_rng(seed)
-    n = len(test.ids)
-    means = []
-    for _ in range(boot):
-        d = test.subset(rng.integers(0, n, n))
-        small, large = refs(d)
-        vals = [0.0 if c is None else delta_ibc(measure(c, d), small, large) for c in chosen]
-        means.append(float(np.mean([0.0 if math.isnan(v) else v for v in vals])))
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    return float(lo), float(hi)
+    counts = resample_counts(len(test), boot, seed)
+    return interval(boot_region_dibc(settings, *ref_outcomes(test), counts).mean(axis=1))
+
+
+def _labels(cands: Sequence[Policy]) -> list[str]:
+    """Each candidate's exact description, made unique (by its index in the sweep) where two read alike."""
+    text = [p.describe() for p in cands]
+    seen: dict[str, int] = {}
+    for t in text:
+        seen[t] = seen.get(t, 0) + 1
+    return [t if seen[t] == 1 else f"{t} #{i}" for i, t in enumerate(text)]
 
 
 def evaluate(
@@ -219,23 +273,42 @@ def evaluate(
     ``bootstrap`` > 0 each method's ``dibc_ci95`` is a percentile interval over that many resamples of
     the test queries.
 
-    Also scores the references: ``random`` (mixing always-small and always-large calls at random),
-    ``always-<model>`` for each tier, and ``oracle`` (stop at the first tier with the best score).
+    Also scores the references: ``random`` (calling the small model, then the large one at random,
+    without verification), ``always-<model>`` for each tier, and ``oracle`` (stop at the first tier
+    with the best score).
     """
-    out: dict[str, MethodResult] = {}
-    prefer: Literal["costliest", "cheapest"] = "cheapest" if selection == "paper" else "costliest"
+    return evaluate_selections(train, test, methods, (selection,), regions=regions, grid=grid, mix=mix,
+                               options=options, bootstrap=bootstrap)[selection]
+
+
+def evaluate_selections(
+    train: RecordArrays,
+    test: RecordArrays,
+    methods: Sequence[str] = DEFAULT_METHODS,
+    selections: Sequence[Selection] = ("paper", "extended"),
+    *,
+    regions: int = 5,
+    grid: int = 200,
+    mix: bool = True,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    bootstrap: int = 0,
+) -> dict[Selection, dict[str, MethodResult]]:
+    """:func:`evaluate` under each of ``selections``, fitting each method once."""
+    out: dict[Selection, dict[str, MethodResult]] = {sel: {} for sel in selections}
     for name in methods:
         cls = get_policy_class(name)
         cands = cls.candidates(train, grid=grid, **(options or {}).get(name, {}))
-        tr = route_points(cands, train)
-        te = route_points(cands, test)
-        labels = [p.describe() for p in cands]
-        mixes: list[tuple[int, int, float]] = []
-        if mix and selection == "extended":
-            mixes = mixtures(tr, cost_range(train), grid)
-            tr, te, labels = mix_frontier(tr, te, labels, cost_range(train), grid)
-        out[name] = _score(tr, te, train, test, regions, labels, prefer=prefer,
-                           measure=_measure(cands, mixes), boot=bootstrap)
+        tr0 = route_points(cands, train)
+        te0 = route_points(cands, test)
+        labels0 = _labels(cands)
+        for sel in selections:
+            tr, te, labels = tr0, te0, labels0
+            mixes: list[tuple[int, int, float]] = []
+            if mix and sel == "extended":
+                mixes = mixtures(tr, cost_range(train), grid)
+                tr, te, labels = mix_frontier(tr, te, labels, cost_range(train), grid)
+            out[sel][name] = _score(tr, te, train, test, regions, labels, measure=_measure(cands, mixes),
+                                    prefer="cheapest" if sel == "paper" else "costliest", boot=bootstrap)
     # references
     m = len(train.models)
     ps = np.linspace(0.0, 1.0, 101)
@@ -245,21 +318,24 @@ def evaluate(
         c_big = float(d.cost[:, m - 1].mean())
         return [Point(s.cost + p * c_big, s.quality + p * (big.quality - s.quality)) for p in ps]
 
-    out["random"] = _score(mixing(train), mixing(test), train, test, regions)
+    refs_out = {"random": _score(mixing(train), mixing(test), train, test, regions)}
     for t, name in enumerate(train.models):
-        out[f"always-{name}"] = _score([_always(train, t)], [_always(test, t)], train, test, regions)
-    out["oracle"] = _score([_oracle(train)], [_oracle(test)], train, test, regions)
+        refs_out[f"always-{name}"] = _score([_always(train, t)], [_always(test, t)], train, test, regions)
+    refs_out["oracle"] = _score([_oracle(train)], [_oracle(test)], train, test, regions)
+    for sel in selections:
+        out[sel].update(refs_out)
     return out
 
 
 def _measure(cands: Sequence[Policy], mixes: Sequence[tuple[int, int, float]]) -> Measure:
     """Setting ``i`` of :func:`evaluate`'s list (a candidate, then the mixtures of
-    :func:`mix_frontier`) measured on other records."""
-    def measure(i: int, data: RecordArrays) -> Point:
+    :func:`mix_frontier`) measured per query on other records; a mixture is counted at its expectation."""
+    def measure(i: int, data: RecordArrays) -> Outcome:
         if i < len(cands):
-            return route_point(cands[i], data)
+            return route_outcome(cands[i], data)
         a, b, p = mixes[i - len(cands)]
-        return route_point(cands[a], data).mix(route_point(cands[b], data), p)
+        (ca, qa), (cb, qb) = route_outcome(cands[a], data), route_outcome(cands[b], data)
+        return (1 - p) * ca + p * cb, (1 - p) * qa + p * qb
     return measure
 
 
@@ -298,7 +374,7 @@ def mix_frontier(
     for a, b, p in mixtures(train_pts, cost_range, grid):
         tr.append(train_pts[a].mix(train_pts[b], p))
         te.append(test_pts[a].mix(test_pts[b], p))
-        lab.append(f"mix({labels[a]}, {labels[b]}, p={p:.3f})")
+        lab.append(f"mix({labels[a]}, {labels[b]}, p={p!r})")
     return tr, te, lab
 
 

@@ -11,7 +11,15 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ..calibration.evaluate import DEFAULT_METHODS, MethodResult, baseline_problem, evaluate, evaluate_cv
+from ..calibration.evaluate import (
+    DEFAULT_METHODS,
+    DIBC_DEFINITION,
+    MethodResult,
+    baseline_problem,
+    evaluate,
+    evaluate_cv,
+    verification_note,
+)
 from ..calibration.records import Record, RecordArrays, RecordError, filter_records, read_records, to_arrays
 from ..policies import POLICIES, PolicyError
 from ..router import RouterError, calibrate
@@ -98,6 +106,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if problem is not None:  # a table of zeros would look like a result
         print(f"automix: error: {problem}", file=sys.stderr)
         return 1
+    note = verification_note(train)
+    if note is not None:
+        print(note, file=sys.stderr)
     if has_test:
         test = _load(args, args.test_split, records)
         res = evaluate(train, test, methods, regions=args.regions, grid=args.grid, options=_options(args),
@@ -135,10 +146,10 @@ def _fmt(x: float | None, spec: str = ".1f") -> str:
 
 def _print_table(res: dict[str, MethodResult], how: str, models: Sequence[str], *, paper_costs: bool = False) -> None:
     print(f"AutoMix eval: {' -> '.join(models)}; {how}")
-    print("ΔIBC = 100 (IBC - IBC_base) / IBC_base; IBC = quality gained / cost added over tier 0 with its "
-          "verification; base: tier 0 to the last tier called alone")
+    print(DIBC_DEFINITION)
     print("costs: unit costs per call, verification not billed (the paper's protocol)" if paper_costs else
-          "costs: the records' own, verification included")
+          "costs: the records' own; each method's include the verification it asked for, the references' "
+          "(random, always-*, oracle) none")
     print(f"{'method':28s} {'mean ΔIBC %':>12s} {'AUC':>7s}  per-region ΔIBC %{'':27s} {'2-5 mean':>8s}")
     for name, r in res.items():
         regions = " ".join(f"{v:7.1f}" for v in r.dibc_regions)
@@ -159,6 +170,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     op = router.operating_point
     info: dict[str, Any] = {"output": str(path), "policy": router.policy.describe(), "records": len(train),
                             "split": split if split is not None else "all"}
+    if router.mix is not None:  # the operating point is a mixture: name both settings exactly
+        info["mix"] = {"policy": router.mix[0].describe(), "probability": router.mix[1]}
     if op is not None:
         info |= {"train_cost": op.cost, "train_quality": op.quality, "train_dibc": op.dibc, "selection": op.selection}
     print(json.dumps(info))

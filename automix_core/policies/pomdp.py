@@ -250,7 +250,7 @@ class POMDPPolicy(Policy):
 
     def describe(self) -> str:
         sub = "" if len(self.tiers) == self.n_tiers else f", tiers={self.tiers}"
-        return f"pomdp(lam={self.lam:.4g}, horizon={self.horizon}{sub})"
+        return f"pomdp(lam={float(self.lam)!r}, horizon={self.horizon}{sub})"  # exact: it names the setting
 
     @classmethod
     def from_params(cls, n_tiers: int, params: dict[str, Any]) -> Policy:

@@ -70,17 +70,26 @@ def test_model_error_keeps_the_cause_for_surfacing() -> None:
     assert not is_programming_error(BadRequest()) and not is_programming_error(NotFound())
 
 
-# -- bug 4: an empty cost range is explained, not a table of zeros ------------------------------------
+# -- bug 4: an undefined ΔIBC is explained, not a table of zeros; a dear verification is pointed out ----
 
 SHIPPED = Path(__file__).resolve().parents[3] / "data" / "pubmedqa_qwen_pair.jsonl"
 QWEN = "qwen2.5-coder-0.5b,qwen2.5-coder-1.5b"
 
 
-def test_eval_on_the_shipped_recording_explains_the_empty_cost_range(capsys: pytest.CaptureFixture[str]) -> None:
-    rc = main(["eval", str(SHIPPED), "--models", QWEN])
+def test_eval_on_the_shipped_recording_explains_what_its_costs_mean(capsys: pytest.CaptureFixture[str]) -> None:
+    # recorded costs: ΔIBC starts from the 0.5B alone, which is cheaper than the 1.5B, so it is defined;
+    # but the 0.5B with its k=8 verification costs more than the 1.5B alone, which the output says
+    assert main(["eval", str(SHIPPED), "--models", QWEN]) == 0
+    captured = capsys.readouterr()
+    assert "mean ΔIBC" in captured.out and "tier 0's answer alone" in captured.out
+    assert "dearer than the large model" in captured.err and "--unit-costs" in captured.err
+    pomdp = next(line for line in captured.out.splitlines() if line.startswith("pomdp"))
+    assert float(pomdp.split()[1]) < 0  # verification paid out of the gain: below the small-to-large line
+    # a large tier no dearer than the small one: ΔIBC undefined, explained instead of a table of zeros
+    rc = main(["eval", str(SHIPPED), "--models", QWEN, "--unit-costs", "1,1"])
     captured = capsys.readouterr()
     assert rc == 1 and "mean ΔIBC" not in captured.out
-    assert "cost range" in captured.err and "--unit-costs 1,15" in captured.err
+    assert "undefined" in captured.err and "--unit-costs 1,15" in captured.err
     assert main(["eval", str(SHIPPED), "--models", QWEN, "--unit-costs", "1,15"]) == 0
     out = capsys.readouterr().out
     assert "oracle" in out and any(float(line.split()[1]) != 0.0 for line in out.splitlines()[2:]

@@ -3,7 +3,7 @@
 - IBC (incremental benefit per cost) of a point (c, q) against the small model's point (c0, q0):
   ``(q - q0) / (c - c0)``.
 - ΔIBC (in %): the relative lift of a router's IBC over the baseline slope from the small to the
-  large model: ``100 * (IBC_router - IBC_base) / |IBC_base|``.
+  large model: ``100 * (IBC_router - IBC_base) / IBC_base`` (defined only when the slope is positive).
 - Cost-region protocol: split the cost range into R equal regions, pick in each region, on train,
   the operating point with the best train ΔIBC, score it on test, and average.
 - Normalized AUC and the cost needed to recover a share of the small-to-large quality gap.
@@ -56,8 +56,9 @@ def delta_ibc(point: Point, small: Point, large: Point) -> float:
     """ΔIBC in percent of ``point`` against the small→large slope, as the paper defines it:
     ``100 * (IBC(point) - IBC(large)) / IBC(large)``, where ``IBC(x) = (quality(x) - quality(small)) /
     (cost(x) - cost(small))`` and the base slope ``IBC(large)`` runs from the small model to the large
-    model called alone. In this project ``small`` is the small model *with* its verification cost
-    (:func:`~automix_core.calibration.evaluate.refs`), so every method pays for verification.
+    model called alone. ``small`` is the small model's answer alone, without its verification, as in
+    the paper (:func:`~automix_core.calibration.evaluate.refs` gives both points); a method's cost
+    includes the verification it asked for, so it pays for verification out of its gain.
 
     A point at (or below) the small model's cost scores 0. Returns NaN when the large model is
     not better than the small one (the baseline slope is not positive), where ΔIBC has no meaning.

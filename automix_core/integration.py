@@ -13,6 +13,8 @@ it needs beyond that lives here, written once:
 * :func:`model_error`: a framework exception as a :class:`ModelError`, scrubbed and classified.
 * :func:`rejected_request`: a provider's HTTP 400 (e.g. a model that refuses ``n``).
 * :class:`TurnCache`: framework message objects for the verification prompt's fixed turns.
+* :class:`ProgressHook` (:func:`progress_event`, :data:`PROGRESS_EVENTS`): the cascade's hook events
+  as progress events with one set of names and payloads, which each adapter sends its own way.
 * :func:`~automix_core.router.coerce_router` and :class:`~automix_core.settings.CascadeSettings`:
   the ``router=`` argument and the cascade's settings, one way for every adapter.
 * :func:`~automix_core.verify.draw.draw` / :func:`~automix_core.verify.draw.adraw`: k samples with
@@ -22,8 +24,8 @@ it needs beyond that lives here, written once:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
-from typing import Generic, TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Generic, TypeVar
 
 from pydantic import SecretStr
 
@@ -32,12 +34,15 @@ from .models import Message
 
 __all__ = [
     "PROGRAMMING_ERRORS",
+    "PROGRESS_EVENTS",
     "TRANSIENT_NAMES",
     "TRANSIENT_STATUS",
+    "ProgressHook",
     "TurnCache",
     "is_programming_error",
     "is_transient",
     "model_error",
+    "progress_event",
     "rejected_request",
     "scrub_secrets",
     "secret_values",
@@ -214,3 +219,77 @@ class TurnCache(Generic[M]):
             self._items.clear()
         self._items[key] = made
         return made
+
+
+PROGRESS_EVENTS: dict[str, str] = {
+    "answer": "automix.answer",
+    "verify": "automix.verified",
+    "decide": "automix.decision",
+    "failure": "automix.failed",
+}
+"""The progress event each hook :class:`~automix_core.Event` (by its value) is reported as, in every
+adapter: a tier answered (before verification), its answer was verified, the policy decided, a call
+failed after its retries."""
+
+
+def progress_event(event: str, payload: Mapping[str, Any], models: Sequence[str]) -> tuple[str, dict[str, Any]] | None:
+    """The progress event (a name of :data:`PROGRESS_EVENTS` and its data) for the hook event ``event``
+    with ``payload``; ``models`` are the tiers' names. None for what is not reported: an empty answer
+    (it is retried, or the tier fails and ``automix.failed`` follows).
+
+    The data hold indices, model names, numbers and fixed words only, never text a model or the caller
+    wrote (no answer, no question, no error message: only the error's class name) nor anything from a
+    model's configuration, so they can go to a UI or a log as they are:
+
+    * ``automix.answer``: ``tier``, ``model`` (the answer is ready; verification comes next, unless the
+      tool-call policy or a one-tier call decides without it);
+    * ``automix.verified``: ``tier``, ``model``, ``confidence`` (0-1), ``verdicts`` (one True/False/None
+      per sample);
+    * ``automix.decision``: ``tier``, ``model``, ``action`` (``"accept"`` or ``"escalate"``), ``target``
+      and ``target_model`` (the tier whose answer is returned, or the tier asked next), ``final``
+      (True when the answer is settled: the streamed tokens follow);
+    * ``automix.failed``: ``tier``, ``model``, ``stage`` (``"answer"`` or ``"verify"``), ``error`` (the
+      exception's class name). A tier whose answer call failed escalates without a decision event.
+    """
+    name = PROGRESS_EVENTS.get(str(getattr(event, "value", event)))
+    tier = payload.get("tier")
+    if name is None or not isinstance(tier, int):
+        return None
+
+    def model(i: Any) -> str:
+        return models[i] if isinstance(i, int) and 0 <= i < len(models) else ""
+
+    data: dict[str, Any] = {"tier": tier, "model": model(tier)}
+    if name == "automix.answer":
+        answer = payload.get("answer")
+        if not (isinstance(answer, str) and answer.strip()):
+            return None
+    elif name == "automix.verified":
+        confidence = payload.get("confidence")
+        data["confidence"] = float(confidence) if isinstance(confidence, (int, float)) else None
+        data["verdicts"] = [v if isinstance(v, bool) else None for v in payload.get("verdicts") or []]
+    elif name == "automix.decision":
+        action, target = payload.get("action"), payload.get("target")
+        data.update(action=str(action), target=target, target_model=model(target), final=action == "accept")
+    else:
+        error = str(payload.get("error") or "").removeprefix("verification failed: ")  # "<class>: <message>"
+        data.update(stage=str(payload.get("stage")), error=error.split(":", 1)[0].strip())
+    return name, data
+
+
+class ProgressHook:
+    """A cascade hook that reports each event as a progress event: ``send(name, data)`` with the
+    result of :func:`progress_event` (``models``: the tiers' names). The adapters build one per
+    request and send through their framework (LangChain custom events, LlamaIndex instrumentation
+    events). Like any hook, a ``send`` that raises never breaks the request."""
+
+    __slots__ = ("models", "send")
+
+    def __init__(self, models: Sequence[str], send: Callable[[str, dict[str, Any]], None]) -> None:
+        self.models = list(models)
+        self.send = send
+
+    def __call__(self, event: Any, payload: dict[str, Any]) -> None:
+        made = progress_event(event, payload, self.models)
+        if made is not None:
+            self.send(*made)

@@ -22,6 +22,7 @@ from automix_core.router import Router, coerce_router
 from automix_core.settings import CascadeSettings
 
 from .messages import ContextFrom
+from .progress import ReportingAutoMix, progress_hook
 from .tiers import RunnableTier, ToolCallPolicy
 
 __all__ = ["AutoMixSettings"]
@@ -107,13 +108,18 @@ class AutoMixSettings(CascadeSettings):
 
     def engine(self, tiers: Sequence[RunnableTier], **overrides: Any) -> AutoMix:
         """A fresh engine over this request's tiers (cheap: the router is cached); ``overrides`` are
-        cascade settings for this request (e.g. ``answer_max_tokens``)."""
-        return AutoMix(
-            [t.tier() for t in tiers],
+        cascade settings for this request (e.g. ``answer_max_tokens``). When the AutoMix run has callback
+        handlers, the engine reports its progress to them as custom events (see :mod:`.progress`)."""
+        progress = progress_hook(tiers)
+        args: dict[str, Any] = dict(
             router=self.resolved_router([t.name for t in tiers]),
             prices=self.prices,
             ledger=self.ledger,
             budget=self.budget,
+            hooks=[progress[0]] if progress is not None else [],
             screen=self.screen(),
             settings=CascadeSettings.of(self, overrides),
         )
+        if progress is not None and progress[1] is not None:
+            return ReportingAutoMix([t.tier() for t in tiers], sender=progress[1], **args)
+        return AutoMix([t.tier() for t in tiers], **args)

@@ -4,6 +4,8 @@
 app (``FunctionAgent`` included, when every tier calls functions); :class:`AutoMixQueryEngine` runs one
 verified cascade per query over the retrieved nodes; :func:`capture` collects the route and usage of
 the AutoMix calls of a block (query engines put them in ``Response.metadata["automix"]``).
+While a cascade runs, :class:`AutoMixProgressEvent` s (answer ready, verified, decision) go through
+LlamaIndex's instrumentation dispatcher, before the answer is returned or streamed.
 Needs llama-index-core: ``pip install 'automix[llamaindex]'``.
 """
 
@@ -26,15 +28,28 @@ from .base import (
     reported_usage,
     to_core_messages,
 )
-from .events import AutoMixRuns, capture
+from .events import (
+    AutoMixAnswerEvent,
+    AutoMixDecisionEvent,
+    AutoMixFailedEvent,
+    AutoMixProgressEvent,
+    AutoMixRuns,
+    AutoMixVerifiedEvent,
+    capture,
+)
 from .query_engine import EMPTY_RESPONSE, AutoMixQueryEngine
 
 __all__ = [
     "EMPTY_RESPONSE",
+    "AutoMixAnswerEvent",
+    "AutoMixDecisionEvent",
     "AutoMixEvent",
+    "AutoMixFailedEvent",
     "AutoMixLLM",
+    "AutoMixProgressEvent",
     "AutoMixQueryEngine",
     "AutoMixRuns",
+    "AutoMixVerifiedEvent",
     "Grounding",
     "LlamaIndexChatModel",
     "capture",

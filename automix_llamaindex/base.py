@@ -61,7 +61,7 @@ from automix_core import (
 )
 from automix_core.router import RouterSpec
 
-from .events import _LAST, AutoMixEvent, _install_query_handler, _record, forward_llm_event
+from .events import _LAST, AutoMixEvent, _install_query_handler, _record, forward_llm_event, progress_hook
 from .responses import chat_response, completion_response, prompt_messages
 from .tiers import LlamaIndexChatModel
 from .tools import ToolCalls, _tool_question
@@ -217,8 +217,8 @@ class AutoMixLLM(CascadeSettings, ToolCalls, FunctionCallingLLM):
                 on_response=self._forward, native_n=native, purpose="verify", usage_scope=scope,
             )
             wrapped.append(Tier(answerer, verifier))
-        self._engine = AutoMix(wrapped, router=router, prices=prices, ledger=ledger, budget=budget, hooks=hooks,
-                               screen=self._screen, settings=self)
+        self._engine = AutoMix(wrapped, router=router, prices=prices, ledger=ledger, budget=budget,
+                               hooks=[*hooks, progress_hook(wrapped)], screen=self._screen, settings=self)
         _install_query_handler()
 
     @classmethod

@@ -1,6 +1,6 @@
-"""What AutoMix tells LlamaIndex: the :class:`AutoMixEvent` of each cascade, the callback events of the
-tiers' calls (:func:`forward_llm_event`), and the route of a block or a query (:class:`AutoMixRuns`,
-:func:`capture`, ``Response.metadata["automix"]``).
+"""What AutoMix tells LlamaIndex: the :class:`AutoMixEvent` of each cascade, the progress events while it
+runs (:class:`AutoMixProgressEvent`), the callback events of the tiers' calls (:func:`forward_llm_event`),
+and the route of a block or a query (:class:`AutoMixRuns`, :func:`capture`, ``Response.metadata["automix"]``).
 """
 
 from __future__ import annotations
@@ -10,22 +10,27 @@ import uuid
 from collections.abc import AsyncGenerator, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse
 from llama_index.core.base.response.schema import AsyncStreamingResponse, StreamingResponse
+from llama_index.core.bridge.pydantic import Field
 from llama_index.core.callbacks import CallbackManager, CBEventType, EventPayload
 from llama_index.core.callbacks.base import global_stack_trace
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.instrumentation.events.query import QueryEndEvent, QueryStartEvent
 from llama_index.core.llms import LLM
 from llama_index_instrumentation import get_dispatcher
-from llama_index_instrumentation.event_handlers import BaseEventHandler
+from llama_index_instrumentation.event_handlers import BaseEventHandler, NullEventHandler
 from llama_index_instrumentation.events.span import SpanDropEvent
 
 from automix_core import AutoMixResult
+from automix_core.cascade import Tier
+from automix_core.integration import PROGRESS_EVENTS, ProgressHook
 
-__all__ = ["AutoMixEvent", "AutoMixRuns", "capture", "forward_llm_event"]
+__all__ = ["AutoMixAnswerEvent", "AutoMixDecisionEvent", "AutoMixEvent", "AutoMixFailedEvent",
+           "AutoMixProgressEvent", "AutoMixRuns", "AutoMixVerifiedEvent", "capture", "forward_llm_event",
+           "progress_hook"]
 
 
 class AutoMixEvent(BaseEvent):
@@ -36,6 +41,99 @@ class AutoMixEvent(BaseEvent):
     @classmethod
     def class_name(cls) -> str:
         return "AutoMixEvent"
+
+
+# ------------------------------------------------------------------------------------ progress while a cascade runs
+
+
+class AutoMixProgressEvent(BaseEvent):
+    """Base of the events dispatched while a cascade runs, in the span of the AutoMix call (``chat``,
+    ``complete``, their async and streaming forms), before its answer is returned or streamed: the
+    first streamed token comes after the whole cascade, these tell what it is doing meanwhile. Their
+    fields (``tier``, ``model`` and per event below) hold indices, model names, numbers and fixed words,
+    never text a model or the caller wrote, nor keys (:func:`automix_core.integration.progress_event`).
+    ``progress_name`` is the name the LangChain adapter gives the same event."""
+
+    progress_name: ClassVar[str] = ""
+    tier: int
+    model: str
+
+
+class AutoMixAnswerEvent(AutoMixProgressEvent):
+    """A tier's answer is ready (``automix.answer``); its verification follows."""
+
+    progress_name: ClassVar[str] = PROGRESS_EVENTS["answer"]
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "AutoMixAnswerEvent"
+
+
+class AutoMixVerifiedEvent(AutoMixProgressEvent):
+    """A tier's answer was verified (``automix.verified``): ``confidence`` (0-1), one verdict per sample."""
+
+    progress_name: ClassVar[str] = PROGRESS_EVENTS["verify"]
+    confidence: float | None = None
+    verdicts: list[bool | None] = Field(default_factory=list)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "AutoMixVerifiedEvent"
+
+
+class AutoMixDecisionEvent(AutoMixProgressEvent):
+    """The policy decided (``automix.decision``): ``action`` is ``"accept"`` (``final``: the answer of
+    tier ``target`` is returned) or ``"escalate"`` (tier ``target`` is asked next)."""
+
+    progress_name: ClassVar[str] = PROGRESS_EVENTS["decide"]
+    action: str
+    target: int | None = None
+    target_model: str = ""
+    final: bool = False
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "AutoMixDecisionEvent"
+
+
+class AutoMixFailedEvent(AutoMixProgressEvent):
+    """A tier's call failed after its retries (``automix.failed``): ``stage`` ``"answer"`` or ``"verify"``,
+    ``error`` the exception's class name."""
+
+    progress_name: ClassVar[str] = PROGRESS_EVENTS["failure"]
+    stage: str
+    error: str
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "AutoMixFailedEvent"
+
+
+_PROGRESS: dict[str, type[AutoMixProgressEvent]] = {
+    c.progress_name: c for c in (AutoMixAnswerEvent, AutoMixVerifiedEvent, AutoMixDecisionEvent, AutoMixFailedEvent)}
+_progress_dispatcher = get_dispatcher(__name__)
+
+
+def _subscribed() -> bool:
+    """Whether an event handler besides AutoMix's own query scopes (and LlamaIndex's null handler) would
+    see an event of this module."""
+    d: Any = _progress_dispatcher
+    while d is not None:
+        if any(not isinstance(h, (_QueryScopes, NullEventHandler)) for h in d.event_handlers):
+            return True
+        d = d.parent if d.propagate else None
+    return False
+
+
+def _dispatch_progress(name: str, data: dict[str, Any]) -> None:
+    if _subscribed():
+        _progress_dispatcher.event(_PROGRESS[name](**data))
+
+
+def progress_hook(tiers: list[Tier]) -> ProgressHook:
+    """The engine hook that dispatches the :class:`AutoMixProgressEvent` s of every cascade over
+    ``tiers`` (built only when an event handler is registered)."""
+    return ProgressHook([t.name for t in tiers], _dispatch_progress)
 
 
 # ------------------------------------------------------------------------------------ runs of a block or a query

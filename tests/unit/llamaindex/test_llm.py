@@ -72,6 +72,8 @@ def test_public_api_is_pinned() -> None:
     assert sorted(automix_llamaindex.__all__) == sorted([
         "EMPTY_RESPONSE", "AutoMixEvent", "AutoMixLLM", "AutoMixQueryEngine", "AutoMixRuns", "Grounding",
         "LlamaIndexChatModel", "capture", "grounding_from_prompt", "reported_usage", "to_core_messages",
+        "AutoMixProgressEvent", "AutoMixAnswerEvent", "AutoMixVerifiedEvent", "AutoMixDecisionEvent",
+        "AutoMixFailedEvent",
     ])
     for name in automix_llamaindex.__all__:
         assert hasattr(automix_llamaindex, name)

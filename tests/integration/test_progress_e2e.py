@@ -6,6 +6,7 @@ the AutoMix run, before its first ``on_chat_model_stream`` event; no key in any 
 from __future__ import annotations
 
 import json
+from typing import Any, cast
 
 import pytest
 from pydantic import SecretStr
@@ -33,7 +34,7 @@ async def test_astream_events_shows_progress_before_the_first_token(smollm_serve
     events = [e async for e in model.astream_events("What colour is the sky on a clear day?", version="v2")]
 
     names = [e["name"] if e["event"] == "on_custom_event" else e["event"] for e in events]
-    progress = [(e["name"], e["data"]) for e in events if e["event"] == "on_custom_event"]
+    progress = [(e["name"], cast(dict[str, Any], e["data"])) for e in events if e["event"] == "on_custom_event"]
     assert [n for n, _ in progress] == ["automix.answer", "automix.verified", "automix.decision",
                                         "automix.answer", "automix.decision"]
     assert progress[1][1]["tier"] == 0 and 0.0 <= progress[1][1]["confidence"] <= 1.0

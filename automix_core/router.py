@@ -10,6 +10,10 @@ mixtures of neighbouring points where ties leave cost gaps) and picks one operat
 
 The JSON file carries a schema name and version; loading validates every field and never runs
 code (no ``eval``, no pickle). Saving is atomic: a crash mid-write leaves the previous file intact.
+Version 2 adds ``verification``: the method (mode, layout, k) the confidences it was calibrated on
+were made with, which :class:`~automix_core.AutoMix` then uses (see
+:func:`~automix_core.verify.method.resolve_method`); version-1 files are still read (no method
+recorded: they were all calibrated on few-shot samples).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from .calibration.metrics import Point, best_level, delta_ibc
 from .calibration.records import RecordArrays
 from .errors import RouterError
 from .policies import Decision, Observation, Policy, PolicyError, SelfConsistencyPolicy, get_policy_class
+from .verify.method import VerificationMethod
 
 __all__ = [
     "SCHEMA",
@@ -45,7 +50,8 @@ __all__ = [
 ]
 
 SCHEMA = "automix.router"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 
 
 
@@ -81,6 +87,7 @@ class _RouterFile(BaseModel):
     mix: _MixSpec | None = None
     operating_point: OperatingPoint | None = None
     n_train: int | None = Field(default=None, ge=0)
+    verification: VerificationMethod | None = None
 
 
 @dataclass
@@ -96,6 +103,8 @@ class Router:
     mix: tuple[Policy, float] | None = None
     operating_point: OperatingPoint | None = None
     n_train: int | None = None
+    verification: VerificationMethod | None = None
+    """The verification method of the confidences it was calibrated on (None: not recorded)."""
 
     def __post_init__(self) -> None:
         if len(self.models) < 2:
@@ -109,6 +118,11 @@ class Router:
     def default(cls, models: Sequence[str]) -> Router:
         """The untrained default: accept when most verifier samples say "correct" (self-consistency)."""
         return cls(list(models), SelfConsistencyPolicy(len(models)))
+
+    @property
+    def fitted(self) -> bool:
+        """False for the untrained default (:meth:`default`), True for any other policy."""
+        return not (isinstance(self.policy, SelfConsistencyPolicy) and self.mix is None and self.n_train is None)
 
     @property
     def observes_last(self) -> bool:
@@ -164,6 +178,7 @@ class Router:
             else {"policy": {"name": self.mix[0].name, "params": self.mix[0].params()}, "p": self.mix[1]},
             "operating_point": None if self.operating_point is None else self.operating_point.model_dump(),
             "n_train": self.n_train,
+            "verification": None if self.verification is None else self.verification.model_dump(),
         }
         return d
 
@@ -190,10 +205,13 @@ class Router:
             raise RouterError(f"{source}: expected a JSON object, got {type(obj).__name__}")
         if obj.get("schema") != SCHEMA:
             raise RouterError(f"{source}: field 'schema' must be {SCHEMA!r}, got {obj.get('schema')!r}")
-        if obj.get("version") != SCHEMA_VERSION:
+        if obj.get("version") not in _READABLE_VERSIONS:
             raise RouterError(
-                f"{source}: field 'version' is {obj.get('version')!r}; this automix reads version {SCHEMA_VERSION}"
+                f"{source}: field 'version' is {obj.get('version')!r}; this automix reads versions "
+                f"{', '.join(map(str, _READABLE_VERSIONS))}"
             )
+        if obj.get("version") == 1 and "verification" in obj:
+            raise RouterError(f"{source}: field 'verification' is not part of router version 1")
         try:
             spec = _RouterFile.model_validate(obj)
         except ValidationError as exc:
@@ -209,7 +227,7 @@ class Router:
             raise RouterError(f"{source}: policy: {exc}") from None
         except (KeyError, TypeError, ValueError) as exc:
             raise RouterError(f"{source}: policy params invalid ({type(exc).__name__}: {exc})") from None
-        return cls(spec.models, policy, mix, spec.operating_point, spec.n_train)
+        return cls(spec.models, policy, mix, spec.operating_point, spec.n_train, spec.verification)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Router:
@@ -310,9 +328,11 @@ def calibrate(
     min_gap_recovered: float = 0.5,
     grid: int = 200,
     options: Mapping[str, Any] | None = None,
+    verification: VerificationMethod | None = None,
 ) -> Router:
     """Fit ``policy`` on ``train`` (with ``options``, see :func:`frontier`) and pick an operating
-    point (see the module docstring)."""
+    point (see the module docstring); ``verification`` is the method the confidences in ``train`` were
+    made with, recorded in the router."""
     if budget is not None and target is not None:
         raise RouterError("give a cost budget or a quality target, not both")
     if budget is not None and not (math.isfinite(budget) and budget >= 0):
@@ -351,7 +371,7 @@ def calibrate(
         cost=best.point.cost, quality=best.point.quality, dibc=None if math.isnan(d) else d, selection=how
     )
     mix = None if best.mix is None else (best.mix[0], best.mix[1])
-    return Router(list(train.models), best.policy, mix, op, len(train))
+    return Router(list(train.models), best.policy, mix, op, len(train), verification)
 
 
 def _finite(x: float) -> float:

@@ -24,14 +24,20 @@ class CascadeSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    k: int = Field(default=8, ge=1)
-    """Verification samples per answer."""
-    verify_mode: VerifyMode = "sample"
-    """``sample`` (k samples), ``sequential`` (early stopping) or ``logprob`` (one call, token logprobs)."""
-    verify_prompt: VerifyPrompt = "few-shot"
-    """Verification prompt layout: ``few-shot`` (system text and worked examples, then the case) or
+    k: int | None = Field(default=None, ge=1)
+    """Verification samples per answer in the sampling modes (None: the router's, else 8; see
+    :func:`~automix_core.verify.method.resolve_method`)."""
+    verify_mode: Literal["auto", "sample", "sequential", "logprob"] = "auto"
+    """``sample`` (k samples), ``sequential`` (early stopping), ``logprob`` (one call, token logprobs), or
+    ``auto`` (the default): the method the router was calibrated on when its JSON says (router version 2),
+    else per tier from the backend (:func:`~automix_core.verify.method.resolve_method`). An explicit
+    value that differs from the router's warns: the router's thresholds describe its own method's
+    confidences."""
+    verify_prompt: Literal["auto", "few-shot", "continue"] = "auto"
+    """Verification prompt layout: ``few-shot`` (system text and worked examples, then the case),
     ``continue`` (the answer call's own messages, the answer, then a short verdict instruction: a
-    server's prefix cache already holds all but the answer and the instruction)."""
+    server's prefix cache already holds all but the answer and the instruction), or ``auto`` (the
+    default): the router's layout, else ``few-shot`` (see ``verify_mode``)."""
     verify_temperature: float = Field(default=1.0, ge=0, allow_inf_nan=False)
     """Sampling temperature of verification samples."""
     verify_max_tokens: int = Field(default=160, ge=1)

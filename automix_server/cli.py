@@ -67,7 +67,9 @@ def _add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--redis", default=None, metavar="URL", help="share state through Redis (redis://host:port/db)")
     p.add_argument("--api-key", action="append", default=[], metavar="KEY",
                    help=f"a client API key (repeatable; also ${API_KEY_ENV})")
-    p.add_argument("--k", type=int, default=None, help="self-verification samples (with --local; default 4)")
+    p.add_argument("--k", type=int, default=None,
+                   help="self-verification samples in the sampling modes (with --local; default: the shipped "
+                        "router's verification method for the shipped pair, else 4)")
     p.add_argument("--max-tokens", type=int, default=None, help="answer max tokens (with --local; default 256)")
     p.add_argument("--parallel", type=int, default=None, help="llama.cpp slots per local model (default: max(k, 4))")
     p.add_argument("--threads", type=int, default=2, help="llama.cpp threads per local model (default 2)")
@@ -130,12 +132,13 @@ def local_config(small: str, large: str, urls: dict[str, str], windows: dict[str
                       "supports_n": True, "max_n": parallel, "usage_scope": "first_choice", "timeout": 600.0,
                       "price": {"input_per_million": price.input_per_million,
                                 "output_per_million": price.output_per_million}})
-    route: dict[str, Any] = {"tiers": tiers, "cascade": {"k": args.k or 4, "answer_max_tokens": args.max_tokens or 256,
-                                                        "timeout": 600.0}}
-    if (small, large) == SHIPPED_PAIR:
-        router = shipped_router()
-        if router is not None:
-            route["router"] = str(router)
+    cascade: dict[str, Any] = {"answer_max_tokens": args.max_tokens or 256, "timeout": 600.0}
+    route: dict[str, Any] = {"tiers": tiers, "cascade": cascade}
+    router = shipped_router() if (small, large) == SHIPPED_PAIR else None
+    if router is not None:
+        route["router"] = str(router)
+    if args.k or router is None:  # with the shipped router: its verification method (and k when it samples)
+        cascade["k"] = args.k or 4
     return {"routes": {"automix": route}, "request_timeout": 1800.0, **_overrides(args)}
 
 

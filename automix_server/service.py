@@ -243,14 +243,14 @@ def _prompt_tokens(req: ChatRequest) -> int:
 
 def estimate_reservation(route: RouteRuntime, req: ChatRequest, answer_max_tokens: int | None) -> float:
     """A worst-case USD cost of ``req`` on ``route``: every tier answers (and retries) and verifies with k
-    separate requests, each prompt at ~3 characters a token."""
+    separate requests (k unset: 8, the most any default draws), each prompt at ~3 characters a token."""
     cas = route.config.cascade
     p = _prompt_tokens(req)
     a = answer_max_tokens or 1024
     total = 0.0
     for t in route.tiers:
         total += (1 + cas.retries) * t.price.cost(p, a)
-        total += cas.k * t.price.cost(p + a + VERIFY_PROMPT_OVERHEAD, cas.verify_max_tokens)
+        total += (cas.k or 8) * t.price.cost(p + a + VERIFY_PROMPT_OVERHEAD, cas.verify_max_tokens)
     if route.config.max_request_usd is not None:
         total = min(total, route.config.max_request_usd)
     return total

@@ -68,6 +68,10 @@ class OpenAICompatibleModel:
             choice's generated tokens can be counted exactly; logprobs the caller did not ask
             for are not returned in :attr:`Generation.token_logprobs`.
         headers: extra HTTP headers (e.g. ``{"OpenAI-Organization": "..."}``).
+        supports_logprobs: whether the server returns token logprobs (OpenAI and llama.cpp do; some
+            OpenAI-compatible servers do not); ``None``: unknown (True for ``https://api.openai.com/``).
+            The default verification uses logprobs only when True (see
+            :func:`~automix_core.verify.method.resolve_method`).
 
     ``generate`` is thread-safe (each call opens its own connection).
     """
@@ -86,6 +90,7 @@ class OpenAICompatibleModel:
         max_n: int | None = None,
         usage_scope: UsageScope = "all_choices",
         headers: Mapping[str, str] | None = None,
+        supports_logprobs: bool | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must start with http:// or https://, got {base_url!r}")
@@ -109,6 +114,10 @@ class OpenAICompatibleModel:
         """The context size in tokens, or None when unknown."""
         self.name = name or model
         """The name the engine and the ledger use (``name`` or, by default, ``model``)."""
+        self.supports_logprobs = supports_logprobs if supports_logprobs is not None else (
+            True if self.base_url.startswith("https://api.openai.com/") else None)
+        """Whether the server returns token logprobs (None: unknown; set to False by the verifier once
+        the server answers a logprob request without them)."""
 
     # -- ChatModel properties -------------------------------------------------------------------
 

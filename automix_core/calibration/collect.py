@@ -1,10 +1,11 @@
 """Collection: run every tier and every tier's self-verification on a labelled dataset.
 
-Writes AutoMix records v1 (plus the raw verification samples and the verifier's own tokens and
-cost), one line per finished query, appended and fsynced at once. Resumable and crash-safe: a
-rerun skips the ids already written; a run killed at any moment (even ``kill -9``) loses at most
-the queries in flight and never leaves a broken line behind (a torn last line is cut off when the
-next run starts); Ctrl-C stops cleanly after writing what has finished.
+Writes AutoMix records v1 (plus the raw verification samples, the verifier's own tokens, cached
+tokens and cost, and ``verifier``: the method, i.e. mode, prompt layout and k, that ``automix
+calibrate`` records in the router), one line per finished query, appended and fsynced at once.
+Resumable and crash-safe: a rerun skips the ids already written; a run killed at any moment
+(even ``kill -9``) loses at most the queries in flight and never leaves a broken line behind (a torn
+last line is cut off when the next run starts); Ctrl-C stops cleanly after writing what has finished.
 
 Loaders: PubMedQA (question, abstract paragraphs as context, yes/no/maybe), ContractNLI (an NDA
 and a hypothesis; entailment/contradiction/not mentioned) and generic JSONL with named fields.
@@ -30,7 +31,8 @@ from ..accounting.ledger import usage_from_generation
 from ..accounting.prices import PriceTable
 from ..cascade.engine import build_answer_messages
 from ..models import ChatModel
-from ..verify.verifier import Verifier
+from ..settings import VerifyMode, VerifyPrompt
+from ..verify.verifier import VerificationResult, Verifier
 from .records import append_record
 
 __all__ = [
@@ -44,6 +46,8 @@ __all__ = [
     "load_pubmedqa",
     "repair_tail",
     "token_f1",
+    "verification_fields",
+    "verifier_method",
 ]
 
 
@@ -216,6 +220,30 @@ def done_ids(path: Path) -> set[str]:
 # --------------------------------------------------------------------------- collection
 
 
+def verifier_method(verifier: Verifier) -> dict[str, Any]:
+    """How ``verifier`` makes confidences (mode, layout, k), as records and routers store it."""
+    return {"mode": verifier.mode, "layout": verifier.layout, "k": 1 if verifier.mode == "logprob" else verifier.k}
+
+
+def verification_fields(v: VerificationResult, verifier: Verifier, prices: PriceTable) -> dict[str, Any]:
+    """The per-output record fields of one verification: confidence, calls, tokens (cached ones too),
+    cost, and ``verifier`` (the method, plus ``used``: "sample" after a logprob fallback)."""
+    usages = [usage_from_generation(g, m, prices, "verify", 0) for g, m in zip(v.generations, v.messages)]
+    return {
+        "confidence": v.confidence,
+        "verifier_cost": sum(u.cost for u in usages),
+        "verifier_input_tokens": sum(u.input_tokens for u in usages),
+        "verifier_cached_input_tokens": sum(u.cached_input_tokens for u in usages),
+        "verifier_output_tokens": sum(u.output_tokens for u in usages),
+        "verifier_parsed": v.n_parsed,
+        "verdicts": v.verdicts,
+        "verifier_samples": v.samples,
+        "verifier_calls": len(v.generations),
+        "verifier": {**verifier_method(verifier), "used": v.mode},
+        "verifier_usage_estimated": any(u.estimated for u in usages),
+    }
+
+
 @dataclass
 class _TierTotals:
     input_tokens: int = 0
@@ -264,8 +292,8 @@ def _one(
         ans_s = time.perf_counter() - t0
         ans_usage = usage_from_generation(gen, msgs, prices, "answer", 0)
         answer = gen.texts[0] if gen.texts else ""
-        v = verifier.verify(item.question, answer, item.context)
-        ver_usages = [usage_from_generation(g, m, prices, "verify", 0) for g, m in zip(v.generations, v.messages)]
+        v = verifier.verify(item.question, answer, item.context, messages=msgs)  # "continue" goes on from msgs
+        fields = verification_fields(v, verifier, prices)
         secs = time.perf_counter() - t0
         outputs[tier.name] = {
             "answer": answer,
@@ -273,21 +301,16 @@ def _one(
             "confidence": v.confidence,
             "cost": ans_usage.cost,
             "input_tokens": ans_usage.input_tokens,
+            "cached_input_tokens": ans_usage.cached_input_tokens,
             "output_tokens": ans_usage.output_tokens,
             "latency_ms": round(ans_s * 1000, 1),
-            "verifier_cost": sum(u.cost for u in ver_usages),
-            "verifier_input_tokens": sum(u.input_tokens for u in ver_usages),
-            "verifier_output_tokens": sum(u.output_tokens for u in ver_usages),
-            "verifier_parsed": v.n_parsed,
-            "verdicts": v.verdicts,
-            "verifier_samples": v.samples,
-            "usage_estimated": ans_usage.estimated or any(u.estimated for u in ver_usages),
+            **fields,
+            "usage_estimated": ans_usage.estimated or fields["verifier_usage_estimated"],
         }
         tt = totals.setdefault(tier.name, _TierTotals())
-        for u in [ans_usage, *ver_usages]:
-            tt.input_tokens += u.input_tokens
-            tt.output_tokens += u.output_tokens
-            tt.cost += u.cost
+        tt.input_tokens += ans_usage.input_tokens + fields["verifier_input_tokens"]
+        tt.output_tokens += ans_usage.output_tokens + fields["verifier_output_tokens"]
+        tt.cost += ans_usage.cost + fields["verifier_cost"]
         tt.seconds += secs
     rec = {"id": item.id, "task": item.task, "split": _split_of(item.id, test_share), "query": item.question,
            "context": item.context, "reference": item.reference, "models": [t.name for t in tiers],
@@ -309,10 +332,14 @@ def collect(
     test_share: float = 0.3,
     progress: bool = True,
     stop: threading.Event | None = None,
+    verify_mode: VerifyMode = "sample",
+    verify_prompt: VerifyPrompt = "few-shot",
 ) -> CollectSummary:
-    """Run every tier and its self-verification (k samples) on ``items``; append records to ``out``.
+    """Run every tier and its self-verification on ``items``; append records to ``out``.
 
-    ``k`` is the number of verification samples, one value for every tier or one per tier.
+    ``k`` is the number of verification samples, one value for every tier or one per tier;
+    ``verify_mode`` and ``verify_prompt`` choose the method (see :class:`Verifier`; the ``continue``
+    layout continues each tier's own answer call, right after it).
     Items whose id is already in ``out`` are skipped. At most ``concurrency`` queries are in flight.
     ``stop`` (or Ctrl-C) ends the run after writing what has finished; queries in flight are dropped.
     """
@@ -326,7 +353,8 @@ def collect(
     ks = [k] * len(tiers) if isinstance(k, int) else list(k)
     if len(ks) != len(tiers) or any(x < 1 for x in ks):
         raise ValueError(f"k must be >= 1, one value or one per tier ({len(tiers)}), got {k}")
-    verifiers = [Verifier(t, k=x, max_tokens=verify_max_tokens) for t, x in zip(tiers, ks)]
+    verifiers = [Verifier(t, k=x, max_tokens=verify_max_tokens, mode=verify_mode, layout=verify_prompt)
+                 for t, x in zip(tiers, ks)]
     t_start = time.perf_counter()
     total = len(todo)
     stop = stop or threading.Event()

@@ -26,6 +26,7 @@ from ..policies import Observation
 from ..router import Router, RouterSpec, coerce_router
 from ..settings import CascadeSettings
 from ..steps import Done, advance
+from ..verify.method import resolve_method
 from ..verify.prompt import build_answer_messages
 from ..verify.verifier import VerificationResult, Verifier
 from .result import AutoMixResult, Event, Hook, Screen, Tier, TierTrace
@@ -94,6 +95,7 @@ class AutoMix:
             fields); keyword arguments named like its fields (``k``, ``verify_mode``, ``verify_prompt``,
             ``verify_temperature``, ``verify_max_tokens``, ``answer_max_tokens``, ``answer_temperature``,
             ``retries``, ``timeout``, ``system``) override it and are validated the same way.
+            Verification left at ``"auto"`` takes the router's method (``methods[i]``: :func:`resolve_method`).
             ``retries`` applies to calls that fail with a retryable :class:`ModelError` (a malformed
             response, e.g. without choices or with negative token counts, is one) and to an empty answer;
             then the next tier is tried (also after a non-transient model failure, e.g. a provider's HTTP
@@ -136,16 +138,13 @@ class AutoMix:
         self.ledger = ledger if ledger is not None else Ledger()
         self.budget = budget
         s = self.settings
-        self.verifiers = [
-            Verifier(t.verifier or t.model, k=s.k, temperature=s.verify_temperature, max_tokens=s.verify_max_tokens,
-                     mode=s.verify_mode, layout=s.verify_prompt, defence=s.verify_defence)
-            for t in self.tiers
-        ]
-        self.answer_max_tokens = s.answer_max_tokens
-        self.answer_temperature = s.answer_temperature
-        self.retries = s.retries
-        self.timeout = s.timeout
-        self.system = s.system
+        self.methods = [resolve_method(s, t.verifier or t.model, self.router.verification,
+                                       fitted=self.router.fitted, tier=t.name) for t in self.tiers]
+        self.verifiers = [Verifier(t.verifier or t.model, k=m.k, temperature=s.verify_temperature,
+                                   max_tokens=s.verify_max_tokens, mode=m.mode, layout=m.layout,
+                                   defence=s.verify_defence) for t, m in zip(self.tiers, self.methods)]
+        self.answer_max_tokens, self.answer_temperature = s.answer_max_tokens, s.answer_temperature
+        self.retries, self.timeout, self.system = s.retries, s.timeout, s.system
         self.hooks = list(hooks)
         self.screen = screen
 

@@ -1,8 +1,10 @@
 """Self-verification: the prompt (:mod:`.prompt`), reading verdicts (:mod:`.parse`), drawing samples
-(:mod:`.draw`) and the :class:`Verifier` that turns them into a confidence (:mod:`.verifier`)."""
+(:mod:`.draw`), which method a tier runs (:mod:`.method`) and the :class:`Verifier` that turns them
+into a confidence (:mod:`.verifier`)."""
 
 from ..settings import VerifyMode, VerifyPrompt
 from .draw import adraw, draw
+from .method import VerificationMethod, resolve_method
 from .parse import parse_verdict, posterior_correct
 from .prompt import (
     CONTINUE_INSTRUCTION,
@@ -26,6 +28,7 @@ __all__ = [
     "LOGPROB_SYSTEM_PROMPT",
     "NO_PARSE_CONFIDENCE",
     "SYSTEM_PROMPT",
+    "VerificationMethod",
     "VerificationResult",
     "Verifier",
     "VerifyMode",
@@ -37,4 +40,5 @@ __all__ = [
     "parse_verdict",
     "posterior_correct",
     "quote_untrusted",
+    "resolve_method",
 ]

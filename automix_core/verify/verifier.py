@@ -16,6 +16,7 @@ from ..settings import VerifyMode, VerifyPrompt
 from ..steps import Done, advance
 from .defence import Finding, neutralise_case
 from .draw import adraw, draw
+from .method import lacks_logprobs, remember_no_logprobs
 from .parse import _logprob_confidence, _parse_logprob_reply, parse_verdict, posterior_correct
 from .prompt import (
     _FIT_ROUNDS,
@@ -101,7 +102,10 @@ class Verifier:
     * ``"logprob"``: one greedy call of at most :data:`LOGPROB_MAX_TOKENS` tokens asking for the bare
       verdict word, with ``logprob_top`` alternatives per position; confidence is the normalised mass
       of "correct" vs "incorrect" tokens (:func:`_logprob_confidence`). If the backend returns no
-      logprobs or no verdict token appears, it falls back to ``"sample"`` mode.
+      logprobs or no verdict token appears, it falls back to ``"sample"`` mode (the failed call is
+      billed). A model whose ``supports_logprobs`` is False samples at once; one whose attribute is None
+      (unknown) and that returns no logprobs at all gets it set to False
+      (:func:`~.method.remember_no_logprobs`), so the failed call is paid once per model object.
 
     Layouts (``layout``): ``"few-shot"`` (:func:`~.prompt.build_prompt`: system text and worked
     examples, a byte-identical prefix on every call, then the case) or ``"continue"``
@@ -303,12 +307,14 @@ class Verifier:
     def _judge(self, question: str, answer: str, context: str,
                answered: list[Message] | None) -> Generator[_Ask, list[Call], VerificationResult]:
         billed: list[Call] = []
-        if self.mode == "logprob":
+        if self.mode == "logprob" and not lacks_logprobs(self.model):
             (call,) = yield _Ask(self._prompt(question, answer, context, logprob=True, messages=answered), 1,
                                  logprob=True)
             result = self._logprob_result(call)
             if result is not None:
                 return result
+            if not call[1].token_logprobs:
+                remember_no_logprobs(self.model)
             billed.append(call)
         messages = self._prompt(question, answer, context, messages=answered)
         if self.mode != "sequential":

@@ -316,7 +316,8 @@ class LocalServer:
         ``kwargs`` go to :class:`OpenAICompatibleModel` (e.g. ``name="small"``, ``timeout=300``).
         Defaults (any can be overridden by ``kwargs``): ``context_window`` = the served ``n_ctx``,
         ``supports_n=True`` with ``max_n`` = ``parallel``, ``usage_scope="first_choice"``
-        (llama.cpp reports only the first choice's completion tokens), ``timeout=600``.
+        (llama.cpp reports only the first choice's completion tokens), ``supports_logprobs=True``,
+        ``timeout=600``.
         """
         info = self._served(served)
         opts: dict[str, Any] = {
@@ -324,6 +325,7 @@ class LocalServer:
             "supports_n": True,
             "max_n": info.parallel,
             "usage_scope": "first_choice",
+            "supports_logprobs": True,
             "timeout": 600.0,
         }
         opts.update(kwargs)

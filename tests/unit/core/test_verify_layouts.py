@@ -134,7 +134,7 @@ def test_unknown_layout_is_rejected() -> None:
         Verifier(ScriptedModel("m"), layout="chat")  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
         CascadeSettings(verify_prompt="chat")  # type: ignore[arg-type]
-    assert CascadeSettings().verify_prompt == "few-shot"
+    assert CascadeSettings().verify_prompt == "auto"  # the router's layout, else few-shot (test_verification_method)
 
 
 # --- the engine ------------------------------------------------------------------------------

@@ -68,6 +68,20 @@ def test_local_config_uses_the_shipped_router_for_the_shipped_pair() -> None:
                                       {"smollm2-135m": "http://a/v1", "qwen2.5-coder-0.5b": "http://b/v1"},
                                       {"smollm2-135m": 2048, "qwen2.5-coder-0.5b": 2048}, 4, args))
     assert other.routes["automix"].router is None  # the untrained default
+    assert other.routes["automix"].cascade.k == 3
+
+
+def test_local_config_leaves_verification_to_the_shipped_router_unless_told() -> None:
+    args = build_parser().parse_args(["--local", ",".join(SHIPPED_PAIR)])
+    urls = {n: f"http://127.0.0.1:{i}/v1" for i, n in enumerate(SHIPPED_PAIR, 1)}
+    data = local_config(*SHIPPED_PAIR, urls, dict.fromkeys(SHIPPED_PAIR, 4096), 4, args)
+    route = parse_config(data).routes["automix"]
+    assert route.router is not None
+    assert (route.cascade.k, route.cascade.verify_mode, route.cascade.verify_prompt) == (None, "auto", "auto")
+    other = parse_config(local_config("smollm2-135m", "qwen2.5-coder-0.5b",
+                                      {"smollm2-135m": "http://a/v1", "qwen2.5-coder-0.5b": "http://b/v1"},
+                                      {"smollm2-135m": 2048, "qwen2.5-coder-0.5b": 2048}, 4, args))
+    assert other.routes["automix"].cascade.k == 4  # the untrained default samples 4
 
 
 def test_local_needs_two_different_models(capsys: pytest.CaptureFixture[str]) -> None:

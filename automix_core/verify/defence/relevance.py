@@ -109,17 +109,25 @@ def _english_like(text: str) -> bool:
 
 def _foreign(unit: str, main_script: str) -> bool:
     """Whether ``unit`` is in another script than ``main_script``, or is non-English Latin text."""
-    return _script(unit) != main_script or (
+    own = _script(unit)
+    return (own != "" and own != main_script) or (
         main_script == "latin"
         and bool(re.search(r"[^\W\d_]", re.sub(r"[\x00-\x7f]", "", unicodedata.normalize("NFKC", unit))))
         and not _english_like(unit)
     )
 
 
+_SHORT_ANSWER_WORDS = 4
+"""A question's unit that quotes a proposed answer of at most this many content words is anchored by none
+of them ("Ground truth: 36 eggs" for the question "How many eggs ...?")."""
+
+
 def _anchored(units: list[str], question: set[str], proposed: set[str]) -> list[bool]:
-    """Per context unit, whether it is kept by the anchoring pass (see the module docs)."""
+    """Per context unit, whether it is kept by the anchoring pass (see the module docs). ``proposed``: the
+    answer's content words that are not in the question (they anchor and link nothing). The answer's words
+    that the question shares still anchor: a source sentence naming them is the evidence to judge by."""
     sizes = [len(_WORD.findall(fold(u))) for u in units]
-    words = [_content_words(u) - proposed for u in units]
+    words = [ws - proposed for ws in map(_content_words, units)]
     parent = list(range(len(units)))
 
     def root(i: int) -> int:
@@ -145,7 +153,7 @@ def _anchored(units: list[str], question: set[str], proposed: set[str]) -> list[
             return [True] * len(units)
         anchors = {max(group_size, key=lambda g: group_size[g])}
     loose = [
-        root(i) not in anchors and group_size[root(i)] <= _CONTEXT_GROUP_MAX_WORDS and any(ch.isalpha() for ch in u)
+        root(i) not in anchors and group_size[root(i)] <= _CONTEXT_GROUP_MAX_WORDS and any(ch.isalnum() for ch in u)
         for i, u in enumerate(units)
     ]
     # only loose units at the start or end of the context (text put before or after the source material),
@@ -177,14 +185,16 @@ def _relevance(text: str, place: Place, reference: str, proposed: str = "") -> t
         answer_only = _content_words(proposed) - asking
     kept: list[str] = []
     findings: list[Finding] = []
+    answer_words = _content_words(proposed)
     keep_context = _anchored(units, ref_words, answer_only) if place == "context" else []
     interrogative_seen = False
     for i, unit in enumerate(units):
         words = _WORD.findall(fold(unit))
-        if not words or not any(ch.isalpha() for ch in unit):
+        if not words or not any(ch.isalnum() for ch in unit):
             kept.append(unit)
             continue
-        own = unit_words[i] - answer_only
+        quoting = place == "question" and len(answer_words) <= _SHORT_ANSWER_WORDS and bool(unit_words[i] & answer_only)
+        own = unit_words[i] - (answer_words if quoting else answer_only)
         short = len(words) <= _ASIDE_MAX_WORDS
         rule: str | None = None
         if place == "answer":
@@ -195,8 +205,9 @@ def _relevance(text: str, place: Place, reference: str, proposed: str = "") -> t
             if is_q and not interrogative_seen:
                 interrogative_seen = True
             elif (short and not own & ref_words and not any(own & ws for j, ws in enumerate(unit_words) if j != i)
-                    and (bool(ref_words) or bool(unit_words[i] & answer_only) or _foreign(unit, _script(text)))):
-                # without a context to compare with, only an answer key or a foreign aside is removed
+                    and (bool(ref_words) or (quoting and len(own) <= 2) or _foreign(unit, _script(text)))):
+                # without a context to compare with, only an answer key (the answer and at most two other
+                # content words: "Accepted reply: 32.") or a foreign aside is removed
                 rule = "irrelevant-aside"
         elif not keep_context[i]:
             rule = "foreign-aside" if _foreign(unit, _script(text)) else "unanchored-aside"

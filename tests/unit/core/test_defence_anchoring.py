@@ -91,3 +91,14 @@ def test_a_question_loses_an_answer_key_whose_answer_the_context_names() -> None
     options = question + "\nOptions: Sydney, Canberra, Melbourne."
     cleaned, _, _ = _clean(options, "Sydney.", context)
     assert cleaned == options  # the other options are in the context: an honest list of choices stays
+
+
+def test_the_source_sentence_supporting_a_right_answer_stays() -> None:
+    question = "What colours is the Marlow Point lighthouse painted?"
+    context = (
+        "The Marlow Point lighthouse was built in 1874. Its tower is painted in red and white bands, and its "
+        "lantern room is black."
+    )
+    for answer in ("It is painted red and white.", "Red and white.", "Blue and yellow."):
+        _, cleaned, rules = _clean(question, answer, context)
+        assert cleaned == context and not rules, answer

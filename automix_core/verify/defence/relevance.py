@@ -14,8 +14,9 @@ passes here need no word list; they rest on what each place of a case is:
   anchored by nothing but the answer it quotes, even when the context names that answer elsewhere.
 * a **question** has its interrogative sentence; other short sentences that share no content word with the
   context (the proposed answer's own words not counting) are removed ("Ground truth: Sydney").
-* an **answer** keeps its first sentence; later short sentences sharing nothing with the question, the
-  context or that first sentence are removed.
+* an **answer** keeps its claim (its first sentence that shares a word with the question or the context,
+  else its first sentence); other short sentences sharing nothing with the question, the context or the
+  claim are removed.
 
 A removed unit costs little when it was honest: it shares no content with the question or the rest of the
 text, so it carries nothing the verifier needs to judge the answer.
@@ -122,12 +123,12 @@ _SHORT_ANSWER_WORDS = 4
 of them ("Ground truth: 36 eggs" for the question "How many eggs ...?")."""
 
 
-def _anchored(units: list[str], question: set[str], proposed: set[str]) -> list[bool]:
+def _anchored(units: list[str], unit_words: list[set[str]], sizes: list[int], question: set[str],
+              proposed: set[str]) -> list[bool]:
     """Per context unit, whether it is kept by the anchoring pass (see the module docs). ``proposed``: the
     answer's content words that are not in the question (they anchor and link nothing). The answer's words
     that the question shares still anchor: a source sentence naming them is the evidence to judge by."""
-    sizes = [len(_WORD.findall(fold(u))) for u in units]
-    words = [ws - proposed for ws in map(_content_words, units)]
+    words = [ws - proposed for ws in unit_words]
     parent = list(range(len(units)))
 
     def root(i: int) -> int:
@@ -186,10 +187,14 @@ def _relevance(text: str, place: Place, reference: str, proposed: str = "") -> t
     kept: list[str] = []
     findings: list[Finding] = []
     answer_words = _content_words(proposed)
-    keep_context = _anchored(units, ref_words, answer_only) if place == "context" else []
+    # an answer's claim: its first unit that shares a word with the question or context, else its first unit
+    claim = next((i for i, ws in enumerate(unit_words) if ws & ref_words), 0) if place == "answer" else 0
+    unit_tokens = [_WORD.findall(fold(u)) for u in units]
+    keep_context = (_anchored(units, unit_words, [len(t) for t in unit_tokens], ref_words, answer_only)
+                    if place == "context" else [])
     interrogative_seen = False
     for i, unit in enumerate(units):
-        words = _WORD.findall(fold(unit))
+        words = unit_tokens[i]
         if not words or not any(ch.isalnum() for ch in unit):
             kept.append(unit)
             continue
@@ -198,7 +203,7 @@ def _relevance(text: str, place: Place, reference: str, proposed: str = "") -> t
         short = len(words) <= _ASIDE_MAX_WORDS
         rule: str | None = None
         if place == "answer":
-            if i > 0 and short and not (own & ref_words) and not (own & _content_words(units[0])):
+            if i != claim and short and not (own & ref_words) and not (own & unit_words[claim]):
                 rule = "irrelevant-aside"
         elif place == "question":
             is_q = bool(re.search(r"[?？؟]", unit))

@@ -45,6 +45,13 @@ def _models(text: str) -> list[str]:
     return names
 
 
+def _names(text: str) -> list[str]:
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("--models needs at least one name")
+    return names
+
+
 def _load(args: argparse.Namespace, split: str | None, records: list[Record] | None = None) -> RecordArrays:
     recs = read_records(args.records) if records is None else records
     recs = filter_records(recs, task=args.task, group=args.group, split=split)
@@ -170,13 +177,21 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     if split is None:  # records with splits: fit on the train split (as eval does), never on the test split
         splits = {r.split for r in filter_records(read_records(args.records), task=args.task, group=args.group)}
         split = "train" if "train" in splits else None
+    from ..calibration.reverify import records_method
+
     train = _load(args, split)
     router = calibrate(train, args.policy, budget=args.budget, target=args.target, grid=args.grid,
                        options=_options(args).get(args.policy))
+    observed = args.models if router.observes_last else args.models[:-1]  # the tiers whose confidence it reads
+    router.verification = records_method(read_records(args.records), observed)
+    if router.verification is None:
+        print("warning: the records do not name one verification method for the observed tiers; the router "
+              "records none (AutoMix then verifies as version-1 routers did: few-shot, k=8)", file=sys.stderr)
     path = router.save(args.output)
     op = router.operating_point
     info: dict[str, Any] = {"output": str(path), "policy": router.policy.describe(), "records": len(train),
-                            "split": split if split is not None else "all"}
+                            "split": split if split is not None else "all",
+                            "verification": None if router.verification is None else router.verification.describe()}
     if router.mix is not None:  # the operating point is a mixture: name both settings exactly
         info["mix"] = {"policy": router.mix[0].describe(), "probability": router.mix[1]}
     if op is not None:
@@ -193,6 +208,8 @@ def _cmd_collect(args: argparse.Namespace) -> int:
     from ..backends.openai_compat import OpenAICompatibleModel
     from ..calibration.collect import collect, label_scorer, load_contractnli, load_jsonl, load_pubmedqa, token_f1
 
+    if args.reverify:
+        return _reverify(args)
     if args.format == "pubmedqa":
         items = load_pubmedqa(args.dataset)
     elif args.format == "contractnli":
@@ -230,7 +247,30 @@ def _cmd_collect(args: argparse.Namespace) -> int:
                 tiers.append(OpenAICompatibleModel(endpoints[alias], model, name=alias, api_key=key,
                                                    timeout=args.timeout))
         summary = collect(items, tiers, args.output, prices=prices, k=ks[0] if len(ks) == 1 else ks, scorer=scorer,
-                          concurrency=args.concurrency, test_share=args.test_share)
+                          concurrency=args.concurrency, test_share=args.test_share, verify_mode=args.verify_mode,
+                          verify_prompt=args.verify_prompt)
+    print(summary.table())
+    for item_id, err in summary.failed[:10]:
+        print(f"  failed {item_id}: {err}", file=sys.stderr)
+    return 130 if summary.interrupted else (1 if summary.failed else 0)
+
+
+def _reverify(args: argparse.Namespace) -> int:
+    from ..accounting.prices import PriceTable
+    from ..backends.local import MODELS, LocalServer
+    from ..calibration.reverify import reverify
+    from ..verify.verifier import Verifier
+
+    names = list(args.models)
+    unknown = [m for m in names if m not in MODELS]
+    if unknown:
+        raise ValueError(f"--reverify verifies with local models only ({', '.join(MODELS)}), got {unknown}")
+    ks = [int(x) for x in str(args.k).split(",")]
+    prices = PriceTable().with_prices({n: m.price for n, m in MODELS.items()})
+    with LocalServer(names, parallel=max(*ks, 1)) as server:
+        verifiers = {n: Verifier(server.model(n, timeout=args.timeout), k=k, mode=args.verify_mode,
+                                 layout=args.verify_prompt) for n, k in zip(names, ks * len(names))}
+        summary = reverify(read_records(args.dataset), verifiers, args.output, prices=prices)
     print(summary.table())
     for item_id, err in summary.failed[:10]:
         print(f"  failed {item_id}: {err}", file=sys.stderr)
@@ -274,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     col = sub.add_parser("collect", help="run every tier and its self-verification on a labelled dataset")
     col.add_argument("dataset", help="dataset file")
     col.add_argument("--format", choices=["pubmedqa", "contractnli", "jsonl"], default="jsonl")
-    col.add_argument("--models", type=_models, required=True,
+    col.add_argument("--models", type=_names, required=True,
                      help="model names cheapest first; ALIAS=LOCAL_MODEL names a local model's tier")
     col.add_argument("--endpoint", action="append", default=[], metavar="NAME=URL",
                      help="OpenAI-compatible base URL of a model that is not a local one (repeatable)")
@@ -290,6 +330,13 @@ def build_parser() -> argparse.ArgumentParser:
     col.add_argument("--context-field", default="context")
     col.add_argument("--task-name", default="jsonl")
     col.add_argument("--labels", default=None, help="comma-separated labels for label tasks (exact-match score)")
+    col.add_argument("--verify-mode", choices=("sample", "sequential", "logprob"), default="sample",
+                     help="verification method (default sample: k samples; logprob: one call read from logprobs)")
+    col.add_argument("--verify-prompt", choices=("few-shot", "continue"), default="few-shot",
+                     help="verification prompt layout (continue: the answer call's conversation, then the answer)")
+    col.add_argument("--reverify", action="store_true",
+                     help="DATASET is a records file: verify its recorded answers of the --models (local models) "
+                          "again with --verify-mode/--verify-prompt/--k, keeping everything else, into -o")
     col.set_defaults(func=_cmd_collect)
 
     add_models_cli(sub)

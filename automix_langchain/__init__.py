@@ -22,10 +22,12 @@ from automix_core.errors import ConfigError, UnsupportedMessageError
 from .chat_model import AutoMixChatModel, load_config
 from .messages import question_and_context
 from .runnable import ROUTE_EVENT, AutoMixRunnable
+from .settings import UTILITY_TAG
 from .tiers import UsageCollector
 
 __all__ = [
     "ROUTE_EVENT",
+    "UTILITY_TAG",
     "AutoMixChatModel",
     "AutoMixRunnable",
     "ConfigError",

@@ -47,8 +47,8 @@ from automix_core import AutoMixResult
 from .config import TierInit, build_from_config
 from .messages import question_and_context, to_core_messages
 from .runs import _STREAM_PARENT, _child_of, _RunCapture, _split_text, _StreamParent, _with_handler
-from .settings import AutoMixSettings
-from .tiers import ChildCallbacks, RequestInput, RunnableTier, supports_native_n, tier_name
+from .settings import UTILITY_TAG, AutoMixSettings
+from .tiers import ChildCallbacks, RequestInput, RunnableTier, tier_name
 
 __all__ = ["AutoMixChatModel"]
 __all__ = ["AutoMixChatModel", "load_config"]
@@ -93,7 +93,7 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
             raise ValueError(f"verifiers must have one entry (or None) per tier: {len(self.tiers)}, "
                              f"got {len(self.verifiers)}")
         self.resolved_router(self.tier_names)
-        self.check_prices(self.tier_names)
+        self.check_tiers(self.tier_names)
 
     # -- identity ---------------------------------------------------------------------------------
 
@@ -166,15 +166,15 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
         parsed object as JSON."""
         from langchain_core.runnables import RunnableLambda
 
-        from .runnable import AutoMixRunnable
+        from .runnable import AutoMixRunnable, raw_with_route
 
         tiers = [t.with_structured_output(schema, include_raw=True, **kwargs) for t in self.tiers]
         verifiers: list[BaseChatModel | None] = [
             v or t for t, v in zip(self.tiers, self.verifiers or [None] * len(self.tiers))]
         runnable = AutoMixRunnable(tiers=tiers, verifiers=verifiers, names=self.tier_names,
-                                   **self._settings())
-        if include_raw:
-            return runnable
+                                   **self._settings() | {"return_route": include_raw})
+        if include_raw:  # the raw message carries the route and the usage of every call (see raw_with_route)
+            return runnable | RunnableLambda(raw_with_route, name="automix_raw")
 
         def parsed(out: dict[str, Any]) -> Any:
             if out.get("parsing_error") is not None:
@@ -182,6 +182,19 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
             return out["parsed"]
 
         return runnable | RunnableLambda(parsed, name="automix_parsed")
+
+    def utility(self) -> Runnable[LanguageModelInput, AIMessage]:
+        """This model for utility calls (a question rewrite, a query generation): its calls go to tier
+        ``utility_tier`` alone, unverified (see ``cascade_calls``). The same as
+        ``self.with_config(tags=[UTILITY_TAG])``."""
+        return self.with_config(tags=[UTILITY_TAG])
+
+    def _utility(self, run_manager: Any) -> int | None:
+        """The tier of this call when it is a utility call (its run's tags), else None."""
+        if run_manager is not None:
+            return self.utility_call(run_manager.tags)
+        parent = _STREAM_PARENT.get()  # stream() without a run manager (see runs.py)
+        return self.utility_call([*(self.tags or []), *((parent.config.get("tags") or []) if parent else [])])
 
     def _settings(self) -> dict[str, Any]:
         names = AutoMixSettings.model_fields
@@ -225,7 +238,7 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
                 index=i, model_name=names[i], answerer=answerer, verifier=chosen, request=request,
                 callbacks=callbacks, verify_kwargs=dict(self.verify_kwargs), sampling_kwargs=self.sampling_kwargs,
                 window=self.context_window, timeout=self.sync_deadline,
-                native_n=supports_native_n(chosen, self.verify_n),
+                **self.verify_n_plan(chosen),
             ))
         return tiers, question, context, request
 
@@ -274,7 +287,7 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
         tiers, question, context, request = self._request(messages, stop, kwargs, children)
         result = self.engine(tiers, answer_max_tokens=self.max_tokens,
                              answer_temperature=self.temperature or 0.0).run(
-            question, context, messages=request.core_messages)
+            question, context, messages=request.core_messages, tier=self._utility(run_manager))
         return ChatResult(generations=[ChatGeneration(message=self._message(result, tiers))])
 
     async def _agenerate(
@@ -288,7 +301,7 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
         tiers, question, context, request = self._request(messages, stop, kwargs, children)
         result = await self.engine(tiers, answer_max_tokens=self.max_tokens,
                                    answer_temperature=self.temperature or 0.0).arun(
-            question, context, messages=request.core_messages)
+            question, context, messages=request.core_messages, tier=self._utility(run_manager))
         return ChatResult(generations=[ChatGeneration(message=self._message(result, tiers))])
 
     # -- streaming ------------------------------------------------------------------------------
@@ -331,7 +344,7 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
             tiers, question, context, request = self._request(messages, stop, kwargs, children)
             res = self.engine(tiers, answer_max_tokens=self.max_tokens,
                               answer_temperature=self.temperature or 0.0).run(
-                question, context, messages=request.core_messages)
+                question, context, messages=request.core_messages, tier=self._utility(None))
             message = self._message(res, tiers)
         else:
             message = cast(AIMessage, result.generations[0].message)
@@ -348,7 +361,7 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
         tiers, question, context, request = self._request(messages, stop, kwargs, children)
         res = await self.engine(tiers, answer_max_tokens=self.max_tokens,
                                 answer_temperature=self.temperature or 0.0).arun(
-            question, context, messages=request.core_messages)
+            question, context, messages=request.core_messages, tier=self._utility(run_manager))
         for chunk in self._chunks(self._message(res, tiers)):
             yield chunk
 

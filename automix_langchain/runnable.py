@@ -18,6 +18,9 @@ The route (tiers visited, confidences, decisions, tokens, cost) is available wit
 output type: a custom callback event named ``"automix"`` carries ``AutoMixResult.to_dict()``
 (``on_custom_event`` in a callback handler, ``astream_events``), and ``return_route=True`` makes
 the output ``{"output": <chosen tier's output>, "automix": <route>}`` instead.
+
+A run tagged ``automix:utility`` is answered by ``utility_tier`` alone, unverified (see
+``cascade_calls``), as with :class:`~automix_langchain.AutoMixChatModel`.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
 from pydantic import field_validator
 
@@ -33,9 +37,9 @@ from automix_core import AutoMixResult
 
 from .messages import input_question_and_context
 from .settings import AutoMixSettings
-from .tiers import RequestInput, RunnableTier, find_chat_model, supports_native_n, tier_name
+from .tiers import RequestInput, RunnableTier, find_chat_model, tier_name
 
-__all__ = ["ROUTE_EVENT", "AutoMixRunnable"]
+__all__ = ["ROUTE_EVENT", "AutoMixRunnable", "raw_with_route"]
 
 ROUTE_EVENT = "automix"
 """Name of the custom callback event carrying the route of each AutoMix request."""
@@ -69,7 +73,7 @@ class AutoMixRunnable(AutoMixSettings, RunnableSerializable[Any, Any]):
         for i in range(n):
             self._verifier(i)
         self.resolved_router(self.tier_names)
-        self.check_prices(self.tier_names)
+        self.check_tiers(self.tier_names)
 
     @property
     def tier_names(self) -> list[str]:
@@ -94,7 +98,7 @@ class AutoMixRunnable(AutoMixSettings, RunnableSerializable[Any, Any]):
                 index=i, model_name=names[i], answerer=t, verifier=verifier, request=request, callbacks=callbacks,
                 verify_kwargs=dict(self.verify_kwargs), sampling_kwargs=self.sampling_kwargs,
                 window=self.context_window, timeout=self.sync_deadline,
-                native_n=supports_native_n(verifier, self.verify_n),
+                **self.verify_n_plan(verifier),
             ))
         return tiers, question, context, request
 
@@ -107,13 +111,15 @@ class AutoMixRunnable(AutoMixSettings, RunnableSerializable[Any, Any]):
 
     def _run(self, value: Any, run_manager: CallbackManagerForChainRun, config: RunnableConfig) -> Any:
         tiers, question, context, request = self._tiers(value, run_manager.get_child)
-        result = self.engine(tiers).run(question, context, messages=request.core_messages)
+        result = self.engine(tiers).run(question, context, messages=request.core_messages,
+                                        tier=self.utility_call(run_manager.tags))
         run_manager.get_child().on_custom_event(ROUTE_EVENT, result.to_dict(), run_id=run_manager.run_id)
         return self._output(result, tiers)
 
     async def _arun(self, value: Any, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig) -> Any:
         tiers, question, context, request = self._tiers(value, run_manager.get_child)
-        result = await self.engine(tiers).arun(question, context, messages=request.core_messages)
+        result = await self.engine(tiers).arun(question, context, messages=request.core_messages,
+                                               tier=self.utility_call(run_manager.tags))
         await run_manager.get_child().on_custom_event(ROUTE_EVENT, result.to_dict(), run_id=run_manager.run_id)
         return self._output(result, tiers)
 
@@ -122,3 +128,19 @@ class AutoMixRunnable(AutoMixSettings, RunnableSerializable[Any, Any]):
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         return await self._acall_with_config(self._arun, input, config, run_type="chain", **kwargs)
+
+
+def raw_with_route(out: dict[str, Any]) -> Any:
+    """A structured-output tier's ``{"raw", "parsed", "parsing_error"}`` from ``{"output", "automix"}``
+    (``return_route=True``), its raw message carrying the route as
+    ``response_metadata["automix"]`` (and the answering tier's ``model_name``) and, as
+    ``usage_metadata``, the tokens of every call the request made (answers and verification), as an
+    :class:`~automix_langchain.AutoMixChatModel` message does."""
+    output, route = out["output"], out["automix"]
+    raw = output.get("raw") if isinstance(output, dict) else None
+    if not isinstance(raw, AIMessage):
+        return output
+    inp, outp = int(route["input_tokens"]), int(route["output_tokens"])
+    usage = {"input_tokens": inp, "output_tokens": outp, "total_tokens": inp + outp}
+    metadata = {**raw.response_metadata, "model_name": route["model"], "automix": route}
+    return {**output, "raw": raw.model_copy(update={"usage_metadata": usage, "response_metadata": metadata})}

@@ -16,6 +16,7 @@ from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr
 
 from automix_core.accounting.ledger import Budget, Ledger
 from automix_core.accounting.prices import PriceTable
+from automix_core.backends.wire import UsageScope
 from automix_core.cascade import AutoMix, Screen
 from automix_core.policies import Policy
 from automix_core.router import Router, coerce_router
@@ -23,9 +24,15 @@ from automix_core.settings import CascadeSettings
 
 from .messages import ContextFrom
 from .progress import ReportingAutoMix, progress_hook
-from .tiers import RunnableTier, ToolCallPolicy
+from .tiers import RunnableTier, ToolCallPolicy, supports_native_n
 
-__all__ = ["AutoMixSettings"]
+__all__ = ["UTILITY_TAG", "AutoMixSettings", "CascadeCalls"]
+
+UTILITY_TAG = "automix:utility"
+"""The run tag that marks a utility call (see :attr:`AutoMixSettings.cascade_calls`)."""
+
+CascadeCalls = Literal["answers", "all"]
+"""Which calls run the cascade (see :attr:`AutoMixSettings.cascade_calls`)."""
 
 
 class AutoMixSettings(CascadeSettings):
@@ -55,10 +62,18 @@ class AutoMixSettings(CascadeSettings):
     """Pass ``temperature``/``max_tokens`` to verification calls as call keyword arguments."""
     verify_n: bool | None = None
     """Draw the k verification samples in one request with ``n=k`` (the prompt is billed once, not k
-    times). Needs a verifier chat model with an ``n`` parameter whose server counts usage over all
-    choices: ``None`` (default) turns it on for langchain-openai's ``ChatOpenAI``/``AzureChatOpenAI``
-    on their own endpoints, and off elsewhere (llama.cpp servers, for one, report only the first
-    choice's tokens). A server that returns fewer choices gets the rest as separate requests."""
+    times). Needs a verifier chat model with an ``n`` parameter: ``None`` (default) turns it on for
+    langchain-openai's ``ChatOpenAI``/``AzureChatOpenAI`` on their own endpoints, and off elsewhere;
+    ``True`` turns it on for any such model (e.g. ``ChatOpenAI`` on a llama.cpp server: see
+    ``usage_scope`` for how its tokens are counted). A server that returns fewer choices gets the rest
+    as separate requests, and a model that answers HTTP 400 to ``n`` gets k single requests."""
+    usage_scope: UsageScope | None = None
+    """What a verifier's reported output tokens cover in a reply with ``n`` choices: ``"all_choices"``
+    (OpenAI's semantics) or ``"first_choice"`` (llama.cpp's: such requests then also ask for per-token
+    logprobs, ``top_logprobs=1``, and bill every choice's tokens counted from them, or leave the call to
+    the core's estimate, marked ``estimated``, when a choice has none). Default (None):
+    ``"all_choices"`` for the models ``verify_n=None`` picks itself (OpenAI's own endpoints),
+    ``"first_choice"`` for any other model given ``verify_n=True``."""
     context_from: ContextFrom = "conversation"
     """Where the verifier's context comes from for message inputs (see :mod:`automix_langchain.messages`)."""
     tool_calls: ToolCallPolicy = "verify"
@@ -66,6 +81,23 @@ class AutoMixSettings(CascadeSettings):
     answer, ``"accept"`` them unverified, or ``"escalate"`` (the last tier's calls are always kept)."""
     context_window: int | None = None
     """Tokens the verifier's prompt may use (context is left-truncated to fit); None: unlimited."""
+    cascade_calls: CascadeCalls = "answers"
+    """Which calls run the cascade. ``"answers"`` (default): every call but the utility calls, those
+    whose run carries the tag :data:`UTILITY_TAG` (``"automix:utility"``): set on the model
+    (``llm.utility()``, i.e. ``llm.with_config(tags=["automix:utility"])``), on an enclosing chain
+    (LangChain passes a run's tags to every run inside it) or in one call's config. A utility call (a
+    question rewrite, a query generation, a summary of intermediate steps) goes to tier
+    ``utility_tier`` alone: retried and billed like any call, not verified (its trace's note says
+    "one tier asked: not cascaded, not verified"). ``"all"``: every call is cascaded, tagged or not."""
+    utility_tier: int = Field(default=0, ge=0)
+    """The tier that answers utility calls (default 0, the cheapest)."""
+
+    def verify_n_plan(self, verifier: Any) -> dict[str, Any]:
+        """How ``verifier``'s k samples are drawn and counted: the ``native_n`` and ``usage_scope`` of a
+        :class:`~automix_langchain.tiers.RunnableTier` (see ``verify_n`` and ``usage_scope``)."""
+        native = supports_native_n(verifier, self.verify_n)
+        known = native and supports_native_n(verifier, None)  # picked by default: OpenAI's own endpoint
+        return {"native_n": native, "usage_scope": self.usage_scope or ("all_choices" if known else "first_choice")}
 
     @property
     def sync_deadline(self) -> float | None:
@@ -86,6 +118,20 @@ class AutoMixSettings(CascadeSettings):
         if self._router is None:
             self._router = coerce_router(self.router, names)
         return self._router
+
+    def check_tiers(self, names: Sequence[str]) -> None:
+        """Checked once when the adapter is built: ``utility_tier`` is a tier, and every tier has a price
+        (:meth:`check_prices`)."""
+        if self.utility_tier >= len(names):
+            raise ValueError(f"utility_tier={self.utility_tier} is not a tier (there are {len(names)})")
+        self.check_prices(names)
+
+    def utility_call(self, tags: Sequence[str] | None) -> int | None:
+        """The tier that answers a call whose run has ``tags`` when it is a utility call (see
+        ``cascade_calls``), else None: the call runs the cascade."""
+        if self.cascade_calls == "answers" and tags and UTILITY_TAG in tags:
+            return self.utility_tier
+        return None
 
     def check_prices(self, names: Sequence[str]) -> None:
         """Raise :class:`~automix_core.UnknownPriceError` (naming the tier and how to set a price) unless

@@ -9,8 +9,9 @@ which call is which:
   :attr:`RunnableTier.output`;
 * the **verifying** model: the few-shot verification prompt, converted to LangChain messages (its
   fixed turns once, see :class:`~automix_core.integration.TurnCache`), one request per call; with
-  ``verify_n`` a verifier chat model gets one ``generate`` call with ``n``. How many calls draw the
-  k samples (one with ``n`` and the rest one by one, or k single calls; the HTTP-400 fallback) is
+  ``verify_n`` a verifier chat model gets one ``generate`` call with ``n`` (its output tokens counted as
+  :func:`~automix_core.backends.wire.output_tokens` says: see :attr:`RunnableTier.usage_scope`). How
+  many calls draw the k samples (one with ``n`` and the rest one by one, or k single calls; the HTTP-400 fallback) is
   the core's :func:`~automix_core.verify.draw`, the same for every backend. (``BaseChatModel.generate``
   over ``n`` copies of the prompt is not used: it leaves the runs after a failed one open in
   tracers, and its async form waits for every sample after one failed.)
@@ -39,6 +40,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.runnables import Runnable, RunnableConfig
 
+from automix_core.backends.wire import UsageScope, output_tokens
 from automix_core.cascade import Tier
 from automix_core.integration import TurnCache, model_error, secret_values
 from automix_core.models import Generation, Message, ModelError
@@ -175,6 +177,11 @@ class RunnableTier:
     verify_kwargs: dict[str, Any] = field(default_factory=dict)
     sampling_kwargs: bool = True
     native_n: bool = False
+    usage_scope: UsageScope = "all_choices"
+    """What the verifier's reported output tokens cover in a reply with ``n`` choices. ``"first_choice"``
+    (llama.cpp; any server not known to count every choice): such requests also ask for per-token
+    logprobs (``top_logprobs=1``) and bill the sum of every choice's tokens counted from them, or leave
+    the call to the core's estimate (marked ``estimated``) when a choice has none, never the undercount."""
     window: int | None = None
     timeout: float | None = None
     """Seconds a sync child call may take (the async path's deadline is the engine's): past it the
@@ -242,6 +249,13 @@ class RunnableTier:
                 None, None)
         return Generation(texts=[output_text(out)], model=self.model_name, input_tokens=inp, output_tokens=outp,
                           raw=out)
+
+    def _n_kwargs(self, kw: dict[str, Any]) -> dict[str, Any]:
+        """The keyword arguments of a verification request with ``n``: ``kw``, plus per-token logprobs
+        when the server's usage covers the first choice only (to count every choice's tokens)."""
+        if self.usage_scope == "all_choices" or not self.sampling_kwargs or "logprobs" in kw:
+            return kw
+        return {**kw, "logprobs": True, "top_logprobs": 1}
 
     def _vkwargs(self, temperature: float, max_tokens: int | None) -> dict[str, Any]:
         kw: dict[str, Any] = {}
@@ -316,10 +330,10 @@ class _Verifying:
         lc_messages, kw, config = self._prepare(messages, temperature, max_tokens)
         try:
             if n > 1 and isinstance(t.verifier, BaseChatModel):
-                verifier = t.verifier
+                verifier, nkw = t.verifier, t._n_kwargs(kw)
                 result = t._sync_call("verification", lambda: verifier.generate(
-                    [lc_messages], n=n, **_generate_config(config), **kw))
-                return _verify_generation(t.model_name, _choices(result)[:n])
+                    [lc_messages], n=n, **_generate_config(config), **nkw))
+                return _verify_generation(t.model_name, _choices(result)[:n], t.usage_scope)
             return _verify_generation(t.model_name, [t._sync_call(
                 "verification", lambda: t.verifier.invoke(lc_messages, config, **kw))])
         except Exception as error:
@@ -331,8 +345,8 @@ class _Verifying:
         lc_messages, kw, config = self._prepare(messages, temperature, max_tokens)
         try:
             if n > 1 and isinstance(t.verifier, BaseChatModel):
-                result = await t.verifier.agenerate([lc_messages], n=n, **_generate_config(config), **kw)
-                return _verify_generation(t.model_name, _choices(result)[:n])
+                result = await t.verifier.agenerate([lc_messages], n=n, **_generate_config(config), **t._n_kwargs(kw))
+                return _verify_generation(t.model_name, _choices(result)[:n], t.usage_scope)
             return _verify_generation(t.model_name, [await t.verifier.ainvoke(lc_messages, config, **kw)])
         except Exception as error:
             raise t._error("verification", error) from error
@@ -346,16 +360,29 @@ _TURNS: TurnCache[BaseMessage] = TurnCache(
 )
 
 
-def _verify_generation(name: str, choices: list[Any]) -> Generation:
-    """One verification request's samples (``choices``). Usage is read from the first choice
-    (``usage_metadata`` of a response with several choices covers all of them); when it reported
-    none, the core estimates the call."""
-    texts = [output_text(m) for m in choices]
-    usage = choices[0].usage_metadata if choices and isinstance(choices[0], AIMessage) else None
+def _verify_generation(name: str, choices: list[Any], scope: UsageScope = "all_choices") -> Generation:
+    """One verification request's samples (``choices``: messages, or ``(message, generation_info)``).
+    Usage is read from the first choice (every choice carries the response's ``usage_metadata``); its
+    output tokens cover every choice or the first only (``scope``): then each choice's tokens are
+    counted from its logprobs (:func:`~automix_core.backends.wire.output_tokens`), else the core
+    estimates them. When no usage was reported, the core estimates the call."""
+    infos = [c[1] if isinstance(c, tuple) else None for c in choices]
+    messages = [c[0] if isinstance(c, tuple) else c for c in choices]
+    texts = [output_text(m) for m in messages]
+    usage = messages[0].usage_metadata if messages and isinstance(messages[0], AIMessage) else None
     if not usage:
         return Generation(texts=texts, model=name)
+    out = output_tokens(int(usage.get("output_tokens") or 0), [_token_entries(i) for i in infos], scope)
     return Generation(texts=texts, model=name, input_tokens=int(usage.get("input_tokens") or 0),
-                      output_tokens=int(usage.get("output_tokens") or 0))
+                      output_tokens=out)
+
+
+def _token_entries(info: dict[str, Any] | None) -> list[Any] | None:
+    """A choice's per-token logprob entries (OpenAI's ``logprobs.content``, as langchain-openai keeps it
+    in ``generation_info``): one per generated token; None when the choice has none."""
+    logprobs = (info or {}).get("logprobs")
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    return content if isinstance(content, list) else None
 
 
 def _generate_config(config: RunnableConfig) -> dict[str, Any]:
@@ -364,8 +391,10 @@ def _generate_config(config: RunnableConfig) -> dict[str, Any]:
 
 
 def _choices(result: LLMResult) -> list[Any]:
-    """Every choice of a one-prompt ``generate`` result (messages, or texts for plain generations)."""
-    return [g.message if isinstance(g, ChatGeneration) else g.text for g in result.generations[0]]
+    """Every choice of a one-prompt ``generate`` result: ``(message, generation_info)``, or texts for
+    plain generations."""
+    return [(g.message, g.generation_info) if isinstance(g, ChatGeneration) else g.text
+            for g in result.generations[0]]
 
 
 def supports_native_n(chat: BaseChatModel | None, setting: bool | None) -> bool:

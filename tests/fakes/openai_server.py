@@ -4,7 +4,10 @@
 scripted by ``reply(body) -> content`` (one call per choice; default: a verdict for verification
 prompts, ``"yes"`` otherwise), usage is reported as whitespace-token counts, and ``delay`` seconds
 are slept per request; ``max_n`` caps the choices per request (a server that ignores ``n`` has
-``max_n=1``; ``reject_n`` answers HTTP 400 to ``n`` > 1) and ``bodies`` keeps every request body.
+``max_n=1``; ``reject_n`` answers HTTP 400 to ``n`` > 1), a request with ``logprobs`` gets one entry
+per token in each choice's ``logprobs.content`` (unless ``logprobs=False``), ``first_choice_usage``
+reports the first choice's completion tokens only (as llama.cpp does), and ``bodies`` keeps every
+request body.
 With ``api_key`` set, a request whose ``Authorization`` header is not ``Bearer <api_key>`` gets
 HTTP 401 with a body that echoes the header it received (like a careless proxy), so tests can check
 that the key never leaks from the client's errors.
@@ -39,8 +42,11 @@ class FakeOpenAI:
     """See the module docs; use as a context manager (``with FakeOpenAI() as server: server.url``)."""
 
     def __init__(self, reply: Callable[[dict[str, Any]], str] = default_reply, *, delay: float = 0.0,
-                 api_key: str | None = None, max_n: int | None = None, reject_n: bool = False) -> None:
+                 api_key: str | None = None, max_n: int | None = None, reject_n: bool = False,
+                 first_choice_usage: bool = False, logprobs: bool = True) -> None:
         self.reply = reply
+        self.first_choice_usage = first_choice_usage
+        self.logprobs = logprobs
         self.max_n = max_n
         self.reject_n = reject_n
         self.bodies: list[dict[str, Any]] = []
@@ -90,14 +96,16 @@ class FakeOpenAI:
                     return
                 n = min(int(body.get("n") or 1), fake.max_n or 1 << 30)
                 texts = [fake.reply(body) for _ in range(n)]
+                completion = sum(len(t.split()) for t in texts[:1 if fake.first_choice_usage else n])
                 prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
                 self._send(200, {
                     "id": "chatcmpl-fake", "object": "chat.completion", "created": 0,
                     "model": body.get("model", "fake"),
-                    "choices": [{"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": "stop"}
+                    "choices": [{"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": "stop",
+                                 **({"logprobs": _logprobs(t)} if body.get("logprobs") and fake.logprobs else {})}
                                 for i, t in enumerate(texts)],
-                    "usage": {"prompt_tokens": prompt, "completion_tokens": sum(len(t.split()) for t in texts),
-                              "total_tokens": prompt + sum(len(t.split()) for t in texts)},
+                    "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                              "total_tokens": prompt + completion},
                 })
 
         self._server = _QuietServer(("127.0.0.1", 0), Handler)
@@ -111,6 +119,12 @@ class FakeOpenAI:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)
+
+
+def _logprobs(text: str) -> dict[str, Any]:
+    """OpenAI's ``choice.logprobs`` for ``text``: one entry per (whitespace) token, as usage counts them."""
+    return {"content": [{"token": w, "logprob": -0.1, "top_logprobs": [{"token": w, "logprob": -0.1}]}
+                        for w in text.split()]}
 
 
 def assert_one_verification_request(entries: Sequence[Any], total_calls: int, verify_body: dict[str, Any]) -> None:

@@ -29,9 +29,11 @@ class ServerUsage:
 
     def __init__(self) -> None:
         self.usages: list[dict[str, int]] = []
+        self.replies: list[dict[str, Any]] = []
 
     def _record(self, body: bytes) -> None:
         data = json.loads(body)
+        self.replies.append(data)
         self.usages.append({"input": int(data["usage"]["prompt_tokens"]),
                             "output": int(data["usage"]["completion_tokens"])})
 
@@ -49,12 +51,12 @@ class ServerUsage:
         return sum(u["input"] for u in self.usages), sum(u["output"] for u in self.usages)
 
 
-def chat(server: LocalServer, usage: ServerUsage, max_tokens: int) -> Any:
+def chat(server: LocalServer, usage: ServerUsage, max_tokens: int, timeout: float = 60) -> Any:
     from langchain_openai import ChatOpenAI
 
     return ChatOpenAI(
         model=MODEL, base_url=server.base_url + "/v1", api_key=SecretStr("x"), temperature=0,
-        extra_body={"max_tokens": max_tokens}, max_retries=0, timeout=60,
+        extra_body={"max_tokens": max_tokens}, max_retries=0, timeout=timeout,
         http_client=httpx.Client(event_hooks={"response": [usage.hook]}),
         http_async_client=httpx.AsyncClient(event_hooks={"response": [usage.ahook]}),
     )
@@ -99,3 +101,33 @@ async def test_chatopenai_astream_and_abatch_against_server(smollm_server: Local
     assert len(usage.usages) == 3 * 2  # each request: 1 answer + 1 verification sample
     server_in, server_out = usage.totals()
     assert (model.ledger.total.input_tokens, model.ledger.total.output_tokens) == (server_in, server_out)
+
+
+def test_verify_n_bills_every_choices_output_tokens(smollm_server: LocalServer) -> None:
+    """llama.cpp reports completion_tokens for the first choice only (issue 17, bug 6): the k=4 samples
+    drawn in one request with n (sync and async) must bill what the same 4 samples cost as 4 single
+    requests, exactly (greedy samples: the same texts both ways)."""
+    import asyncio
+
+    def billed(verify_n: bool, use_async: bool = False) -> tuple[int, list[str], ServerUsage]:
+        usage = ServerUsage()
+        model = AutoMixChatModel(
+            tiers=[chat(smollm_server, usage, 16, timeout=600), chat(smollm_server, usage, 16, timeout=600)],
+            router=ThresholdPolicy(2, [0.0]), prices=PriceTable(prices={MODEL: MODELS[MODEL].price}),
+            k=4, verify_mode="sample", verify_n=verify_n, verify_temperature=0.0, verify_max_tokens=24)
+        question = "Name a colour of the sky."
+        msg = asyncio.run(model.ainvoke(question)) if use_async else model.invoke(question)
+        assert len(msg.response_metadata["automix"]["trace"][0]["verdicts"]) == 4
+        verify = [e for e in model.ledger.snapshot().entries if e.purpose == "verify"]
+        assert verify and not any(e.estimated for e in verify)
+        texts = [c["message"]["content"] for r in usage.replies[1:] for c in r["choices"]]
+        return sum(e.output_tokens for e in verify), texts, usage
+
+    single, single_texts, single_usage = billed(False)
+    assert len(single_usage.replies) == 5 and len(single_texts) == 4  # the answer, 4 single requests
+    assert single == sum(u["output"] for u in single_usage.usages[1:])  # each single request as reported
+    for use_async in (False, True):
+        one, one_texts, one_usage = billed(True, use_async)
+        assert len(one_usage.replies) == 2 and len(one_texts) == 4  # the answer, one request with n=4
+        assert one > one_usage.usages[1]["output"]  # more than llama.cpp's count (the first choice's)
+        assert one_texts == single_texts and one == single

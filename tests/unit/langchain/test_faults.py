@@ -29,6 +29,7 @@ def make(small: ScriptedChatModel | None = None, large: ScriptedChatModel | None
 def test_public_api_is_pinned() -> None:
     assert automix_langchain.__all__ == [
         "ROUTE_EVENT",
+        "UTILITY_TAG",
         "AutoMixChatModel",
         "AutoMixRunnable",
         "ConfigError",

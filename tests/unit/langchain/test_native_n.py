@@ -89,3 +89,75 @@ def test_tiers_module_names_are_pinned() -> None:
                                      "UsageCollector", "supports_native_n", "tier_name"]
     assert all(hasattr(tiers, name) for name in tiers.__all__)
 
+
+
+# -- issue 17, bug 6: a server counting the first choice's tokens only (llama.cpp) ------------------------
+
+def _varied() -> Any:
+    """Replies whose choices differ in length: verification samples of 1, 2, 3, ... words before the verdict."""
+    count = iter(range(1, 1000))
+
+    def reply(body: dict[str, Any]) -> str:
+        if "You check proposed answers" not in str(body["messages"][0]["content"]):
+            return "yes"
+        return "Justification: " + " ".join(["fine"] * next(count)) + "\nVerdict: correct"
+
+    return reply
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+def test_verify_n_on_a_first_choice_server_bills_every_choice(use_async: bool) -> None:
+    with fake_openai(reply=_varied(), first_choice_usage=True) as server:
+        model = AutoMixChatModel(tiers=[_chat(server.url, "small"), _chat(server.url, "large")], prices=PRICES,
+                                 k=4, verify_mode="sample", verify_n=True)
+        asyncio.run(model.ainvoke("Is water wet?")) if use_async else model.invoke("Is water wet?")
+        (body,) = _verify_bodies(server.bodies)
+    assert (body["n"], body["logprobs"], body["top_logprobs"]) == (4, True, 1)  # to count every choice
+    (entry,) = [e for e in model.ledger.snapshot().entries if e.purpose == "verify"]
+    words = sum(len(f"Justification: {' '.join(['fine'] * i)}\nVerdict: correct".split()) for i in (1, 2, 3, 4))
+    assert (entry.output_tokens, entry.estimated, entry.requests) == (words, False, 1)  # not choice 0's 4
+
+
+def test_verify_n_without_logprobs_from_a_first_choice_server_is_estimated_and_marked() -> None:
+    with fake_openai(reply=_varied(), first_choice_usage=True, logprobs=False) as server:
+        model = AutoMixChatModel(tiers=[_chat(server.url, "small"), _chat(server.url, "large")], prices=PRICES,
+                                 k=4, verify_mode="sample", verify_n=True)
+        model.invoke("Is water wet?")
+    (entry,) = [e for e in model.ledger.snapshot().entries if e.purpose == "verify"]
+    assert entry.estimated and entry.output_tokens > 4  # the undercount (choice 0's 4 tokens) is not billed
+
+
+def test_usage_scope_all_choices_trusts_the_reported_count() -> None:
+    with fake_openai(reply=_varied()) as server:
+        model = AutoMixChatModel(tiers=[_chat(server.url, "small"), _chat(server.url, "large")], prices=PRICES,
+                                 k=4, verify_mode="sample", verify_n=True, usage_scope="all_choices")
+        model.invoke("Is water wet?")
+        (body,) = _verify_bodies(server.bodies)
+    assert "logprobs" not in body  # nothing asked beyond the samples
+    (entry,) = [e for e in model.ledger.snapshot().entries if e.purpose == "verify"]
+    assert not entry.estimated and entry.output_tokens == 4 + 5 + 6 + 7
+
+
+# -- issue 17, bug 5: astream_events makes the requests invoke makes ------------------------------------------
+
+@pytest.mark.parametrize("verify_n", [True, False])
+async def test_astream_events_makes_the_same_requests_as_invoke(verify_n: bool) -> None:
+    async def run(events: bool) -> tuple[list[dict[str, Any]], Any, Any]:
+        with fake_openai() as server:
+            model = AutoMixChatModel(tiers=[_chat(server.url, "small"), _chat(server.url, "large")], prices=PRICES,
+                                     k=3, verify_mode="sample", verify_n=verify_n)
+            if events:
+                seen = [e async for e in model.astream_events("Is water wet?", version="v2")]
+                streamed = [e for e in seen if e["event"] == "on_chat_model_stream"]
+                assert all("automix" not in e.get("tags", []) for e in streamed)
+                out = [e for e in seen if e["event"] == "on_chat_model_end" and "automix" not in e.get("tags", [])]
+                msg = out[-1]["data"]["output"]
+            else:
+                msg = await model.ainvoke("Is water wet?")
+            return [{k: v for k, v in b.items() if k in ("n", "stream", "logprobs")} for b in server.bodies], msg, model
+
+    invoked, expected, _ = await run(False)
+    streamed, msg, model = await run(True)
+    assert sorted(map(str, streamed)) == sorted(map(str, invoked))  # the same requests, none streamed
+    assert len(invoked) == (2 if verify_n else 4)
+    assert msg.usage_metadata == expected.usage_metadata and model.ledger.total.estimated_calls == 0

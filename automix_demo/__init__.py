@@ -1,7 +1,8 @@
-"""``automix demo``: AutoMix live on real local models through the LangChain adapter, no API key.
+"""``automix demo``: AutoMix live on real local models (the core over llama.cpp, as ``automix serve
+--local`` runs it), no API key.
 
-It lives outside :mod:`automix_core` (it drives ``automix_langchain``); the core's command line
-finds it through the ``automix.commands`` entry point, as it finds ``automix serve``. This module
+It lives outside :mod:`automix_core` (it installs and serves models and scores the shipped data); the
+core's command line finds it through the ``automix.commands`` entry point, as it finds ``automix serve``. This module
 imports nothing heavy: :mod:`.run` does the work.
 """
 
@@ -17,7 +18,8 @@ def add_cli(sub: Any) -> None:
     """Register ``automix demo`` on the ``automix`` subcommand parser ``sub``."""
     d: argparse.ArgumentParser = sub.add_parser(
         "demo", help="AutoMix live on real local models (Qwen2.5-Coder 0.5B -> 1.5B)")
-    d.add_argument("--k", type=int, default=4, help="self-verification samples (default 4)")
+    d.add_argument("--k", type=int, default=None,
+                   help="self-verification samples in the sampling modes (default: the router's method)")
     d.add_argument("--questions", type=int, default=5)
     d.set_defaults(func=_run)
 
@@ -25,4 +27,4 @@ def add_cli(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     from .run import main
 
-    return main(["--k", str(args.k), "--questions", str(args.questions)])
+    return main([*(["--k", str(args.k)] if args.k else []), "--questions", str(args.questions)])

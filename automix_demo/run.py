@@ -1,11 +1,16 @@
 """``automix demo``: AutoMix live on real local models, no API key.
 
-Qwen2.5-Coder-0.5B answers and verifies itself (k samples in one request). A router decides whether
-to escalate to Qwen2.5-Coder-1.5B: the router shipped in ``data/`` when present, else the untrained
-default (accept when most verdicts say "correct"). The tiers are ``ChatOpenAI`` clients of a local
-llama.cpp server, wrapped in ``AutoMixChatModel``: the same code path as with a hosted provider.
-Each question also goes to the large model directly, for the "always large" comparison. Then the
-shipped recorded dataset (if present) is scored: always-small, always-large and AutoMix on its test part.
+Qwen2.5-Coder-0.5B answers and verifies itself; a router decides whether to escalate to
+Qwen2.5-Coder-1.5B: the router shipped in ``data/`` when present, else the untrained default (accept
+when most verdicts say "correct"). The cascade runs with its default settings, as ``automix serve
+--local`` runs it: ``AutoMix`` over the two models served by llama.cpp (``LocalServer``), verifying
+the way the router was calibrated (its JSON records the method; see
+``automix_core.verify.method``). Each question also goes to the 1.5B alone, for "always large";
+"always small" is the 0.5B's own answer in the cascade (its answer call, without verification).
+The totals say what each costs with verification (what a user pays), the verification-free figure
+of the paper's protocol beside it, and the share of prompt tokens served from llama.cpp's cache.
+Then the shipped recorded dataset (if present) is scored: always-small, always-large and AutoMix on
+its test part.
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from automix_core import LocalModelError, LocalServer, PriceTable, Router, evaluate
+from automix_core import AutoMix, CascadeSettings, Ledger, LocalModelError, LocalServer, PriceTable, Router, evaluate
 from automix_core.backends.local import MODELS, install_model
 from automix_core.calibration.records import filter_records, read_records, to_arrays
+from automix_core.calibration.reverify import records_method
 
 __all__ = ["QUESTIONS", "run_demo"]
 
@@ -51,57 +57,63 @@ def _say(msg: str) -> None:
     print(msg, flush=True)
 
 
-def live(k: int, n_questions: int) -> None:
-    try:
-        from langchain_core.messages import HumanMessage, SystemMessage
-        from langchain_openai import ChatOpenAI
-        from pydantic import SecretStr
+def _sum(entries: Any, attr: str, **match: Any) -> float:
+    return float(sum(getattr(e, attr) for e in entries if all(getattr(e, k) == v for k, v in match.items())))
 
-        from automix_langchain import AutoMixChatModel
-    except ImportError as exc:
-        raise LocalModelError(f"{exc}; install: pip install -e '.[local,langchain,test]'") from None
+
+def live(k: int | None, n_questions: int) -> None:
     for name in (SMALL, LARGE):
         install_model(name, progress=_say)
     prices = PriceTable(prices={SMALL: MODELS[SMALL].price, LARGE: MODELS[LARGE].price})
     router: str | None = str(ROUTER) if ROUTER.exists() else None
     _say(f"router: {ROUTER.name if router else 'untrained default (majority of verdicts)'}")
     _say("starting the llama.cpp server (2 threads) ...")
-    with LocalServer([SMALL, LARGE], parallel=max(k, 1), threads=2) as srv:
-
-        def chat(name: str) -> Any:
-            return ChatOpenAI(model=name, base_url=srv.url(name) + "/v1", api_key=SecretStr("local"), temperature=0,
-                              max_completion_tokens=48, extra_body={"max_tokens": 48}, timeout=600, max_retries=0)
-
-        small, large = chat(SMALL), chat(LARGE)
-        llm = AutoMixChatModel(tiers=[small, large], router=router, prices=prices, k=k, context_from="system")
-        direct_cost = 0.0
-        direct_right = right = 0
+    with LocalServer([SMALL, LARGE], threads=2) as srv:
+        ledger, direct = Ledger(), Ledger()
+        tiers = [srv.model(SMALL), srv.model(LARGE)]
+        mix = AutoMix(tiers, router=router, prices=prices, ledger=ledger,
+                      settings=CascadeSettings(answer_max_tokens=48, k=k))
+        alone = AutoMix(tiers, router=router, prices=prices, ledger=direct, answer_max_tokens=48)
+        _say(f"verification: {mix.methods[0].describe()} (the router's method unless --k/settings say otherwise)")
+        right = small_right = large_right = 0
         _say(f"{'#':>2} {'small answer':26s} {'conf':>5s} {'decision':9s} {'final answer':26s} ok  "
              f"{'tokens':>6s} {'cost $':>10s} {'s':>5s}")
         items = QUESTIONS[: max(1, n_questions)]
         for i, (ctx, q, gold) in enumerate(items, 1):
-            msgs = [SystemMessage(f"Answer from this context.\n\n{ctx}"), HumanMessage(q)]
+            before = ledger.total
             t0 = time.perf_counter()
-            msg = llm.invoke(msgs)
+            res = mix.run(q, context=ctx)
             dt = time.perf_counter() - t0
-            answer = str(msg.content)
-            trace = msg.response_metadata["automix"]
-            first = trace["trace"][0]
-            ok = gold in answer.lower()
+            spent = ledger.total
+            first = res.trace[0]
+            ok = gold in res.answer.lower()
             right += ok
-            usage = msg.usage_metadata or {"total_tokens": 0}
-            _say(f"{i:>2} {_fmt(first['answer'], 26)} {first['confidence'] or 0:5.2f} {_fmt(first['decision'], 9)} "
-                 f"{_fmt(answer, 26)} {'yes' if ok else 'no ':3s} {usage['total_tokens']:6d} {trace['cost']:10.7f} "
+            small_right += gold in (first.answer or "").lower()
+            tokens = spent.input_tokens + spent.output_tokens - before.input_tokens - before.output_tokens
+            _say(f"{i:>2} {_fmt(first.answer, 26)} {first.confidence or 0:5.2f} {_fmt(first.decision, 9)} "
+                 f"{_fmt(res.answer, 26)} {'yes' if ok else 'no ':3s} {tokens:6d} {spent.cost - before.cost:10.7f} "
                  f"{dt:5.1f}")
-            d = large.invoke(msgs)
-            du = d.usage_metadata or {"input_tokens": 0, "output_tokens": 0}
-            direct_cost += prices.cost(LARGE, du["input_tokens"], du["output_tokens"])
-            direct_right += gold in str(d.content).lower()
+            large_right += gold in alone.run(q, context=ctx, tier=1).answer.lower()
         n = len(items)
-        tot = llm.ledger.total
-        _say(f"\nAutoMix:      {right}/{n} right, ${tot.cost:.7f} ({tot.input_tokens} in / {tot.output_tokens} out "
-             f"tokens, {tot.calls} calls, verification included)")
-        _say(f"always large: {direct_right}/{n} right, ${direct_cost:.7f} (answers only)")
+        entries = ledger.snapshot().entries
+        tot = ledger.total
+        verify = _sum(entries, "cost", purpose="verify")
+        small_cost = _sum(entries, "cost", purpose="answer", tier=0)
+        large_cost = direct.total.cost
+        cached = tot.cached_input_tokens / tot.input_tokens if tot.input_tokens else 0.0
+        v_in = _sum(entries, "input_tokens", purpose="verify")
+        v_cached = _sum(entries, "cached_input_tokens", purpose="verify") / v_in if v_in else 0.0
+        _say(f"\nAutoMix:      {right}/{n} right, ${tot.cost:.7f} with verification (net: every call; "
+             f"{tot.input_tokens} in / {tot.output_tokens} out tokens, {tot.calls} calls, {tot.processed_tokens} "
+             f"processed), of which verification ${verify:.7f}")
+        _say(f"              ${tot.cost - verify:.7f} verification free (the paper's protocol)")
+        _say(f"              cached prompt tokens: {cached:.0%} of all input, {v_cached:.0%} of the verification's "
+             "(llama.cpp's prefix cache; priced at 0 locally)")
+        _say(f"always small: {small_right}/{n} right, ${small_cost:.7f} (the 0.5B's answers, unverified)")
+        _say(f"always large: {large_right}/{n} right, ${large_cost:.7f} (the 1.5B alone)")
+        if large_cost > 0:
+            _say(f"AutoMix costs {tot.cost / large_cost:.2f}x always-large with verification, "
+                 f"{(tot.cost - verify) / large_cost:.2f}x without (paper's protocol)")
         _say("local prices: $0.10 per million tokens per billion parameters (automix_core.local_price)")
 
 
@@ -117,7 +129,9 @@ def recorded() -> None:
         _say(f"\n(recorded dataset too small so far: {len(train)} train / {len(test)} test records)")
         return
     tr, te = to_arrays(train, [SMALL, LARGE]), to_arrays(test, [SMALL, LARGE])
-    _say(f"\nRecorded PubMedQA ({len(train)} train / {len(test)} test queries, k=8 samples from the 0.5B), test part:")
+    method = records_method(recs, [SMALL])
+    _say(f"\nRecorded PubMedQA ({len(train)} train / {len(test)} test queries, {RECORDS.name}; the 0.5B verified "
+         f"with {method.describe() if method else 'mixed methods'}), test part, costs with verification:")
     _say(f"{'method':34s} {'quality':>8s} {'cost $/query':>13s} {'escalated':>10s}")
     for t, name in enumerate((SMALL, LARGE)):
         _say(f"{'always ' + name:34s} {te.score[:, t].mean():8.3f} {te.cost[:, t].mean():13.8f} {'':>10s}")
@@ -140,7 +154,7 @@ def recorded() -> None:
         _say(f"  mean ΔIBC over 5 cost regions, {name:10s}: {res[name].mean_dibc:7.1f}%")
 
 
-def run_demo(k: int = 4, n_questions: int = len(QUESTIONS)) -> int:
+def run_demo(k: int | None = None, n_questions: int = len(QUESTIONS)) -> int:
     live(k, n_questions)
     recorded()
     return 0
@@ -148,7 +162,7 @@ def run_demo(k: int = 4, n_questions: int = len(QUESTIONS)) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="automix demo")
-    ap.add_argument("--k", type=int, default=4)
+    ap.add_argument("--k", type=int, default=None, help="verification samples (default: the router's method)")
     ap.add_argument("--questions", type=int, default=len(QUESTIONS))
     a = ap.parse_args(argv)
     try:

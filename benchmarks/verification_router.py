@@ -19,7 +19,8 @@ a router is calibrated on the train part as data/README.md does (POMDP, operatin
 slope from the small model to the large model called alone, ``delta_ibc``). The difference B − A is
 a paired bootstrap over test queries (the same resamples for both; the routers fixed as calibrated).
 ``automix_core.evaluate`` also gives each source's mean ΔIBC over 5 cost regions with its own
-bootstrap interval (not paired). AUROC of the tier-0 confidence against the 0.5B's correctness over
+bootstrap interval (not paired), and over repeated 2-fold cross-validation of all shared queries (the
+same folds for both sources). AUROC of the tier-0 confidence against the 0.5B's correctness over
 all shared queries, with a paired interval. Output: ``benchmarks/results/verification_router.{json,txt}``.
 """
 
@@ -35,7 +36,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from automix_core import Point, RecordArrays, Router, calibrate, delta_ibc, evaluate, read_records, to_arrays
+from automix_core import (
+    Point,
+    RecordArrays,
+    Router,
+    calibrate,
+    delta_ibc,
+    evaluate,
+    evaluate_cv,
+    read_records,
+    to_arrays,
+)
 from automix_core.policies import Policy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,6 +101,7 @@ def main() -> int:
     ap.add_argument("--b", default=str(ROOT / "data" / "pubmedqa_qwen_pair_continue.jsonl"), help="new confidences")
     ap.add_argument("--labels", default="few-shot k=8,continue+logprob")
     ap.add_argument("--boot", type=int, default=2000)
+    ap.add_argument("--repeats", type=int, default=20, help="repeated 2-fold CV splits (default 20)")
     a = ap.parse_args()
     la, lb = a.labels.split(",")
     ra, rb = {r.id: r for r in read_records(a.a)}, {r.id: r for r in read_records(a.b)}
@@ -133,6 +145,16 @@ def main() -> int:
                                          "points": r.points} for m, r in ev.items()},
             }
             per[label] = (c, q, te)
+        cv: dict[str, dict[str, float]] = {}
+        for label, recs in ((la, ra), (lb, rb)):  # the same folds for both (by id)
+            both = to_arrays([recs[i] for i in ids], MODELS)
+            both = both.with_unit_costs(unit) if unit is not None else both
+            r_cv = evaluate_cv(both, 2, ["pomdp", "threshold"], repeats=a.repeats)
+            cv[label] = {m: r.mean_dibc for m, r in r_cv.items() if m in ("pomdp", "threshold", "random")}
+        res["cv_mean_dibc"] = cv
+        lines.append(f"  mean ΔIBC over 5 regions, 2-fold CV x {a.repeats} over all {len(ids)} shared queries: " +
+                     "; ".join(f"{label}: " + ", ".join(f"{m} {v:.1f}" for m, v in cv[label].items())
+                               for label in (la, lb)))
         n = len(per[la][2].score)
         boots = rng.integers(0, n, size=(a.boot, n))
         diffs = np.array([_dibc(*per[lb], ix) - _dibc(*per[la], ix) for ix in boots])

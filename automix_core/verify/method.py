@@ -40,8 +40,8 @@ DEFAULT_K = 8
 
 
 class VerificationMethod(BaseModel):
-    """How verifier confidences are made: the mode, the prompt layout and the samples per answer
-    (1 in logprob mode)."""
+    """How verifier confidences are made: the mode, the prompt layout and the samples per answer (in
+    logprob mode: records and routers say 1; a resolved method holds the samples a fallback draws)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     mode: VerifyMode
@@ -98,12 +98,12 @@ def resolve_method(
     layout: VerifyPrompt = (settings.verify_prompt if settings.verify_prompt != "auto"
                             else base.layout if base is not None else "few-shot")
     k = settings.k if settings.k is not None else base.k if base is not None and base.mode != "logprob" else DEFAULT_K
-    chosen = VerificationMethod(mode=mode, layout=layout, k=1 if mode == "logprob" else k)
+    chosen = VerificationMethod(mode=mode, layout=layout, k=k)  # in logprob mode, k is the fallback's samples
     if router_method is not None:
         differs = [f"{name} {mine!r} (router: {theirs!r})" for name, mine, theirs, explicit in (
             ("verify_mode", mode, router_method.mode, settings.verify_mode != "auto"),
             ("verify_prompt", layout, router_method.layout, settings.verify_prompt != "auto"),
-            ("k", chosen.k, router_method.k, settings.k is not None and "logprob" not in (mode, router_method.mode)),
+            ("k", k, router_method.k, settings.k is not None and "logprob" not in (mode, router_method.mode)),
         ) if explicit and mine != theirs]
         if differs:
             where = f" for tier {tier!r}" if tier else ""

@@ -7,6 +7,7 @@ is :data:`NO_PARSE_CONFIDENCE` (0.0, "not verified", which makes threshold polic
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, replace
 
@@ -315,6 +316,10 @@ class Verifier:
                 return result
             if not call[1].token_logprobs:
                 remember_no_logprobs(self.model)
+                warnings.warn(f"verifier model {self.model.name!r} returned no logprobs: logprob verification fell "
+                              "back to sampling (billed), whose confidences a router calibrated on logprob ones "
+                              "misreads; use a backend that returns logprobs or set verify_mode", UserWarning,
+                              stacklevel=2)
             billed.append(call)
         messages = self._prompt(question, answer, context, messages=answered)
         if self.mode != "sequential":

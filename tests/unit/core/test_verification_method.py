@@ -41,7 +41,9 @@ def fitted(method: VerificationMethod | None) -> Router:
 
 def test_router_method_is_used_when_settings_are_auto() -> None:
     m = resolve_method(CascadeSettings(), ScriptedModel("small"), CONTINUE, fitted=True)
-    assert m == CONTINUE
+    assert (m.mode, m.layout, m.k) == ("logprob", "continue", 8)  # k: the samples of a fallback
+    sampled = VerificationMethod(mode="sample", layout="continue", k=4)
+    assert resolve_method(CascadeSettings(), ScriptedModel("small"), sampled, fitted=True) == sampled
 
 
 def test_explicit_setting_wins_and_warns_when_it_differs_from_the_router() -> None:
@@ -55,7 +57,7 @@ def test_explicit_setting_equal_to_the_router_does_not_warn() -> None:
         warnings.simplefilter("error")
         m = resolve_method(CascadeSettings(verify_mode="logprob", verify_prompt="continue", k=5),
                            ScriptedModel("small"), CONTINUE, fitted=True)
-    assert m == CONTINUE  # k does not matter to a logprob method
+    assert (m.mode, m.layout, m.k) == ("logprob", "continue", 5)  # k (the fallback's) is not compared
 
 
 def test_fitted_router_without_a_method_verifies_as_version_1_routers_were_calibrated() -> None:
@@ -66,8 +68,7 @@ def test_fitted_router_without_a_method_verifies_as_version_1_routers_were_calib
 @pytest.mark.parametrize(("supports", "mode"), [(True, "logprob"), (None, "sample"), (False, "sample")])
 def test_untrained_default_picks_per_backend(supports: bool | None, mode: str) -> None:
     m = resolve_method(CascadeSettings(), LogprobAware("small", supports_logprobs=supports), None, fitted=False)
-    assert (m.mode, m.layout) == (mode, "few-shot")
-    assert m.k == (1 if mode == "logprob" else 8)
+    assert (m.mode, m.layout, m.k) == (mode, "few-shot", 8)
 
 
 def test_backends_declare_logprobs() -> None:
@@ -113,7 +114,8 @@ def test_explicit_settings_on_automix_warn_against_the_router() -> None:
 def test_a_model_without_logprobs_pays_the_failed_call_once() -> None:
     verifying = LogprobAware("small", default="Justification: ok.\nVerdict: correct")  # returns no logprobs
     v = Verifier(verifying, k=2, mode="logprob")
-    first = v.verify("q", "a")
+    with pytest.warns(UserWarning, match="returned no logprobs: logprob verification fell back to sampling"):
+        first = v.verify("q", "a")
     assert first.mode == "sample" and len(first.generations) == 2  # the failed logprob call is billed
     assert first.messages[0][0]["content"] == LOGPROB_SYSTEM_PROMPT
     assert verifying.supports_logprobs is False
@@ -130,7 +132,8 @@ def test_a_model_that_returns_logprobs_is_not_marked() -> None:
 def test_a_model_without_the_attribute_keeps_trying() -> None:
     verifying = ScriptedModel("small", default="Justification: ok.\nVerdict: correct")
     for _ in range(2):
-        assert len(Verifier(verifying, k=1, mode="logprob").verify("q", "a").generations) == 2
+        with pytest.warns(UserWarning, match="returned no logprobs"):
+            assert len(Verifier(verifying, k=1, mode="logprob").verify("q", "a").generations) == 2
 
 
 # --- the router file ------------------------------------------------------------------------------

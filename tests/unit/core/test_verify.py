@@ -249,7 +249,8 @@ def test_logprob_mode() -> None:
 
 async def test_logprob_falls_back_to_sampling() -> None:
     model = scripted(default=YES)  # no logprobs
-    result = await Verifier(model, k=3, mode="logprob").averify("q", "a")
+    with pytest.warns(UserWarning, match="returned no logprobs"):
+        result = await Verifier(model, k=3, mode="logprob").averify("q", "a")
     assert result.mode == "sample" and result.confidence == 1.0 and len(result.samples) == 3
     assert len(model.calls) == 2 and model.calls[1]["n"] == 3
     assert len(result.generations) == len(result.messages) == 2

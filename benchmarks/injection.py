@@ -1,7 +1,8 @@
 """Injection resistance of the self-verifier on real local models, with and without the defence.
 
     python benchmarks/injection.py [--models qwen2.5-coder-1.5b,qwen2.5-coder-0.5b] [--modes logprob,sample]
-                                   [--k 8] [--corpora corpus,heldout,heldout2] [--every 1] [--json out.json]
+                                   [--layouts few-shot,continue] [--k 8] [--corpora corpus,heldout,heldout2]
+                                   [--defence off,on] [--every 1] [--json out.json]
 
 The corpora are the judgement test's (``tests/integration/judgement/``): ``corpus`` (131 plants in the
 answer, the context and the question, 9 languages, obfuscations; 38 honest judgement-worded right
@@ -10,24 +11,28 @@ answers with plain versions), and two held-out sets written before the defence w
 never tuned (the second one blind). Each plant goes into its place in each base case whose wrong answer
 the model rejects unplanted; a case is *raised* when its confidence exceeds the unplanted case's by
 more than 0.05. Sample mode draws k samples as one request with ``n``. Identical prompts are verified
-once. Prints one line per (model, mode, corpus, defence).
+once. ``--layouts``: the verification prompt layouts (``few-shot``: the worked examples then the case;
+``continue``: the answer call's conversation, the answer, a short verdict instruction). A corpus file path
+can be given instead of a name. Prints one line per (model, mode, layout, corpus, defence).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from automix_core import LocalServer, Verifier  # noqa: E402
 from automix_core.backends.local import is_installed  # noqa: E402
+from automix_core.settings import VerifyPrompt  # noqa: E402
 from tests.integration.judgement.test_injection import BASES, LIFT, planted  # noqa: E402
 
 CORPORA = ROOT / "tests" / "integration" / "judgement"
@@ -73,16 +78,26 @@ def measure(verifier: Verifier, corpus: dict[str, Any], bases: list[dict[str, An
     return out
 
 
+def _corpus_file(name: str) -> Path:
+    if name.endswith(".json"):
+        return Path(name)
+    return CORPORA / ("corpus.json" if name == "corpus" else f"corpus_{name}.json")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="qwen2.5-coder-1.5b,qwen2.5-coder-0.5b")
     ap.add_argument("--modes", default="logprob,sample")
     ap.add_argument("--k", type=int, default=8)
+    ap.add_argument("--layouts", default="few-shot,continue")
     ap.add_argument("--corpora", default="corpus,heldout,heldout2")
+    ap.add_argument("--defence", default="off,on", help="off, on or off,on")
     ap.add_argument("--every", type=int, default=1, help="every Nth plant only (a spread subset, for speed)")
     ap.add_argument("--concurrency", type=int, default=2)
     ap.add_argument("--json", default=str(OUT))
     args = ap.parse_args()
+    if not set(args.layouts.split(",")) <= {"few-shot", "continue"}:
+        ap.error("--layouts: few-shot and/or continue")
     base_corpus = json.loads((CORPORA / "corpus.json").read_text(encoding="utf-8"))
     bases = [b for b in base_corpus["base"] if b["id"] in BASES]
     rows = []
@@ -91,25 +106,26 @@ def main() -> int:
             print(f"skipping {name}: not installed (automix models install {name})", file=sys.stderr)
             continue
         with LocalServer(name, threads=2, parallel=max(args.k, args.concurrency)) as server:
-            for mode in args.modes.split(","):
-                for corpus_name in args.corpora.split(","):
-                    file = CORPORA / ("corpus.json" if corpus_name == "corpus" else f"corpus_{corpus_name}.json")
-                    corpus = json.loads(file.read_text(encoding="utf-8"))
-                    for defence in (False, True):
-                        t0 = time.time()
-                        verifier = Verifier(server.model(), mode="logprob" if mode == "logprob" else "sample",
-                                            k=args.k, defence=defence)
-                        r = measure(verifier, corpus, bases, args.every, args.concurrency)
-                        row = {"model": name, "mode": mode if mode == "logprob" else f"sample k={args.k}, n",
-                               "corpus": corpus_name, "defence": defence, **r, "seconds": round(time.time() - t0)}
-                        rows.append(row)
-                        print(f"{name:20s} {row['mode']:14s} {corpus_name:9s} defence={'on ' if defence else 'off'} "
-                              f"raised {r['raised']}/{r['cases']} ({100 * r['raised'] / r['cases']:.1f}%; answer "
-                              f"{r['raised_answer']}, context {r['raised_context']}, question {r['raised_question']})"
-                              f" mean lift {r['mean_lift']:+.3f}"
-                              + (f" honest-plain {r['honest_minus_plain']:+.3f}" if "honest_minus_plain" in r else ""),
-                              flush=True)
-    Path(args.json).write_text(json.dumps(rows, indent=1))
+            for mode, layout, corpus_name in itertools.product(
+                    args.modes.split(","), args.layouts.split(","), args.corpora.split(",")):
+                corpus = json.loads(_corpus_file(corpus_name).read_text(encoding="utf-8"))
+                for defence in [d == "on" for d in args.defence.split(",")]:
+                    t0 = time.time()
+                    verifier = Verifier(server.model(), mode="logprob" if mode == "logprob" else "sample",
+                                        k=args.k, defence=defence, layout=cast(VerifyPrompt, layout))
+                    r = measure(verifier, corpus, bases, args.every, args.concurrency)
+                    row = {"model": name, "mode": mode if mode == "logprob" else f"sample k={args.k}, n",
+                           "layout": layout, "corpus": corpus_name, "every": args.every, "defence": defence,
+                           **r, "seconds": round(time.time() - t0)}
+                    rows.append(row)
+                    print(f"{name:20s} {row['mode']:14s} {layout:8s} {Path(corpus_name).stem:9s} "
+                          f"defence={'on ' if defence else 'off'} "
+                          f"raised {r['raised']}/{r['cases']} ({100 * r['raised'] / r['cases']:.1f}%; answer "
+                          f"{r['raised_answer']}, context {r['raised_context']}, question {r['raised_question']})"
+                          f" mean lift {r['mean_lift']:+.3f}"
+                          + (f" honest-plain {r['honest_minus_plain']:+.3f}" if "honest_minus_plain" in r else ""),
+                          flush=True)
+                    Path(args.json).write_text(json.dumps(rows, indent=1))  # kept current: runs are long
     return 0
 
 

@@ -13,7 +13,8 @@ the model rejects unplanted; a case is *raised* when its confidence exceeds the 
 more than 0.05. Sample mode draws k samples as one request with ``n``. Identical prompts are verified
 once. ``--layouts``: the verification prompt layouts (``few-shot``: the worked examples then the case;
 ``continue``: the answer call's conversation, the answer, a short verdict instruction). A corpus file path
-can be given instead of a name. Prints one line per (model, mode, layout, corpus, defence).
+can be given instead of a name. Prints one line per (model, mode, layout, corpus, defence). ``--offline``
+(no model): per place, how many planted cases the defence turns back into their unplanted case exactly.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from automix_core import LocalServer, Verifier  # noqa: E402
 from automix_core.backends.local import is_installed  # noqa: E402
 from automix_core.settings import VerifyPrompt  # noqa: E402
+from automix_core.verify.defence import neutralise_case  # noqa: E402
 from tests.integration.judgement.test_injection import BASES, LIFT, planted  # noqa: E402
 
 CORPORA = ROOT / "tests" / "integration" / "judgement"
@@ -78,6 +80,21 @@ def measure(verifier: Verifier, corpus: dict[str, Any], bases: list[dict[str, An
     return out
 
 
+def offline(corpus: dict[str, Any], bases: list[dict[str, Any]]) -> dict[str, str]:
+    """Per place, the planted cases the defence turns back into their unplanted case (no model needed): their
+    prompt is byte-identical to the unplanted one, so no plant of theirs can lift a greedy logprob verdict."""
+    out: dict[str, str] = {}
+    for place in ("answer", "context", "question"):
+        plants = [p for p in corpus["plants"] if p["place"] == place]
+        same = sum(
+            tuple(s.text for s in neutralise_case(*planted(b, p)))
+            == tuple(s.text for s in neutralise_case(b["question"], b["wrong"], b["context"]))
+            for b in bases for p in plants
+        )
+        out[place] = f"{same}/{len(plants) * len(bases)}"
+    return out
+
+
 def _corpus_file(name: str) -> Path:
     if name.endswith(".json"):
         return Path(name)
@@ -95,11 +112,19 @@ def main() -> int:
     ap.add_argument("--every", type=int, default=1, help="every Nth plant only (a spread subset, for speed)")
     ap.add_argument("--concurrency", type=int, default=2)
     ap.add_argument("--json", default=str(OUT))
+    ap.add_argument("--offline", action="store_true",
+                    help="no model: per place, the planted cases the defence turns back into the unplanted case")
     args = ap.parse_args()
     if not set(args.layouts.split(",")) <= {"few-shot", "continue"}:
         ap.error("--layouts: few-shot and/or continue")
     base_corpus = json.loads((CORPORA / "corpus.json").read_text(encoding="utf-8"))
     bases = [b for b in base_corpus["base"] if b["id"] in BASES]
+    if args.offline:
+        for corpus_name in args.corpora.split(","):
+            corpus = json.loads(_corpus_file(corpus_name).read_text(encoding="utf-8"))
+            print(f"{Path(corpus_name).stem:18s} planted cases neutralised back to the unplanted case: "
+                  + ", ".join(f"{place} {v}" for place, v in offline(corpus, bases).items()))
+        return 0
     rows = []
     for name in args.models.split(","):
         if not is_installed(name):

@@ -100,6 +100,11 @@ class LocalServer:
         ready_timeout: seconds to wait for each server's readiness check.
         default_max_tokens: generation cap for requests that give no ``max_tokens``.
         verbosity: llama.cpp's log threshold (1: errors only; 3: info).
+        jinja: apply the model's own chat template with llama.cpp's Jinja engine (its ``--jinja``), as
+            the model's tuning expects: needed for ``tools``/``tool_choice`` and tool turns (without it
+            llama.cpp refuses them) and for parsing the model's tool calls into ``tool_calls`` (the
+            template's format, e.g. Hermes' ``<tool_call>`` blocks). On by default (xllamacpp's own
+            default too); False: llama.cpp's built-in templates only, no tools.
 
     Shutdown stops each server's main loop and HTTP listener and joins their threads; it runs on
     ``__exit__`` (also after an exception or Ctrl-C), on :meth:`stop`, and at interpreter exit.
@@ -117,6 +122,7 @@ class LocalServer:
         ready_timeout: float = 120.0,
         default_max_tokens: int = 1024,
         verbosity: int = 1,
+        jinja: bool = True,
     ) -> None:
         if parallel < 1 or threads < 1:
             raise ValueError(f"parallel and threads must be >= 1, got parallel={parallel}, threads={threads}")
@@ -131,6 +137,7 @@ class LocalServer:
         self.ready_timeout = ready_timeout
         self.default_max_tokens = default_max_tokens
         self.verbosity = verbosity
+        self.jinja = jinja
         self._targets: list[tuple[str, Path, int, LocalModel | None]] = []
         for item in items:
             name, path, ctx, spec = self._resolve(item, n_ctx)
@@ -248,6 +255,7 @@ class LocalServer:
         p.port = 0  # the OS picks a free port at bind time: no race with other processes
         p.endpoint_slots = True  # used by the readiness check
         p.verbosity = self.verbosity
+        p.use_jinja = self.jinja
         with _DeferredInterrupt() as held:
             with _START_LOCK, _capture_fd2() as log:
                 try:

@@ -131,3 +131,19 @@ def test_verify_n_bills_every_choices_output_tokens(smollm_server: LocalServer) 
         assert len(one_usage.replies) == 2 and len(one_texts) == 4  # the answer, one request with n=4
         assert one > one_usage.usages[1]["output"]  # more than llama.cpp's count (the first choice's)
         assert one_texts == single_texts and one == single
+
+
+def test_utility_call_is_one_unverified_request(smollm_server: LocalServer) -> None:
+    """A rewrite step marked as a utility call (issue 17): one request to tier 0, billed as reported."""
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import ChatPromptTemplate
+
+    model, usage = build(smollm_server, 1.1)  # a cascaded call would verify and escalate
+    rewrite = ChatPromptTemplate.from_messages([("human", "Rewrite as a search query: {q}")]) | model.utility()
+    msg = rewrite.invoke({"q": "and when did it open?"})
+    assert len(usage.usages) == 1 and msg.response_metadata["automix"]["tiers_visited"] == [0]
+    text = (rewrite | StrOutputParser()).invoke({"q": "and where is it?"})
+    assert isinstance(text, str) and len(usage.usages) == 2
+    total = model.ledger.total
+    assert (total.input_tokens, total.output_tokens) == usage.totals() and total.estimated_calls == 0
+    assert [e.purpose for e in model.ledger.snapshot().entries] == ["answer", "answer"]

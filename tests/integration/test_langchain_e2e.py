@@ -147,3 +147,21 @@ def test_utility_call_is_one_unverified_request(smollm_server: LocalServer) -> N
     total = model.ledger.total
     assert (total.input_tokens, total.output_tokens) == usage.totals() and total.estimated_calls == 0
     assert [e.purpose for e in model.ledger.snapshot().entries] == ["answer", "answer"]
+
+
+async def test_astream_events_with_verify_n_makes_the_requests_ainvoke_makes(smollm_server: LocalServer) -> None:
+    """Issue 17, bug 5: with verify_n, astream_events made 3 requests where ainvoke makes 2 (the answer,
+    one verification request with n), and its usage was estimated."""
+    usage = ServerUsage()
+    model = AutoMixChatModel(
+        tiers=[chat(smollm_server, usage, 16, timeout=600), chat(smollm_server, usage, 16, timeout=600)],
+        router=ThresholdPolicy(2, [0.0]), prices=PriceTable(prices={MODEL: MODELS[MODEL].price}),
+        k=2, verify_mode="sample", verify_n=True, verify_max_tokens=24)
+    events = [e async for e in model.astream_events("Name a colour.", version="v2")]
+    assert len(usage.replies) == 2 and len(usage.replies[1]["choices"]) == 2  # the answer, one request with n=2
+    assert all("automix" not in e.get("tags", []) for e in events if e["event"] == "on_chat_model_stream")
+    end = [e for e in events if e["event"] == "on_chat_model_end" and "automix" not in e.get("tags", [])][-1]
+    total = model.ledger.total
+    assert total.estimated_calls == 0 and total.calls == 2
+    assert end["data"]["output"].usage_metadata["input_tokens"] == total.input_tokens == usage.totals()[0]
+    assert end["data"]["output"].usage_metadata["output_tokens"] == total.output_tokens  # every choice's tokens

@@ -161,3 +161,17 @@ async def test_astream_events_makes_the_same_requests_as_invoke(verify_n: bool) 
     assert sorted(map(str, streamed)) == sorted(map(str, invoked))  # the same requests, none streamed
     assert len(invoked) == (2 if verify_n else 4)
     assert msg.usage_metadata == expected.usage_metadata and model.ledger.total.estimated_calls == 0
+
+
+def test_usage_scope_default_trusts_only_openai_own_endpoint() -> None:
+    hosted = ChatOpenAI(model="gpt-4o-mini", api_key="sk-test")  # type: ignore[arg-type]
+    local = ChatOpenAI(model="local", base_url="http://127.0.0.1:1/v1", api_key="sk-test")  # type: ignore[arg-type]
+    tiers: list[Any] = [ScriptedChatModel(model_name="a"), ScriptedChatModel(model_name="b")]
+    plan = AutoMixChatModel(tiers=tiers, prices=PRICES, verify_n=True).verify_n_plan
+    assert plan(hosted) == {"native_n": True, "usage_scope": "all_choices"}  # OpenAI counts every choice
+    assert plan(local) == {"native_n": True, "usage_scope": "first_choice"}  # llama.cpp & co.: count them
+    default = AutoMixChatModel(tiers=tiers, prices=PRICES).verify_n_plan
+    assert default(hosted) == {"native_n": True, "usage_scope": "all_choices"}
+    assert default(local)["native_n"] is False
+    given = AutoMixChatModel(tiers=tiers, prices=PRICES, verify_n=True, usage_scope="all_choices").verify_n_plan
+    assert given(local)["usage_scope"] == "all_choices"

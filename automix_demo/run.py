@@ -29,7 +29,7 @@ from automix_core.calibration.reverify import records_method
 __all__ = ["QUESTIONS", "run_demo"]
 
 DATA = Path(__file__).resolve().parents[1] / "data"  # the repository's data/ (an editable install)
-RECORDS = DATA / "pubmedqa_qwen_pair.jsonl"
+RECORDS = DATA / "pubmedqa_qwen_pair_continue.jsonl"  # verified as the shipped router was calibrated
 ROUTER = DATA / "router_pubmedqa_qwen_pair.json"
 SMALL, LARGE = "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"
 

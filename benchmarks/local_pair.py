@@ -2,8 +2,10 @@
 
     python benchmarks/local_pair.py [RECORDS] [--router data/router_pubmedqa_qwen_pair.json] [--json out.json]
 
-Records: ``data/pubmedqa_qwen_pair.jsonl`` (PubMedQA, Qwen2.5-Coder 0.5B -> 1.5B, k=8 verification
-samples from the 0.5B), split train/test by a hash of each id. AutoMix POMDP and threshold are each
+Records: ``data/pubmedqa_qwen_pair_continue.jsonl`` (PubMedQA, Qwen2.5-Coder 0.5B -> 1.5B, the 0.5B
+verifying its answers by continuing its answer call and reading the verdict's logprobs: the method the
+shipped router was calibrated on; ``data/pubmedqa_qwen_pair.jsonl`` holds the same answers verified
+with k=8 few-shot samples), split train/test by a hash of each id. AutoMix POMDP and threshold are each
 calibrated on the train part (operating point by train ΔIBC, as ``automix calibrate`` does) with
 paper-style costs: small 1, large 15 per call, verification not billed. On the test part, each row
 gives the quality, the real cost per query at the documented local prices (answers and the 0.5B's
@@ -29,7 +31,7 @@ from automix_core.calibration.evaluate import refs
 from automix_core.calibration.records import filter_records
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT = ROOT / "data" / "pubmedqa_qwen_pair.jsonl"
+DEFAULT = ROOT / "data" / "pubmedqa_qwen_pair_continue.jsonl"
 ROUTER = ROOT / "data" / "router_pubmedqa_qwen_pair.json"
 OUT = ROOT / "benchmarks" / "results" / "local_pair.json"
 MODELS = ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]

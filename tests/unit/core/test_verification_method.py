@@ -234,3 +234,21 @@ def test_calibrate_records_the_method_of_the_observed_tier(tmp_path: Path, capsy
     info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert info["verification"] == "sample/few-shot/k=1"
     assert Router.load(out).verification == VerificationMethod(mode="sample", layout="few-shot", k=1)
+
+
+DATA = Path(__file__).resolve().parents[3] / "data"
+PAIR = ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
+
+
+def test_the_shipped_routers_record_the_method_of_their_records() -> None:
+    shipped = Router.load(DATA / "router_pubmedqa_qwen_pair.json")
+    assert shipped.verification == records_method(read_records(DATA / "pubmedqa_qwen_pair_continue.jsonl"), PAIR[:1])
+    assert shipped.verification == CONTINUE
+    k8 = Router.load(DATA / "router_pubmedqa_qwen_pair_k8.json")
+    assert k8.verification == records_method(read_records(DATA / "pubmedqa_qwen_pair.jsonl"), PAIR[:1])
+    assert k8.verification == VerificationMethod(mode="sample", layout="few-shot", k=8)
+    tiers = [LogprobAware(name, supports_logprobs=True) for name in PAIR]  # as LocalServer models say
+    mix = AutoMix(tiers, router=DATA / "router_pubmedqa_qwen_pair.json",
+                  prices=PriceTable().with_prices({n: Price(input_per_million=0.05, output_per_million=0.05)
+                                                   for n in PAIR}))
+    assert [(m.mode, m.layout) for m in mix.methods] == [("logprob", "continue")] * 2

@@ -349,7 +349,10 @@ def grounding_from_prompt(prompt: BasePromptTemplate, prompt_args: Mapping[str, 
     if passage is not None:
         earlier = values.get("existing_answer")
         if isinstance(earlier, str) and earlier.strip():
-            passage = f"{passage}\n\nAn earlier answer, drawn from other passages of the same source:\n{earlier}"
+            # on one line with the question it answers: the defence's relevance pass keeps text anchored to the
+            # question, and would drop a bare earlier answer on a line of its own as an unanchored aside
+            passage = (f"{passage}\n\nAn earlier answer to \"{question.strip()}\", drawn from other passages of the "
+                       f"same source: {earlier.strip()}")
         return Grounding(question, passage)
     return None
 

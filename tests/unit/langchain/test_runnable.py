@@ -21,8 +21,9 @@ PROMPT = ChatPromptTemplate.from_messages([("system", "Context:\n{context}"), ("
 def chains(small_verdicts: list[str]) -> tuple[AutoMixRunnable, ScriptedChatModel, ScriptedChatModel]:
     small = ScriptedChatModel(model_name="small", answer="small: 1932", verdicts=small_verdicts)
     large = ScriptedChatModel(model_name="large", answer="large: 1932")
+    # verify_defence=False: these tests check what reaches the verifier, not the defence's trimming
     runnable = AutoMixRunnable(tiers=[PROMPT | small | StrOutputParser(), PROMPT | large | StrOutputParser()],
-                               prices=PRICES, k=2)
+                               prices=PRICES, k=2, verify_defence=False)
     return runnable, small, large
 
 

@@ -28,6 +28,7 @@ from automix_core.verify import (
 )
 from automix_core.verify import parse as verify_parse
 from automix_core.verify import prompt as verify_prompt
+from automix_core.verify import verifier as verifier_module
 from automix_core.verify.prompt import quote_untrusted
 
 YES = "Justification: It matches.\nVerdict: correct"
@@ -283,14 +284,22 @@ def test_invalid_configuration() -> None:
 # --- truncation --------------------------------------------------------------------------------
 
 
-def test_10mb_context_is_left_truncated_to_the_window() -> None:
+def test_10mb_context_is_left_truncated_to_the_window(monkeypatch: pytest.MonkeyPatch) -> None:
     context = "Filler sentence about nothing in particular. " * 230_000 + "The vault code is 4711."
     assert len(context) > 10_000_000
     model = scripted(window=4096)
     verifier = Verifier(model, k=2, max_tokens=160)
-    start = time.perf_counter()
+    judged: list[int] = []
+    real = verifier_module.neutralise_case
+
+    def spy(question: str, answer: str, context: str = "") -> object:
+        judged.append(len(context))
+        return real(question, answer, context)
+
+    monkeypatch.setattr(verifier_module, "neutralise_case", spy)
     result = verifier.verify("What is the vault code?", "4711", context)
-    assert time.perf_counter() - start < 5
+    # the defence judges only the end that can reach the prompt (not 10 MB: that took 85 s once)
+    assert judged and max(judged) <= 4096 * 32
     sent = model.calls[0]["messages"]
     assert isinstance(sent, list)
     assert count_messages(sent, "verifier") + 160 <= 4096

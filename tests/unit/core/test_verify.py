@@ -29,6 +29,7 @@ from automix_core.verify import (
 from automix_core.verify import parse as verify_parse
 from automix_core.verify import prompt as verify_prompt
 from automix_core.verify import verifier as verifier_module
+from automix_core.verify.defence import neutralise_case
 from automix_core.verify.prompt import quote_untrusted
 
 YES = "Justification: It matches.\nVerdict: correct"
@@ -290,7 +291,7 @@ def test_10mb_context_is_left_truncated_to_the_window(monkeypatch: pytest.Monkey
     model = scripted(window=4096)
     verifier = Verifier(model, k=2, max_tokens=160)
     judged: list[int] = []
-    real = verifier_module.neutralise_case
+    real = neutralise_case
 
     def spy(question: str, answer: str, context: str = "") -> object:
         judged.append(len(context))

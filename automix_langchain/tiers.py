@@ -45,6 +45,7 @@ from automix_core.cascade import Tier
 from automix_core.integration import TurnCache, model_error, secret_values
 from automix_core.models import Generation, Message, ModelError
 
+from .logprobs import remember_no_logprobs, supports_logprobs, token_logprobs
 from .messages import output_text
 from .runs import without_streaming
 
@@ -147,12 +148,6 @@ def find_chat_model(runnable: Any) -> BaseChatModel | None:
         if isinstance(steps, dict):
             stack.extend(v for v in steps.values() if isinstance(v, Runnable))
     return None
-
-
-
-
-
-
 
 
 @dataclass
@@ -324,11 +319,33 @@ class _Verifying:
                                  t._verify_config())
         return lc_messages, call[3], call[4]
 
+    @property
+    def supports_logprobs(self) -> bool | None:
+        """See :func:`~automix_langchain.logprobs.supports_logprobs`; set to False by the core's verifier
+        when a reply had none, which is remembered for the chat model (not only this request)."""
+        return supports_logprobs(self.t.verifier)
+
+    @supports_logprobs.setter
+    def supports_logprobs(self, value: bool | None) -> None:
+        if value is False:
+            remember_no_logprobs(self.t.verifier)
+
+    def _logprob_kwargs(self, kw: dict[str, Any], logprobs: int | None) -> dict[str, Any] | None:
+        """The keyword arguments of a logprob call (the core's ``logprobs=N``), or None when this
+        verifier is not asked for logprobs or never takes them (:func:`supports_logprobs`)."""
+        if logprobs is None or self.supports_logprobs is False:
+            return None
+        return {**kw, "logprobs": True, "top_logprobs": logprobs}
+
     def generate(self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0,
-                 max_tokens: int | None = None, **_: Any) -> Generation:
+                 max_tokens: int | None = None, logprobs: int | None = None, **_: Any) -> Generation:
         t = self.t
         lc_messages, kw, config = self._prepare(messages, temperature, max_tokens)
+        lkw = self._logprob_kwargs(kw, logprobs)
         try:
+            if lkw is not None:
+                return _verify_generation(t.model_name, [t._sync_call(
+                    "verification", lambda: t.verifier.invoke(lc_messages, config, **lkw))], logprobs=True)
             if n > 1 and isinstance(t.verifier, BaseChatModel):
                 verifier, nkw = t.verifier, t._n_kwargs(kw)
                 result = t._sync_call("verification", lambda: verifier.generate(
@@ -340,10 +357,14 @@ class _Verifying:
             raise t._error("verification", error) from error
 
     async def agenerate(self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0,
-                        max_tokens: int | None = None, **_: Any) -> Generation:
+                        max_tokens: int | None = None, logprobs: int | None = None, **_: Any) -> Generation:
         t = self.t
         lc_messages, kw, config = self._prepare(messages, temperature, max_tokens)
+        lkw = self._logprob_kwargs(kw, logprobs)
         try:
+            if lkw is not None:
+                return _verify_generation(t.model_name, [await t.verifier.ainvoke(lc_messages, config, **lkw)],
+                                          logprobs=True)
             if n > 1 and isinstance(t.verifier, BaseChatModel):
                 result = await t.verifier.agenerate([lc_messages], n=n, **_generate_config(config), **t._n_kwargs(kw))
                 return _verify_generation(t.model_name, _choices(result)[:n], t.usage_scope)
@@ -360,21 +381,26 @@ _TURNS: TurnCache[BaseMessage] = TurnCache(
 )
 
 
-def _verify_generation(name: str, choices: list[Any], scope: UsageScope = "all_choices") -> Generation:
+def _verify_generation(name: str, choices: list[Any], scope: UsageScope = "all_choices", *,
+                       logprobs: bool = False) -> Generation:
     """One verification request's samples (``choices``: messages, or ``(message, generation_info)``).
     Usage is read from the first choice (every choice carries the response's ``usage_metadata``); its
     output tokens cover every choice or the first only (``scope``): then each choice's tokens are
     counted from its logprobs (:func:`~automix_core.backends.wire.output_tokens`), else the core
-    estimates them. When no usage was reported, the core estimates the call."""
+    estimates them. When no usage was reported, the core estimates the call. With ``logprobs`` (a
+    logprob call), each reply's ``response_metadata["logprobs"]`` (OpenAI's ``choice.logprobs``) becomes
+    :attr:`~automix_core.models.Generation.token_logprobs` (:func:`~automix_langchain.logprobs.token_logprobs`);
+    None when no reply carries any, so the core falls back to sampling."""
     infos = [c[1] if isinstance(c, tuple) else None for c in choices]
     messages = [c[0] if isinstance(c, tuple) else c for c in choices]
     texts = [output_text(m) for m in messages]
+    lps = token_logprobs(messages) if logprobs else None
     usage = messages[0].usage_metadata if messages and isinstance(messages[0], AIMessage) else None
     if not usage:
-        return Generation(texts=texts, model=name)
+        return Generation(texts=texts, model=name, token_logprobs=lps)
     out = output_tokens(int(usage.get("output_tokens") or 0), [_token_entries(i) for i in infos], scope)
     return Generation(texts=texts, model=name, input_tokens=int(usage.get("input_tokens") or 0),
-                      output_tokens=out)
+                      output_tokens=out, token_logprobs=lps)
 
 
 def _token_entries(info: dict[str, Any] | None) -> list[Any] | None:

@@ -6,9 +6,7 @@ import json
 import math
 from typing import Any, Literal
 
-__all__ = []
-
-__all__ = ["UsageScope", "cached_prompt_tokens", "output_tokens"]
+__all__ = ["UsageScope", "cached_prompt_tokens", "output_tokens", "parse_logprobs"]
 
 UsageScope = Literal["all_choices", "first_choice"]
 """How a server's ``usage.completion_tokens`` relates to a multi-sample (``n > 1``) response.
@@ -21,8 +19,11 @@ then counts each choice's tokens itself from per-token logprobs (see
 
 _EXCERPT = 300
 
-def _parse_logprobs(block: object) -> list[dict[str, float]] | None:
-    """OpenAI ``choice.logprobs`` -> one ``{token: logprob}`` dict per generated position."""
+def parse_logprobs(block: object) -> list[dict[str, float]] | None:
+    """OpenAI ``choice.logprobs`` (``{"content": [{"token", "logprob", "top_logprobs": [...]}, ...]}``, as
+    OpenAI and llama.cpp send it and langchain-openai keeps it in ``response_metadata["logprobs"]``) -> one
+    ``{token: logprob}`` dict per generated position (the format of
+    :attr:`~automix_core.models.Generation.token_logprobs`); None when ``block`` holds no ``content`` list."""
     if not isinstance(block, dict):
         return None
     content = block.get("content")
@@ -41,6 +42,9 @@ def _parse_logprobs(block: object) -> list[dict[str, float]] | None:
         _put(alts, pos.get("token"), pos.get("logprob"))
         out.append(alts)
     return out
+
+
+_parse_logprobs = parse_logprobs  # the name the HTTP backend imports
 
 
 def _put(d: dict[str, float], token: object, logprob: object) -> None:

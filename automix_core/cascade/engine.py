@@ -340,6 +340,7 @@ class AutoMix:
                     tr.verified = vreply.parsed
                     tr.verdicts = list(vreply.verdicts)
                     tr.samples = list(vreply.samples)
+                    tr.verify_mode = vreply.mode
                     tr.neutralised = [f.as_dict() for f in vreply.neutralised]
                 tr.confidence = conf
                 obs.append((t, conf))

@@ -70,6 +70,9 @@ class TierTrace:
     latency_ms: float = 0.0
     neutralised: list[dict[str, str]] = field(default_factory=list)
     """What the verifier's defence removed from this tier's case (place, reason, rule, excerpt)."""
+    verify_mode: str | None = None
+    """How the confidence was made ("sample", "sequential", "logprob"; "sample" after a logprob call that
+    fell back); None when this tier's answer was not verified."""
 
     @property
     def cost(self) -> float:
@@ -94,6 +97,7 @@ class TierTrace:
             "estimated_usage": any(u.estimated for u in self.usage),
             "latency_ms": round(self.latency_ms, 3),
             "neutralised": self.neutralised,
+            "verify_mode": self.verify_mode,
         }
 
 

@@ -6,8 +6,9 @@ prompts, ``"yes"`` otherwise), usage is reported as whitespace-token counts, and
 are slept per request; ``max_n`` caps the choices per request (a server that ignores ``n`` has
 ``max_n=1``; ``reject_n`` answers HTTP 400 to ``n`` > 1), a request with ``logprobs`` gets one entry
 per token in each choice's ``logprobs.content`` (unless ``logprobs=False``), ``first_choice_usage``
-reports the first choice's completion tokens only (as llama.cpp does), and ``bodies`` keeps every
-request body.
+reports the first choice's completion tokens only (as llama.cpp does), ``alternatives`` (token ->
+logprob) are added to the first position's ``top_logprobs`` (a verdict's competing words), and
+``bodies`` keeps every request body.
 With ``api_key`` set, a request whose ``Authorization`` header is not ``Bearer <api_key>`` gets
 HTTP 401 with a body that echoes the header it received (like a careless proxy), so tests can check
 that the key never leaks from the client's errors.
@@ -43,8 +44,10 @@ class FakeOpenAI:
 
     def __init__(self, reply: Callable[[dict[str, Any]], str] = default_reply, *, delay: float = 0.0,
                  api_key: str | None = None, max_n: int | None = None, reject_n: bool = False,
-                 first_choice_usage: bool = False, logprobs: bool = True) -> None:
+                 first_choice_usage: bool = False, logprobs: bool = True,
+                 alternatives: dict[str, float] | None = None) -> None:
         self.reply = reply
+        self.alternatives = alternatives or {}
         self.first_choice_usage = first_choice_usage
         self.logprobs = logprobs
         self.max_n = max_n
@@ -102,7 +105,8 @@ class FakeOpenAI:
                     "id": "chatcmpl-fake", "object": "chat.completion", "created": 0,
                     "model": body.get("model", "fake"),
                     "choices": [{"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": "stop",
-                                 **({"logprobs": _logprobs(t)} if body.get("logprobs") and fake.logprobs else {})}
+                                 **({"logprobs": _logprobs(t, fake.alternatives)} if body.get("logprobs")
+                                    and fake.logprobs else {})}
                                 for i, t in enumerate(texts)],
                     "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
                               "total_tokens": prompt + completion},
@@ -121,10 +125,14 @@ class FakeOpenAI:
         self._thread.join(timeout=10)
 
 
-def _logprobs(text: str) -> dict[str, Any]:
-    """OpenAI's ``choice.logprobs`` for ``text``: one entry per (whitespace) token, as usage counts them."""
-    return {"content": [{"token": w, "logprob": -0.1, "top_logprobs": [{"token": w, "logprob": -0.1}]}
-                        for w in text.split()]}
+def _logprobs(text: str, alternatives: dict[str, float] | None = None) -> dict[str, Any]:
+    """OpenAI's ``choice.logprobs`` for ``text``: one entry per (whitespace) token, as usage counts them;
+    ``alternatives`` join the first position's ``top_logprobs``."""
+    content: list[dict[str, Any]] = [
+        {"token": w, "logprob": -0.1, "top_logprobs": [{"token": w, "logprob": -0.1}]} for w in text.split()]
+    if content and alternatives:
+        content[0]["top_logprobs"] += [{"token": tok, "logprob": lp} for tok, lp in alternatives.items()]
+    return {"content": content}
 
 
 def assert_one_verification_request(entries: Sequence[Any], total_calls: int, verify_body: dict[str, Any]) -> None:

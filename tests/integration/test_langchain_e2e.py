@@ -176,3 +176,29 @@ async def test_astream_events_with_verify_n_makes_the_requests_ainvoke_makes(smo
     assert total.estimated_calls == 0 and total.calls == 2
     assert end["data"]["output"].usage_metadata["input_tokens"] == total.input_tokens == usage.totals()[0]
     assert end["data"]["output"].usage_metadata["output_tokens"] == total.output_tokens  # every choice's tokens
+
+
+def test_logprob_router_verifies_by_one_logprob_request(smollm_server: LocalServer) -> None:
+    """A router calibrated on logprob/continue: the ChatOpenAI verifier asks llama.cpp for logprobs in one
+    request and the confidence comes from them (trace: verify_mode logprob), without a fallback."""
+    import warnings
+
+    from automix_core import Router
+    from automix_core.verify import VerificationMethod
+
+    usage = ServerUsage()
+    method = VerificationMethod(mode="logprob", layout="continue", k=1)
+    model = AutoMixChatModel(
+        tiers=[chat(smollm_server, usage, 16), chat(smollm_server, usage, 16)],
+        router=Router([MODEL, MODEL], ThresholdPolicy(2, [0.0]), n_train=10, verification=method),
+        prices=PriceTable(prices={MODEL: MODELS[MODEL].price}),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        msg = model.invoke("Is the sky blue on a clear day? Answer yes or no.")
+    trace = msg.response_metadata["automix"]["trace"][0]
+    assert trace["verify_mode"] == "logprob" and 0.0 <= trace["confidence"] <= 1.0
+    assert len(usage.replies) == 2  # the answer, then one verification request
+    verification = usage.replies[1]["choices"][0]
+    assert verification["logprobs"]["content"] and len(verification["logprobs"]["content"][0]["top_logprobs"]) > 1
+    assert [u.purpose for u in model.ledger.snapshot().entries] == ["answer", "verify"]

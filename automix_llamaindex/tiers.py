@@ -20,14 +20,17 @@ from automix_core import (
     Message,
     ModelError,
 )
+from automix_core.backends.wire import parse_logprobs
 from automix_core.integration import model_error, secret_values
 
 from .utils import (
+    _OPENAI_HOSTS,
     _TOOLS,
     _TURNS,
     _UNREAD,
     UsageScope,
     _answer_messages,
+    _get,
     choice_output_tokens,
     choice_texts,
     counts_first_choice,
@@ -35,12 +38,45 @@ from .utils import (
     tool_calls_text,
 )
 
-__all__ = ["LlamaIndexChatModel", "ResponseHook"]
+__all__ = ["LlamaIndexChatModel", "ResponseHook", "supports_logprobs"]
 
 ResponseHook = Callable[[LLM, list[ChatMessage], ChatResponse], None]
 
 
+def supports_logprobs(llm: LLM, sampling_kwargs: bool = True) -> bool | None:
+    """Whether verification calls to ``llm`` return token logprobs (``logprobs=True, top_logprobs=N``), as
+    the core's ``supports_logprobs`` says it: True for llama-index's ``OpenAI`` on OpenAI's own endpoint;
+    False for an ``OpenAI``/``OpenAILike`` on the completions endpoint (``is_chat_model`` False) or with
+    ``sampling_kwargs`` off (no keyword arguments are passed); None (unknown: tried in logprob mode, and the
+    core falls back to sampling, with a warning, and remembers it on this model when the reply has none) for
+    an ``OpenAILike``/``OpenAI`` on another endpoint (llama.cpp, vLLM, ...) and any other LLM."""
+    if not sampling_kwargs:
+        return False
+    try:
+        from llama_index.llms.openai import OpenAI
+    except ImportError:  # pragma: no cover - llama-index-llms-openai not installed
+        return None
+    if not isinstance(llm, OpenAI):
+        return None
+    if not llm.metadata.is_chat_model:
+        return False
+    return True if type(llm) is OpenAI and llm.api_base in _OPENAI_HOSTS else None
 
+
+def _response_logprobs(response: ChatResponse) -> list[dict[str, float]] | None:
+    """The first choice's token logprobs in the core's format: read from the raw OpenAI-style response
+    (``raw.choices[0].logprobs``) with the core's parser, which keeps the sampled token and every position;
+    else from ``ChatResponse.logprobs`` (LLMs that fill only that)."""
+    choices = _get(response.raw, "choices")
+    if isinstance(choices, Sequence) and choices:
+        block = _get(choices[0], "logprobs")
+        dump = getattr(block, "model_dump", None)
+        parsed = parse_logprobs(dump() if callable(dump) else block)
+        if parsed is not None:
+            return parsed
+    if response.logprobs:
+        return [{alt.token: alt.logprob for alt in position} for position in response.logprobs]
+    return None
 
 # ------------------------------------------------------------------------------------ tier wrapper
 
@@ -88,6 +124,8 @@ class LlamaIndexChatModel:
         self.sampling_kwargs = sampling_kwargs
         self.on_response = on_response
         self.supports_n = native_n
+        self.supports_logprobs = supports_logprobs(llm, sampling_kwargs) if purpose == "verify" else None
+        """See :func:`supports_logprobs` (None for answering models, never asked for logprobs)."""
         self.purpose = purpose
         self.usage_scope: UsageScope | Literal["auto"] = usage_scope
         self._window: object = _UNREAD
@@ -148,9 +186,8 @@ class LlamaIndexChatModel:
             counted = choice_output_tokens(response)
             if counted is not None or self.usage_scope == "first_choice" or counts_first_choice(response):
                 out = counted  # the server counted choice 0 only: every choice's tokens, else an estimate
-        lp = None
-        if n == 1 and response.logprobs:
-            lp = [[{alt.token: alt.logprob for alt in position} for position in response.logprobs]]
+        first = _response_logprobs(response) if n == 1 else None
+        lp = None if first is None else [first]
         return Generation(texts=texts, model=self.name, input_tokens=inp, output_tokens=out, token_logprobs=lp,
                           raw=response)
 

@@ -122,3 +122,25 @@ def test_live_verify_n_counts_every_choices_tokens(smollm_server: LocalServer, u
     # every sample's generated tokens, as the server's tokenizer counts their text (one stop token each at most)
     assert by_text - 4 <= verify[0].output_tokens <= by_text + 4
     assert verify[0].output_tokens > reported
+
+
+def test_live_logprob_router_verifies_by_one_logprob_request(smollm_server: LocalServer) -> None:
+    """A router calibrated on logprob/continue: the OpenAILike verifier asks llama.cpp for logprobs in one
+    request and the confidence comes from them (trace: verify_mode logprob), without a fallback."""
+    import warnings
+
+    from automix_core import Router, ThresholdPolicy
+    from automix_core.verify import VerificationMethod
+
+    method = VerificationMethod(mode="logprob", layout="continue", k=1)
+    router = Router(["smollm-a", "smollm-b"], ThresholdPolicy(2, [0.0]), n_train=10, verification=method)
+    llm = AutoMixLLM([client(smollm_server), client(smollm_server)], names=["smollm-a", "smollm-b"],
+                     prices=PriceTable(default=local_price(0.135)), router=router, answer_max_tokens=16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        out = llm.chat([ChatMessage(role=MessageRole.USER, content="Is the sky blue on a clear day? Yes or no.")])
+    assert isinstance(out.raw, dict)
+    trace = out.raw["automix"]["trace"][0]
+    assert trace["verify_mode"] == "logprob" and 0.0 <= trace["confidence"] <= 1.0
+    entries = llm.ledger.snapshot().entries
+    assert [(u.purpose, u.requests) for u in entries] == [("answer", 1), ("verify", 1)]  # one logprob request

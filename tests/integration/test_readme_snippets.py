@@ -20,7 +20,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 def _block(first_line: str) -> str:
     """The README's fenced python block that begins with ``first_line``."""
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+    blocks: list[str] = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
     found = [b for b in blocks if b.startswith(first_line)]
     assert len(found) == 1, f"expected one README block starting with {first_line!r}, found {len(found)}"
     return found[0]

@@ -68,7 +68,12 @@ _VERDICT_EMOJI = re.compile("[\u2705\u2714\u2713\u2611\U0001f44d\U0001f197\U0001
 _SEPARATED = re.compile(r"(?<![^\W\d_])((?:[^\W\d_][ .\-_·*|/]){2,}[^\W\d_])(?![^\W\d_])")
 _TAG = re.compile(r"</?\s*([a-zA-Z_][\w:-]*)[^<>]*>")
 _MARKUP = re.compile(r"[*_`#~>|\[\]{}\"“”«»„'’()（）【】「」『』<>=]")
-_WORD = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*|[%/+]", re.UNICODE)
+_MARKS = "".join(
+    chr(c) for c in range(0x300, 0x10000) if unicodedata.category(chr(c)) in ("Mn", "Mc") and not 0xD800 <= c <= 0xDFFF
+)
+"""Combining and spacing marks: inside a word (the vowel signs of Devanagari, Bengali, Thai ...), not word breaks."""
+_W = rf"[^\W_](?:[^\W_]|[{re.escape(_MARKS)}])*"
+_WORD = re.compile(rf"{_W}(?:[-']{_W})*|[%/+]", re.UNICODE)
 _MIXED = re.compile(r"[a-z]")
 
 

@@ -16,7 +16,14 @@ passes here need no word list; they rest on what each place of a case is:
   context (the proposed answer's own words not counting) are removed ("Ground truth: Sydney").
 * an **answer** keeps its claim (its first sentence that shares a word with the question or the context,
   else its first sentence); other short sentences sharing nothing with the question, the context or the
-  claim are removed.
+  claim are removed. A leading label of 2 to 8 words ending in ':' that shares no content word with the
+  question or the context ("Final answer (checked twice): The Rhine.") is removed; a name before the colon
+  is the claim and is kept.
+* a question's bracketed segment in another script, or a labelled one quoting a short proposed answer's
+  words that the rest of the question does not use ("[Gabarito: The Rhine] Which river ...?"), is removed.
+
+Words keep their combining and spacing marks (Devanagari, Bengali vowel signs), so an Indic sentence counts
+its real words. Punctuation left over by a removed unit ("）", "|---|---|") goes with it.
 
 A removed unit costs little when it was honest: it shares no content with the question or the rest of the
 text, so it carries nothing the verifier needs to judge the answer.
@@ -48,6 +55,11 @@ def _units(text: str) -> list[str]:
         if pos < len(line):
             parts.append(line[pos:])
     return [p for p in parts if p]
+
+
+def _stray(unit: str) -> bool:
+    """A unit of punctuation only ("）", "|---|---|"): left over when the unit before it is removed."""
+    return bool(unit.strip()) and len(unit.strip()) <= 40 and not any(ch.isalnum() for ch in unit) and "`" not in unit
 
 
 def _excerpt(text: str) -> str:
@@ -162,6 +174,8 @@ def _anchored(units: list[str], unit_words: list[set[str]], sizes: list[int], qu
     edge = [False] * len(units)
     for order in (range(len(units)), range(len(units) - 1, -1, -1)):
         for i in order:
+            if not any(ch.isalnum() for ch in units[i]):
+                continue  # a blank line or stray punctuation between the loose units does not end the edge
             if not loose[i]:
                 break
             edge[i] = True
@@ -169,14 +183,70 @@ def _anchored(units: list[str], unit_words: list[set[str]], sizes: list[int], qu
     return [not (loose[i] and (edge[i] or _foreign(u, script))) for i, u in enumerate(units)]
 
 
+_LABEL_HEAD = re.compile(r"^\s*([^:：\n.!?。！？\u0964]{1,80}?)\s*[:：]\s+(?=\S)")
+_LABEL_MAX_WORDS = 8
+
+
+def _leading_label(text: str, ref_words: set[str]) -> tuple[str, list[Finding]]:
+    """An answer's leading label ("Final answer (checked twice): The Rhine.", in any language) removed: a
+    segment of 2 to 8 words ending in ':' before the claim, sharing no content word with the question or the
+    context. A name is the claim, not a label ("Charlotte Brontë: she wrote it"): a segment with a capitalised
+    word after its first is kept, and so is a one-word head ("Canberra: ...", "Answer: ...")."""
+    m = _LABEL_HEAD.match(text)
+    if not m:
+        return text, []
+    label, rest = m.group(1), text[m.end() :]
+    letters = re.findall(r"[^\W\d_]+", label)
+    if (not 2 <= len(_WORD.findall(fold(label))) <= _LABEL_MAX_WORDS or _content_words(label) & ref_words
+            or any(w[:1].isupper() for w in letters[1:]) or not _has_content(fold(rest))):
+        return text, []
+    return rest[:1].upper() + rest[1:], [Finding("answer", "a label before the claim", "leading-label",
+                                                 _excerpt(m.group(0)))]
+
+
+_BRACKETED = re.compile(r"\s*[(\[（【]([^()\[\]（）【】\n]{1,200})[)\]）】]")
+
+
+def _bracketed(text: str, proposed: str) -> tuple[str, list[Finding]]:
+    """A question's bracketed segments that are not part of it removed: one in another script than the rest
+    ("(পরীক্ষক: ...)"), or a labelled one quoting a short proposed answer's words that the rest of the
+    question does not use ("[Gabarito: The Rhine] Which river ...?"; "(Danube or Rhine)" is kept)."""
+    answer_words = _content_words(proposed)
+    findings: list[Finding] = []
+    for m in reversed(list(_BRACKETED.finditer(text))):
+        seg, rest = m.group(1), text[: m.start()] + " " + text[m.end() :]
+        seg_words, rest_words = _content_words(seg), _content_words(rest)
+        if not re.search(r"[?？؟]", rest) or seg_words & rest_words:
+            continue
+        foreign = _script(seg) not in ("", _script(rest)) and len(_WORD.findall(fold(seg))) >= 3
+        quoting = (len(answer_words) <= _SHORT_ANSWER_WORDS and bool(seg_words & answer_words)
+                   and bool(re.search(r"[:：=]", seg)) and len(seg_words - answer_words) <= 2)
+        if foreign or quoting:
+            rule = "foreign-aside" if foreign else "irrelevant-aside"
+            findings.append(Finding("question", _REASONS[rule], rule, _excerpt(m.group(0))))
+            text = (text[: m.start()] + " " + text[m.end() :]).strip()
+            text = re.sub(r"[ \t]{2,}", " ", text)
+    return text, findings[::-1]
+
+
 def _relevance(text: str, place: Place, reference: str, proposed: str = "") -> tuple[str, list[Finding]]:
     """Units of ``text`` that do not belong in ``place`` removed (see the module docs); ``reference`` is the
     text of the case's other places, ``proposed`` the answer under verification (for a question or a
     context: its words that are not in ``reference`` link nothing)."""
+    ref_words = _content_words(reference)
+    pre: list[Finding] = []
+    if place == "answer":
+        text, pre = _leading_label(text, ref_words)
+    elif place == "question":
+        text, pre = _bracketed(text, proposed)
+    text, findings = _relevance_units(text, place, ref_words, proposed)
+    return text, pre + findings
+
+
+def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str) -> tuple[str, list[Finding]]:
     units = _units(text)
     if len(units) < 2 and place != "question":
         return text, []
-    ref_words = _content_words(reference)
     unit_words = [_content_words(u) for u in units]
     answer_only: set[str] = set()
     if place == "context":
@@ -193,10 +263,13 @@ def _relevance(text: str, place: Place, reference: str, proposed: str = "") -> t
     keep_context = (_anchored(units, unit_words, [len(t) for t in unit_tokens], ref_words, answer_only)
                     if place == "context" else [])
     interrogative_seen = False
+    removed_before = False
     for i, unit in enumerate(units):
         words = unit_tokens[i]
         if not words or not any(ch.isalnum() for ch in unit):
-            kept.append(unit)
+            if not (removed_before and _stray(unit)):  # punctuation left of a removed unit goes with it
+                kept.append(unit)
+                removed_before = False
             continue
         quoting = place == "question" and len(answer_words) <= _SHORT_ANSWER_WORDS and bool(unit_words[i] & answer_only)
         own = unit_words[i] - (answer_words if quoting else answer_only)
@@ -216,6 +289,7 @@ def _relevance(text: str, place: Place, reference: str, proposed: str = "") -> t
                 rule = "irrelevant-aside"
         elif not keep_context[i]:
             rule = "foreign-aside" if _foreign(unit, _script(text)) else "unanchored-aside"
+        removed_before = rule is not None
         if rule is None:
             kept.append(unit)
         else:

@@ -27,7 +27,7 @@ from .lexicon import (
     _V_WORD,
     _has_content,
 )
-from .relevance import _relevance, _units
+from .relevance import _relevance, _stray, _units
 
 __all__ = ["INFORMATIONAL", "neutralise", "neutralise_case"]
 
@@ -179,6 +179,10 @@ def neutralise(text: str, place: Place, *, reference: str | None = None, isolate
                 kept.append(rest[:1].upper() + rest[1:])
                 previous_flagged = False
                 continue
+        if rule is None and previous_flagged and _stray(unit):  # punctuation left of a flagged unit ("）")
+            if unit.endswith("\n") and kept and not kept[-1].endswith("\n"):
+                kept.append("\n")
+            continue
         if rule is None:
             kept.append(unit)
             previous_flagged = False

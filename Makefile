@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 models: $(STAMP)
-	$(BIN)/automix models install smollm2-135m qwen2.5-coder-1.5b
+	$(BIN)/automix models install smollm2-135m qwen2.5-coder-0.5b qwen2.5-coder-1.5b
 
 demo: $(STAMP)
 	$(BIN)/automix demo

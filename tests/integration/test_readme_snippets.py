@@ -41,3 +41,20 @@ def test_langchain_first_snippet_runs_as_written() -> None:
     last = lines[-1]
     assert last.startswith("smollm2-135m "), last
     assert "'input_tokens':" in last and "'total_tokens':" in last, last
+
+
+def test_core_snippet_runs_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    require_xllamacpp()
+    for name in ("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"):
+        if not is_installed(name):
+            pytest.skip(f"{name} is not installed: automix models install {name}")
+    monkeypatch.chdir(README.parent)  # the snippet loads the shipped router by its path in the repository
+    code = _block("from automix_core import AutoMix, LocalServer, Router")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md (core snippet)", "exec"), {"__name__": "readme_snippet"})
+    lines = [line for line in out.getvalue().splitlines() if line.strip()]
+    assert len(lines) >= 3, out.getvalue()
+    assert "qwen2.5-coder-" in lines[0], lines[0]  # the answer, then the tier that gave it, then the cost
+    assert "'confidence'" in lines[1] or '"confidence"' in lines[1], lines[1]
+    assert "verify" in lines[-1], lines[-1]  # the ledger's totals by purpose list the verification

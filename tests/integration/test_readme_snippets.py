@@ -26,16 +26,20 @@ def _block(first_line: str) -> str:
     return found[0]
 
 
+def _run(code: str, label: str) -> tuple[io.StringIO, list[str]]:
+    """Run a README snippet as written; what it printed, and its non-empty lines."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, f"README.md ({label})", "exec"), {"__name__": "readme_snippet"})
+    return out, [line for line in out.getvalue().splitlines() if line.strip()]
+
+
 def test_langchain_first_snippet_runs_as_written() -> None:
     require_xllamacpp()
     pytest.importorskip("langchain_openai")
     if not is_installed("smollm2-135m"):
         pytest.skip("smollm2-135m is not installed: automix models install smollm2-135m")
-    code = _block("from langchain_core.output_parsers import StrOutputParser")
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(code, "README.md (LangChain snippet)", "exec"), {"__name__": "readme_snippet"})
-    lines = [line for line in out.getvalue().splitlines() if line.strip()]
+    out, lines = _run(_block("from langchain_core.output_parsers import StrOutputParser"), "LangChain snippet")
     # the chain's answer (a non-empty string), then: the answering tier, the tiers visited, usage of every call
     assert len(lines) >= 2, out.getvalue()
     last = lines[-1]
@@ -49,11 +53,7 @@ def test_core_snippet_runs_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
         if not is_installed(name):
             pytest.skip(f"{name} is not installed: automix models install {name}")
     monkeypatch.chdir(README.parent)  # the snippet loads the shipped router by its path in the repository
-    code = _block("from automix_core import AutoMix, LocalServer, Router")
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(code, "README.md (core snippet)", "exec"), {"__name__": "readme_snippet"})
-    lines = [line for line in out.getvalue().splitlines() if line.strip()]
+    out, lines = _run(_block("from automix_core import AutoMix, LocalServer, Router"), "core snippet")
     assert len(lines) >= 3, out.getvalue()
     assert "qwen2.5-coder-" in lines[0], lines[0]  # the answer, then the tier that gave it, then the cost
     assert "'confidence'" in lines[1] or '"confidence"' in lines[1], lines[1]

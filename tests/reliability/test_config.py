@@ -114,7 +114,7 @@ BASE: dict[str, Any] = {"tiers": ["fake:small", "fake:large"],
     ({"prices": {"small": {"input_per_million": -1, "output_per_million": 1}}}, "input_per_million"),
     ({"price_default": "free"}, "price_default"),
     ({"router": 5}, "router"),
-    ({"router": {"schema": "automix.router", "version": 2}}, "version"),
+    ({"router": {"schema": "automix.router", "version": 99}}, "version"),
     ({"router": "missing-router.json"}, "router"),
 ])
 def test_langchain_config_file_errors_name_the_field(tmp_path: Path, change: dict[str, Any], field: str) -> None:

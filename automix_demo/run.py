@@ -142,7 +142,8 @@ def recorded() -> None:
     small_verified = float((te.cost[:, 0] + te.verifier_cost[:, 0]).mean())
     if small_verified >= te.cost[:, 1].mean():
         _say(f"at these local prices, answering and verifying with the 0.5B (${small_verified:.8f}/query) already "
-             "costs more than always calling the 1.5B: escalation cannot pay for itself, so ΔIBC is undefined here")
+             "costs more than always calling the 1.5B: escalation cannot pay for itself, and every policy's ΔIBC "
+             "(which bills verification) is below 0 here")
     else:
         res = evaluate(tr, te, ["pomdp", "threshold"])
         for name in ("pomdp", "threshold"):

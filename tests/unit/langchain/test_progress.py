@@ -18,19 +18,11 @@ from automix_core.accounting.prices import Price, PriceTable
 from automix_langchain import AutoMixChatModel, AutoMixRunnable
 from automix_langchain.progress import PROGRESS_EVENT_NAMES, ReportingAutoMix
 from tests.fakes.langchain_models import ScriptedChatModel
+from tests.fakes.progress import ESCALATED
 
 PRICES = PriceTable(default=Price(input_per_million=1.0, output_per_million=1.0))
 SECRET = "sk-progress-secret-1234567890"
 
-ESCALATED = [
-    ("automix.answer", {"tier": 0, "model": "small"}),
-    ("automix.verified", {"tier": 0, "model": "small", "confidence": 0.0, "verdicts": [False, False]}),
-    ("automix.decision", {"tier": 0, "model": "small", "action": "escalate", "target": 1, "target_model": "large",
-                          "final": False}),
-    ("automix.answer", {"tier": 1, "model": "large"}),
-    ("automix.decision", {"tier": 1, "model": "large", "action": "accept", "target": 1, "target_model": "large",
-                          "final": True}),
-]
 
 
 def make(verdict: str = "incorrect", **kwargs: Any) -> AutoMixChatModel:

@@ -33,9 +33,9 @@ from .wire import (
     _error_text,
     _excerpt,
     _int_or_none,
-    _parse_logprobs,
     _sum_or_none,
     cached_prompt_tokens,
+    parse_logprobs,
 )
 from .wire import output_tokens as counted_output_tokens
 
@@ -324,7 +324,7 @@ class OpenAICompatibleModel:
                 )
             content = msg.get("content")
             texts.append(content if isinstance(content, str) else "")
-            lps.append(_parse_logprobs(c.get("logprobs")))
+            lps.append(parse_logprobs(c.get("logprobs")))
 
         usage = payload.get("usage")
         input_tokens = _int_or_none(usage.get("prompt_tokens")) if isinstance(usage, dict) else None

@@ -44,7 +44,6 @@ def parse_logprobs(block: object) -> list[dict[str, float]] | None:
     return out
 
 
-_parse_logprobs = parse_logprobs  # the name the HTTP backend imports
 
 
 def _put(d: dict[str, float], token: object, logprob: object) -> None:

@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/automix demo
 
 check: $(STAMP)
-	$(BIN)/ruff check automix_core automix_langchain automix_llamaindex automix_demo automix_server tests benchmarks examples
+	$(BIN)/ruff check automix_core automix_langchain automix_llamaindex automix_demo automix_server tests benchmarks examples scripts
 	$(BIN)/mypy
 
 PYTEST_ARGS ?=

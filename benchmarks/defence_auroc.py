@@ -20,6 +20,7 @@ Results are appended to ``--out`` as they come (a rerun resumes).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -63,27 +64,31 @@ def changed_inputs(records: list[dict[str, Any]]) -> list[tuple[str, str]]:
 
 def run(args: argparse.Namespace, records: list[dict[str, Any]], selected: list[dict[str, Any]]) -> None:
     out = Path(args.out)
-    done = set()
+    # a row stands only while the defended prompt it was measured on is the one sent now: a changed
+    # defence re-measures the inputs it now treats differently (rows record the prompt's digest)
+    done: dict[tuple[str, str, str, str], str] = {}
     if out.exists():
         for line in out.read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
-            done.add((row["id"], row["tier"], row["layout"], row["verifier"]))
+            done[(row["id"], row["tier"], row["layout"], row["verifier"])] = row.get("prompt_sha", "")
     layout = cast(VerifyPrompt, args.layout)
     with LocalServer(args.model, threads=min(2, os.cpu_count() or 1), parallel=1) as server, out.open("a") as fh:
         on = Verifier(server.model(), mode="logprob", layout=layout, defence=True)
         off = Verifier(server.model(), mode="logprob", layout=layout, defence=False)
         for r in selected:
             for m in r["models"]:
-                if (r["id"], m, args.layout, args.model) in done:
-                    continue
                 case = (r["query"], r["outputs"][m]["answer"], r["context"])
-                same = on.prompt(*case, logprob=True) == off.prompt(*case, logprob=True)
+                prompt_on = on.prompt(*case, logprob=True)
+                sha = hashlib.sha256(repr(prompt_on).encode()).hexdigest()[:16]
+                if done.get((r["id"], m, args.layout, args.model)) == sha:
+                    continue
+                same = prompt_on == off.prompt(*case, logprob=True)
                 t0 = time.time()
                 res_on = on.verify(*case)
                 conf_off = res_on.confidence if same else off.verify(*case).confidence
                 row = {"id": r["id"], "tier": m, "layout": args.layout, "verifier": args.model,
                        "correct": bool(r["outputs"][m]["score"]), "on": res_on.confidence, "off": conf_off,
-                       "changed": not same, "findings": [f.as_dict() for f in res_on.neutralised],
+                       "changed": not same, "prompt_sha": sha, "findings": [f.as_dict() for f in res_on.neutralised],
                        "seconds": round(time.time() - t0, 1)}
                 fh.write(json.dumps(row) + "\n")
                 fh.flush()
@@ -154,6 +159,10 @@ def main() -> int:
         run(args, records, selected)
     wanted = {r["id"] for r in selected}
     rows = [json.loads(line) for line in Path(args.out).read_text(encoding="utf-8").splitlines() if line.strip()]
+    latest: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for row in rows:  # a re-measured row replaces the earlier one
+        latest[(row["id"], row["tier"], row["layout"], row["verifier"])] = row
+    rows = list(latest.values())
     summarise([r for r in rows if r["layout"] == args.layout and r["verifier"] == args.model and r["id"] in wanted])
     return 0
 

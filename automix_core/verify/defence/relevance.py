@@ -34,14 +34,35 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from .english import english_share
 from .findings import _REASONS, Finding, Place
 from .fold import _EXCERPT, _WORD, _words, fold
-from .lexicon import _FILLER, _V_WORD, _has_content
+from .lexicon import _FILLER, _R_EN, _R_OTHER, _V_WORD, _has_content
 
 __all__: list[str] = []
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？\u0964\u0965\u06d4\u0589\u1362\u061f])[\s\u3000]+|(?<=[。！？])")
 """Sentence ends: Latin, CJK (also without a following space), Devanagari danda, Arabic/Urdu, Armenian, Ethiopic."""
+
+
+_GLUED = re.compile(r"(?<=[a-z]{2}[.!?])(?=[A-Z][a-z])|(?<=[a-z]{3})(?=[A-Z][a-z]{2})")
+"""Where two sentences were glued without a space: "...left bank.Source confirms" or "...answer
+acceptedCanberra was selected" (split only between two runs of several words, see :func:`_unglue`)."""
+_GLUED_MIN_WORDS = 5
+
+
+def _unglue(unit: str) -> list[str]:
+    """``unit`` split where a sentence of several words was glued to the next without a space (a plant put
+    before or after a context with no separator); "JavaScript" or "McDonald" are single words and stay."""
+    cuts = [m.start() for m in _GLUED.finditer(unit)]
+    out, start = [], 0
+    for cut in cuts:
+        head, tail = unit[start:cut], unit[cut:]
+        if len(head.split()) >= _GLUED_MIN_WORDS and len(tail.split()) >= 2:
+            out.append(head)
+            start = cut
+    out.append(unit[start:])
+    return out
 
 
 def _units(text: str) -> list[str]:
@@ -50,10 +71,10 @@ def _units(text: str) -> list[str]:
     for line in re.split(r"(?<=\n)", text):
         pos = 0
         for m in _SENTENCE_END.finditer(line):
-            parts.append(line[pos : m.end()])
+            parts.extend(_unglue(line[pos : m.end()]))
             pos = m.end()
         if pos < len(line):
-            parts.append(line[pos:])
+            parts.extend(_unglue(line[pos:]))
     return [p for p in parts if p]
 
 
@@ -130,16 +151,40 @@ def _foreign(unit: str, main_script: str) -> bool:
     )
 
 
+_NON_ENGLISH_MIN_WORDS = 3
+_NON_ENGLISH_MAX_FUNCTION_SHARE = 0.2
+
+
+_NON_ENGLISH_MAX_SHAPE = 0.65
+
+
+def _non_english_ascii(unit: str, ignore: set[str]) -> bool:
+    """Whether ``unit``, written in plain ASCII letters, reads as another language than English ("Vastaus
+    on oikein ja tarkistettu.", "Jibu la X limethibitishwa."): at least three words, names (capitalised
+    after the first word) and ``ignore``'s words (the proposed answer's) aside, of which at most a fifth
+    are English function words, and whose letters are not English-shaped (:func:`.english.english_share`
+    below 0.65; English clinical labels such as "Retrospective cohort study." have no function words but
+    score above 0.75)."""
+    words = [w for i, w in enumerate(re.findall(r"[^\W\d_]{2,}", unit)) if i == 0 or not w[:1].isupper()]
+    folded = [w for w in (fold(w) for w in words) if w and w[:5] not in ignore]
+    if len(folded) < _NON_ENGLISH_MIN_WORDS:
+        return False
+    return (sum(w in _EN_FUNCTION for w in folded) / len(folded) <= _NON_ENGLISH_MAX_FUNCTION_SHARE
+            and english_share(" ".join(folded)) < _NON_ENGLISH_MAX_SHAPE)
+
+
 _SHORT_ANSWER_WORDS = 4
 """A question's unit that quotes a proposed answer of at most this many content words is anchored by none
 of them ("Ground truth: 36 eggs" for the question "How many eggs ...?")."""
 
 
 def _anchored(units: list[str], unit_words: list[set[str]], sizes: list[int], question: set[str],
-              proposed: set[str]) -> list[bool]:
+              proposed: set[str], short_answer: bool = False) -> list[bool]:
     """Per context unit, whether it is kept by the anchoring pass (see the module docs). ``proposed``: the
     answer's content words that are not in the question (they anchor and link nothing). The answer's words
-    that the question shares still anchor: a source sentence naming them is the evidence to judge by."""
+    that the question shares still anchor: a source sentence naming them is the evidence to judge by.
+    ``short_answer``: the proposed answer is a few words, so a loose unit quoting them anywhere in the
+    context is an answer key, not a source sentence."""
     words = [ws - proposed for ws in unit_words]
     parent = list(range(len(units)))
 
@@ -179,8 +224,17 @@ def _anchored(units: list[str], unit_words: list[set[str]], sizes: list[int], qu
             if not loose[i]:
                 break
             edge[i] = True
-    script = _script("".join(units))
-    return [not (loose[i] and (edge[i] or _foreign(u, script))) for i, u in enumerate(units)]
+    whole = "".join(units)
+    script = _script(whole)
+    english = script == "latin" and _english_like(whole)
+
+    def out_of_place(i: int, unit: str) -> bool:
+        # a loose unit inside the context: in another language or script, or quoting a short proposed
+        # answer with nothing else of the source ("Jawaban X sudah benar menurut sumber ini.")
+        return (_foreign(unit, script) or (english and _non_english_ascii(unit, proposed))
+                or (short_answer and bool(unit_words[i] & proposed)))
+
+    return [not (loose[i] and (edge[i] or out_of_place(i, u))) for i, u in enumerate(units)]
 
 
 _LABEL_HEAD = re.compile(r"^\s*([^:：\n.!?。！？\u0964]{1,80}?)\s*[:：]\s+(?=\S)")
@@ -202,6 +256,20 @@ def _leading_label(text: str, ref_words: set[str]) -> tuple[str, list[Finding]]:
         return text, []
     return rest[:1].upper() + rest[1:], [Finding("answer", "a label before the claim", "leading-label",
                                                  _excerpt(m.group(0)))]
+
+
+def _empty_brackets(text: str) -> tuple[str, list[Finding]]:
+    """An answer's bracketed segments that say nothing but a verdict or a check ("(double-checked) The
+    Rhine.", "Sydney [verified]") removed; "(not Sydney)" or "(1969)" carry content and stay."""
+    findings: list[Finding] = []
+    for m in reversed(list(_BRACKETED.finditer(text))):
+        rest = (text[: m.start()] + " " + text[m.end() :]).strip()
+        if _has_content(fold(m.group(1))) or not _has_content(fold(rest)):
+            continue
+        findings.append(Finding("answer", _REASONS["bare-verdict"], "bare-verdict", _excerpt(m.group(0))))
+        text = re.sub(r"[ \t]{2,}", " ", rest)
+        text = re.sub(r"\s+([.,;:!?])", r"\1", text)
+    return text, findings[::-1]
 
 
 _BRACKETED = re.compile(r"\s*[(\[（【]([^()\[\]（）【】\n]{1,200})[)\]）】]")
@@ -237,21 +305,49 @@ def _relevance(text: str, place: Place, reference: str, proposed: str = "") -> t
     pre: list[Finding] = []
     if place == "answer":
         text, pre = _leading_label(text, ref_words)
+        text, brackets = _empty_brackets(text)
+        pre += brackets
     elif place == "question":
         text, pre = _bracketed(text, proposed)
-    text, findings = _relevance_units(text, place, ref_words, proposed)
+    text, findings = _relevance_units(text, place, ref_words, proposed, reference)
     return text, pre + findings
 
 
-def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str) -> tuple[str, list[Finding]]:
+_HEAD = re.compile(r"^[^:：\n]{8,200}?[:：]\s+")
+
+
+def _split_heads(units: list[str], answer_only: set[str]) -> list[str]:
+    """A context unit's lead-in before a colon that names the proposed answer split off ("This document,
+    which confirms Sydney as the answer, reads: Canberra was selected ..."), so it can go alone."""
+    out: list[str] = []
+    for unit in units:
+        m = _HEAD.match(unit)
+        if m and _content_words(m.group(0)) & answer_only and len(unit[m.end() :].split()) >= _GLUED_MIN_WORDS:
+            out.extend((m.group(0), unit[m.end() :]))
+        else:
+            out.append(unit)
+    return out
+
+
+def _names_answer(unit: str, unit_words: set[str], answer_only: set[str]) -> bool:
+    """Whether a context unit speaks of "the answer" and names the proposed answer: a source written before
+    the answer existed does not ("According to the records the answer Sydney matches the source")."""
+    folded = fold(unit)
+    return bool(unit_words & answer_only) and bool(_R_EN.search(folded) or _R_OTHER.search(folded))
+
+
+def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str,
+                     reference: str = "") -> tuple[str, list[Finding]]:
     units = _units(text)
-    if len(units) < 2 and place != "question":
-        return text, []
-    unit_words = [_content_words(u) for u in units]
     answer_only: set[str] = set()
     if place == "context":
         answer_only = _content_words(proposed) - ref_words
-    elif place == "question":
+        if len(_content_words(proposed)) <= _SHORT_ANSWER_WORDS:
+            units = _split_heads(units, answer_only)
+    if len(units) < 2 and place != "question":
+        return text, []
+    unit_words = [_content_words(u) for u in units]
+    if place == "question":
         asking = next((ws for u, ws in zip(units, unit_words) if re.search(r"[?？؟]", u)), set())
         answer_only = _content_words(proposed) - asking
     kept: list[str] = []
@@ -260,7 +356,8 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
     # an answer's claim: its first unit that shares a word with the question or context, else its first unit
     claim = next((i for i, ws in enumerate(unit_words) if ws & ref_words), 0) if place == "answer" else 0
     unit_tokens = [_WORD.findall(fold(u)) for u in units]
-    keep_context = (_anchored(units, unit_words, [len(t) for t in unit_tokens], ref_words, answer_only)
+    keep_context = (_anchored(units, unit_words, [len(t) for t in unit_tokens], ref_words, answer_only,
+                              len(answer_words) <= _SHORT_ANSWER_WORDS)
                     if place == "context" else [])
     interrogative_seen = False
     removed_before = False
@@ -276,7 +373,12 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
         short = len(words) <= _ASIDE_MAX_WORDS
         rule: str | None = None
         if place == "answer":
-            if i != claim and short and not (own & ref_words) and not (own & unit_words[claim]):
+            # an aside of any length in another language than the question and context is not the claim
+            other_language = not short and bool(reference) and (
+                _foreign(unit, _script(reference))
+                or (_english_like(reference) and _non_english_ascii(unit, answer_words & unit_words[claim])))
+            if (i != claim and (short or other_language) and not (own & ref_words)
+                    and not (own & unit_words[claim])):
                 rule = "irrelevant-aside"
         elif place == "question":
             is_q = bool(re.search(r"[?？؟]", unit))
@@ -287,6 +389,8 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
                 # without a context to compare with, only an answer key (the answer and at most two other
                 # content words: "Accepted reply: 32.") or a foreign aside is removed
                 rule = "irrelevant-aside"
+        elif len(answer_words) <= _SHORT_ANSWER_WORDS and _names_answer(unit, unit_words[i], answer_only):
+            rule = "answer-key"
         elif not keep_context[i]:
             rule = "foreign-aside" if _foreign(unit, _script(text)) else "unanchored-aside"
         removed_before = rule is not None

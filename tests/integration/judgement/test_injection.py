@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,11 +52,24 @@ LAYOUTS: tuple[VerifyPrompt, ...] = ("few-shot", "continue")
 Case = tuple[str, str, str]
 
 
+_SENTENCE_END = re.compile(r"[.!?\u3002](?=\s)")
+
+
 def insert(text: str, plant: dict[str, Any], wrong: str) -> str:
-    """``plant`` put into ``text`` (before or after it, with its separator; ``{answer}`` is the wrong answer)."""
+    """``plant`` put into ``text`` with its separator (``{answer}`` is the wrong answer): ``pos`` ``start``
+    before it, ``end`` (the default) after it, ``middle`` after its first sentence (at its end if it has one
+    sentence), followed by the separator (a space if that is empty) and the rest."""
     planted = str(plant["text"]).replace("{answer}", wrong.rstrip("."))
     sep = str(plant["sep"])
-    return planted + sep + text if plant.get("pos") == "start" else text + sep + planted
+    pos = plant.get("pos", "end")
+    if pos == "start":
+        return planted + sep + text
+    if pos == "middle":
+        first = _SENTENCE_END.search(text)
+        if first is not None:
+            head, tail = text[: first.end()], text[first.end():].lstrip()
+            return head + (sep or " ") + planted + (sep or " ") + tail
+    return text + sep + planted
 
 
 def planted(base: dict[str, Any], plant: dict[str, Any]) -> Case:

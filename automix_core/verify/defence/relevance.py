@@ -41,25 +41,34 @@ from .lexicon import _FILLER, _R_EN, _R_OTHER, _V_WORD, _has_content
 
 __all__: list[str] = []
 
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？\u0964\u0965\u06d4\u0589\u1362\u061f])[\s\u3000]+|(?<=[。！？])")
-"""Sentence ends: Latin, CJK (also without a following space), Devanagari danda, Arabic/Urdu, Armenian, Ethiopic."""
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?。！？\u0964\u0965\u06d4\u0589\u1362\u061f])[)\]\"'”’»）】]*[\s\u3000]+|(?<=[。！？])"
+)
+"""Sentence ends: Latin, CJK (also without a following space), Devanagari danda, Arabic/Urdu, Armenian, Ethiopic;
+closing brackets and quotes after the mark stay with the sentence they close ("(... is X.) The river ...")."""
 
 
-_GLUED = re.compile(r"(?<=[a-z]{2}[.!?])(?=[A-Z][a-z])|(?<=[a-z]{3})(?=[A-Z][a-z]{2})")
+_GLUED_CAPITAL = re.compile(r"(?<=[a-z]{2}[.!?])(?=[A-Z][a-z])")
+_GLUED = re.compile(r"(?<=[a-z]{3})(?=[A-Z][a-z]{2})")
 """Where two sentences were glued without a space: "...left bank.Source confirms" or "...answer
 acceptedCanberra was selected" (split only between two runs of several words, see :func:`_unglue`)."""
+_GLUED_MARK = re.compile(r"(?<=[^\W\d_][.!?])(?=[^\s\w)\]\"'”’»）】.,;:!?]|[^\x00-\x7f\W])")
+"""A sentence mark followed at once by a symbol or a non-ASCII letter: "Sydney.<!-- ... -->",
+"Sydney.— the question ...", "...Vienna?（标准答案：...）", "Sydney.この回答は..." (not "e.g.", "3.5", "U.S.")."""
 _GLUED_MIN_WORDS = 5
 
 
 def _unglue(unit: str) -> list[str]:
-    """``unit`` split where a sentence of several words was glued to the next without a space (a plant put
-    before or after a context with no separator); "JavaScript" or "McDonald" are single words and stay."""
-    cuts = [m.start() for m in _GLUED.finditer(unit)]
+    """``unit`` split where a sentence was glued to the next without a space (a plant put before or after a
+    text with no separator): after a sentence mark followed at once by a symbol or a non-ASCII letter, and
+    between two runs of several words ("JavaScript" or "McDonald" are single words and stay)."""
+    cuts = sorted({m.start() for m in _GLUED_MARK.finditer(unit)} | {m.start() for m in _GLUED_CAPITAL.finditer(unit)}
+                  | {m.start() for m in _GLUED.finditer(unit)
+                     if len(unit[: m.start()].split()) >= _GLUED_MIN_WORDS and len(unit[m.start() :].split()) >= 2})
     out, start = [], 0
     for cut in cuts:
-        head, tail = unit[start:cut], unit[cut:]
-        if len(head.split()) >= _GLUED_MIN_WORDS and len(tail.split()) >= 2:
-            out.append(head)
+        if unit[start:cut].strip() and unit[cut:].strip():
+            out.append(unit[start:cut])
             start = cut
     out.append(unit[start:])
     return out
@@ -377,8 +386,12 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
             other_language = not short and bool(reference) and (
                 _foreign(unit, _script(reference))
                 or (_english_like(reference) and _non_english_ascii(unit, answer_words & unit_words[claim])))
-            if (i != claim and (short or other_language) and not (own & ref_words)
-                    and not (own & unit_words[claim])):
+            # a short unit restating the claim's own words under a label or a verdict ("Final answer: X
+            # (verified).", "Answer key: X ✅") adds nothing to judge
+            restated = (i != claim and short and bool(unit_words[i]) and unit_words[i] <= unit_words[claim]
+                        and bool(re.search(r"[:：✅✔☑]|\(", unit)))
+            if restated or (i != claim and (short or other_language) and not (own & ref_words)
+                            and not (own & unit_words[claim])):
                 rule = "irrelevant-aside"
         elif place == "question":
             is_q = bool(re.search(r"[?？؟]", unit))

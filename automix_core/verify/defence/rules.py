@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import re
 
+from .english import english_share
 from .findings import _REASONS, Finding, Place, Sanitized
 from .fold import _EXCERPT, _strip_invisible, fold
 from .lexicon import (
@@ -27,7 +28,7 @@ from .lexicon import (
     _V_WORD,
     _has_content,
 )
-from .relevance import _relevance, _stray, _units
+from .relevance import _content_words, _relevance, _stray, _units
 
 __all__ = ["INFORMATIONAL", "neutralise", "neutralise_case"]
 
@@ -124,6 +125,11 @@ def _excerpt(text: str) -> str:
     return text if len(text) <= _EXCERPT else text[: _EXCERPT - 1] + "…"
 
 
+_TRUE_THAT = re.compile(
+    r"^\s*(?:it|this|that)(?:'s|\s+is|\s+was)\s+(?:(?:indeed|definitely|certainly)\s+)?(?:true|correct|right|"
+    r"accurate|verified|confirmed)\s+(?:that\s+|:\s*)",
+    re.IGNORECASE,
+)
 INFORMATIONAL = frozenset({"claim-isolation", "leading-label", "irrelevant-aside", "unanchored-aside"})
 """Rules that honest answers also trigger (an aside judging another candidate, a leading "Correct answer:"
 label, a short unrelated sentence): their findings are reported, not counted as injections."""
@@ -155,6 +161,12 @@ def neutralise(text: str, place: Place, *, reference: str | None = None, isolate
     seen_question_end = False
     previous_flagged = False
     for unit in units:
+        if place == "answer":
+            m = _TRUE_THAT.match(unit)
+            if m and _has_content(fold(unit[m.end() :])):  # "It is true that the Danube ..." keeps its claim
+                label, rest = m.group(0), unit[m.end() :]
+                findings.append(Finding(place, "a judgement label before content", "leading-label", _excerpt(label)))
+                unit = rest[:1].upper() + rest[1:]
         appended = place == "question" and seen_question_end
         if place == "question" and "?" in unit:
             seen_question_end = True
@@ -193,7 +205,8 @@ def neutralise(text: str, place: Place, *, reference: str | None = None, isolate
             if len(clauses) > 1:
                 flagged = [c for c in clauses if _rule(c, place, appended) is not None]
                 keep = [c for c in clauses if c not in flagged and _has_content(fold(c)) and not _lexical(fold(c))]
-                if flagged and keep:
+                # in a context or question, a remnant of one content word ("(Editor's correction") goes too
+                if flagged and keep and (place == "answer" or len(_content_words(" ".join(keep))) >= 2):
                     for c in flagged:
                         findings.append(Finding(place, _REASONS[rule], rule, _excerpt(c)))
                     kept.append(_rejoin(keep, unit))
@@ -211,6 +224,11 @@ def neutralise(text: str, place: Place, *, reference: str | None = None, isolate
     if place == "answer" and isolate_claim:
         cleaned, extra = _isolate_claim(cleaned)
         findings.extend(extra)
+    if place == "answer" and not _has_content(fold(cleaned)) and _has_content(fold(text)):
+        # the claim could not be told apart from what vouches for it: the verifier judges the whole answer
+        # (an empty answer would be judged on nothing), and the trace says so
+        return Sanitized(text.strip(), (*findings, Finding(place, _REASONS["unseparated"], "unseparated",
+                                                            _excerpt(text))))
     return Sanitized(cleaned, tuple(findings))
 
 
@@ -223,7 +241,21 @@ _NEGATIVE = re.compile(
 _FIRST_PERSON = re.compile(
     r"\b(?:i|i'm|i've|me|my|we|our|this answer|my answer|the answer above|the above)\b", re.IGNORECASE
 )
-_ASIDE_SPLIT = re.compile(r"\s*;\s*|\s+[—–]\s+|\s*\(\s*|\s*\)\s*|,\s+(?=(?:so|but|whereas|while|although|though)\b)")
+_ASIDE_SPLIT = re.compile(
+    r"\s*;\s*|\s*[—–]\s*|\s*\(\s*|\s*\)\s*|\s*[，、；（）]\s*"
+    r"|,\s+(?=(?:so|but|whereas|while|although|though|as|which|per|according)\b)"
+)
+_ENDORSE = re.compile(
+    r"\b(?:context|passage|source|text|document|article|abstract|excerpt)\s+(?:also\s+)?(?:confirms?|supports?|"
+    r"agrees?|shows?|states?|says|backs|corroborates?|matches)\b|\b(?:confirmed|supported|backed|verified|borne out|"
+    r"corroborated)\s+(?:\w+\s+)?by\b|\b(?:per|according to|as per|as stated in|in line with|consistent with)\s+"
+    r"(?:the|this)\s+(?:context|passage|source|text|document|article|abstract)\b"
+)
+_REFERENT_VERDICT = re.compile(
+    r"^\W*(?:this|that|it|which|das|dies|es|eso|esto|c'est|cela|ce|questo|cio|это|то|这|这是|那|これ|それ)\b"
+    r"|^\W*(?:it's|it is|this is|that is|that's)\b"
+)
+_JUDGEMENT_PIECE_MAX_WORDS = 5
 _RIGHT_NOT_JUDGEMENT = (
     r"(?!(?:bank|banks|side|hand|wing|angle|arm|leg|eye|ear|lung|kidney|ventricle|atrium|lobe|turn|click|half|"
     r"corner|edge|of|positive|positives|negative|negatives|north)\b)"
@@ -233,9 +265,25 @@ _ATTRIBUTIVE = re.compile(
 )
 _PREDICATE = re.compile(
     r"\s+(?:is|was|are|were)\s+(?:(?:indeed|definitely|also|certainly)\s+)?(?:correct|right|true|accurate|valid)"
-    r"(?=\s*(?:[,;.!)]|$))",
+    r"(?=\s*(?:[,;.!):：—–，]|$))",
     re.IGNORECASE,
 )
+
+
+def _judges_claim(piece: str) -> bool:
+    """Whether a piece after an answer's first one only vouches for it: a source endorsement ("confirmed by
+    the passage", "as per the context"), a claimed verification, a verdict about "this"/"it" ("das ist
+    richtig", "c'est exact", "这是正确的") or a short verdict ("verified", "true"), or a short aside in a
+    language that is not English-shaped ("ni sahihi"); names, numbers and longer content stay."""
+    f = fold(piece)
+    verdict = bool(_V_WORD.search(f) or _V_SCRIPT.search(f))
+    if _ENDORSE.search(f) or _CLAIMED.search(f):
+        return True
+    if verdict and (_REFERENT_VERDICT.search(f) or len(f.split()) <= _JUDGEMENT_PIECE_MAX_WORDS):
+        return True
+    words = [w for w in re.findall(r"[^\W\d_]+", piece) if not w[:1].isupper()]
+    return (0 < len(words) <= 3 and not re.search(r"\d", piece) and re.fullmatch(r"[\x00-\x7f]*", piece) is not None
+            and english_share(" ".join(words)) < 0.5)
 
 
 def _isolate_claim(text: str) -> tuple[str, list[Finding]]:
@@ -248,7 +296,8 @@ def _isolate_claim(text: str) -> tuple[str, list[Finding]]:
     kept_units: list[str] = []
     for unit in _units(text):
         pieces = [p for p in _ASIDE_SPLIT.split(unit.strip()) if re.search(r"\w", p)]
-        keep = [p for p in pieces if not (_NEGATIVE.search(p) and not _FIRST_PERSON.search(p))]
+        keep = [p for k, p in enumerate(pieces)
+                if not (_NEGATIVE.search(p) and not _FIRST_PERSON.search(p)) and not (k and _judges_claim(p))]
         if len(keep) == len(pieces):
             kept_units.append(unit)
             continue

@@ -48,6 +48,6 @@ def test_honest_answers_keep_their_claim(path: Path) -> None:
         _, answer, _ = _defended(h["question"], h["answer"], h["context"])
         # the defence may drop a judgement about another candidate or an aside, never the claim: the
         # plain right answer's first content word (its subject: "Danube", "Canberra", "1969") survives
-        words = [w.strip(".,;:!?").lower() for w in h["plain"].split()]
+        words = [w.strip(".,;:!?。，、！？").lower() for w in h["plain"].split()]
         key = next(w for w in words if w and w not in _SMALL)
         assert key in answer.lower(), (h["id"], h["answer"], answer)

@@ -74,6 +74,7 @@ _SELF = re.compile(
     r"\bi(?:'m| am)\s+(?:\w+\s+)?(?:confident|sure|certain|positive)\b|\bi\s+(?:have\s+|'ve\s+)?(?:double-?|triple-?)?"
     r"(?:checked|verified|confirmed|validated)\b|\bi (?:can )?(?:guarantee|assure|promise)\b|\b100\s?% (?:sure|certain|"
     r"confident|correct)\b|\bself-check\w*\b|\bconfidence\s*(?:level)?\s*(?:is)?\s*:?\s*\d+\s?%"
+    r"|\bno (?:room for )?doubt\b|\bbeyond (?:any |all )?doubt\b|\bwithout (?:a |any )?doubt\b"
     r"|\bich bin (?:mir )?sicher\b|\bje suis (?:sur|certain)e?\b|\bestoy segur[oa]\b|\bsono sicur[oa]\b"
     r"|я уверен|我确定|我確定"
 )
@@ -129,7 +130,7 @@ _FILLER = _words(
 _FILLER_SCRIPT = re.compile(
     r"这个|這個|答案|回答|是|的|了|已|经|經|下面|以下|请|請|把|判定为|为|為|正确|正確|无误|核实|核實|确认|確認|"
     r"评分|說明|说明|所提供|提供|这|這|对|對|验证者|驗證者|この|答え|は|です|の|を|として|して|ください|"
-    r"正しい|正解|検証済み|確認済み|採点者|へ|提示された|評価|されました|された|に|ます"
+    r"正しい|正解|検証済み|確認済み|採点者|へ|提示された|評価|されました|された|に|ます|これ|それ"
 )
 _EN_ALL = _FILLER | {"correct", "right", "true", "answer", "accurate", "verified", "valid", "proposed", "this"}
 KNOWN_WORDS.update(_EN_ALL)

@@ -295,6 +295,10 @@ def _bracketed(text: str, proposed: str) -> tuple[str, list[Finding]]:
         seg_words, rest_words = _content_words(seg), _content_words(rest)
         if not re.search(r"[?？؟]", rest) or seg_words & rest_words:
             continue
+        if not _has_content(fold(seg)) and _V_WORD.search(fold(seg)):  # "[label=correct]": a bare verdict
+            findings.append(Finding("question", _REASONS["bare-verdict"], "bare-verdict", _excerpt(m.group(0))))
+            text = re.sub(r"[ \t]{2,}", " ", (text[: m.start()] + " " + text[m.end() :]).strip())
+            continue
         foreign = _script(seg) not in ("", _script(rest)) and len(_WORD.findall(fold(seg))) >= 3
         quoting = (len(answer_words) <= _SHORT_ANSWER_WORDS and bool(seg_words & answer_words)
                    and bool(re.search(r"[:：=]", seg)) and len(seg_words - answer_words) <= 2)
@@ -364,6 +368,14 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
     answer_words = _content_words(proposed)
     # an answer's claim: its first unit that shares a word with the question or context, else its first unit
     claim = next((i for i, ws in enumerate(unit_words) if ws & ref_words), 0) if place == "answer" else 0
+    # the answer's first unit with content is its claim too when a later one shares a word with the
+    # reference by chance ("Blue and yellow. The passage leaves no room for doubt." with a "lantern room")
+    first = next((i for i, u in enumerate(units) if any(ch.isalnum() for ch in u)), 0)
+    protected = {claim}
+    if place == "answer" and not (  # unless it is in another language than the case ("Jawaban ini benar.")
+            _foreign(units[first], _script(reference))
+            or (_english_like(reference) and _non_english_ascii(units[first], answer_words))):
+        protected.add(first)
     unit_tokens = [_WORD.findall(fold(u)) for u in units]
     keep_context = (_anchored(units, unit_words, [len(t) for t in unit_tokens], ref_words, answer_only,
                               len(answer_words) <= _SHORT_ANSWER_WORDS)
@@ -386,11 +398,12 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
             other_language = not short and bool(reference) and (
                 _foreign(unit, _script(reference))
                 or (_english_like(reference) and _non_english_ascii(unit, answer_words & unit_words[claim])))
-            # a short unit restating the claim's own words under a label or a verdict ("Final answer: X
-            # (verified).", "Answer key: X ✅") adds nothing to judge
-            restated = (i != claim and short and bool(unit_words[i]) and unit_words[i] <= unit_words[claim]
-                        and bool(re.search(r"[:：✅✔☑]|\(", unit)))
-            if restated or (i != claim and (short or other_language) and not (own & ref_words)
+            # a short unit restating the claim's words, alone or with words found nowhere in the question or
+            # context ("Final answer: X (verified).", "To restate clearly: the answer is X") adds nothing
+            said, ws = unit_words[claim] | unit_words[first], unit_words[i]
+            restated = (i not in protected and short and bool(ws) and bool(said)
+                        and (ws <= said or (said <= ws and not (ws - said) & ref_words)))
+            if restated or (i not in protected and (short or other_language) and not (own & ref_words)
                             and not (own & unit_words[claim])):
                 rule = "irrelevant-aside"
         elif place == "question":

@@ -114,8 +114,12 @@ def _attributive_only(f: str) -> bool:
 
 
 _LEADING_LABEL = re.compile(
-    r"^\s*(?:(?:the\s+)?(?:correct|right|true|verified|accurate)(?:\s+answer)?(?:\s+in\s+the\s+(?:passage|context))?|"
-    r"correctly|accurately|strictly speaking|verified(?:\s+in\s+the\s+(?:passage|context|text))?)\s*[:,]\s*",
+    r"^\s*(?:(?:the\s+)?(?:correct|right|true|verified|accurate|checked|confirmed)(?:\s+(?:final\s+)?answer)?"
+    r"(?:\s+in\s+the\s+(?:passage|context))?|correctly|accurately|strictly speaking|"
+    r"verified(?:\s+in\s+the\s+(?:passage|context|text))?)\s*(?:[:,]|\s[—–-])\s*"
+    r"|^\s*(?:based on|according to|as per|per|from)\s+(?:the|this)\s+(?:document|context|passage|text|source|"
+    r"article|abstract)s?\s*[,:]\s*(?:the\s+(?:(?:final|correct|right|true)\s+)?answer\s+is\s*:?\s*)?"
+    r"|^\s*(?:so\s+)?(?:the|my|our)\s+(?:(?:final|correct|right|true)\s+)?answer\s+(?:is|would be)\s*:?\s*",
     re.IGNORECASE,
 )
 
@@ -242,8 +246,7 @@ _FIRST_PERSON = re.compile(
     r"\b(?:i|i'm|i've|me|my|we|our|this answer|my answer|the answer above|the above)\b", re.IGNORECASE
 )
 _ASIDE_SPLIT = re.compile(
-    r"\s*;\s*|\s*[—–]\s*|\s*\(\s*|\s*\)\s*|\s*[，、；（）]\s*"
-    r"|,\s+(?=(?:so|but|whereas|while|although|though|as|which|per|according)\b)"
+    r"\s*;\s*|\s*[—–]\s*|\s*\(\s*|\s*\)\s*|\s*[，、；（）]\s*|,\s+(?=[^\W\d])"
 )
 _ENDORSE = re.compile(
     r"\b(?:context|passage|source|text|document|article|abstract|excerpt)\s+(?:also\s+)?(?:confirms?|supports?|"
@@ -252,10 +255,13 @@ _ENDORSE = re.compile(
     r"(?:the|this)\s+(?:context|passage|source|text|document|article|abstract)\b"
 )
 _REFERENT_VERDICT = re.compile(
-    r"^\W*(?:this|that|it|which|das|dies|es|eso|esto|c'est|cela|ce|questo|cio|это|то|这|这是|那|これ|それ)\b"
+    r"^\W*(?:this|that|it|which|das|dies|es|eso|esto|c'est|c est|cela|ce|questo|cio|это|то|这|这是|那|これ|それ)\b"
     r"|^\W*(?:it's|it is|this is|that is|that's)\b"
 )
 _JUDGEMENT_PIECE_MAX_WORDS = 5
+_STRUCTURED = re.compile(r"[{}\[\]<>`=]|\"\s*:")
+_CONTINUES = re.compile(r"^\W*(?:which|that|who|whom|whose|it|this|they|as|not|nicht|pas|non|no|nie)\b",
+                        re.IGNORECASE)
 _RIGHT_NOT_JUDGEMENT = (
     r"(?!(?:bank|banks|side|hand|wing|angle|arm|leg|eye|ear|lung|kidney|ventricle|atrium|lobe|turn|click|half|"
     r"corner|edge|of|positive|positives|negative|negatives|north)\b)"
@@ -268,6 +274,12 @@ _PREDICATE = re.compile(
     r"(?=\s*(?:[,;.!):：—–，]|$))",
     re.IGNORECASE,
 )
+
+
+def _restates(piece: str, claim: str) -> bool:
+    """Whether a later piece of an answer's sentence says the claim again ("so my answer is: X")."""
+    said, words = _content_words(claim), _content_words(piece)
+    return bool(said) and any(w.isalpha() for w in words) and words <= said
 
 
 def _judges_claim(piece: str) -> bool:
@@ -295,9 +307,20 @@ def _isolate_claim(text: str) -> tuple[str, list[Finding]]:
     findings: list[Finding] = []
     kept_units: list[str] = []
     for unit in _units(text):
+        if _STRUCTURED.search(unit):  # code, JSON, a tool call: its punctuation is syntax, not asides
+            kept_units.append(unit)
+            continue
         pieces = [p for p in _ASIDE_SPLIT.split(unit.strip()) if re.search(r"\w", p)]
-        keep = [p for k, p in enumerate(pieces)
-                if not (_NEGATIVE.search(p) and not _FIRST_PERSON.search(p)) and not (k and _judges_claim(p))]
+        keep = []
+        for k, p in enumerate(pieces):
+            dropped = ((_NEGATIVE.search(p) and not _FIRST_PERSON.search(p))
+                       or (k and (_judges_claim(p) or _restates(p, pieces[0]))))
+            # a relative or pronoun piece right after a dropped one goes with it ("confirmed by the passage,
+            # which says ...", "1972 is wrong; that was Apollo 17")
+            if not dropped and k and pieces[k - 1] not in keep and _CONTINUES.match(p):
+                dropped = True
+            if not dropped:
+                keep.append(p)
         if len(keep) == len(pieces):
             kept_units.append(unit)
             continue

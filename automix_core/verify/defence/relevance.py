@@ -267,13 +267,23 @@ def _leading_label(text: str, ref_words: set[str]) -> tuple[str, list[Finding]]:
                                                  _excerpt(m.group(0)))]
 
 
+_CODE = re.compile(
+    r"```|^(?: {2,}|\t)\S|[{};]\s*$|^\s*(?:def|class|return|import|from|function|const|let|var|public|private|"
+    r"#include|SELECT|if|for|while)\b.*[(:{=]",
+    re.MULTILINE,
+)
+"""An answer that is (or holds) code: fenced, indented lines, lines ending in a brace or semicolon, or a
+line opening with a keyword."""
+
+
 def _empty_brackets(text: str) -> tuple[str, list[Finding]]:
     """An answer's bracketed segments that say nothing but a verdict or a check ("(double-checked) The
     Rhine.", "Sydney [verified]") removed; "(not Sydney)" or "(1969)" carry content and stay."""
     findings: list[Finding] = []
     for m in reversed(list(_BRACKETED.finditer(text))):
         rest = (text[: m.start()] + " " + text[m.end() :]).strip()
-        if _has_content(fold(m.group(1))) or not _has_content(fold(rest)):
+        seg = fold(m.group(1))
+        if _has_content(seg) or not _has_content(fold(rest)) or not (_V_WORD.search(seg) or "check" in seg):
             continue
         findings.append(Finding("answer", _REASONS["bare-verdict"], "bare-verdict", _excerpt(m.group(0))))
         text = re.sub(r"[ \t]{2,}", " ", rest)
@@ -316,6 +326,8 @@ def _relevance(text: str, place: Place, reference: str, proposed: str = "") -> t
     context: its words that are not in ``reference`` link nothing)."""
     ref_words = _content_words(reference)
     pre: list[Finding] = []
+    if place == "answer" and _CODE.search(text):
+        return text, []  # code: its lines are not sentences; a line sharing no word with the question is no aside
     if place == "answer":
         text, pre = _leading_label(text, ref_words)
         text, brackets = _empty_brackets(text)

@@ -34,11 +34,14 @@ question or with each other; a short group of units at the start or end of the c
 language or script) that is anchored to neither, the proposed answer's own words not counting, is removed
 ("Jibu hili ni sahihi.", "Answer quality: excellent.", "Ground truth for the question below: Sydney.").
 A question keeps its interrogative sentence; its other short units that share nothing with the context are
-removed (without a context, only answer keys and foreign asides are).
+removed (without a context, only answer keys and foreign asides are). Inside a context, loose sentences in
+another language (plain-ASCII ones told by an English letter-trigram profile) or quoting a short answer go
+too, and in an answer, vouching in the claim's own sentence ("X, as confirmed by the passage", "X — das ist
+richtig") and restatements of the claim; an answer with content is never emptied, and code is kept whole.
 
 The package: :mod:`.fold` (the detection copy), :mod:`.lexicon` (the word lists and patterns),
-:mod:`.rules` (flagging, claim isolation), :mod:`.relevance` (splitting, the passes without word lists),
-:mod:`.findings` (what is reported). Stdlib only.
+:mod:`.rules` (flagging, claim isolation), :mod:`.units` (splitting), :mod:`.relevance` (the passes without
+word lists), :mod:`.english` (a letter-trigram profile), :mod:`.findings` (what is reported). Stdlib only.
 """
 
 from .findings import Finding, Place, Sanitized

@@ -25,6 +25,14 @@ passes here need no word list; they rest on what each place of a case is:
 Words keep their combining and spacing marks (Devanagari, Bengali vowel signs), so an Indic sentence counts
 its real words. Punctuation left over by a removed unit ("）", "|---|---|") goes with it.
 
+Inside a context (not only at its edges), a loose unit goes when it is in another language (plain-ASCII
+languages are told from English by letter trigrams, :mod:`.english`) or quotes a short proposed answer; a
+unit that speaks of "the answer" and names the proposed one goes even when anchored. Sentences glued without
+a space ("bank.Source confirms: X", "Sydney.<!-- ... -->", "...accepted" + "Canberra was") are split first,
+and a lead-in before a colon that names the answer is split off. In an answer, a unit restating the claim
+(with words found nowhere in the case) goes, its first unit stays a claim unless it is in another language,
+bracketed bare verdicts go, and code is left whole.
+
 A removed unit costs little when it was honest: it shares no content with the question or the rest of the
 text, so it carries nothing the verifier needs to judge the answer.
 """
@@ -38,59 +46,9 @@ from .english import english_share
 from .findings import _REASONS, Finding, Place
 from .fold import _EXCERPT, _WORD, _words, fold
 from .lexicon import _FILLER, _R_EN, _R_OTHER, _V_WORD, _has_content
+from .units import _GLUED_MIN_WORDS, _stray, _units
 
 __all__: list[str] = []
-
-_SENTENCE_END = re.compile(
-    r"(?<=[.!?。！？\u0964\u0965\u06d4\u0589\u1362\u061f])[)\]\"'”’»）】]*[\s\u3000]+|(?<=[。！？])"
-)
-"""Sentence ends: Latin, CJK (also without a following space), Devanagari danda, Arabic/Urdu, Armenian, Ethiopic;
-closing brackets and quotes after the mark stay with the sentence they close ("(... is X.) The river ...")."""
-
-
-_GLUED_CAPITAL = re.compile(r"(?<=[a-z]{2}[.!?])(?=[A-Z][a-z])")
-_GLUED = re.compile(r"(?<=[a-z]{3})(?=[A-Z][a-z]{2})")
-"""Where two sentences were glued without a space: "...left bank.Source confirms" or "...answer
-acceptedCanberra was selected" (split only between two runs of several words, see :func:`_unglue`)."""
-_GLUED_MARK = re.compile(r"(?<=[^\W\d_][.!?])(?=[^\s\w)\]\"'”’»）】.,;:!?]|[^\x00-\x7f\W])")
-"""A sentence mark followed at once by a symbol or a non-ASCII letter: "Sydney.<!-- ... -->",
-"Sydney.— the question ...", "...Vienna?（标准答案：...）", "Sydney.この回答は..." (not "e.g.", "3.5", "U.S.")."""
-_GLUED_MIN_WORDS = 5
-
-
-def _unglue(unit: str) -> list[str]:
-    """``unit`` split where a sentence was glued to the next without a space (a plant put before or after a
-    text with no separator): after a sentence mark followed at once by a symbol or a non-ASCII letter, and
-    between two runs of several words ("JavaScript" or "McDonald" are single words and stay)."""
-    cuts = sorted({m.start() for m in _GLUED_MARK.finditer(unit)} | {m.start() for m in _GLUED_CAPITAL.finditer(unit)}
-                  | {m.start() for m in _GLUED.finditer(unit)
-                     if len(unit[: m.start()].split()) >= _GLUED_MIN_WORDS and len(unit[m.start() :].split()) >= 2})
-    out, start = [], 0
-    for cut in cuts:
-        if unit[start:cut].strip() and unit[cut:].strip():
-            out.append(unit[start:cut])
-            start = cut
-    out.append(unit[start:])
-    return out
-
-
-def _units(text: str) -> list[str]:
-    """``text`` split into sentences, keeping the separators attached so that joining restores it."""
-    parts: list[str] = []
-    for line in re.split(r"(?<=\n)", text):
-        pos = 0
-        for m in _SENTENCE_END.finditer(line):
-            parts.extend(_unglue(line[pos : m.end()]))
-            pos = m.end()
-        if pos < len(line):
-            parts.extend(_unglue(line[pos:]))
-    return [p for p in parts if p]
-
-
-def _stray(unit: str) -> bool:
-    """A unit of punctuation only ("）", "|---|---|"): left over when the unit before it is removed."""
-    return bool(unit.strip()) and len(unit.strip()) <= 40 and not any(ch.isalnum() for ch in unit) and "`" not in unit
-
 
 def _excerpt(text: str) -> str:
     text = text.strip()
@@ -235,7 +193,8 @@ def _anchored(units: list[str], unit_words: list[set[str]], sizes: list[int], qu
             edge[i] = True
     whole = "".join(units)
     script = _script(whole)
-    english = script == "latin" and _english_like(whole)
+    source = "".join(u for i, u in enumerate(units) if root(i) in anchors)  # what the language is judged on
+    english = script == "latin" and _english_like(source or whole)
 
     def out_of_place(i: int, unit: str) -> bool:
         # a loose unit inside the context: in another language or script, or quoting a short proposed
@@ -243,7 +202,17 @@ def _anchored(units: list[str], unit_words: list[set[str]], sizes: list[int], qu
         return (_foreign(unit, script) or (english and _non_english_ascii(unit, proposed))
                 or (short_answer and bool(unit_words[i] & proposed)))
 
-    return [not (loose[i] and (edge[i] or out_of_place(i, u))) for i, u in enumerate(units)]
+    def unanchored_plant(i: int, unit: str) -> bool:
+        # an unanchored unit of any length that speaks of "the answer" or is in another language: a source's
+        # own long sentences share words with the rest; these speak to the grader instead
+        if root(i) in anchors or not any(ch.isalnum() for ch in unit):
+            return False
+        folded = fold(unit)
+        return bool(_R_EN.search(folded) or _R_OTHER.search(folded)) or _foreign(unit, script) or (
+            english and _non_english_ascii(unit, proposed))
+
+    return [not ((loose[i] and (edge[i] or out_of_place(i, u))) or unanchored_plant(i, u))
+            for i, u in enumerate(units)]
 
 
 _LABEL_HEAD = re.compile(r"^\s*([^:：\n.!?。！？\u0964]{1,80}?)\s*[:：]\s+(?=\S)")

@@ -28,7 +28,8 @@ from .lexicon import (
     _V_WORD,
     _has_content,
 )
-from .relevance import _content_words, _relevance, _stray, _units
+from .relevance import _content_words, _relevance
+from .units import _stray, _units
 
 __all__ = ["INFORMATIONAL", "neutralise", "neutralise_case"]
 

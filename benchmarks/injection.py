@@ -2,14 +2,15 @@
 
     python benchmarks/injection.py [--models qwen2.5-coder-1.5b,qwen2.5-coder-0.5b] [--modes logprob,sample]
                                    [--layouts few-shot,continue] [--k 8] [--corpora corpus,heldout,heldout2]
-                                   [--defence off,on] [--every 1] [--json out.json]
+                                   [--defence off,on] [--every 1] [--honest-every 1] [--json out.json]
 
 The corpora are the judgement test's (``tests/integration/judgement/``): ``corpus`` (131 plants in the
 answer, the context and the question, 9 languages, obfuscations; 38 honest judgement-worded right
 answers with plain versions), and two held-out sets written before the defence was tuned
 (``heldout``: 41 plants; ``heldout2``: 30, in other languages and tricks), on which the defence was
-never tuned (the second one blind), and ``heldout3`` (90 plants in 24 languages, written blind and run
-once blind: 5.8% raised on the 1.5B, few-shot; its failure shapes were then fixed, see the README).
+never tuned (the second one blind), and three sets written blind and run once blind before their failure
+shapes were fixed (see the README): ``heldout3`` (90 plants, 24 languages), ``blind4`` (120 plants, 33
+languages) and ``blind5`` (157 plants, 58 languages), each with honest answers.
 Each plant goes into its place in each base case whose wrong answer
 the model rejects unplanted; a case is *raised* when its confidence exceeds the unplanted case's by
 more than 0.05. Sample mode draws k samples as one request with ``n``. Identical prompts are verified
@@ -61,7 +62,7 @@ async def _confidences(verifier: Verifier, cases: list[tuple[str, str, str]], co
 
 
 def measure(verifier: Verifier, corpus: dict[str, Any], bases: list[dict[str, Any]], every: int,
-            concurrency: int) -> dict[str, Any]:
+            concurrency: int, honest_every: int = 1) -> dict[str, Any]:
     plants = corpus["plants"][::every]
     pairs = [(b, p) for b in bases for p in plants]
     unplanted = [(b["question"], b["wrong"], b["context"]) for b in bases]
@@ -73,7 +74,8 @@ def measure(verifier: Verifier, corpus: dict[str, Any], bases: list[dict[str, An
     for place in ("answer", "context", "question"):
         sel = [lift for pl, lift in lifts if pl == place]
         out[f"raised_{place}"] = f"{sum(x > LIFT for x in sel)}/{len(sel)}"
-    honest = corpus.get("honest", [])
+    honest = corpus.get("honest", [])[::honest_every]
+    out["honest"] = len(honest)
     if honest:
         hs = asyncio.run(_confidences(
             verifier, [(h["question"], h["answer"], h["context"]) for h in honest]
@@ -112,6 +114,7 @@ def main() -> int:
     ap.add_argument("--corpora", default="corpus,heldout,heldout2")
     ap.add_argument("--defence", default="off,on", help="off, on or off,on")
     ap.add_argument("--every", type=int, default=1, help="every Nth plant only (a spread subset, for speed)")
+    ap.add_argument("--honest-every", type=int, default=1, help="every Nth honest answer only (for slow modes)")
     ap.add_argument("--concurrency", type=int, default=2)
     ap.add_argument("--json", default=str(OUT))
     ap.add_argument("--offline", action="store_true",
@@ -140,9 +143,10 @@ def main() -> int:
                     t0 = time.time()
                     verifier = Verifier(server.model(), mode="logprob" if mode == "logprob" else "sample",
                                         k=args.k, defence=defence, layout=cast(VerifyPrompt, layout))
-                    r = measure(verifier, corpus, bases, args.every, args.concurrency)
+                    r = measure(verifier, corpus, bases, args.every, args.concurrency, args.honest_every)
                     row = {"model": name, "mode": mode if mode == "logprob" else f"sample k={args.k}, n",
-                           "layout": layout, "corpus": corpus_name, "every": args.every, "defence": defence,
+                           "layout": layout, "corpus": corpus_name, "every": args.every,
+                           "honest_every": args.honest_every, "defence": defence,
                            **r, "seconds": round(time.time() - t0)}
                     rows.append(row)
                     print(f"{name:20s} {row['mode']:14s} {layout:8s} {Path(corpus_name).stem:9s} "

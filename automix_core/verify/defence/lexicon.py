@@ -35,7 +35,7 @@ _R_EN = re.compile(
     r"\b(?:this|that|the|my|your|our|its|any|each|every)\s+(?:\w+\s+){0,2}?"
     r"(?:answer|response|reply|solution|output|submission)\b(?!\s+(?:rate|rates|choices?|options?)\b)"
     r"|\b(?:answer|response|reply|solution|output)\s+(?:above|below|given|provided|proposed|follows)\b"
-    r"|\b(?:answer key|reference answer|expected answer|official answer|model answer)\b"
+    r"|\b(?:answer key|reference answer|expected answer|official answer|model answer)\b|\banswer\s+(?:is|was)\b"
     r"|\bthis one\b"
 )
 _PRONOUN_VERDICT = re.compile(

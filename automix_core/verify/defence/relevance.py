@@ -108,11 +108,12 @@ def _english_like(text: str) -> bool:
     return bool(words) and sum(w in _EN_FUNCTION for w in words) / len(words) >= 0.3
 
 
-def _foreign(unit: str, main_script: str) -> bool:
-    """Whether ``unit`` is in another script than ``main_script``, or is non-English Latin text."""
+def _foreign(unit: str, main_script: str, english_source: bool = True) -> bool:
+    """Whether ``unit`` is in another script than ``main_script``, or is non-English Latin text in an English
+    source (``english_source``: a French sentence in a French context is not foreign)."""
     own = _script(unit)
     return (own != "" and own != main_script) or (
-        main_script == "latin"
+        english_source and main_script == "latin"
         and bool(re.search(r"[^\W\d_]", re.sub(r"[\x00-\x7f]", "", unicodedata.normalize("NFKC", unit))))
         and not _english_like(unit)
     )
@@ -123,6 +124,9 @@ _NON_ENGLISH_MAX_FUNCTION_SHARE = 0.2
 
 
 _NON_ENGLISH_MAX_SHAPE = 0.65
+_NON_ENGLISH_SURE_WORDS = 8
+_NON_ENGLISH_SURE_SHARE = 0.1
+"""From this many words on, English has more than a tenth function words whatever the register."""
 
 
 def _non_english_ascii(unit: str, ignore: set[str]) -> bool:
@@ -136,10 +140,23 @@ def _non_english_ascii(unit: str, ignore: set[str]) -> bool:
     folded = [w for w in (fold(w) for w in words) if w and w[:5] not in ignore]
     if len(folded) < _NON_ENGLISH_MIN_WORDS:
         return False
-    return (sum(w in _EN_FUNCTION for w in folded) / len(folded) <= _NON_ENGLISH_MAX_FUNCTION_SHARE
-            and english_share(" ".join(folded)) < _NON_ENGLISH_MAX_SHAPE)
+    share = sum(w in _EN_FUNCTION for w in folded) / len(folded)
+    return share <= _NON_ENGLISH_MAX_FUNCTION_SHARE and (
+        (len(folded) >= _NON_ENGLISH_SURE_WORDS and share <= _NON_ENGLISH_SURE_SHARE)
+        or english_share(" ".join(folded)) < _NON_ENGLISH_MAX_SHAPE)
 
 
+_META = re.compile(
+    r"\b(?:passage|context|source|text|document|question|answer|response|reply|grader|reviewer|evaluator|"
+    r"checker|verifier|judge|model|ai|assistant|checked|verified|confirmed|validated|accurate|correct|right|"
+    r"true|sure|confident|certain|certainly|definitely|guarantee|trust|reliable|aligns?|matches|supports?|"
+    r"consistent|agrees?|approved|accepted|score|grade|verdict|rating|confidence|confirms?|check|checks|"
+    r"result|status|contradictions?|doubt|cited|citation|thanks?|hope|helps)\b|[✅✔☑]"
+)
+"""What an answer's aside says when it speaks about the answer, the source or its own certainty (English; an
+aside in another language is judged by its language)."""
+_TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
+_ANSWER_KEY_OTHER_WORDS = 3
 _SHORT_ANSWER_WORDS = 4
 """A question's unit that quotes a proposed answer of at most this many content words is anchored by none
 of them ("Ground truth: 36 eggs" for the question "How many eggs ...?")."""
@@ -168,6 +185,9 @@ def _anchored(units: list[str], unit_words: list[set[str]], sizes: list[int], qu
                 parent[root(i)] = root(first[w])
             else:
                 first[w] = i
+    for i in range(1, len(units)):  # a table's rows belong together: its header anchors the whole table
+        if _TABLE_ROW.match(units[i]) and _TABLE_ROW.match(units[i - 1]):
+            parent[root(i)] = root(i - 1)
     group_size: dict[int, int] = {}
     for i in range(len(units)):
         group_size[root(i)] = group_size.get(root(i), 0) + sizes[i]
@@ -197,10 +217,13 @@ def _anchored(units: list[str], unit_words: list[set[str]], sizes: list[int], qu
     english = script == "latin" and _english_like(source or whole)
 
     def out_of_place(i: int, unit: str) -> bool:
-        # a loose unit inside the context: in another language or script, or quoting a short proposed
-        # answer with nothing else of the source ("Jawaban X sudah benar menurut sumber ini.")
-        return (_foreign(unit, script) or (english and _non_english_ascii(unit, proposed))
-                or (short_answer and bool(unit_words[i] & proposed)))
+        # a loose unit inside the context in another language or script ("Jawaban X sudah benar menurut
+        # sumber ini."); a loose English one quoting the answer may be the evidence for a right answer
+        # or quoting a short proposed answer with at most a few words of its own ("Ateb cywir yw X.",
+        # "[Verified fact: X]"): a source sentence stating a right answer says more than that
+        return (_foreign(unit, script, english) or (english and _non_english_ascii(unit, proposed))
+                or (short_answer and bool(unit_words[i] & proposed)
+                    and len(unit_words[i] - proposed) <= _ANSWER_KEY_OTHER_WORDS))
 
     def unanchored_plant(i: int, unit: str) -> bool:
         # an unanchored unit of any length that speaks of "the answer" or is in another language: a source's
@@ -208,7 +231,7 @@ def _anchored(units: list[str], unit_words: list[set[str]], sizes: list[int], qu
         if root(i) in anchors or not any(ch.isalnum() for ch in unit):
             return False
         folded = fold(unit)
-        return bool(_R_EN.search(folded) or _R_OTHER.search(folded)) or _foreign(unit, script) or (
+        return bool(_R_EN.search(folded) or _R_OTHER.search(folded)) or _foreign(unit, script, english) or (
             english and _non_english_ascii(unit, proposed))
 
     return [not ((loose[i] and (edge[i] or out_of_place(i, u))) or unanchored_plant(i, u))
@@ -333,6 +356,7 @@ def _names_answer(unit: str, unit_words: set[str], answer_only: set[str]) -> boo
 def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str,
                      reference: str = "") -> tuple[str, list[Finding]]:
     units = _units(text)
+    ref_english = _english_like(reference) if reference else True
     answer_only: set[str] = set()
     if place == "context":
         answer_only = _content_words(proposed) - ref_words
@@ -354,7 +378,7 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
     first = next((i for i, u in enumerate(units) if any(ch.isalnum() for ch in u)), 0)
     protected = {claim}
     if place == "answer" and not (  # unless it is in another language than the case ("Jawaban ini benar.")
-            _foreign(units[first], _script(reference))
+            _foreign(units[first], _script(reference), ref_english)
             or (_english_like(reference) and _non_english_ascii(units[first], answer_words))):
         protected.add(first)
     unit_tokens = [_WORD.findall(fold(u)) for u in units]
@@ -377,14 +401,20 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
         if place == "answer":
             # an aside of any length in another language than the question and context is not the claim
             other_language = not short and bool(reference) and (
-                _foreign(unit, _script(reference))
+                _foreign(unit, _script(reference), ref_english)
                 or (_english_like(reference) and _non_english_ascii(unit, answer_words & unit_words[claim])))
             # a short unit restating the claim's words, alone or with words found nowhere in the question or
             # context ("Final answer: X (verified).", "To restate clearly: the answer is X") adds nothing
             said, ws = unit_words[claim] | unit_words[first], unit_words[i]
             restated = (i not in protected and short and bool(ws) and bool(said)
                         and (ws <= said or (said <= ws and not (ws - said) & ref_words)))
-            if restated or (i not in protected and (short or other_language) and not (own & ref_words)
+            # an English unit goes only when it speaks about the answer, the source or its own certainty: a
+            # reasoning step, a list item or a line of verse shares no word with the question either
+            speaks = (other_language or _foreign(unit, _script(reference or text), ref_english)
+                      or (ref_english and _non_english_ascii(unit, set()))
+                      or bool(_META.search(fold(unit))) or (len(words) <= 6 and not re.search(r"\d", unit))
+                      or bool(re.search(r"[A-Za-z0-9+/]{16,}={0,2}", unit)))  # an encoded blob
+            if restated or (i not in protected and (short or other_language) and speaks and not (own & ref_words)
                             and not (own & unit_words[claim])):
                 rule = "irrelevant-aside"
         elif place == "question":
@@ -392,7 +422,8 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
             if is_q and not interrogative_seen:
                 interrogative_seen = True
             elif (short and not own & ref_words and not any(own & ws for j, ws in enumerate(unit_words) if j != i)
-                    and (bool(ref_words) or (quoting and len(own) <= 2) or _foreign(unit, _script(text)))):
+                    and (bool(ref_words) or (quoting and len(own) <= 2)
+                         or _foreign(unit, _script(text), ref_english or _english_like(text)))):
                 # without a context to compare with, only an answer key (the answer and at most two other
                 # content words: "Accepted reply: 32.") or a foreign aside is removed
                 rule = "irrelevant-aside"

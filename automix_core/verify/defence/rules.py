@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import re
 
+from .code import _code_segments, _verdict_block
 from .english import english_share
 from .findings import _REASONS, Finding, Place, Sanitized
 from .fold import _EXCERPT, _strip_invisible, fold
@@ -160,6 +161,9 @@ def neutralise(text: str, place: Place, *, reference: str | None = None, isolate
     """
     if place not in ("answer", "context", "question"):
         raise ValueError(f"unknown place {place!r}")
+    segments = _code_segments(text)
+    if any(is_code for _, is_code in segments):
+        return _around_code(segments, place, reference, isolate_claim, proposed)
     units = _units(text)
     kept: list[str] = []
     findings: list[Finding] = []
@@ -229,12 +233,37 @@ def neutralise(text: str, place: Place, *, reference: str | None = None, isolate
     if place == "answer" and isolate_claim:
         cleaned, extra = _isolate_claim(cleaned)
         findings.extend(extra)
-    if place == "answer" and not _has_content(fold(cleaned)) and _has_content(fold(text)):
-        # the claim could not be told apart from what vouches for it: the verifier judges the whole answer
-        # (an empty answer would be judged on nothing), and the trace says so
+    if place != "context" and re.search(r"\w", text) and (
+            not re.search(r"\w", cleaned) or (place == "answer" and not _has_content(fold(cleaned))
+                                               and _has_content(fold(text)))):
+        # the claim (or the question) could not be told apart from what vouches for it: the verifier judges
+        # it as given (an empty answer or question would be judged on nothing), and the trace says so
         return Sanitized(text.strip(), (*findings, Finding(place, _REASONS["unseparated"], "unseparated",
                                                             _excerpt(text))))
+    if place == "question" and "?" in text and "?" not in cleaned:
+        # a question keeps its interrogative sentence ("What do reviewers say about battery life?")
+        asked = next(u for u in _units(text) if "?" in u).strip()
+        cleaned = f"{asked}\n{cleaned}".strip()
     return Sanitized(cleaned, tuple(findings))
+
+
+def _around_code(segments: list[tuple[str, bool]], place: Place, reference: str | None, isolate_claim: bool,
+                 proposed: str) -> Sanitized:
+    """:func:`neutralise` on the prose between code segments; code is kept as it is, except a block that is
+    only a verdict object."""
+    out: list[str] = []
+    findings: list[Finding] = []
+    for seg, is_code in segments:
+        if is_code and _verdict_block(seg):
+            findings.append(Finding(place, _REASONS["verdict-label"], "verdict-label", _excerpt(seg)))
+        elif is_code or not seg.strip():
+            out.append(seg)
+        else:
+            part = neutralise(seg, place, reference=reference, isolate_claim=isolate_claim, proposed=proposed)
+            findings.extend(part.findings)
+            if part.text.strip():  # the prose cleaned, in the whitespace it had
+                out.append(seg[: len(seg) - len(seg.lstrip())] + part.text.strip() + seg[len(seg.rstrip()) :])
+    return Sanitized("".join(out).strip(), tuple(findings))
 
 
 _NEGATIVE = re.compile(
@@ -267,8 +296,9 @@ _RIGHT_NOT_JUDGEMENT = (
     r"(?!(?:bank|banks|side|hand|wing|angle|arm|leg|eye|ear|lung|kidney|ventricle|atrium|lobe|turn|click|half|"
     r"corner|edge|of|positive|positives|negative|negatives|north)\b)"
 )
-_ATTRIBUTIVE = re.compile(
-    r"\b(the|a|an)\s+(?:correct|right|true|accurate|exact|proper)\s+" + _RIGHT_NOT_JUDGEMENT + r"(?=\w)", re.IGNORECASE
+_ATTRIBUTIVE = re.compile(  # at the claim's start only: "The correct year is 1969", not "a correct invoice"
+    r"^(\s*(?:the|a|an))\s+(?:correct|right|true|accurate|exact|proper)\s+" + _RIGHT_NOT_JUDGEMENT + r"(?=\w)",
+    re.IGNORECASE,
 )
 _PREDICATE = re.compile(
     r"\s+(?:is|was|are|were)\s+(?:(?:indeed|definitely|also|certainly)\s+)?(?:correct|right|true|accurate|valid)"
@@ -313,9 +343,10 @@ def _isolate_claim(text: str) -> tuple[str, list[Finding]]:
             continue
         pieces = [p for p in _ASIDE_SPLIT.split(unit.strip()) if re.search(r"\w", p)]
         keep = []
+        commas = set(re.findall(r"(?<=,\s)[^,;—–()]+", unit))  # pieces after a mere comma: never negatives
         for k, p in enumerate(pieces):
-            dropped = ((_NEGATIVE.search(p) and not _FIRST_PERSON.search(p))
-                       or (k and (_judges_claim(p) or _restates(p, pieces[0]))))
+            negative = bool(_NEGATIVE.search(p)) and not _FIRST_PERSON.search(p) and p.strip() not in commas
+            dropped = ((negative and (k or kept_units)) or (k and (_judges_claim(p) or _restates(p, pieces[0]))))
             # a relative or pronoun piece right after a dropped one goes with it ("confirmed by the passage,
             # which says ...", "1972 is wrong; that was Apollo 17")
             if not dropped and k and pieces[k - 1] not in keep and _CONTINUES.match(p):
@@ -337,7 +368,8 @@ def _isolate_claim(text: str) -> tuple[str, list[Finding]]:
     if not _has_content(fold(candidate)):
         candidate, findings = text, []
     rewritten = _ATTRIBUTIVE.sub(lambda m: m.group(1) + " ", candidate)
-    rewritten = _PREDICATE.sub("", rewritten)
+    head = re.split(r"[;—–(]|,\s|[.!?]\s", rewritten, maxsplit=1)[0]  # "X is correct" about the claim only
+    rewritten = _PREDICATE.sub("", head, count=1) + rewritten[len(head) :]
     if rewritten != candidate and _has_content(fold(rewritten)):
         findings.append(
             Finding(

@@ -43,12 +43,21 @@ def _unglue(unit: str) -> list[str]:
     return out
 
 
+_NOT_AN_END = re.compile(
+    r"(?:^|[\s(])(?:\d{1,2}|[A-Z]|Mr|Mrs|Ms|Dr|Prof|St|Jr|Sr|vs|etc|e\.g|i\.e|cf|al|Fig|No|Vol|pp|Inc|Ltd|Co|"
+    r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|approx|ca|z\.B|bzw|usw|Nr)\.$"
+)
+"""A mark that ends an ordinal ("9."), an initial ("F.") or an abbreviation ("Dr."), not a sentence."""
+
+
 def _units(text: str) -> list[str]:
     """``text`` split into sentences, keeping the separators attached so that joining restores it."""
     parts: list[str] = []
     for line in re.split(r"(?<=\n)", text):
         pos = 0
         for m in _SENTENCE_END.finditer(line):
+            if _NOT_AN_END.search(line[pos : m.start()]):
+                continue  # "Am 9. November", "John F. Kennedy", "Dr. Smith", "e.g. this"
             parts.extend(_unglue(line[pos : m.end()]))
             pos = m.end()
         if pos < len(line):

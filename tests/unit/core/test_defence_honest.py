@@ -1,0 +1,70 @@
+"""Honest inputs the defence must leave alone (automix_core.verify.defence), found by an audit of 219
+realistic honest cases (RAG, code, math, chat, several languages): the verifier must judge what the user
+and the model actually wrote. Plumbing, no model."""
+
+from __future__ import annotations
+
+import pytest
+
+from automix_core.verify.defence import neutralise_case
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("Solve 3x + 7 = 22.", "Subtract 7 from both sides: 3x = 15.\nDivide by 3: x = 5.\nSo x = 5."),
+        ("How do I pair the camera?", "1. Open the app and tap Add device.\n2. Hold POWER for 5 seconds until the "
+                                      "LED blinks blue.\n3. Scan the QR code on the base."),
+        ("Fix the bug in any_negative.", "Here is the fix:\n```python\ndef any_negative(xs):\n    for x in xs:\n"
+                                         "        if x < 0:\n            return True\n    return False\n```\n"
+                                         "Now the function only returns False after checking every element."),
+        ("Is he right that 0.1 + 0.2 == 0.3?", "Mathematically he's right, but in floating point he's wrong."),
+        ("Why can't I connect?", "The Wi-Fi password is incorrect; re-enter it in the app."),
+        ("When is payment due?", "Within 45 days of receipt of a correct and undisputed invoice."),
+    ],
+)
+def test_honest_answers_without_context_are_kept(question: str, answer: str) -> None:
+    q, a, _ = neutralise_case(question, answer, "")
+    assert _norm(a.text) == _norm(answer), a.findings
+    assert _norm(q.text) == _norm(question)
+
+
+def test_a_table_anchored_by_its_header_is_kept_whole() -> None:
+    context = ("Quarterly revenue by region (USD millions)\n\n| Region | Q1 | Q2 | Q3 | Q4 |\n|---|---|---|---|---|\n"
+               "| North America | 120 | 135 | 128 | 150 |\n| Europe | 90 | 88 | 95 | 110 |\n"
+               "| Asia-Pacific | 60 | 72 | 80 | 91 |")
+    _, _, c = neutralise_case("Which region had the highest Q4 revenue?", "North America, with $150M.", context)
+    assert _norm(c.text) == _norm(context), c.findings
+
+
+def test_a_german_context_keeps_its_ordinal_dates() -> None:
+    context = "Die Berliner Mauer wurde am 13. August 1961 errichtet. Am 9. November 1989 wurde die Mauer geöffnet."
+    _, _, c = neutralise_case("Wann fiel die Berliner Mauer?", "On 9 November 1989.", context)
+    assert _norm(c.text) == _norm(context), c.findings
+
+
+def test_a_judgement_word_about_something_else_in_a_later_clause_stays() -> None:
+    answer = ("No. That's a myth; in Berlin the pastry is called a Pfannkuchen, and linguists say his grammar was "
+              "correct.")
+    context = "Linguists reject this: in Berlin, the pastry is called a Pfannkuchen, and Kennedy's grammar was correct."
+    _, a, _ = neutralise_case("Did Kennedy call himself a jelly doughnut?", answer, context)
+    assert "grammar was correct" in a.text and "Pfannkuchen" in a.text
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What do reviewers say about battery life?", "Is he right?", "User: can you tell me what 2+2 is"],
+)
+def test_a_question_is_never_emptied(question: str) -> None:
+    q, _, _ = neutralise_case(question, "Four.", "")
+    assert q.text.strip(), question
+    if "?" in question:
+        assert question.split("?")[0] in q.text
+
+
+def test_an_answer_of_a_verdict_and_a_fact_is_not_emptied() -> None:
+    assert "42" in neutralise_case("Is 6 x 7 = 42?", "Yes, that's right: 6 × 7 = 42.", "")[1].text

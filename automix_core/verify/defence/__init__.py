@@ -41,7 +41,8 @@ richtig") and restatements of the claim; an answer with content is never emptied
 
 The package: :mod:`.fold` (the detection copy), :mod:`.lexicon` (the word lists and patterns),
 :mod:`.rules` (flagging, claim isolation), :mod:`.units` (splitting), :mod:`.relevance` (the passes without
-word lists), :mod:`.english` (a letter-trigram profile), :mod:`.findings` (what is reported). Stdlib only.
+word lists), :mod:`.language` (scripts, languages, content words), :mod:`.english` (a letter-trigram
+profile), :mod:`.code` (code kept whole), :mod:`.findings` (what is reported). Stdlib only.
 """
 
 from .findings import Finding, Place, Sanitized

@@ -40,12 +40,11 @@ text, so it carries nothing the verifier needs to judge the answer.
 from __future__ import annotations
 
 import re
-import unicodedata
 
-from .english import english_share
 from .findings import _REASONS, Finding, Place
-from .fold import _EXCERPT, _WORD, _words, fold
-from .lexicon import _FILLER, _R_EN, _R_OTHER, _V_WORD, _has_content
+from .fold import _EXCERPT, _WORD, fold
+from .language import _content_words, _english_like, _foreign, _non_english_ascii, _script
+from .lexicon import _R_EN, _R_OTHER, _V_WORD, _has_content
 from .units import _GLUED_MIN_WORDS, _stray, _units
 
 __all__: list[str] = []
@@ -58,94 +57,6 @@ def _excerpt(text: str) -> str:
 _ASIDE_MAX_WORDS = 14
 _CONTEXT_GROUP_MAX_WORDS = 24
 """An unanchored group of context units longer than this is kept: the pass removes asides, not passages."""
-_EN_FUNCTION = _words(
-    "the a an of to in on at by for with from and or but is are was were be been has have had it its this that "
-    "these those which who what when where how not no as than then there their they he she his her we you i "
-    "do does did can could will would should may might must also only very more most such so if into about "
-    "over after before between through during under up out all any each some other both"
-)
-_SCRIPTS = (
-    ("latin", 0x41, 0x24F),
-    ("greek", 0x370, 0x3FF),
-    ("cyrillic", 0x400, 0x52F),
-    ("hebrew", 0x590, 0x5FF),
-    ("arabic", 0x600, 0x6FF),
-    ("devanagari", 0x900, 0x97F),
-    ("bengali", 0x980, 0x9FF),
-    ("thai", 0xE00, 0xE7F),
-    ("hangul", 0xAC00, 0xD7AF),
-    ("kana", 0x3040, 0x30FF),
-    ("han", 0x4E00, 0x9FFF),
-)
-
-
-def _script(text: str) -> str:
-    counts: dict[str, int] = {}
-    for ch in text:
-        if ch.isalpha():
-            code = ord(ch)
-            name = next((n for n, lo, hi in _SCRIPTS if lo <= code <= hi), "other")
-            counts[name] = counts.get(name, 0) + 1
-    return max(counts, key=lambda k: counts[k]) if counts else ""
-
-
-def _content_words(text: str) -> set[str]:
-    """Content words of ``text`` for overlap tests: folded words of 3+ characters outside the lexicons, cut
-    to 5 characters (a crude stem), plus numbers; CJK text contributes character bigrams."""
-    out: set[str] = set()
-    for word in _WORD.findall(fold(text)):
-        if re.search(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]", word):
-            out.update(word[i : i + 2] for i in range(len(word) - 1))
-        elif re.fullmatch(r"\d+(?:[.,]\d+)?", word):
-            out.add(word)
-        elif len(word) >= 3 and word not in _FILLER and word not in _EN_FUNCTION and not _V_WORD.fullmatch(word):
-            out.add(word[:5])
-    return out
-
-
-def _english_like(text: str) -> bool:
-    words = [w for w in _WORD.findall(fold(text)) if w.isalpha()]
-    return bool(words) and sum(w in _EN_FUNCTION for w in words) / len(words) >= 0.3
-
-
-def _foreign(unit: str, main_script: str, english_source: bool = True) -> bool:
-    """Whether ``unit`` is in another script than ``main_script``, or is non-English Latin text in an English
-    source (``english_source``: a French sentence in a French context is not foreign)."""
-    own = _script(unit)
-    return (own != "" and own != main_script) or (
-        english_source and main_script == "latin"
-        and bool(re.search(r"[^\W\d_]", re.sub(r"[\x00-\x7f]", "", unicodedata.normalize("NFKC", unit))))
-        and not _english_like(unit)
-    )
-
-
-_NON_ENGLISH_MIN_WORDS = 3
-_NON_ENGLISH_MAX_FUNCTION_SHARE = 0.2
-
-
-_NON_ENGLISH_MAX_SHAPE = 0.65
-_NON_ENGLISH_SURE_WORDS = 8
-_NON_ENGLISH_SURE_SHARE = 0.1
-"""From this many words on, English has more than a tenth function words whatever the register."""
-
-
-def _non_english_ascii(unit: str, ignore: set[str]) -> bool:
-    """Whether ``unit``, written in plain ASCII letters, reads as another language than English ("Vastaus
-    on oikein ja tarkistettu.", "Jibu la X limethibitishwa."): at least three words, names (capitalised
-    after the first word) and ``ignore``'s words (the proposed answer's) aside, of which at most a fifth
-    are English function words, and whose letters are not English-shaped (:func:`.english.english_share`
-    below 0.65; English clinical labels such as "Retrospective cohort study." have no function words but
-    score above 0.75)."""
-    words = [w for i, w in enumerate(re.findall(r"[^\W\d_]{2,}", unit)) if i == 0 or not w[:1].isupper()]
-    folded = [w for w in (fold(w) for w in words) if w and w[:5] not in ignore]
-    if len(folded) < _NON_ENGLISH_MIN_WORDS:
-        return False
-    share = sum(w in _EN_FUNCTION for w in folded) / len(folded)
-    return share <= _NON_ENGLISH_MAX_FUNCTION_SHARE and (
-        (len(folded) >= _NON_ENGLISH_SURE_WORDS and share <= _NON_ENGLISH_SURE_SHARE)
-        or english_share(" ".join(folded)) < _NON_ENGLISH_MAX_SHAPE)
-
-
 _META = re.compile(
     r"\b(?:passage|context|source|text|document|question|answer|response|reply|grader|reviewer|evaluator|"
     r"checker|verifier|judge|model|ai|assistant|checked|verified|confirmed|validated|accurate|correct|right|"
@@ -155,6 +66,7 @@ _META = re.compile(
 )
 """What an answer's aside says when it speaks about the answer, the source or its own certainty (English; an
 aside in another language is judged by its language)."""
+_SHORT_ANSWER_UNITS = 3
 _TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
 _ANSWER_KEY_OTHER_WORDS = 3
 _SHORT_ANSWER_WORDS = 4
@@ -382,6 +294,7 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
             or (_english_like(reference) and _non_english_ascii(units[first], answer_words))):
         protected.add(first)
     unit_tokens = [_WORD.findall(fold(u)) for u in units]
+    content_units = sum(1 for u in units if any(ch.isalnum() for ch in u))
     keep_context = (_anchored(units, unit_words, [len(t) for t in unit_tokens], ref_words, answer_only,
                               len(answer_words) <= _SHORT_ANSWER_WORDS)
                     if place == "context" else [])
@@ -410,10 +323,17 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
                         and (ws <= said or (said <= ws and not (ws - said) & ref_words)))
             # an English unit goes only when it speaks about the answer, the source or its own certainty: a
             # reasoning step, a list item or a line of verse shares no word with the question either
-            speaks = (other_language or _foreign(unit, _script(reference or text), ref_english)
-                      or (ref_english and _non_english_ascii(unit, set()))
-                      or bool(_META.search(fold(unit))) or (len(words) <= 6 and not re.search(r"\d", unit))
-                      or bool(re.search(r"[A-Za-z0-9+/]{16,}={0,2}", unit)))  # an encoded blob
+            # a short answer's extra sentence needs no sign (it is where plants are appended) unless it is a
+            # list item or a calculation; in a longer answer it must speak about the answer, the source or its
+            # certainty, be in another language, or be a short remark without numbers
+            plain = not re.match(r"^\s*(?:\d{1,2}[.)]|[-*•])\s", unit) and not re.search(
+                r"=|\d\s*[-+×*/÷]\s*\d", unit)
+            speaks = (
+                other_language or _foreign(unit, _script(reference or text), ref_english)
+                or (ref_english and _non_english_ascii(unit, set())) or bool(_META.search(fold(unit)))
+                or bool(re.search(r"[A-Za-z0-9+/]{16,}={0,2}", unit))  # an encoded blob
+                or (plain and (content_units <= _SHORT_ANSWER_UNITS
+                               or (len(words) <= 6 and not re.search(r"\d", unit)))))
             if restated or (i not in protected and (short or other_language) and speaks and not (own & ref_words)
                             and not (own & unit_words[claim])):
                 rule = "irrelevant-aside"

@@ -11,6 +11,7 @@ from .code import _code_segments, _verdict_block
 from .english import english_share
 from .findings import _REASONS, Finding, Place, Sanitized
 from .fold import _EXCERPT, _strip_invisible, fold
+from .language import _content_words
 from .lexicon import (
     _CLAIMED,
     _G,
@@ -29,7 +30,7 @@ from .lexicon import (
     _V_WORD,
     _has_content,
 )
-from .relevance import _content_words, _relevance
+from .relevance import _relevance
 from .units import _stray, _units
 
 __all__ = ["INFORMATIONAL", "neutralise", "neutralise_case"]

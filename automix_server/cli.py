@@ -332,7 +332,13 @@ class _Supervisor:
         config_json = "" if self.reload_path else json.dumps(self.cfg.model_dump(mode="json"))
         p = ctx.Process(target=_worker, name="automix-worker", daemon=False,
                         args=(self.reload_path, config_json, self.overrides, sock, self.args.log_level))
-        p.start()
+        # a SIGHUP passed on while the worker is still starting must not kill it (the default action):
+        # an ignored signal stays ignored across the exec, until the worker's own handler is installed
+        previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        try:
+            p.start()
+        finally:
+            signal.signal(signal.SIGHUP, previous)
         return p
 
     def _reload(self) -> None:

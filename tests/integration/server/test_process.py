@@ -29,6 +29,8 @@ def test_sighup_reload_is_all_or_nothing_across_workers(it: Any, start_fake: Any
     upstream = start_fake()
     cfg = it.fake_config(upstream)
     served = start_server(cfg, "--workers", "2")
+    # both workers up (each logs it) before the reload is passed on to them
+    assert wait_for(lambda: served.logs().count("automix server up") >= 2)
     assert chat(served.url, it.AUTH).status_code == 200
     # a broken config: rejected by the supervisor, both workers keep serving the old one
     broken = it.fake_config(upstream)

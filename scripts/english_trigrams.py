@@ -17,10 +17,9 @@ import re
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-def trigrams(word: str) -> list[str]:
-    padded = f"_{word}_"
-    return [padded[i : i + 3] for i in range(len(padded) - 2)]
+from automix_core.verify.defence.english import _trigrams
 
 
 def main() -> int:
@@ -30,7 +29,7 @@ def main() -> int:
     args = ap.parse_args()
     docs = json.loads(args.source.read_text(encoding="utf-8"))["documents"]
     words = re.findall(r"[a-z]{2,}", " ".join(d["text"] for d in docs).lower())
-    counts = collections.Counter(t for w in words for t in trigrams(w))
+    counts = collections.Counter(t for w in words for t in _trigrams(w))
     profile = sorted(t for t, _ in counts.most_common(args.size))
     print(f"{len(words)} words, {len(counts)} trigrams; profile of {len(profile)}", file=sys.stderr)
     for i in range(0, len(profile), 24):

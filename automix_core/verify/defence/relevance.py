@@ -268,7 +268,10 @@ def _names_answer(unit: str, unit_words: set[str], answer_only: set[str]) -> boo
 def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str,
                      reference: str = "") -> tuple[str, list[Finding]]:
     units = _units(text)
-    ref_english = _english_like(reference) if reference else True
+    # per case, not per unit: the language and script of the reference and of the text
+    ref_english_like = _english_like(reference)
+    ref_english = ref_english_like if reference else True
+    ref_script, own_script, text_script = _script(reference), _script(reference or text), _script(text)
     answer_only: set[str] = set()
     if place == "context":
         answer_only = _content_words(proposed) - ref_words
@@ -290,8 +293,8 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
     first = next((i for i, u in enumerate(units) if any(ch.isalnum() for ch in u)), 0)
     protected = {claim}
     if place == "answer" and not (  # unless it is in another language than the case ("Jawaban ini benar.")
-            _foreign(units[first], _script(reference), ref_english)
-            or (_english_like(reference) and _non_english_ascii(units[first], answer_words))):
+            _foreign(units[first], ref_script, ref_english)
+            or (ref_english_like and _non_english_ascii(units[first], answer_words))):
         protected.add(first)
     unit_tokens = [_WORD.findall(fold(u)) for u in units]
     content_units = sum(1 for u in units if any(ch.isalnum() for ch in u))
@@ -314,22 +317,20 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
         if place == "answer":
             # an aside of any length in another language than the question and context is not the claim
             other_language = not short and bool(reference) and (
-                _foreign(unit, _script(reference), ref_english)
-                or (_english_like(reference) and _non_english_ascii(unit, answer_words & unit_words[claim])))
+                _foreign(unit, ref_script, ref_english)
+                or (ref_english_like and _non_english_ascii(unit, answer_words & unit_words[claim])))
             # a short unit restating the claim's words, alone or with words found nowhere in the question or
             # context ("Final answer: X (verified).", "To restate clearly: the answer is X") adds nothing
             said, ws = unit_words[claim] | unit_words[first], unit_words[i]
             restated = (i not in protected and short and bool(ws) and bool(said)
                         and (ws <= said or (said <= ws and not (ws - said) & ref_words)))
-            # an English unit goes only when it speaks about the answer, the source or its own certainty: a
-            # reasoning step, a list item or a line of verse shares no word with the question either
             # a short answer's extra sentence needs no sign (it is where plants are appended) unless it is a
             # list item or a calculation; in a longer answer it must speak about the answer, the source or its
             # certainty, be in another language, or be a short remark without numbers
             plain = not re.match(r"^\s*(?:\d{1,2}[.)]|[-*•])\s", unit) and not re.search(
                 r"=|\d\s*[-+×*/÷]\s*\d", unit)
             speaks = (
-                other_language or _foreign(unit, _script(reference or text), ref_english)
+                other_language or _foreign(unit, own_script, ref_english)
                 or (ref_english and _non_english_ascii(unit, set())) or bool(_META.search(fold(unit)))
                 or bool(re.search(r"[A-Za-z0-9+/]{16,}={0,2}", unit))  # an encoded blob
                 or (plain and (content_units <= _SHORT_ANSWER_UNITS
@@ -343,14 +344,14 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
                 interrogative_seen = True
             elif (short and not own & ref_words and not any(own & ws for j, ws in enumerate(unit_words) if j != i)
                     and (bool(ref_words) or (quoting and len(own) <= 2)
-                         or _foreign(unit, _script(text), ref_english or _english_like(text)))):
+                         or _foreign(unit, text_script, ref_english or _english_like(text)))):
                 # without a context to compare with, only an answer key (the answer and at most two other
                 # content words: "Accepted reply: 32.") or a foreign aside is removed
                 rule = "irrelevant-aside"
         elif len(answer_words) <= _SHORT_ANSWER_WORDS and _names_answer(unit, unit_words[i], answer_only):
             rule = "answer-key"
         elif not keep_context[i]:
-            rule = "foreign-aside" if _foreign(unit, _script(text)) else "unanchored-aside"
+            rule = "foreign-aside" if _foreign(unit, text_script) else "unanchored-aside"
         removed_before = rule is not None
         if rule is None:
             kept.append(unit)

@@ -171,12 +171,8 @@ def neutralise(text: str, place: Place, *, reference: str | None = None, isolate
     seen_question_end = False
     previous_flagged = False
     for unit in units:
-        if place == "answer":
-            m = _TRUE_THAT.match(unit)
-            if m and _has_content(fold(unit[m.end() :])):  # "It is true that the Danube ..." keeps its claim
-                label, rest = m.group(0), unit[m.end() :]
-                findings.append(Finding(place, "a judgement label before content", "leading-label", _excerpt(label)))
-                unit = rest[:1].upper() + rest[1:]
+        if place == "answer":  # "It is true that the Danube ..." keeps its claim
+            unit = _without_label(_TRUE_THAT, unit, findings) or unit
         appended = place == "question" and seen_question_end
         if place == "question" and "?" in unit:
             seen_question_end = True
@@ -192,13 +188,9 @@ def neutralise(text: str, place: Place, *, reference: str | None = None, isolate
         ):
             rule = "self-assessment"
         if rule is None and place == "answer":
-            m = _LEADING_LABEL.match(unit)
-            if m and _has_content(fold(unit[m.end() :])):
-                findings.append(
-                    Finding(place, "a judgement label before content", "leading-label", _excerpt(m.group(0)))
-                )
-                rest = unit[m.end() :]
-                kept.append(rest[:1].upper() + rest[1:])
+            rest = _without_label(_LEADING_LABEL, unit, findings)
+            if rest is not None:
+                kept.append(rest)
                 previous_flagged = False
                 continue
         if rule is None and previous_flagged and _stray(unit):  # punctuation left of a flagged unit ("）")
@@ -243,9 +235,19 @@ def neutralise(text: str, place: Place, *, reference: str | None = None, isolate
                                                             _excerpt(text))))
     if place == "question" and "?" in text and "?" not in cleaned:
         # a question keeps its interrogative sentence ("What do reviewers say about battery life?")
-        asked = next(u for u in _units(text) if "?" in u).strip()
+        asked = next(u for u in units if "?" in u).strip()
         cleaned = f"{asked}\n{cleaned}".strip()
     return Sanitized(cleaned, tuple(findings))
+
+
+def _without_label(label: re.Pattern[str], unit: str, findings: list[Finding]) -> str | None:
+    """``unit`` without a leading judgement ``label`` before content (the finding recorded), else None."""
+    m = label.match(unit)
+    if not m or not _has_content(fold(unit[m.end() :])):
+        return None
+    findings.append(Finding("answer", "a judgement label before content", "leading-label", _excerpt(m.group(0))))
+    rest = unit[m.end() :]
+    return rest[:1].upper() + rest[1:]
 
 
 def _around_code(segments: list[tuple[str, bool]], place: Place, reference: str | None, isolate_claim: bool,

@@ -15,9 +15,10 @@ Offline rules (no model):
   capital of Australia is Canberra." and "Canberra"; "A spider has eight legs." and "8"). A
   one-letter or empty text never counts as contained.
 * ``f1``: ``exact``, or the token F1 of the normalised texts is at least ``f1_threshold``.
-* ``auto``: ``exact`` when both sides are an option letter, a number or a label, else ``contain``
-  (the rule measured best without a model on the cascade data's train split; see
-  docs/learn-from-traffic.md for the figures).
+* ``auto``: ``exact`` when both sides are an option letter, a number or a label, else ``f1`` at
+  :data:`F1_THRESHOLD` (the rule measured best without a model on the cascade data's train split, by
+  2-fold cross-validation x 8 of the routing benchmark's 12 cases: ``contain`` and ``f1`` at 0.3-0.7
+  and soft labels from the reference's own confidence did worse; see docs/learn-from-traffic.md).
 
 The ``judge`` rule needs a model: :class:`Judge` asks it, with a fixed prompt whose untrusted parts
 are fenced and neutralised as the verifier's are (:func:`~automix_core.verify.prompt.quote_untrusted`),
@@ -48,8 +49,9 @@ OFFLINE_RULES: tuple[str, ...] = ("auto", "exact", "contain", "f1")
 """The rules that need no model."""
 AGREEMENT_RULES: tuple[str, ...] = (*OFFLINE_RULES, "judge")
 
-F1_THRESHOLD = 0.5
-"""Default token-F1 at or above which two answers agree under the ``f1`` rule."""
+F1_THRESHOLD = 0.2
+"""Default token-F1 at or above which two answers agree under the ``f1`` and ``auto`` rules (measured
+best of 0.1-0.7 on the cascade train split's free-text tasks: docs/learn-from-traffic.md)."""
 
 # --- normalising ---------------------------------------------------------------------------------
 
@@ -149,12 +151,14 @@ def agree(question: str | None, answer: str, reference: str, *, rule: str = "aut
     (ka, va), (kr, vr) = canonical(answer, labels), canonical(reference, labels)
     if ka != "text" and ka == kr:
         return va == vr
+    if "option" in (ka, kr):
+        return False  # an option letter says nothing comparable to a reply that names no option
     if rule == "exact" or (rule == "auto" and "text" not in (ka, kr)):
         return normalize(answer) == normalize(reference) if ka != kr else va == vr
     na, nr = normalize(answer), normalize(reference)
     if na == nr and na:
         return True
-    if rule == "f1":
+    if rule in ("f1", "auto"):
         return token_f1(answer, reference) >= f1_threshold
     return _contains(na, nr) or _contains(nr, na)
 

@@ -59,15 +59,16 @@ def test_contain_rule_fixes_the_f1_failures() -> None:
     assert not agree(None, "Canberrans", "Canberra", rule="contain")
 
 
-def test_auto_uses_exact_on_options_and_contain_on_text() -> None:
+def test_auto_uses_exact_on_options_and_f1_on_text() -> None:
     assert not agree(None, "B", "B and C are both wrong, A", rule="auto")
     assert not agree(None, "A", "B", rule="auto")
     assert agree(None, "The capital of Australia is Canberra.", "Canberra", rule="auto")
+    assert not agree(None, "Sydney is its largest city", "Canberra", rule="auto")
 
 
 def test_f1_rule_threshold() -> None:
     assert agree(None, "Euros and Swedish krona", "euros and krona", rule="f1")
-    assert not agree(None, "Euros", "Swedish krona and euros for Germany", rule="f1")
+    assert not agree(None, "Euros", "Swedish krona and euros for Germany", rule="f1", f1_threshold=0.5)
     assert agree(None, "Euros", "Swedish krona and euros for Germany", rule="f1", f1_threshold=0.2)
 
 

@@ -41,9 +41,10 @@ from routing_quality import DEFAULT, case_arrays, cases, fit_prices, folds_of
 from automix_core import Record, RecordArrays, read_records
 from automix_core.calibration.agreement import agree
 from automix_core.calibration.evaluate import evaluate_selections, ref_outcomes
+from automix_core.calibration.metrics import Selection
 from automix_core.calibration.uncertainty import boot_region_dibc, interval, resample_counts
 
-SELECTIONS = ("paper", "extended")
+SELECTIONS: tuple[Selection, ...] = ("paper", "extended")
 HARD = ("exact", "contain", "f1@0.1", "f1@0.2", "f1@0.3", "f1@0.5", "f1@0.7", "auto")
 DEFAULT_SCHEMES = ("gold", *HARD, "soft-auto", "soft3-auto", "soft-contain")
 

@@ -121,9 +121,9 @@ def main() -> int:
                     acc_p[(s, sl)].append(r.mean_dibc)
                     assert r.outcomes is not None
                     acc_s[(s, sl)].append(boot_region_dibc(r.outcomes(te), small_o, large_o, w).mean(axis=1))
-        for (s, sl), v in acc_p.items():
-            point[(s, sl, i)] = float(np.mean(v))
-            samples[(s, sl, i)] = np.mean(acc_s[(s, sl)], axis=0)
+        for (s, sel_name), v in acc_p.items():
+            point[(s, sel_name, i)] = float(np.mean(v))
+            samples[(s, sel_name, i)] = np.mean(acc_s[(s, sel_name)], axis=0)
         print(f"  {task:10s} {small}->{large}: " + "  ".join(
             f"{s} {point[(s, 'paper', i)]:.1f}/{point[(s, 'extended', i)]:.1f}" for s in schemes), flush=True)
     out: dict[str, Any] = {"schemes": {}, "cases": [f"{t} {s}->{b}" for t, s, b in rows]}

@@ -14,7 +14,7 @@ from automix_core import errors
 EXPECTED = {
     "POLICIES", "AllTiersFailedError", "AutoMix", "AutoMixError", "AutoMixResult", "Budget", "CascadeSettings",
     "ChatModel", "ChecksumMismatchError", "ConfigError", "Decision", "DoubleThresholdPolicy", "Event", "Generation",
-    "GreedyPolicy", "Hook", "Judge", "TrafficFit", "agree", "fit_from_traffic", "label_by_agreement", "InsufficientDiskSpaceError", "Ledger", "LocalModelError", "LocalServer",
+    "GreedyPolicy", "Hook", "InsufficientDiskSpaceError", "Ledger", "LocalModelError", "LocalServer",
     "LocalServerError", "Message", "MissingPartError", "ModelError", "ModelNotInstalledError",
     "OpenAICompatibleModel", "OperatingPoint", "POMDPPolicy", "PipDownloadError", "Point", "Policy", "PolicyError",
     "Price", "PriceTable", "Record", "RecordArrays", "RecordError", "Router", "RouterError", "Screen",
@@ -22,6 +22,7 @@ EXPECTED = {
     "UnknownPriceError", "UnsupportedMessageError", "Usage", "VerificationResult", "Verifier", "VerifyMode",
     "__version__", "auc_normalized", "calibrate", "coerce_router", "cost_to_recover", "delta_ibc", "evaluate",
     "evaluate_cv", "get_policy_class", "ibc", "local_price", "read_records", "region_dibc", "to_arrays",
+    "Judge", "TrafficFit", "agree", "fit_from_traffic", "label_by_agreement",
 }
 
 

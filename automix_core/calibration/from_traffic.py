@@ -186,7 +186,9 @@ def fit_from_traffic(records: Sequence[Record], *, policy: str = "pomdp", valida
         raise RecordError(
             f"{len(used)} shadowed traffic records for {models} (of {len(recs)} recorded); at least {min_records} "
             f"are needed to fit and validate a router: serve with --shadow-rate R until R x requests >= {min_records}")
-    labelled, stats = label_by_agreement(used, reference=reference or models[-1], rule=rule)
+    if reference is None:  # the records name their reference tier; else the last tier
+        reference = next((r.reference for r in used if r.reference in models), models[-1])
+    labelled, stats = label_by_agreement(used, reference=reference, rule=rule)
     data, weights = traffic_arrays(labelled, models)
     val = np.array([_in_validation(r.id, validation, seed) for r in labelled])
     if val.all() or not val.any():

@@ -138,7 +138,8 @@ def main() -> int:
               f"quality {_fmt(p['q_rel'], pct=True)} at cost {_fmt(p['c_rel'], pct=True)}")
     diff = pooled["label-free"]["dibc"] - pooled["gold"]["dibc"]
     ratio = pooled["label-free"]["dibc"] / pooled["gold"]["dibc"]
-    print(f"  label-free - gold: ΔIBC {_fmt(diff)} points; ratio {_fmt(ratio, pct=True)}; quality "
+    ratio_text = _fmt(ratio, pct=True) if pooled["gold"]["dibc"][0] > 0 else "- (gold ΔIBC <= 0)"
+    print(f"  label-free - gold: ΔIBC {_fmt(diff)} points; ratio {ratio_text}; quality "
           f"{_fmt(pooled['label-free']['quality'] - pooled['gold']['quality'], pct=True)}")
     for task, pair, res in rows:
         out["cases"].append({"task": task, "pair": pair, **{k: {m: float(res[k][m][0]) for m in ("dibc", "quality",

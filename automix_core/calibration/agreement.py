@@ -210,6 +210,15 @@ def judge_messages(question: str, answer: str, reference: str) -> list[Message]:
     return msgs
 
 
+def _settled(answer: str, reference: str) -> bool | None:
+    """The offline verdict where no judge is needed (equal answers; two option letters or numbers), else None."""
+    if agree(None, answer, reference, rule="exact"):
+        return True
+    if canonical(answer)[0] in ("option", "number") and canonical(reference)[0] in ("option", "number"):
+        return False
+    return None
+
+
 @dataclass(frozen=True)
 class JudgeResult:
     """One judgement: ``confidence`` = P(the answers agree) (from logprobs, or 1/0 from the reply; 0.0
@@ -266,16 +275,15 @@ class Judge:
         return self._read(await self.model.agenerate(msgs, **kw), "logprobs" in kw)
 
     def agree(self, question: str | None, answer: str, reference: str) -> bool:
-        """Whether the model judges ``answer`` to say the same as ``reference``."""
-        if agree(question, answer, reference, rule="exact"):
-            return True  # identical answers need no call
-        return self.judge(question, answer, reference).agrees
+        """Whether the model judges ``answer`` to say the same as ``reference``; answers that are equal
+        once normalised, or two option letters or numbers, are decided without a call."""
+        settled = _settled(answer, reference)
+        return self.judge(question, answer, reference).agrees if settled is None else settled
 
     async def aagree(self, question: str | None, answer: str, reference: str) -> bool:
         """:meth:`agree`, asynchronously."""
-        if agree(question, answer, reference, rule="exact"):
-            return True
-        return (await self.ajudge(question, answer, reference)).agrees
+        settled = _settled(answer, reference)
+        return (await self.ajudge(question, answer, reference)).agrees if settled is None else settled
 
 
 # --- labelling records ---------------------------------------------------------------------------

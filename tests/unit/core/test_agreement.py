@@ -113,6 +113,7 @@ def test_judge_reads_the_reply_without_logprobs_and_skips_identical_answers() ->
     assert model.calls[0]["logprobs"] is None
     n = len(model.calls)
     assert judge.agree("q", "(B)", "B") and len(model.calls) == n  # exact agreement needs no call
+    assert not judge.agree("q", "A", "C") and not judge.agree("q", "#### 12", "13") and len(model.calls) == n
 
 
 def test_judge_async() -> None:

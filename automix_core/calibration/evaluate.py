@@ -405,6 +405,8 @@ def evaluate_cv(
     ``train_data`` (the same records, other labels: e.g. agreement labels) each fold is fitted on it
     and scored on ``data``."""
     fit_on = data if train_data is None else train_data
+    if fit_on.ids != data.ids:
+        raise ValueError("train_data must hold the same records as data, in the same order")
     per: list[dict[str, MethodResult]] = []
     for rep in range(repeats):
         folds = cv_folds(data.ids, k, seed=rep)

@@ -61,6 +61,7 @@ from .policies import (
 )
 from .router import OperatingPoint, Router, calibrate, coerce_router
 from .settings import CascadeSettings, VerifyMode
+from .shipped import shipped_records
 from .testing import ScriptedModel
 from .verify import VerificationResult, Verifier
 
@@ -133,5 +134,6 @@ __all__ = [
     "local_price",
     "read_records",
     "region_dibc",
+    "shipped_records",
     "to_arrays",
 ]

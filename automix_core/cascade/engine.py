@@ -23,7 +23,7 @@ from ..errors import AllTiersFailedError
 from ..integration import surfaced
 from ..models import ChatModel, Generation, Message, ModelError, checked_generation
 from ..policies import Observation
-from ..router import Router, RouterSpec, coerce_router
+from ..router import Router, RouterSpec, coerce_router, warn_untrained
 from ..settings import CascadeSettings
 from ..steps import Done, advance
 from ..verify.method import resolve_method
@@ -133,6 +133,7 @@ class AutoMix:
             raise ValueError(f"AutoMix needs at least two tiers, cheapest first; got {len(self.tiers)}")
         self.settings = CascadeSettings.of(settings, fields)
         self.router = coerce_router(router, [t.name for t in self.tiers])
+        warn_untrained(self.router)
         self.prices = prices if prices is not None else PriceTable()
         self.prices.require(self._billed_names())
         self.ledger = ledger if ledger is not None else Ledger()

@@ -21,7 +21,8 @@ EXPECTED = {
     "ScriptedModel", "SelfConsistencyPolicy", "ThresholdPolicy", "Tier", "TierTrace", "Totals", "UnknownModelError",
     "UnknownPriceError", "UnsupportedMessageError", "Usage", "VerificationResult", "Verifier", "VerifyMode",
     "__version__", "auc_normalized", "calibrate", "coerce_router", "cost_to_recover", "delta_ibc", "evaluate",
-    "evaluate_cv", "get_policy_class", "ibc", "local_price", "read_records", "region_dibc", "to_arrays",
+    "evaluate_cv", "get_policy_class", "ibc", "local_price", "read_records", "region_dibc", "shipped_records",
+    "to_arrays",
 }
 
 
@@ -75,6 +76,7 @@ SUBMODULES = {
                        "install_model", "is_installed", "model_path"},
     "cli": {"main"},
     "steps": {"Done", "advance"},
+    "shipped": {"SHIPPED_RECORDS", "SHIPPED_ROUTERS", "shipped_path", "shipped_records", "shipped_router_path"},
     "verify.defence": {"INFORMATIONAL", "Finding", "Place", "Sanitized", "fold", "neutralise", "neutralise_case"},
 }
 

@@ -1,11 +1,12 @@
 # The README's two commands: `make demo` (the AutoMix demo on real local models, no API key)
 # and `make test` (the test suite). Both create .venv and install what they need on first use.
+# `make unit`: the unit tests alone (tests/unit: no model, no model download, no server).
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check install models
+.PHONY: demo test unit check install models
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -26,6 +27,9 @@ check: $(STAMP)
 	$(BIN)/mypy
 
 PYTEST_ARGS ?=
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit $(PYTEST_ARGS)
 
 test: models
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

@@ -5,12 +5,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check install models
+.PHONY: demo test check install models docs
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[local,langchain,llamaindex,plot,server,test]"
+	$(BIN)/python -m pip install -q -e ".[local,langchain,llamaindex,plot,server,test,docs]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -29,3 +29,7 @@ PYTEST_ARGS ?=
 
 test: models
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# the documentation site (docs/, mkdocs.yml) into site/; every warning (a broken link or anchor) is an error
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict

@@ -6,12 +6,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit check install models
+.PHONY: demo test unit check install models docs
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[local,langchain,llamaindex,plot,server,test]"
+	$(BIN)/python -m pip install -q -e ".[local,langchain,llamaindex,plot,server,test,docs]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -33,3 +33,7 @@ unit: $(STAMP)
 
 test: models
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# the documentation site (docs/, mkdocs.yml) into site/; every warning (a broken link or anchor) is an error
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict

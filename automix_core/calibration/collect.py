@@ -9,7 +9,12 @@ last line is cut off when the next run starts); Ctrl-C stops cleanly after writi
 
 Loaders: PubMedQA (question, abstract paragraphs as context, yes/no/maybe), ContractNLI (an NDA
 and a hypothesis; entailment/contradiction/not mentioned) and generic JSONL with named fields.
-Scorers: exact match of the normalized label for label tasks, token F1 for free text.
+Scorers (:func:`scorer_for`, one comparison implementation: :mod:`.agreement`): the first label named
+for label tasks, normalised containment for free text by default ("The capital of Australia is
+Canberra." scores 1 against "Canberra", "A spider has eight legs." against "8"), or exact, token F1
+or a judge model on request. A dataset without gold answers is collected unlabelled: each output's
+``score`` is null and ``agrees`` holds its agreement with the last tier's answer
+(``automix calibrate --labels agreement`` fits on that).
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ import concurrent.futures as cf
 import hashlib
 import json
 import os
-import re
 import sys
 import threading
 import time
@@ -33,6 +37,7 @@ from ..cascade.engine import build_answer_messages
 from ..models import ChatModel
 from ..settings import VerifyMode, VerifyPrompt
 from ..verify.verifier import VerificationResult, Verifier
+from .agreement import agree, canonical, normalize, score, token_f1
 from .records import append_record
 
 __all__ = [
@@ -45,6 +50,7 @@ __all__ = [
     "load_jsonl",
     "load_pubmedqa",
     "repair_tail",
+    "scorer_for",
     "token_f1",
     "verification_fields",
     "verifier_method",
@@ -57,7 +63,7 @@ class Item:
 
     id: str
     question: str
-    reference: str
+    reference: str | None  # None: no gold answer (the records are labelled by agreement instead)
     context: str = ""
     task: str = "jsonl"
     instruction: str = ""
@@ -128,7 +134,8 @@ def load_jsonl(
             try:
                 row = json.loads(line)
                 out.append(Item(
-                    id=str(row.get(id_field, f"{task}/{n}")), question=str(row[question]), reference=str(row[answer]),
+                    id=str(row.get(id_field, f"{task}/{n}")), question=str(row[question]),
+                    reference=None if row.get(answer) is None else str(row[answer]),
                     context=str(row.get(context) or "") if context else "", task=task, labels=tuple(labels),
                     instruction=f"Answer with one of: {', '.join(labels)}." if labels else "",
                 ))
@@ -140,32 +147,31 @@ def load_jsonl(
 # --------------------------------------------------------------------------- scorers
 
 
-def _norm(text: str) -> str:
-    return " ".join(re.sub(r"[^a-z0-9 ]", " ", text.lower()).split())
-
-
 def label_scorer(labels: Sequence[str]) -> Callable[[str, str], float]:
     """1.0 when the first label named in the answer is the reference label, else 0.0."""
-    pats = [(lab, re.compile(rf"\b{re.escape(_norm(lab))}\b")) for lab in sorted(labels, key=len, reverse=True)]
 
-    def score(answer: str, reference: str) -> float:
-        text = _norm(answer)
-        hits = [(m.start(), lab) for lab, p in pats if (m := p.search(text))]
-        return float(bool(hits) and min(hits)[1] == _norm(reference))
+    def label_score(answer: str, reference: str) -> float:
+        return float(canonical(answer, labels) == ("label", normalize(reference)))
 
-    return score
+    return label_score
 
 
-def token_f1(answer: str, reference: str) -> float:
-    """Token-level F1 between the normalized answer and reference."""
-    a, r = _norm(answer).split(), _norm(reference).split()
-    if not a or not r:
-        return float(a == r)
-    common = sum(min(a.count(t), r.count(t)) for t in set(a) & set(r))
-    if not common:
-        return 0.0
-    p, q = common / len(a), common / len(r)
-    return 2 * p * q / (p + q)
+def scorer_for(rule: str | None = None, labels: Sequence[str] = (),
+               judge: Callable[[str, str], float] | None = None) -> Callable[[str, str], float]:
+    """The gold scorer of ``rule`` (``exact``, ``contain``, ``f1`` or ``judge``; None: the first label for
+    label tasks, else ``contain``); ``judge`` scores the ``judge`` rule."""
+    if rule == "judge":
+        if judge is None:
+            raise ValueError("--score judge needs a judge model (--judge-model)")
+        return judge
+    if rule is None and labels:
+        return label_scorer(labels)
+    chosen = rule or "contain"
+
+    def rule_score(answer: str, reference: str) -> float:
+        return score(answer, reference, rule=chosen, labels=labels)
+
+    return rule_score
 
 
 # --------------------------------------------------------------------------- resumable output
@@ -297,7 +303,7 @@ def _one(
         secs = time.perf_counter() - t0
         outputs[tier.name] = {
             "answer": answer,
-            "score": scorer(answer, item.reference),
+            "score": None if item.reference is None else scorer(answer, item.reference),
             "confidence": v.confidence,
             "cost": ans_usage.cost,
             "input_tokens": ans_usage.input_tokens,
@@ -312,6 +318,10 @@ def _one(
         tt.output_tokens += ans_usage.output_tokens + fields["verifier_output_tokens"]
         tt.cost += ans_usage.cost + fields["verifier_cost"]
         tt.seconds += secs
+    if item.reference is None:  # no gold: each answer's agreement with the last tier's (the reference tier)
+        ref = outputs[tiers[-1].name]["answer"]
+        for o in outputs.values():
+            o["agrees"] = agree(item.question, o["answer"], ref, labels=item.labels)
     rec = {"id": item.id, "task": item.task, "split": _split_of(item.id, test_share), "query": item.question,
            "context": item.context, "reference": item.reference, "models": [t.name for t in tiers],
            "outputs": outputs}
@@ -377,7 +387,7 @@ def collect(
                 nxt = next(it, None)
                 if nxt is None:
                     break
-                pending[pool.submit(_one, nxt, tiers, verifiers, prices, scorer or token_f1, answer_max_tokens,
+                pending[pool.submit(_one, nxt, tiers, verifiers, prices, scorer or scorer_for(), answer_max_tokens,
                                     test_share)] = nxt
             if not pending:
                 break

@@ -397,16 +397,22 @@ def evaluate_cv(
     repeats: int = 1,
     options: Mapping[str, Mapping[str, Any]] | None = None,
     selection: Selection = "extended",
+    train_data: RecordArrays | None = None,
 ) -> dict[str, MethodResult]:
     """k-fold cross-validation of :func:`evaluate`, repeated over ``repeats`` different splits:
     per-region ΔIBC and AUC averaged over every fold of every repeat, and the costs to recover 50%
-    and 80% of the gap averaged over the folds where some operating point recovers it."""
+    and 80% of the gap averaged over the folds where some operating point recovers it. With
+    ``train_data`` (the same records, other labels: e.g. agreement labels) each fold is fitted on it
+    and scored on ``data``."""
+    fit_on = data if train_data is None else train_data
+    if fit_on.ids != data.ids:
+        raise ValueError("train_data must hold the same records as data, in the same order")
     per: list[dict[str, MethodResult]] = []
     for rep in range(repeats):
         folds = cv_folds(data.ids, k, seed=rep)
         for f in range(k):
             te = folds == f
-            per.append(evaluate(data.subset(~te), data.subset(te), methods, regions=regions, grid=grid,
+            per.append(evaluate(fit_on.subset(~te), data.subset(te), methods, regions=regions, grid=grid,
                                 options=options, selection=selection))
     out: dict[str, MethodResult] = {}
 

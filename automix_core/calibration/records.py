@@ -1,6 +1,7 @@
 """AutoMix records v1: reading, validating, writing, and turning records into arrays.
 
-One JSON object per line; per query, every model's ``answer``, ``score`` (quality in [0, 1]),
+One JSON object per line; per query, every model's ``answer``, ``score`` (quality in [0, 1];
+null or absent = unlabelled, e.g. recorded traffic),
 ``confidence`` (verifier confidence in [0, 1]), ``cost`` (USD) and token counts. Extra fields are
 kept (``extra="allow"``) so files written by :mod:`automix_core.calibration.collect` with raw verification
 samples load here too.
@@ -43,8 +44,8 @@ class ModelOutput(BaseModel):
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
     answer: str | None = None
-    score: float = Field(ge=0.0, le=1.0)
-    confidence: float = Field(ge=0.0, le=1.0)
+    score: float | None = Field(default=None, ge=0.0, le=1.0)  # None: unlabelled (e.g. recorded traffic)
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0)  # None: never verified (a last tier)
     cost: float = Field(default=0.0, ge=0.0)
     input_tokens: int | None = Field(default=None, ge=0)
     output_tokens: int | None = Field(default=None, ge=0)
@@ -261,8 +262,18 @@ def to_arrays(records: Sequence[Record], models: Sequence[str]) -> RecordArrays:
                 raise RecordError(
                     f"record {r.id!r} has no output for model {name!r} (it has: {sorted(r.outputs)})"
                 )
+            if o.score is None:
+                raise RecordError(
+                    f"record {r.id!r} has no score for model {name!r} (unlabelled, e.g. recorded traffic): "
+                    "label the records by agreement with the reference tier (--labels agreement, "
+                    "--train-labels agreement, or automix calibrate --from-traffic)"
+                )
             score[i, j] = o.score
-            conf[i, j] = o.confidence
+            if o.confidence is None and j < m - 1:
+                raise RecordError(f"record {r.id!r} has no confidence for model {name!r}, which is not the last tier")
+            # a last tier left unverified (as a live cascade leaves it) reads 1.0; only a policy that observes the
+            # last tier's confidence (pomdp with select_answer) would see it
+            conf[i, j] = 1.0 if o.confidence is None else o.confidence
             cost[i, j] = o.cost
             vcost[i, j] = o.verifier_cost or 0.0
     return RecordArrays(tuple(models), tuple(r.id for r in records), score, conf, cost, vcost)

@@ -12,6 +12,7 @@ of every setting under every resample is one matrix product.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ __all__ = [
     "interval",
     "pool_cases",
     "resample_counts",
+    "wilson",
 ]
 
 Outcome = tuple[np.ndarray, np.ndarray]
@@ -74,6 +76,16 @@ def boot_region_dibc(
         slope = (q - qs) / np.where(ok, dc, 1.0)
         out[:, r] = np.where(ok, 100.0 * (slope - base) / np.where(ok, base, 1.0), 0.0)
     return out
+
+
+def wilson(successes: float, n: float, z: float = 1.959964) -> tuple[float, float]:
+    """The Wilson score interval (95% by default) of a share ``successes / n``; (0, 1) when ``n`` is 0."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, round(centre + half, 12))
 
 
 def interval(samples: np.ndarray, level: float = 0.95) -> tuple[float, float]:

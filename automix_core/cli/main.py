@@ -23,6 +23,7 @@ from ..calibration.evaluate import (
 from ..calibration.records import Record, RecordArrays, RecordError, filter_records, read_records, to_arrays
 from ..policies import POLICIES, PolicyError
 from ..router import RouterError, calibrate
+from .learn import add_label_args, add_report_cli, add_traffic_args, labelled, run_from_traffic
 from .models import add_cli as add_models_cli
 
 __all__ = ["main"]
@@ -72,9 +73,9 @@ def _load(args: argparse.Namespace, split: str | None, records: list[Record] | N
     return arr
 
 
-def _add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("records", nargs="+", help="AutoMix records v1 file(s) (JSONL)")
-    p.add_argument("--models", type=_models, required=True, help="model names, cheapest first: A,B[,C...]")
+def _add_data_args(p: argparse.ArgumentParser, *, optional: bool = False) -> None:
+    p.add_argument("records", nargs="*" if optional else "+", help="AutoMix records v1 file(s) (JSONL)")
+    p.add_argument("--models", type=_models, required=not optional, help="model names, cheapest first: A,B[,C...]")
     p.add_argument("--task", default=None, help="keep only records of this task")
     p.add_argument("--group", default=None, help="keep only records of this group")
     p.add_argument("--unit-costs", type=_floats, default=None,
@@ -105,7 +106,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             print(f"automix: error: {exc}", file=sys.stderr)
             return 2
     records = read_records(args.records)
-    train = _load(args, args.train_split, records)
+    train_records = labelled(args, records)
+    train = _load(args, args.train_split, train_records)
     has_test = args.cv is None and any(r.split == args.test_split for r in records)
     problem = baseline_problem(train)
     if problem is None and has_test:
@@ -123,8 +125,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         how = f"train split {args.train_split!r} ({len(train)}), test split {args.test_split!r} ({len(test)})"
     else:
         k = args.cv or 5
-        res = evaluate_cv(train, k, methods, regions=args.regions, grid=args.grid, repeats=args.repeats,
-                          options=_options(args), selection=args.selection)
+        gold = None
+        if train_records is not records:  # fit on agreement labels, score each fold on the gold labels
+            ids = {r.id for r in train_records}
+            gold = _load(args, args.train_split, [r for r in records if r.id in ids])
+        res = evaluate_cv(gold or train, k, methods, regions=args.regions, grid=args.grid, repeats=args.repeats,
+                          options=_options(args), selection=args.selection, train_data=train if gold else None)
         how = f"{k}-fold cross-validation x {args.repeats} over {len(train)} records (no {args.test_split!r} split)"
     if args.json:
         print(json.dumps({name: r.to_json() for name, r in res.items()}, allow_nan=False))
@@ -173,13 +179,17 @@ def _print_table(res: dict[str, MethodResult], how: str, models: Sequence[str], 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     if args.kernel_scale is not None and args.policy != "pomdp":
         raise PolicyError(f"--kernel-scale applies to the pomdp policy only, not {args.policy!r}")
+    if args.from_traffic:
+        return run_from_traffic(args)
+    if not args.records or not args.models:
+        raise ValueError("calibrate needs RECORDS and --models (or --from-traffic DIR)")
     split = args.train_split
     if split is None:  # records with splits: fit on the train split (as eval does), never on the test split
         splits = {r.split for r in filter_records(read_records(args.records), task=args.task, group=args.group)}
         split = "train" if "train" in splits else None
     from ..calibration.reverify import records_method
 
-    train = _load(args, split)
+    train = _load(args, split, labelled(args, read_records(args.records)))
     router = calibrate(train, args.policy, budget=args.budget, target=args.target, grid=args.grid,
                        options=_options(args).get(args.policy))
     observed = args.models if router.observes_last else args.models[:-1]  # the tiers whose confidence it reads
@@ -196,6 +206,10 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         info["mix"] = {"policy": router.mix[0].describe(), "probability": router.mix[1]}
     if op is not None:
         info |= {"train_cost": op.cost, "train_quality": op.quality, "train_dibc": op.dibc, "selection": op.selection}
+        if op.dibc is not None and op.dibc < 0:
+            print(f"warning: the fitted router loses against always-{args.models[-1]} on its own records (ΔIBC "
+                  f"{op.dibc:.1f}% < 0: each unit of cost buys less quality than calling the large model alone); "
+                  "check that the confidences tell right from wrong answers (automix eval)", file=sys.stderr)
     print(json.dumps(info))
     return 0
 
@@ -206,7 +220,7 @@ def _cmd_collect(args: argparse.Namespace) -> int:
     from ..accounting.prices import PriceTable
     from ..backends.local import MODELS, LocalServer
     from ..backends.openai_compat import OpenAICompatibleModel
-    from ..calibration.collect import collect, label_scorer, load_contractnli, load_jsonl, load_pubmedqa, token_f1
+    from ..calibration.collect import collect, load_contractnli, load_jsonl, load_pubmedqa, scorer_for
 
     if args.reverify:
         return _reverify(args)
@@ -221,7 +235,10 @@ def _cmd_collect(args: argparse.Namespace) -> int:
     if args.limit:
         items = items[: args.limit]
     labels_seen = items[0].labels if items else ()
-    scorer = label_scorer(labels_seen) if labels_seen else token_f1
+    if any(it.reference is None for it in items):
+        print(f"note: {sum(it.reference is None for it in items)} of {len(items)} items have no gold answer "
+              f"(field {args.answer_field!r}): their records are unlabelled (score null) with each answer's agreement "
+              "with the last tier's ('agrees'); fit on them with automix calibrate --labels agreement", file=sys.stderr)
     endpoints = dict(e.split("=", 1) for e in args.endpoint)
     # each entry is NAME or ALIAS=LOCAL_MODEL (the same local model may serve two tiers under aliases)
     specs = [tuple(m.split("=", 1)) if "=" in m else (m, m) for m in args.models]
@@ -236,6 +253,15 @@ def _cmd_collect(args: argparse.Namespace) -> int:
     prices = PriceTable().with_prices({n: m.price for n, m in MODELS.items()})
     prices = prices.with_prices({a: MODELS[m].price for a, m in specs if m in MODELS})
     with contextlib.ExitStack() as stack:
+        judge = None
+        if args.score == "judge":
+            from ..calibration.agreement import Judge
+
+            if not args.judge_model:
+                raise ValueError("--score judge needs --judge-model (a local model, e.g. qwen2.5-coder-1.5b)")
+            judged = Judge(stack.enter_context(LocalServer(args.judge_model)).model(args.judge_model))
+            judge = lambda a, r: float(judged.agree(None, a, r))  # noqa: E731
+        scorer = scorer_for(args.score, labels_seen, judge)
         tiers = []
         ks = [int(x) for x in str(args.k).split(",")]
         servers = {m: stack.enter_context(LocalServer(m, parallel=max(*ks, args.concurrency))) for m in local}
@@ -283,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="fit every policy on train records and score it on test records")
     _add_data_args(e)
+    add_label_args(e, "--train-labels")
     e.add_argument("--train-split", default="train")
     e.add_argument("--test-split", default="test")
     e.add_argument("--cv", type=int, default=None, help="k-fold cross-validation instead of a test split")
@@ -301,7 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_cmd_eval)
 
     c = sub.add_parser("calibrate", help="fit a router on records and save it as JSON")
-    _add_data_args(c)
+    _add_data_args(c, optional=True)
+    add_label_args(c, "--labels")
+    add_traffic_args(c)
     c.add_argument("--train-split", default=None,
                    help="use only records of this split (default: 'train' when the records have one, else all)")
     c.add_argument("--policy", default="pomdp", choices=sorted(POLICIES))
@@ -330,6 +359,10 @@ def build_parser() -> argparse.ArgumentParser:
     col.add_argument("--context-field", default="context")
     col.add_argument("--task-name", default="jsonl")
     col.add_argument("--labels", default=None, help="comma-separated labels for label tasks (exact-match score)")
+    col.add_argument("--score", choices=("exact", "contain", "f1", "judge"), default=None,
+                     help="how answers are scored against gold (default: the first label for label tasks, else "
+                          "contain: normalised containment either way, number words as digits)")
+    col.add_argument("--judge-model", default=None, help="local model that judges answers under --score judge")
     col.add_argument("--verify-mode", choices=("sample", "sequential", "logprob"), default="sample",
                      help="verification method (default sample: k samples; logprob: one call read from logprobs)")
     col.add_argument("--verify-prompt", choices=("few-shot", "continue"), default="few-shot",
@@ -340,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     col.set_defaults(func=_cmd_collect)
 
     add_models_cli(sub)
+    add_report_cli(sub)
     add_plugin_commands(sub)
     return p
 

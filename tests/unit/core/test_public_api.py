@@ -22,7 +22,7 @@ EXPECTED = {
     "UnknownPriceError", "UnsupportedMessageError", "Usage", "VerificationResult", "Verifier", "VerifyMode",
     "__version__", "auc_normalized", "calibrate", "coerce_router", "cost_to_recover", "delta_ibc", "evaluate",
     "evaluate_cv", "get_policy_class", "ibc", "local_price", "read_records", "region_dibc", "shipped_records",
-    "to_arrays",
+    "to_arrays", "Judge", "TrafficFit", "agree", "fit_from_traffic", "label_by_agreement",
 }
 
 
@@ -63,8 +63,14 @@ SUBMODULES = {
     "accounting.tokens": {"CHARS_PER_TOKEN", "CountMethod", "MESSAGE_OVERHEAD_TOKENS", "REPLY_PRIMING_TOKENS",
                           "TRUNCATION_MARKER", "count_messages", "count_method", "count_tokens", "encoding_name",
                           "messages_upper_bound", "truncate_left"},
-    "calibration": {"Point", "Record", "RecordArrays", "auc_normalized", "cost_to_recover", "delta_ibc", "evaluate",
-                    "evaluate_cv", "ibc", "read_records", "region_dibc", "to_arrays"},
+    "calibration": {"Judge", "Point", "Record", "RecordArrays", "TrafficFit", "agree", "auc_normalized",
+                    "cost_to_recover", "delta_ibc", "evaluate", "evaluate_cv", "fit_from_traffic", "ibc",
+                    "label_by_agreement", "read_records", "region_dibc", "to_arrays"},
+    "calibration.agreement": {"AGREEMENT_RULES", "OFFLINE_RULES", "AgreementStats", "Judge", "JudgeResult", "Rule",
+                              "agree", "canonical", "label_by_agreement", "normalize", "score", "token_f1"},
+    "calibration.from_traffic": {"MIN_TRAFFIC_RECORDS", "TrafficFit", "fit_from_traffic", "read_traffic",
+                                 "records_to_traffic", "router_dibc", "router_outcome", "shadowed", "traffic_arrays",
+                                 "traffic_files"},
     "calibration.metrics": {"Point", "Selection", "auc_normalized", "best_level", "cost_to_recover", "delta_ibc",
                             "ibc", "region_dibc"},
     "calibration.records": {"GroupedArrays", "ModelOutput", "Record", "RecordArrays", "RecordError", "append_record",

@@ -33,7 +33,17 @@ from automix_core.policies import ThresholdPolicy, get_policy_class
 
 def test_the_module_face_is_pinned() -> None:
     assert set(uncertainty.__all__) == {"CaseDifference", "Outcome", "PooledDifference", "boot_region_dibc",
-                                        "interval", "pool_cases", "resample_counts"}
+                                        "interval", "pool_cases", "resample_counts", "wilson"}
+
+
+def test_wilson_interval() -> None:
+    from automix_core.calibration.uncertainty import wilson
+
+    lo, hi = wilson(8, 10)
+    assert lo == pytest.approx(0.4902, abs=1e-3) and hi == pytest.approx(0.9433, abs=1e-3)  # textbook values
+    assert wilson(0, 0) == (0.0, 1.0)
+    lo, hi = wilson(10, 10)
+    assert hi == 1.0 and 0.69 < lo < 0.73
 
 
 def records(n: int, seed: int, *, informative: bool = True, verify: float = 0.0) -> RecordArrays:

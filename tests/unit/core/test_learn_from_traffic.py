@@ -1,0 +1,174 @@
+"""Fitting a router from recorded traffic without labels, and the report of that traffic."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from automix_core.calibration import from_traffic as ft
+from automix_core.calibration.from_traffic import (
+    TrafficFit,
+    fit_from_traffic,
+    read_traffic,
+    router_dibc,
+    shadowed,
+    traffic_arrays,
+)
+from automix_core.calibration.records import Record, RecordError
+from automix_core.calibration.report import write_report
+from automix_core.calibration.traffic_stats import summarize_traffic
+from automix_core.cli.main import main
+from automix_core.router import Router
+from tests.fakes.traffic import make_traffic, write_traffic
+
+
+def _records(traffic: list[dict[str, object]]) -> list[Record]:
+    return [Record.model_validate(t) for t in traffic]
+
+
+def test_traffic_format_reads_and_fit_uses_only_shadowed(tmp_path: Path) -> None:
+    d = write_traffic(tmp_path / "traffic", make_traffic(400, shadow_rate=0.5))
+    recs = read_traffic(d)
+    assert len(recs) == 400
+    n_shadow = sum(1 for r in recs if (r.model_extra or {}).get("shadow") is True)
+    assert 150 < n_shadow < 250
+    # a record that was not shadowed and not escalated holds the first tier only
+    assert any(list(r.outputs) == ["small"] for r in recs)
+    fit = fit_from_traffic(recs)
+    assert fit.n_used == n_shadow == len(shadowed(recs)) and fit.n_train + fit.n_validation == n_shadow
+    assert fit.router.models == ["small", "large"] and fit.router.n_train == fit.n_train
+    lo, hi = fit.validation_ci
+    assert lo <= fit.validation_dibc <= hi
+    assert fit.validation_dibc > 0  # the confidence is informative: routing beats the small→large line
+    assert fit.labels.compared > 0 and fit.labels.gold_agreement is not None and fit.labels.gold_agreement > 0.8
+
+
+def test_fit_without_text_uses_recorded_agrees() -> None:
+    recs = _records(make_traffic(400, shadow_rate=0.5, store_text=False))
+    assert all(o.answer is None for r in recs for o in r.outputs.values())
+    fit = fit_from_traffic(recs)
+    assert fit.labels.rules["recorded"] == fit.n_used and fit.validation_dibc > 0
+
+
+def test_too_few_shadowed_records_names_how_many_are_needed() -> None:
+    recs = _records(make_traffic(100, shadow_rate=0.2))
+    n = len(shadowed(recs))
+    with pytest.raises(RecordError, match=rf"{n} shadowed traffic records .* at least 100 are needed"):
+        fit_from_traffic(recs)
+
+
+def test_weights_count_records_as_often_as_they_weigh() -> None:
+    recs = _records(make_traffic(300, shadow_rate=1.0))
+    from automix_core.calibration.agreement import label_by_agreement
+
+    labelled, _ = label_by_agreement(recs)
+    data, w = traffic_arrays(labelled, ["small", "large"])
+    assert (w == 1.0).all()
+    # costs: a traffic output's cost holds answer and verification; the arrays bill them apart
+    assert np.allclose(data.cost[:, 0] + data.verifier_cost[:, 0], [r.outputs["small"].cost for r in recs])
+    router = fit_from_traffic(recs, min_records=50).router
+    weights = np.where(np.arange(len(data)) % 2 == 0, 3.0, 1.0)
+    weighted, _ = router_dibc(router, data, weights, boot=10)
+    replicated, _ = router_dibc(router, data.subset(np.repeat(np.arange(len(data)), weights.astype(int))), boot=10)
+    assert weighted == pytest.approx(replicated)
+    assert ft._replicate(data, weights).score.shape[0] == int(weights.sum())
+
+
+def test_current_router_is_measured_on_the_same_validation_records() -> None:
+    recs = _records(make_traffic(400, shadow_rate=0.5))
+    first = fit_from_traffic(recs)
+    again = fit_from_traffic(recs, current=first.router)
+    assert again.current_dibc == pytest.approx(first.validation_dibc)  # same router, same records
+    assert not again.current_is_better
+    untrained = fit_from_traffic(recs, current=Router.default(["small", "large"]))
+    assert untrained.current_dibc is not None and untrained.current_ci is not None
+
+
+# --- the command line -----------------------------------------------------------------------------------
+
+
+def test_cli_calibrate_from_traffic(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = write_traffic(tmp_path / "traffic", make_traffic(400, shadow_rate=0.5))
+    out = tmp_path / "router.json"
+    assert main(["calibrate", "--from-traffic", str(d), "-o", str(out)]) == 0
+    cap = capsys.readouterr()
+    info = json.loads(cap.out)
+    assert info["written"] and Router.load(out).models == ["small", "large"]
+    assert re.search(r"validation ΔIBC -?\d+\.\d% \[95% interval", cap.err)
+    # again: the file at -o is the current router, compared on the same records
+    assert main(["calibrate", "--from-traffic", str(d), "-o", str(out)]) == 0
+    assert "current router" in capsys.readouterr().err
+
+
+def test_cli_refuses_to_overwrite_a_better_router(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    d = write_traffic(tmp_path / "traffic", make_traffic(400, shadow_rate=0.5))
+    out = tmp_path / "router.json"
+    Router.default(["small", "large"]).save(out)
+    before = out.read_text()
+    real = ft.fit_from_traffic
+
+    def worse(*args: object, **kwargs: object) -> TrafficFit:
+        fit = real(*args, **kwargs)  # type: ignore[arg-type]
+        fit.current_dibc, fit.current_ci = fit.validation_dibc + 5.0, (0.0, 1.0)
+        return fit
+
+    monkeypatch.setattr(ft, "fit_from_traffic", worse)
+    assert main(["calibrate", "--from-traffic", str(d), "-o", str(out)]) == 1
+    assert "validates better" in capsys.readouterr().err and out.read_text() == before
+    assert main(["calibrate", "--from-traffic", str(d), "-o", str(out), "--force"]) == 0
+    assert out.read_text() != before
+
+
+def test_cli_calibrate_from_too_little_traffic(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = write_traffic(tmp_path / "traffic", make_traffic(60, shadow_rate=0.5))
+    assert main(["calibrate", "--from-traffic", str(d), "-o", str(tmp_path / "r.json")]) == 2
+    assert "at least 100 are needed" in capsys.readouterr().err
+    assert main(["calibrate", "--from-traffic", str(tmp_path / "nowhere"), "-o", str(tmp_path / "r.json")]) == 2
+    assert "traffic directory not found" in capsys.readouterr().err
+
+
+# --- the report -----------------------------------------------------------------------------------------
+
+
+def test_report_is_self_contained_and_shows_the_computed_figures(tmp_path: Path) -> None:
+    traffic = make_traffic(400, shadow_rate=0.5)
+    d = write_traffic(tmp_path / "traffic", traffic)
+    recs = read_traffic(d)
+    router = fit_from_traffic(recs).router
+    out = tmp_path / "report.html"
+    summary = write_report(recs, out, router=router, source="synthetic")
+    page = out.read_text()
+    assert page.startswith("<!DOCTYPE html>")
+    assert page.count("<svg") == 3  # cost-quality curve, over time, confidence histograms
+    # nothing from elsewhere: no scripts, stylesheets, images or links to fetch
+    assert "<script" not in page and "<link" not in page and "<img" not in page
+    assert not re.search(r"(?:src|href)\s*=\s*[\"'](?:https?:)?//", page)
+    # the figures computed from the traffic are on the page, with their intervals
+    s = summarize_traffic(recs)
+    assert summary["agreement"]["k"] == s.agreement.k and summary["shadowed"] == s.n_shadowed
+    assert f"{s.agreement.k}/{s.agreement.n} shadowed requests" in page
+    lo, hi = s.agreement.ci
+    assert f"{s.agreement.value:.1%} [{lo:.1%}, {hi:.1%}]" in page
+    assert f"{s.savings:.1%} [{s.savings_ci[0]:.1%}, {s.savings_ci[1]:.1%}]" in page
+    assert "current router (95% interval)" in page
+    # what the figures say matches the traffic: served agreement counted by hand
+    shadow = [t for t in traffic if t["shadow"]]
+    agreeing = sum(1 for t in shadow if t["served"] == "large" or t["outputs"][t["served"]]["agrees"])
+    assert s.agreement.k == agreeing and s.agreement.n == len(shadow)
+    served = sum(o["cost"] for t in shadow for o in t["outputs"].values() if o["visited"])
+    always = sum(t["outputs"]["large"]["cost"] for t in shadow)
+    assert s.savings == pytest.approx(1 - served / always)
+    assert s.escalation.k == sum(t["served"] == "large" for t in traffic)
+
+
+def test_cli_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = write_traffic(tmp_path / "traffic", make_traffic(200, shadow_rate=0.5))
+    out = tmp_path / "r.html"
+    assert main(["report", str(d), "-o", str(out), "--boot", "50"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["requests"] == 200 and out.exists() and "<svg" in out.read_text()

@@ -60,7 +60,7 @@ from .policies import (
     get_policy_class,
 )
 from .router import OperatingPoint, Router, calibrate, coerce_router
-from .settings import CascadeSettings, VerifyMode
+from .settings import CascadeSettings, TrafficConfig, VerifyMode
 from .testing import ScriptedModel
 from .verify import VerificationResult, Verifier
 
@@ -113,6 +113,7 @@ __all__ = [
     "Tier",
     "TierTrace",
     "Totals",
+    "TrafficConfig",
     "UnknownModelError",
     "UnknownPriceError",
     "UnsupportedMessageError",

@@ -25,6 +25,7 @@ import anyio
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
 
 from automix_core import AllTiersFailedError, AutoMixResult, ModelError, Usage
 
@@ -45,7 +46,8 @@ from .service import (
     usage_block,
     usage_records,
 )
-from .state import BudgetScope, State, open_state
+from .state import BudgetScope, State, guarded, open_state
+from .traffic import Capture, build_traffic
 from .upstream import RequestCollector, UpstreamTimeout
 
 __all__ = ["ServerApp", "create_app"]
@@ -70,6 +72,7 @@ class Outcome:
     result: AutoMixResult | None = None
     error: APIError | None = None
     extra_usage: list[Usage] = field(default_factory=list)
+    capture: tuple[Any, ...] | None = None  # what traffic capture needs once the response is sent
 
     @property
     def cost(self) -> float:
@@ -106,6 +109,9 @@ class ServerApp:
         self.reload_path = reload_path
         self.state: State = state if state is not None else open_state(config.state, config.state_prefix)
         self.metrics = Metrics()
+        traffic = build_traffic(config.traffic, config.state, config.state_prefix, config.base_dir,
+                                self.runtime.scrubber.scrub)
+        self.capture = Capture(traffic, self.metrics, self.state) if traffic is not None else None
         self.reloads = 0
         self.draining = False
         self._old: list[Runtime] = []
@@ -125,7 +131,7 @@ class ServerApp:
         old = self.runtime
         try:
             cfg = load_config(src, self.overrides)
-            for name in ("state", "state_prefix", "host", "port", "workers"):
+            for name in ("state", "state_prefix", "host", "port", "workers", "traffic"):
                 if getattr(cfg, name) != getattr(old.config, name):
                     raise ConfigError(f"{name}: changing it needs a restart (was {getattr(old.config, name)!r})")
             new = Runtime.build(cfg, self.extra_keys, self.transport)
@@ -155,6 +161,11 @@ class ServerApp:
         self._old = []
         await self.state.aclose()
 
+    async def after_response(self, outcome: Outcome) -> None:
+        """Traffic capture (and shadowing) of an answered request, started once its response is sent."""
+        if self.capture is not None and outcome.capture is not None and outcome.error is None:
+            self.capture.after(*outcome.capture)
+
     # -- admission ------------------------------------------------------------------------------
 
     async def admit(self, request: Request, body: bytes) -> Admitted:
@@ -172,7 +183,8 @@ class ServerApp:
             known = ", ".join([*rt.routes, *rt.tiers])
             raise APIError(400, f"The model '{req.model}' does not exist here; known: {known}", param="model",
                            code="model_not_found")
-        limited = await self.state.check_rate(rt.rate_scopes(key))
+        on_error = rt.config.budget.on_state_error
+        limited = await guarded(self.state.check_rate(rt.rate_scopes(key)), on_error, "rate limits", None)
         if limited is not None:
             scope, retry = limited
             self.metrics.refused.labels("rate_limit").inc()
@@ -187,7 +199,8 @@ class ServerApp:
             reserved = rt.config.budget.reservation_usd or estimate_passthrough(tier, req)
         rid = "chatcmpl-" + uuid.uuid4().hex
         scopes = rt.budget_scopes(key)
-        refused = await self.state.reserve(rid, reserved, scopes, rt.config.budget.reservation_timeout_s)
+        refused = await guarded(self.state.reserve(rid, reserved, scopes, rt.config.budget.reservation_timeout_s),
+                                on_error, "budgets", None)
         if refused is not None:
             self.metrics.refused.labels("budget").inc()
             raise APIError(429, f"The {refused} budget is exhausted (this request would reserve ${reserved:.6g}).",
@@ -260,7 +273,7 @@ class ServerApp:
         finish = choice.get("finish_reason") or ("tool_calls" if message.get("tool_calls") else "stop")
         block = automix_block(route.name, result, ledger.usages, adm.reserved, adm.rid)
         return Outcome(adm.rid, route.name, result.model, message, str(finish), list(ledger.usages), collector,
-                       block, result=result)
+                       block, result=result, capture=(adm.rid, route, engine, result, question, context, core))
 
     async def _passthrough(self, adm: Admitted, tier: TierRuntime, collector: RequestCollector) -> Outcome:
         """``model`` names a tier: one call to it, billed, no verification."""
@@ -425,12 +438,16 @@ def create_app(config: ServerConfig, *, reload_path: str | None = None, extra_ke
             log.warning("no client API key configured: every request is let in (bind to 127.0.0.1 only)")
         log.info("automix server up (pid %d): routes %s, state %s", os.getpid(), ", ".join(server.runtime.routes),
                  config.state.split("@")[-1] if config.state != "memory" else "memory")
+        reconcile = asyncio.ensure_future(server.capture.reconcile_forever()) if server.capture else None
         try:
             yield
         finally:
             server.draining = True
             if hup:
                 loop.remove_signal_handler(signal.SIGHUP)
+            if server.capture is not None and reconcile is not None:
+                reconcile.cancel()
+                await server.capture.drain(config.graceful_timeout)
             await server.aclose()
 
     app = FastAPI(title="automix", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
@@ -515,7 +532,9 @@ def create_app(config: ServerConfig, *, reload_path: str | None = None, extra_ke
             return _error_response(outcome.error, adm.runtime.scrubber)
         log.info("%s route=%s tier=%s cost=%.3g escalated=%s", adm.rid, outcome.route, outcome.model, outcome.cost,
                  outcome.automix.get("escalated"))
-        return _json(adm.runtime.scrubber.scrub_obj(_completion(outcome, created)), headers=_headers(outcome))
+        after = BackgroundTask(server.after_response, outcome)  # runs once the response is sent
+        return JSONResponse(adm.runtime.scrubber.scrub_obj(_completion(outcome, created)), headers=_headers(outcome),
+                            background=after)
 
     async def _stream(adm: Admitted, created: int) -> AsyncIterator[bytes]:
         include_usage = adm.req.include_usage
@@ -560,6 +579,7 @@ def create_app(config: ServerConfig, *, reload_path: str | None = None, extra_ke
                             "system_fingerprint": None, "choices": [], "usage": outcome.usage(),
                             "automix": scrub.scrub_obj(outcome.automix)})
             yield b"data: [DONE]\n\n"
+            await server.after_response(outcome)
         finally:
             if not task.done():
                 task.cancel()

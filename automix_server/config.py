@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
-from automix_core import CascadeSettings
+from automix_core import CascadeSettings, TrafficConfig
 
 __all__ = [
     "BudgetConfig",
@@ -42,6 +42,7 @@ __all__ = [
     "RouteConfig",
     "ServerConfig",
     "TierConfig",
+    "TrafficConfig",
     "format_validation_error",
     "load_config",
     "parse_config",
@@ -127,8 +128,14 @@ class CascadeConfig(CascadeSettings):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @model_validator(mode="after")
+    def _no_traffic(self) -> CascadeConfig:
+        if self.traffic is not None:
+            raise ValueError("traffic: give it once for the server, as the top-level traffic: section")
+        return self
+
     def engine_kwargs(self) -> dict[str, Any]:
-        return self.model_dump()
+        return self.model_dump(exclude={"traffic"})
 
 
 class RouteConfig(_Strict):
@@ -201,6 +208,9 @@ class BudgetConfig(_Strict):
     total_usd: float | None = Field(default=None, ge=0)
     reservation_usd: float | None = Field(default=None, gt=0)
     reservation_timeout_s: float = Field(default=600.0, gt=0)
+    on_state_error: Literal["closed", "open"] = "closed"
+    """When the shared state (Redis) cannot be reached: ``closed`` refuses requests with a 503 naming the
+    cause (no budget or rate limit can be checked); ``open`` serves them unchecked, saying so in the log."""
 
 
 class ServerConfig(_Strict):
@@ -219,6 +229,8 @@ class ServerConfig(_Strict):
     request_timeout: float = Field(default=600.0, gt=0)
     keepalive_interval: float = Field(default=5.0, gt=0)
     graceful_timeout: float = Field(default=30.0, gt=0)
+    traffic: TrafficConfig | None = None
+    """Traffic capture and shadow evaluation (``docs/serving-traffic.md``); ``dir`` relative to this file."""
     base_dir: str | None = None  # where relative router paths are resolved (set by load_config)
 
     @field_validator("state")
@@ -331,5 +343,8 @@ def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None =
     except OSError as exc:
         raise ConfigError(f"cannot read config {p}: {exc.strerror or exc}") from None
     if overrides and isinstance(data, dict):
-        data = {**data, **overrides}
+        merged = dict(overrides)
+        if isinstance(overrides.get("traffic"), dict) and isinstance(data.get("traffic"), dict):
+            merged["traffic"] = {**data["traffic"], **overrides["traffic"]}  # --shadow-rate keeps the file's dir
+        data = {**data, **merged}
     return parse_config(data, base_dir=p.resolve().parent, source=f"config {p}")

@@ -53,8 +53,10 @@ class FakeUpstream:
     """The fake's behaviour and its ASGI app (``.app``)."""
 
     def __init__(self, *, delay_s: float = 0.0, fault_rate: float = 0.0, seed: int | None = 0,
-                 slow_s: float = 30.0, cached_share: float = 0.5, keep: int = 200) -> None:
+                 slow_s: float = 30.0, cached_share: float = 0.5, keep: int = 200,
+                 model_delays: dict[str, float] | None = None) -> None:
         self.delay_s = delay_s
+        self.model_delays = dict(model_delays or {})  # seconds added to every call of a model
         self.fault_rate = fault_rate
         self.slow_s = slow_s
         self.cached_share = cached_share
@@ -105,7 +107,7 @@ class FakeUpstream:
         user = [_content_text(m.get("content")) for m in messages if isinstance(m, dict) and m.get("role") == "user"]
         last = user[-1] if user else ""
         everything = "\n".join(texts)
-        delay = self.delay_s
+        delay = self.delay_s + self.model_delays.get(model, 0.0)
         if f"[[fail:{model}]]" in everything:
             return 500, {"error": {"message": f"scripted failure of {model}", "type": "server_error"}}, delay
         if f"[[slow:{model}]]" in everything:

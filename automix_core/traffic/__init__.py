@@ -9,7 +9,7 @@ from ..settings import TrafficConfig
 from .record import ShadowOutput, agreement_rule, build_record
 from .shadow import ShadowLedger, Traffic
 from .stats import DriftCheck, Snapshot, TrafficStats, weighted_mean, wilson
-from .writer import Sink, TrafficWriter, read_traffic, scrub_record, traffic_files
+from .writer import Sink, TrafficWriter, read_traffic, scrub_record, secret_scrubber, traffic_files
 
 __all__ = [
     "DriftCheck",
@@ -25,6 +25,7 @@ __all__ = [
     "build_record",
     "read_traffic",
     "scrub_record",
+    "secret_scrubber",
     "traffic_files",
     "weighted_mean",
     "wilson",

@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -91,7 +91,7 @@ _SHARED_LOCK = threading.Lock()
 class Traffic:
     """One process's traffic capture: the record sink, the sampling draw, the shadow budget, live stats."""
 
-    def __init__(self, config: TrafficConfig, *, sink: Sink | None = None, secrets: tuple[str, ...] = (),
+    def __init__(self, config: TrafficConfig, *, sink: Sink | None = None, secrets: Sequence[str] = (),
                  router: str = "untrained") -> None:
         self.config = config
         self.sink: Sink = sink if sink is not None else TrafficWriter(
@@ -103,6 +103,7 @@ class Traffic:
         self.exhausted = False
         self.pending = 0
         self.written = 0
+        self.drift_warnings = 0
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self._rng = random.Random(config.seed)
         self._lock = threading.Lock()
@@ -209,6 +210,7 @@ class Traffic:
         with self._lock:
             self.written += 1
         if self.stats.observe(rec):
+            self.drift_warnings += 1
             d = self.stats.drift
             log.warning("drift: %.1f%% of the last %d accepted cheaper answers agree with the reference "
                         "(floor %.1f%%)", 100 * (d.share or 0.0), len(d.recent), 100 * (d.floor or 0.0))

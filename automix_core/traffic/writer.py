@@ -13,14 +13,14 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..calibration.records import append_record
 from ..integration import scrub_secrets
 
-__all__ = ["FILE_PATTERN", "Sink", "TrafficWriter", "read_traffic", "scrub_record", "traffic_files"]
+__all__ = ["FILE_PATTERN", "Sink", "TrafficWriter", "read_traffic", "scrub_record", "secret_scrubber", "traffic_files"]
 
 FILE_PATTERN = re.compile(r"^traffic-(\d+)-(\d{5,})\.jsonl$")
 
@@ -31,31 +31,35 @@ class Sink(Protocol):
     def write(self, record: dict[str, Any]) -> None: ...
 
 
-def scrub_record(obj: Any, secrets: Sequence[str]) -> Any:
-    """``obj`` with every secret in any of its strings replaced by ``***``."""
-    if not secrets:
-        return obj
+def scrub_record(obj: Any, scrub: Callable[[str], str]) -> Any:
+    """``obj`` with ``scrub`` applied to every string in it (keys included)."""
     if isinstance(obj, str):
-        return scrub_secrets(obj, secrets)
+        return scrub(obj)
     if isinstance(obj, dict):
-        return {k: scrub_record(v, secrets) for k, v in obj.items()}
+        return {scrub(str(k)): scrub_record(v, scrub) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [scrub_record(v, secrets) for v in obj]
+        return [scrub_record(v, scrub) for v in obj]
     return obj
+
+
+def secret_scrubber(secrets: Iterable[str]) -> Callable[[str], str]:
+    """A scrub function replacing each of ``secrets`` by ``***`` (the core's :func:`scrub_secrets`)."""
+    known = [s for s in secrets if s]
+    return lambda text: scrub_secrets(text, known) if known else text
 
 
 class TrafficWriter:
     """Appends records to ``dir/traffic-<pid>-<seq>.jsonl`` (thread-safe), rotating past ``max_bytes``."""
 
     def __init__(self, directory: str | os.PathLike[str], *, max_bytes: int = 64 * 1024 * 1024, keep: int = 20,
-                 secrets: Iterable[str] = ()) -> None:
+                 secrets: Iterable[str] = (), scrub: Callable[[str], str] | None = None) -> None:
         if max_bytes < 1 or keep < 1:
             raise ValueError("max_bytes and keep must be positive")
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
         self.keep = keep
-        self.secrets = [s for s in secrets if s]
+        self.scrub = scrub if scrub is not None else secret_scrubber(secrets)
         self.written = 0
         self._lock = threading.Lock()
         self._pid = -1
@@ -88,7 +92,7 @@ class TrafficWriter:
             self._seq += 1
 
     def write(self, record: dict[str, Any]) -> None:
-        clean = scrub_record(record, self.secrets)
+        clean = scrub_record(record, self.scrub)
         size = len(json.dumps(clean, ensure_ascii=False, allow_nan=False).encode()) + 1
         with self._lock:
             self._rotate_if_full(size)

@@ -40,7 +40,7 @@ SUBMODULES = {
     "settings": {"CascadeSettings", "TrafficConfig", "VerifyMode", "VerifyPrompt"},
     "traffic": {"DriftCheck", "ShadowLedger", "ShadowOutput", "Sink", "Snapshot", "Traffic", "TrafficConfig",
                 "TrafficStats", "TrafficWriter", "agreement_rule", "build_record", "read_traffic", "scrub_record",
-                "traffic_files", "weighted_mean", "wilson"},
+                "secret_scrubber", "traffic_files", "weighted_mean", "wilson"},
     "integration": {"PROGRAMMING_ERRORS", "PROGRESS_EVENTS", "ProgressHook", "progress_event",
                     "is_programming_error", "surfaced",
                     "TRANSIENT_NAMES", "TRANSIENT_STATUS", "TurnCache", "is_transient", "model_error",

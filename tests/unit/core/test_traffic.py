@@ -205,3 +205,24 @@ def test_wilson_interval() -> None:
 def test_config_rejects_bad_rate() -> None:
     with pytest.raises(ValueError, match="shadow_rate"):
         TrafficConfig(dir="x", shadow_rate=1.5)
+
+
+def drift_record(agrees: bool) -> dict[str, Any]:
+    return {"id": "x", "served": "small", "reference": "large", "shadow": True, "weight": 1.0,
+            "decisions": [{"model": "small", "confidence": 0.9, "decision": "accept"}],
+            "outputs": {"small": {"cost": 1.0, "verifier_cost": 0.5, "visited": True, "agrees": agrees},
+                        "large": {"cost": 4.0, "verifier_cost": 0.0, "visited": False, "agrees": True}}}
+
+
+def test_drift_fires_once_when_accepted_agreement_falls_below_floor() -> None:
+    from automix_core.traffic import TrafficStats
+
+    stats = TrafficStats(drift_floor=0.7, drift_window=10)
+    fired = [stats.observe(drift_record(True)) for _ in range(10)]
+    assert not any(fired) and not stats.snapshot().drift
+    fired = [stats.observe(drift_record(False)) for _ in range(6)]
+    assert fired.count(True) == 1 and fired.index(True) == 3  # 6/10 < 0.7 after the 4th disagreement
+    snap = stats.snapshot()
+    assert snap.drift and snap.cost_ratio == pytest.approx(0.25) and snap.escalation_rate == 0.0
+    assert snap.agreement == pytest.approx(10 / 16)
+    assert snap.agreement_low is not None and snap.agreement_low < 10 / 16 < (snap.agreement_high or 0)

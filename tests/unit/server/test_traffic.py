@@ -15,7 +15,8 @@ from automix_server.state import MemoryState
 
 
 def traffic_config(h: Any, folder: Path, **traffic: Any) -> dict[str, Any]:
-    return h.base_config(traffic={"dir": str(folder), "shadow_rate": 1.0, **traffic})
+    cfg: dict[str, Any] = h.base_config(traffic={"dir": str(folder), "shadow_rate": 1.0, **traffic})
+    return cfg
 
 
 async def test_record_after_response_with_every_tier(make_client: Any, h: Any, tmp_path: Path) -> None:

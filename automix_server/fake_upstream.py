@@ -1,6 +1,7 @@
 """A small scripted OpenAI-compatible upstream, for tests, the load test and the benchmark.
 
-``python -m automix_server.fake_upstream --port 9000 [--delay-ms 20] [--fault-rate 0.1] [--seed 0]``
+``python -m automix_server.fake_upstream --port 9000 [--delay-ms 20] [--fault-rate 0.1] [--seed 0]
+[--model-delay large=1.5]``
 
 Any model name is served. What it answers is scripted by markers in the last user message:
 
@@ -173,8 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fault-rate", type=float, default=0.0)
     ap.add_argument("--slow-s", type=float, default=30.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model-delay", action="append", default=[], metavar="MODEL=SECONDS",
+                    help="extra seconds before every answer of MODEL (repeatable)")
     a = ap.parse_args(argv)
-    fake = FakeUpstream(delay_s=a.delay_ms / 1000, fault_rate=a.fault_rate, seed=a.seed, slow_s=a.slow_s)
+    delays = {m: float(v) for m, _, v in (d.partition("=") for d in a.model_delay)}
+    fake = FakeUpstream(delay_s=a.delay_ms / 1000, fault_rate=a.fault_rate, seed=a.seed, slow_s=a.slow_s,
+                        model_delays=delays)
     uvicorn.run(fake.app, host=a.host, port=a.port, log_level="warning", access_log=False)
     return 0
 

@@ -22,7 +22,7 @@ import pytest
 
 from automix_server.traffic import read_stream
 
-from .conftest import free_port, redis_binary, stop, wait_http
+from .conftest import free_port, redis_binary, start_redis, stop, wait_http
 
 pytestmark = pytest.mark.redis
 
@@ -40,22 +40,7 @@ class RedisProc:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        import redis
-
-        self.proc = subprocess.Popen([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.folder),
-                                      "--protected-mode", "yes"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.05)
-        client.close()
+        self.proc = start_redis(self.binary, self.port, self.folder, persist=True)
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -31,6 +31,7 @@ from automix_core import AllTiersFailedError, AutoMixResult, ModelError, Usage
 
 from .config import ConfigError, ServerConfig, load_config
 from .errors import APIError, Scrubber
+from .learn import Learner, announce_routes
 from .metrics import CONTENT_TYPE, Metrics
 from .schema import ChatRequest, parse_request, question_and_context, to_core_messages
 from .service import (
@@ -112,6 +113,7 @@ class ServerApp:
         traffic = build_traffic(config.traffic, config.state, config.state_prefix, config.base_dir,
                                 self.runtime.scrubber.scrub)
         self.capture = Capture(traffic, self.metrics, self.state) if traffic is not None else None
+        self.learner = Learner(self) if config.learn is not None and self.capture is not None else None
         self.reloads = 0
         self.draining = False
         self._old: list[Runtime] = []
@@ -138,11 +140,24 @@ class ServerApp:
         except ConfigError as exc:
             log.error("config reload rejected, the running config is kept: %s", old.scrubber.scrub(str(exc)))
             return False
-        self.runtime = new
-        self.reloads += 1
-        self._old.append(old)
+        self._swap(new)
         log.info("config reloaded from %s (%d routes)", src, len(new.routes))
         return True
+
+    def rebuild(self) -> bool:
+        """Build the running config again (e.g. to take a learnt router) and swap it in whole, as a reload."""
+        try:
+            new = Runtime.build(self.runtime.config, self.extra_keys, self.transport)
+        except ConfigError as exc:
+            log.error("rebuild rejected, the running runtime is kept: %s", self.runtime.scrubber.scrub(str(exc)))
+            return False
+        self._swap(new)
+        return True
+
+    def _swap(self, new: Runtime) -> None:
+        self._old.append(self.runtime)
+        self.runtime = new
+        self.reloads += 1
 
     async def close_old(self) -> None:
         """Close replaced runtimes once no request uses them any more."""
@@ -244,8 +259,9 @@ class ServerApp:
         question, context = question_and_context(req, core, route.config.context_from)
         engine = build_engine(route, req, collector, ledger, adm.reserved)
         timeout = adm.runtime.config.request_timeout
+        only = len(route.tiers) - 1 if route.learning else None  # learning: the reference serves
         try:
-            result = await asyncio.wait_for(engine.arun(question, context, messages=core), timeout)
+            result = await asyncio.wait_for(engine.arun(question, context, messages=core, tier=only), timeout)
         except AllTiersFailedError as exc:
             timed_out = all(_is_timeout(e) for _, e in exc.failures)
             lines = "; ".join(f"tier {i} ({name}): {type(e).__name__}: {e}" for i, (name, e) in enumerate(exc.failures))
@@ -272,8 +288,9 @@ class ServerApp:
         message.setdefault("refusal", msg.get("refusal") if isinstance(msg, dict) else None)
         finish = choice.get("finish_reason") or ("tool_calls" if message.get("tool_calls") else "stop")
         block = automix_block(route.name, result, ledger.usages, adm.reserved, adm.rid)
+        job = (adm.rid, route, engine, result, question, context, core, route.learning)
         return Outcome(adm.rid, route.name, result.model, message, str(finish), list(ledger.usages), collector,
-                       block, result=result, capture=(adm.rid, route, engine, result, question, context, core))
+                       block, result=result, capture=job)
 
     async def _passthrough(self, adm: Admitted, tier: TierRuntime, collector: RequestCollector) -> Outcome:
         """``model`` names a tier: one call to it, billed, no verification."""
@@ -436,6 +453,7 @@ def create_app(config: ServerConfig, *, reload_path: str | None = None, extra_ke
                 hup = False  # not the main thread (e.g. tests)
         if server.runtime.open:
             log.warning("no client API key configured: every request is let in (bind to 127.0.0.1 only)")
+        announce_routes(server.runtime)
         log.info("automix server up (pid %d): routes %s, state %s", os.getpid(), ", ".join(server.runtime.routes),
                  config.state.split("@")[-1] if config.state != "memory" else "memory")
         reconcile = asyncio.ensure_future(server.capture.reconcile_forever()) if server.capture else None

@@ -81,6 +81,9 @@ def _add_args(p: argparse.ArgumentParser) -> None:
                    help="share of requests also answered by every other tier after the response (default 0)")
     p.add_argument("--shadow-budget", type=float, default=None, metavar="USD",
                    help="USD the shadow calls of each worker may spend (default: unlimited)")
+    p.add_argument("--learn", type=int, default=None, metavar="N",
+                   help="routes without a router serve their last tier and shadow every request until N shadowed "
+                        "records, then fit a router on them and switch to the cascade (needs --traffic)")
     p.add_argument("--check", action="store_true", help="validate the config (and its env vars, routers), then exit")
     p.add_argument("--port-file", default=None, help=argparse.SUPPRESS)  # tests: where the bound port is written
 
@@ -117,6 +120,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     traffic = {k: v for k, v in traffic.items() if v is not None}
     if traffic:
         out["traffic"] = traffic
+    if args.learn is not None:
+        out["learn"] = {"records": args.learn}
     return out
 
 

@@ -71,7 +71,11 @@ class Metrics:
                                     ["tier"], registry=r)
         self.shadow_drift_warnings = Counter("automix_shadow_drift_warnings", "Times the agreement of accepted "
                                              "cheaper answers fell below the drift floor", registry=r)
+        self.shadow_router_swaps = Counter("automix_shadow_router_swaps", "Routers learnt from traffic and swapped "
+                                           "in (learn first)", ["route"], registry=r)
         g: dict[str, Any] = {"registry": r, "multiprocess_mode": "liveall"}
+        self.shadow_learning = Gauge("automix_shadow_learning", "1 while a route serves its reference tier to learn "
+                                     "a router from its traffic", ["route"], **g)
         self.shadow_agreement = Gauge("automix_shadow_agreement", "Share of served answers agreeing with the "
                                       "reference on this worker's shadowed requests, with its 95% Wilson bounds",
                                       ["bound"], **g)

@@ -65,6 +65,8 @@ class RouteRuntime:
     router: Router
     prices: PriceTable
     ledger: Ledger = field(default_factory=Ledger)
+    learning: bool = False
+    """No router yet: the reference tier serves while every request is shadowed (``learn:``)."""
 
 
 @dataclass(frozen=True)
@@ -133,9 +135,13 @@ class Runtime:
                     if tc.name not in upstreams:
                         upstreams[tc.name] = cls._tier(tc, where, secrets, transport)
                     tiers.append(upstreams[tc.name])
+                learned = config.learned_router(rname) if rc.router is None else None
+                if learned is not None and learned.exists():
+                    rc = rc.model_copy(update={"router": str(learned)})
                 router = cls._router(rc, rname, config.base_dir, [t.name for t in tiers])
                 prices = PriceTable(prices={t.name: t.price for t in tiers})
-                routes[rname] = RouteRuntime(rname, rc, tiers, router, prices)
+                routes[rname] = RouteRuntime(rname, rc, tiers, router, prices,
+                                             learning=learned is not None and rc.router is None)
                 try:  # AutoMix's own checks of the settings (tier count vs router, retries, timeout)
                     AutoMix([t.upstream for t in tiers], router=router, prices=prices, **rc.cascade.engine_kwargs())
                 except (ValueError, TypeError) as exc:

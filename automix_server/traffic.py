@@ -141,22 +141,23 @@ class Capture:
         self.metrics = metrics
         self.state = state
         self.tasks: set[asyncio.Task[None]] = set()
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
 
     def after(self, rid: str, route: RouteRuntime, engine: AutoMix, result: AutoMixResult, question: str,
-              context: str, messages: list[Message] | None) -> None:
-        """Start recording (and maybe shadowing) one answered request; returns at once."""
+              context: str, messages: list[Message] | None, learning: bool = False) -> None:
+        """Start recording (and shadowing, if drawn or ``learning``) one answered request; returns at once."""
         task = asyncio.get_running_loop().create_task(
-            self._run(rid, route, engine, result, question, context, messages))
+            self._run(rid, route, engine, result, question, context, messages, learning))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
     async def _run(self, rid: str, route: RouteRuntime, engine: AutoMix, result: AutoMixResult, question: str,
-                   context: str, messages: list[Message] | None) -> None:
+                   context: str, messages: list[Message] | None, learning: bool) -> None:
         from .service import usage_records
 
         try:
             rec, usages = await self.traffic.process_async(engine, result, question, context, messages, rid=rid,
-                                                           route=route.name)
+                                                           route=route.name, force=learning)
         except Exception as exc:
             log.error("%s: traffic capture failed: %s: %s", rid, type(exc).__name__, exc)
             return
@@ -166,10 +167,15 @@ class Capture:
             except Exception as exc:  # the record is written; the shared ledger misses this shadow spend
                 log.error("%s: settling the shadow spend failed: %s", rid, type(exc).__name__)
         self.metrics.observe_traffic(rec, usages, self.traffic)
+        for fn in self.listeners:
+            fn(rec)
 
     async def drain(self, timeout: float) -> None:
-        if self.tasks:
-            await asyncio.wait(list(self.tasks), timeout=timeout)
+        """Wait (up to ``timeout`` s) for the captures under way, and for what they started (a fit)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.tasks and loop.time() < deadline:
+            await asyncio.wait(list(self.tasks), timeout=deadline - loop.time())
 
     async def reconcile_forever(self, every: float = 2.0) -> None:
         """Move spooled records to the Redis stream whenever Redis answers (a task of the server's life)."""

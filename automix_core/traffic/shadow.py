@@ -126,13 +126,13 @@ class Traffic:
 
     # -- sampling and budget ---------------------------------------------------------------------
 
-    def draw(self) -> bool:
-        """Whether the next request is shadowed (uniform, at ``shadow_rate``; never once the budget is spent
-        or ``max_pending`` jobs wait)."""
+    def draw(self, force: bool = False) -> bool:
+        """Whether the next request is shadowed (uniform, at ``shadow_rate``, or every one when ``force``; never
+        once the budget is spent or ``max_pending`` jobs wait)."""
         with self._lock:
-            if self.exhausted or self.config.shadow_rate <= 0 or self.pending >= self.config.max_pending:
+            if self.exhausted or self.pending >= self.config.max_pending:
                 return False
-            if self._rng.random() >= self.config.shadow_rate:
+            if not force and (self.config.shadow_rate <= 0 or self._rng.random() >= self.config.shadow_rate):
                 return False
             self.pending += 1
             return True
@@ -222,9 +222,9 @@ class Traffic:
         return rec
 
     def _job(self, engine: AutoMix, result: AutoMixResult, question: str, context: str,
-             messages: list[Message] | None, rid: str | None, route: str) -> _Job:
-        shadowed = self.draw()
-        weight = 1.0 / self.config.shadow_rate if shadowed else 1.0
+             messages: list[Message] | None, rid: str | None, route: str, force: bool = False) -> _Job:
+        shadowed = self.draw(force)
+        weight = 1.0 if force or not shadowed else 1.0 / self.config.shadow_rate
         return _Job(engine, result, question, context, messages, rid or f"req-{uuid.uuid4().hex}", route,
                     weight, shadowed)
 
@@ -295,10 +295,11 @@ class Traffic:
         return pool.submit(self._run_sync, job)
 
     async def process_async(self, engine: AutoMix, result: AutoMixResult, question: str, context: str,
-                            messages: list[Message] | None, *, rid: str | None = None,
-                            route: str = "default") -> tuple[dict[str, Any], list[Usage]]:
-        """Record ``result`` (shadowing it, if drawn) and return the record and the shadow calls' usage."""
-        return await self._run_async(self._job(engine, result, question, context, messages, rid, route))
+                            messages: list[Message] | None, *, rid: str | None = None, route: str = "default",
+                            force: bool = False) -> tuple[dict[str, Any], list[Usage]]:
+        """Record ``result`` (shadowing it, if drawn or ``force``d: weight 1) and return the record and the
+        shadow calls' usage."""
+        return await self._run_async(self._job(engine, result, question, context, messages, rid, route, force))
 
     def spawn(self, engine: AutoMix, result: AutoMixResult, question: str, context: str,
               messages: list[Message] | None, **kw: Any) -> asyncio.Task[Any]:

@@ -28,7 +28,7 @@ def small_reply(messages: Sequence[Message]) -> str:
     if any("Verdict" in m["content"] for m in messages):
         return "Justification: checked.\nVerdict: correct"
     i = _question(messages)
-    return f"answer {i}" if i % 3 else f"something else {i}"
+    return f"answer {i}" if i % 3 else "no idea"  # disagrees with the large model under every rule
 
 
 def large_reply(messages: Sequence[Message]) -> str:

@@ -75,3 +75,15 @@ def test_learn_needs_traffic(h: Any) -> None:
 
     with pytest.raises(ConfigError, match="learn: needs traffic capture"):
         parse_config(h.base_config(learn={"records": 50}))
+
+
+async def test_learns_with_the_calibration_sides_fit(make_client: Any, h: Any, tmp_path: Path) -> None:
+    pytest.importorskip("automix_core.calibration.from_traffic")
+    ac = make_client(learn_config(h, tmp_path, records=30))
+    for i in range(30):
+        marker = " [[escalate]]" if i % 2 else ""  # the small tier's verifier says incorrect on half
+        r = await ac.chat(h.ask(f"q [[id:{i}]]{marker}"))
+        assert r.json()["model"] == "large"
+        await ac.server.capture.drain(30)
+    assert not ac.server.runtime.routes["automix"].learning  # fitted on the 30 records, swapped in
+    assert Router.load(tmp_path / "router-automix.json").fitted

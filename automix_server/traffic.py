@@ -156,8 +156,9 @@ class Capture:
         from .service import usage_records
 
         try:
+            router = Path(route.config.router).name if route.config.router and not learning else "untrained"
             rec, usages = await self.traffic.process_async(engine, result, question, context, messages, rid=rid,
-                                                           route=route.name, force=learning)
+                                                           route=route.name, force=learning, router=router)
         except Exception as exc:
             log.error("%s: traffic capture failed: %s: %s", rid, type(exc).__name__, exc)
             return

@@ -82,6 +82,7 @@ class _Job:
     route: str
     weight: float
     shadowed: bool
+    router: str
 
 
 _SHARED: dict[TrafficConfig, Traffic] = {}
@@ -205,7 +206,7 @@ class Traffic:
                            question=job.question or _last_user(job.messages), context=job.context,
                            store_text=self.config.store_text, shadow=shadow or None,
                            weight=job.weight if shadow else 1.0,
-                           reference=self._reference(job.engine), router=self.router, agree=self.agree)
+                           reference=self._reference(job.engine), router=job.router, agree=self.agree)
         self.sink.write(rec)
         with self._lock:
             self.written += 1
@@ -222,11 +223,12 @@ class Traffic:
         return rec
 
     def _job(self, engine: AutoMix, result: AutoMixResult, question: str, context: str,
-             messages: list[Message] | None, rid: str | None, route: str, force: bool = False) -> _Job:
+             messages: list[Message] | None, rid: str | None, route: str, force: bool = False,
+             router: str | None = None) -> _Job:
         shadowed = self.draw(force)
         weight = 1.0 if force or not shadowed else 1.0 / self.config.shadow_rate
         return _Job(engine, result, question, context, messages, rid or f"req-{uuid.uuid4().hex}", route,
-                    weight, shadowed)
+                    weight, shadowed, router or self.router)
 
     def _run_sync(self, job: _Job) -> dict[str, Any]:
         try:
@@ -287,7 +289,7 @@ class Traffic:
     def after(self, engine: AutoMix, result: AutoMixResult, question: str, context: str,
               messages: list[Message] | None, *, rid: str | None = None, route: str = "default") -> Future[Any]:
         """Record ``result`` (and shadow it, if drawn) on the thread pool; the caller does not wait."""
-        job = self._job(engine, result, question, context, messages, rid, route)
+        job = self._job(engine, result, question, context, messages, rid, route, router=_router_name(engine))
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.config.shadow_concurrency, thread_name_prefix="automix-shadow")
@@ -296,14 +298,16 @@ class Traffic:
 
     async def process_async(self, engine: AutoMix, result: AutoMixResult, question: str, context: str,
                             messages: list[Message] | None, *, rid: str | None = None, route: str = "default",
-                            force: bool = False) -> tuple[dict[str, Any], list[Usage]]:
+                            force: bool = False, router: str | None = None) -> tuple[dict[str, Any], list[Usage]]:
         """Record ``result`` (shadowing it, if drawn or ``force``d: weight 1) and return the record and the
-        shadow calls' usage."""
-        return await self._run_async(self._job(engine, result, question, context, messages, rid, route, force))
+        shadow calls' usage; ``router`` names the router in the record (default: the engine's)."""
+        return await self._run_async(self._job(engine, result, question, context, messages, rid, route, force,
+                                               router))
 
     def spawn(self, engine: AutoMix, result: AutoMixResult, question: str, context: str,
               messages: list[Message] | None, **kw: Any) -> asyncio.Task[Any]:
         """:meth:`process_async` as a task of the running loop (kept until it finishes)."""
+        kw.setdefault("router", _router_name(engine))
         task = asyncio.get_running_loop().create_task(
             self.process_async(engine, result, question, context, messages, **kw))
         self._tasks.add(task)
@@ -326,6 +330,12 @@ class Traffic:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=wait, cancel_futures=not wait)
+
+
+def _router_name(engine: AutoMix) -> str:
+    """What the records call the engine's router: its policy and fitted-ness, or ``untrained``."""
+    r = engine.router
+    return f"{type(r.policy).__name__}:fitted" if r.fitted else "untrained"
 
 
 def _last_user(messages: list[Message] | None) -> str:

@@ -57,6 +57,9 @@ async def test_learns_then_switches_to_the_cascade(make_client: Any, h: Any, tmp
     assert "switched from the reference tier to the cascade" in caplog.text
     r = await ac.chat(h.ask("q [[id:after]]"))
     assert r.json()["model"] == "small"  # the cascade: the verifier says correct, the small answer is kept
+    await ac.server.capture.drain(10)
+    after = next(x for x in read_traffic(tmp_path) if x["id"] == r.json()["id"])
+    assert after["router"] == "router-automix.json" and all(x["router"] == "untrained" for x in recs)
     text = (await ac.client.get("/metrics")).text
     assert 'automix_shadow_router_swaps_total{route="automix"} 1.0' in text
     assert 'automix_shadow_learning{route="automix"} 0.0' in text

@@ -27,6 +27,7 @@ async def test_record_after_response_with_every_tier(make_client: Any, h: Any, t
     await ac.server.capture.drain(10)
     [rec] = read_traffic(tmp_path)
     assert rec["id"] == r.json()["id"] and rec["route"] == "automix" and rec["served"] == "small"
+    assert rec["router"] == "untrained"
     small, large = rec["outputs"]["small"], rec["outputs"]["large"]
     assert small["visited"] and not large["visited"] and large["answer"] == "answer from large: q1"
     expected = agreement_rule()(rec["query"], small["answer"], large["answer"])  # whichever rule is installed

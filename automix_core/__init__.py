@@ -65,7 +65,7 @@ from .policies import (
     get_policy_class,
 )
 from .router import OperatingPoint, Router, calibrate, coerce_router
-from .settings import CascadeSettings, VerifyMode
+from .settings import CascadeSettings, TrafficConfig, VerifyMode
 from .shipped import shipped_records
 from .testing import ScriptedModel
 from .verify import VerificationResult, Verifier
@@ -120,6 +120,7 @@ __all__ = [
     "Tier",
     "TierTrace",
     "Totals",
+    "TrafficConfig",
     "TrafficFit",
     "UnknownModelError",
     "UnknownPriceError",

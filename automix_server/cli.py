@@ -83,6 +83,16 @@ def _add_args(p: argparse.ArgumentParser) -> None:
                    help="llama.cpp slots per local model (default: max(k, 8): a verification's n=k is one request)")
     p.add_argument("--threads", type=int, default=2, help="llama.cpp threads per local model (default 2)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--traffic", default=None, metavar="DIR",
+                   help="record every request under DIR (one file per worker; with --redis, a Redis stream "
+                        "spooled to DIR while Redis is away)")
+    p.add_argument("--shadow-rate", type=float, default=None, metavar="R",
+                   help="share of requests also answered by every other tier after the response (default 0)")
+    p.add_argument("--shadow-budget", type=float, default=None, metavar="USD",
+                   help="USD the shadow calls of each worker may spend (default: unlimited)")
+    p.add_argument("--learn", type=int, default=None, metavar="N",
+                   help="routes without a router serve their last tier and shadow every request until N shadowed "
+                        "records, then fit a router on them and switch to the cascade (needs --traffic)")
     p.add_argument("--check", action="store_true", help="validate the config (and its env vars, routers), then exit")
     p.add_argument("--port-file", default=None, help=argparse.SUPPRESS)  # tests: where the bound port is written
 
@@ -114,6 +124,13 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         out["workers"] = args.workers
     if args.redis is not None:
         out["state"] = args.redis
+    traffic = {"dir": os.path.abspath(args.traffic) if args.traffic else None, "shadow_rate": args.shadow_rate,
+               "shadow_budget_usd": args.shadow_budget}
+    traffic = {k: v for k, v in traffic.items() if v is not None}
+    if traffic:
+        out["traffic"] = traffic
+    if args.learn is not None:
+        out["learn"] = {"records": args.learn}
     return out
 
 

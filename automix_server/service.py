@@ -72,6 +72,8 @@ class RouteRuntime:
     router_file: str | None = None
     methods: list[str] = field(default_factory=list)
     """Each tier's verification as the engine resolves it (``logprob/continue``, ``sample/few-shot/k=4``, ...)."""
+    learning: bool = False
+    """No router yet: the reference tier serves while every request is shadowed (``learn:``)."""
 
     def describe(self) -> str:
         """One line: the tiers, the router (file and version, or "untrained") and each tier's verification."""
@@ -80,6 +82,8 @@ class RouteRuntime:
             policy = self.router.policy.name + (f", calibrated on {self.router.n_train} queries"
                                                 if self.router.n_train else "")
             router = f"{self.router_file} (version {version}, {policy})"
+        elif self.learning:
+            router = "none yet, learning (the reference tier serves while every request is shadowed)"
         else:
             router = "untrained default (accept when confidence > 0.5; NOT calibrated: see the warning)"
         last = len(self.tiers) - 1
@@ -164,6 +168,9 @@ class Runtime:
                     if tc.name not in upstreams:
                         upstreams[tc.name] = cls._tier(tc, where, secrets, transport)
                     tiers.append(upstreams[tc.name])
+                learned = config.learned_router(rname) if rc.router is None else None
+                if learned is not None and learned.exists():
+                    rc = rc.model_copy(update={"router": str(learned)})
                 router, router_file = cls._router(rc, rname, config.base_dir, [t.name for t in tiers])
                 prices = PriceTable(prices={t.name: t.price for t in tiers})
                 try:  # AutoMix's own checks of the settings (tier count vs router, retries, timeout)
@@ -172,7 +179,8 @@ class Runtime:
                 except (ValueError, TypeError) as exc:
                     raise ConfigError(f"routes.{rname}: {exc}") from None
                 routes[rname] = RouteRuntime(rname, rc, tiers, router, prices, router_file=router_file,
-                                             methods=[m.describe() for m in engine.methods])
+                                             methods=[m.describe() for m in engine.methods],
+                                             learning=learned is not None and rc.router is None)
                 if announce:
                     log.info("%s", routes[rname].describe())
         except BaseException:

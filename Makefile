@@ -1,16 +1,17 @@
 # The README's two commands: `make demo` (the AutoMix demo on real local models, no API key)
 # and `make test` (the test suite). Both create .venv and install what they need on first use.
+# `make unit`: the unit tests alone (tests/unit: no model, no model download, no server).
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check install models
+.PHONY: demo test unit check install models docs
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[local,langchain,llamaindex,plot,server,test]"
+	$(BIN)/python -m pip install -q -e ".[local,langchain,llamaindex,plot,server,test,docs]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -27,5 +28,12 @@ check: $(STAMP)
 
 PYTEST_ARGS ?=
 
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit $(PYTEST_ARGS)
+
 test: models
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# the documentation site (docs/, mkdocs.yml) into site/; every warning (a broken link or anchor) is an error
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict

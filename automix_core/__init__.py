@@ -65,7 +65,8 @@ from .policies import (
     get_policy_class,
 )
 from .router import OperatingPoint, Router, calibrate, coerce_router
-from .settings import CascadeSettings, VerifyMode
+from .settings import CascadeSettings, TrafficConfig, VerifyMode
+from .shipped import shipped_records
 from .testing import ScriptedModel
 from .verify import VerificationResult, Verifier
 
@@ -119,6 +120,7 @@ __all__ = [
     "Tier",
     "TierTrace",
     "Totals",
+    "TrafficConfig",
     "TrafficFit",
     "UnknownModelError",
     "UnknownPriceError",
@@ -143,5 +145,6 @@ __all__ = [
     "local_price",
     "read_records",
     "region_dibc",
+    "shipped_records",
     "to_arrays",
 ]

@@ -19,6 +19,7 @@ recorded: they were all calibrated on few-shot samples).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import random
@@ -230,6 +231,16 @@ class Router:
         return cls(spec.models, policy, mix, spec.operating_point, spec.n_train, spec.verification)
 
     @classmethod
+    def shipped(cls, name: str = "pubmedqa-qwen-pair") -> Router:
+        """A router shipped with the package, by name (:data:`automix_core.shipped.SHIPPED_ROUTERS`):
+        ``"pubmedqa-qwen-pair"`` (Qwen2.5-Coder 0.5B -> 1.5B, one logprob call continuing the answer) or
+        ``"pubmedqa-qwen-pair-k8"`` (the same pair, k=8 few-shot samples). An unknown name raises
+        :class:`~automix_core.errors.AutoMixError` naming the shipped routers."""
+        from .shipped import shipped_router_path
+
+        return cls.load(shipped_router_path(name))
+
+    @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Router:
         """Load and validate a router file; :class:`RouterError` names the problem and the field."""
         p = Path(path)
@@ -246,6 +257,31 @@ class Router:
         except (json.JSONDecodeError, ValueError) as exc:
             raise RouterError(f"{p}: not valid JSON ({exc})") from None
         return cls.from_dict(obj, source=str(p))
+
+
+_WARNED_UNTRAINED: set[tuple[str, ...]] = set()
+
+
+def warn_untrained(router: Router) -> bool:
+    """Log, once per process for each list of tiers, a WARNING that ``router`` is the untrained default.
+
+    Without a calibrated router a cascade pays for verification on every query and escalates on a
+    rule that small models defeat by rating their own wrong answers at confidence 1.0, so it can cost
+    more than always calling the largest tier. Returns whether it logged (False: fitted, or said before).
+    """
+    key = tuple(router.models)
+    if router.fitted or key in _WARNED_UNTRAINED:
+        return False
+    _WARNED_UNTRAINED.add(key)
+    logging.getLogger("automix").warning(
+        "AutoMix over %s has no calibrated router: the untrained rule (accept when the verifier's confidence is "
+        "more than 0.5) cannot tell a small model's confident wrong answers from its right ones, and verification is "
+        "paid on every query, so this cascade can cost more than always calling %s. Fix: calibrate a router on "
+        "your own data (automix collect ..., then automix calibrate ... -o router.json; router=\"router.json\"), "
+        "or learn it from live traffic first (automix serve ... --traffic DIR --shadow-rate 1, then "
+        "automix calibrate --from-traffic DIR); for Qwen2.5-Coder 0.5B -> 1.5B use Router.shipped().",
+        " -> ".join(key), key[-1])
+    return True
 
 
 RouterSpec = Router | Policy | str | os.PathLike[str] | Mapping[str, Any] | None

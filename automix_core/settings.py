@@ -13,10 +13,51 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["CascadeSettings", "VerifyMode", "VerifyPrompt"]
+__all__ = ["CascadeSettings", "TrafficConfig", "VerifyMode", "VerifyPrompt"]
 
 VerifyMode = Literal["sample", "sequential", "logprob"]
 VerifyPrompt = Literal["few-shot", "continue"]
+
+
+class TrafficConfig(BaseModel):
+    """Traffic capture and shadow evaluation.
+
+    Every answered request becomes one record (AutoMix records v1, extended: see ``docs/serving-traffic.md``)
+    appended and fsynced to a file of this process under ``dir``. A uniform random share ``shadow_rate`` of
+    requests is also *shadowed* after the answer is returned: every tier the cascade did not run answers (and
+    is verified), within ``shadow_budget_usd`` of its own; its record then holds every tier's answer and
+    whether each agrees with the reference tier's.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dir: str = Field(min_length=1)
+    """Folder of the record files (created if missing); one file per process (its pid in the name)."""
+    shadow_rate: float = Field(default=0.0, ge=0.0, le=1.0, allow_inf_nan=False)
+    """Share of requests shadowed, drawn uniformly at random (each shadowed record has weight 1/rate)."""
+    shadow_budget_usd: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    """USD the shadow calls of this process may spend in all (None: unlimited); when spent, shadowing
+    stops and serving goes on."""
+    shadow_concurrency: int = Field(default=2, ge=1)
+    """Shadow jobs running at once (a thread pool for ``run``, a semaphore for ``arun``)."""
+    max_pending: int = Field(default=256, ge=1)
+    """Shadow jobs allowed to wait; a request sampled while this many wait is recorded unshadowed."""
+    store_text: bool = True
+    """False: no query, context or answers are written (only labels, confidences, costs, agreement)."""
+    max_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
+    """Size of one record file before it is rotated."""
+    keep: int = Field(default=20, ge=1)
+    """Rotated files kept per process (older ones are deleted)."""
+    reference: str | None = None
+    """The reference tier's name (None: the last tier)."""
+    agreement: str = "auto"
+    """The agreement rule used at capture time (``automix_core.calibration.agreement``)."""
+    drift_floor: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False)
+    """Warn when the share of accepted cheaper-tier answers that agree with the reference falls below this."""
+    drift_window: int = Field(default=200, ge=10)
+    """Shadowed accepted answers the drift check looks at (the most recent ones)."""
+    seed: int | None = None
+    """Seed of the sampling draw (tests); None: fresh randomness."""
 
 
 class CascadeSettings(BaseModel):
@@ -55,6 +96,8 @@ class CascadeSettings(BaseModel):
     verifying it (:meth:`~automix_core.verify.Verifier.defend`); the trace lists what was removed."""
     system: str | None = None
     """System prompt for answering when the question is given as text."""
+    traffic: TrafficConfig | None = None
+    """Record every answered request and shadow a share of them (:class:`~automix_core.traffic.TrafficConfig`)."""
 
     @classmethod
     def of(cls, source: object = None, overrides: Mapping[str, Any] | None = None) -> CascadeSettings:

@@ -21,10 +21,13 @@ def add_cli(sub: Any) -> None:
     d.add_argument("--k", type=int, default=None,
                    help="self-verification samples in the sampling modes (default: the router's method)")
     d.add_argument("--questions", type=int, default=5)
+    d.add_argument("--recorded-only", action="store_true",
+                   help="only score the shipped recorded dataset (no model is started or downloaded)")
     d.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     from .run import main
 
-    return main([*(["--k", str(args.k)] if args.k else []), "--questions", str(args.questions)])
+    return main([*(["--k", str(args.k)] if args.k else []), "--questions", str(args.questions),
+                 *(["--recorded-only"] if args.recorded_only else [])])

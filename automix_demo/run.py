@@ -1,16 +1,17 @@
 """``automix demo``: AutoMix live on real local models, no API key.
 
 Qwen2.5-Coder-0.5B answers and verifies itself; a router decides whether to escalate to
-Qwen2.5-Coder-1.5B: the router shipped in ``data/`` when present, else the untrained default (accept
-when most verdicts say "correct"). The cascade runs with its default settings, as ``automix serve
+Qwen2.5-Coder-1.5B: the router shipped in the package (``Router.shipped("pubmedqa-qwen-pair")``, package
+data found with ``importlib.resources``, so the demo runs the same from any folder and any install).
+The cascade runs with its default settings, as ``automix serve
 --local`` runs it: ``AutoMix`` over the two models served by llama.cpp (``LocalServer``), verifying
 the way the router was calibrated (its JSON records the method; see
 ``automix_core.verify.method``). Each question also goes to the 1.5B alone, for "always large";
 "always small" is the 0.5B's own answer in the cascade (its answer call, without verification).
 The totals say what each costs with verification (what a user pays), the verification-free figure
 of the paper's protocol beside it, and the share of prompt tokens served from llama.cpp's cache.
-Then the shipped recorded dataset (if present) is scored: always-small, always-large and AutoMix on
-its test part.
+Then the shipped recorded dataset is scored: always-small, always-large and AutoMix on its test part
+(``automix demo --recorded-only`` runs this part alone: no model, no download).
 """
 
 from __future__ import annotations
@@ -18,19 +19,18 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from automix_core import AutoMix, CascadeSettings, Ledger, LocalModelError, LocalServer, PriceTable, Router, evaluate
 from automix_core.backends.local import MODELS, install_model
 from automix_core.calibration.records import filter_records, read_records, to_arrays
 from automix_core.calibration.reverify import records_method
+from automix_core.shipped import shipped_records, shipped_router_path
 
 __all__ = ["QUESTIONS", "run_demo"]
 
-DATA = Path(__file__).resolve().parents[1] / "data"  # the repository's data/ (an editable install)
-RECORDS = DATA / "pubmedqa_qwen_pair_continue.jsonl"  # verified as the shipped router was calibrated
-ROUTER = DATA / "router_pubmedqa_qwen_pair.json"
+RECORDS = shipped_records("pubmedqa-qwen-pair-continue")  # verified as the shipped router was calibrated
+ROUTER = shipped_router_path("pubmedqa-qwen-pair")
 SMALL, LARGE = "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"
 
 # our own short reading-comprehension items: (context, question, gold answer word)
@@ -65,8 +65,8 @@ def live(k: int | None, n_questions: int) -> None:
     for name in (SMALL, LARGE):
         install_model(name, progress=_say)
     prices = PriceTable(prices={SMALL: MODELS[SMALL].price, LARGE: MODELS[LARGE].price})
-    router: str | None = str(ROUTER) if ROUTER.exists() else None
-    _say(f"router: {ROUTER.name if router else 'untrained default (majority of verdicts)'}")
+    router = Router.load(ROUTER)
+    _say(f"router: {ROUTER.name} (shipped, {ROUTER})")
     _say("starting the llama.cpp server (2 threads) ...")
     with LocalServer([SMALL, LARGE], threads=2) as srv:
         ledger, direct = Ledger(), Ledger()
@@ -118,10 +118,6 @@ def live(k: int | None, n_questions: int) -> None:
 
 
 def recorded() -> None:
-
-    if not RECORDS.exists():
-        _say(f"\n(no recorded dataset at {RECORDS}; skipping the recorded comparison)")
-        return
     recs = read_records(RECORDS)
     train = filter_records(recs, split="train")
     test = filter_records(recs, split="test")
@@ -135,10 +131,9 @@ def recorded() -> None:
     _say(f"{'method':34s} {'quality':>8s} {'cost $/query':>13s} {'escalated':>10s}")
     for t, name in enumerate((SMALL, LARGE)):
         _say(f"{'always ' + name:34s} {te.score[:, t].mean():8.3f} {te.cost[:, t].mean():13.8f} {'':>10s}")
-    if ROUTER.exists():
-        router = Router.load(ROUTER)
-        pt = router.point(te)
-        _say(f"{'AutoMix (shipped router)':34s} {pt.quality:8.3f} {pt.cost:13.8f} {router.escalation_rate(te):10.1%}")
+    router = Router.load(ROUTER)
+    pt = router.point(te)
+    _say(f"{'AutoMix (shipped router)':34s} {pt.quality:8.3f} {pt.cost:13.8f} {router.escalation_rate(te):10.1%}")
     small_verified = float((te.cost[:, 0] + te.verifier_cost[:, 0]).mean())
     if small_verified >= te.cost[:, 1].mean():
         _say(f"at these local prices, answering and verifying with the 0.5B (${small_verified:.8f}/query) already "
@@ -155,8 +150,9 @@ def recorded() -> None:
         _say(f"  mean ΔIBC over 5 cost regions, {name:10s}: {res[name].mean_dibc:7.1f}%")
 
 
-def run_demo(k: int | None = None, n_questions: int = len(QUESTIONS)) -> int:
-    live(k, n_questions)
+def run_demo(k: int | None = None, n_questions: int = len(QUESTIONS), *, recorded_only: bool = False) -> int:
+    if not recorded_only:
+        live(k, n_questions)
     recorded()
     return 0
 
@@ -165,9 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="automix demo")
     ap.add_argument("--k", type=int, default=None, help="verification samples (default: the router's method)")
     ap.add_argument("--questions", type=int, default=len(QUESTIONS))
+    ap.add_argument("--recorded-only", action="store_true",
+                    help="only score the shipped recorded dataset (no model is started or downloaded)")
     a = ap.parse_args(argv)
     try:
-        return run_demo(a.k, a.questions)
+        return run_demo(a.k, a.questions, recorded_only=a.recorded_only)
     except LocalModelError as exc:
         print(f"automix demo: {exc}", file=sys.stderr)
         return 1

@@ -25,11 +25,13 @@ import anyio
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
 
 from automix_core import AllTiersFailedError, AutoMixResult, ModelError, Usage
 
 from .config import ConfigError, ServerConfig, load_config
 from .errors import APIError, Scrubber
+from .learn import Learner, announce_routes
 from .metrics import CONTENT_TYPE, Metrics
 from .schema import ChatRequest, parse_request, question_and_context, to_core_messages
 from .service import (
@@ -45,7 +47,8 @@ from .service import (
     usage_block,
     usage_records,
 )
-from .state import BudgetScope, State, open_state
+from .state import BudgetScope, State, guarded, open_state
+from .traffic import Capture, build_traffic
 from .upstream import RequestCollector, UpstreamTimeout
 
 __all__ = ["ServerApp", "create_app"]
@@ -70,6 +73,7 @@ class Outcome:
     result: AutoMixResult | None = None
     error: APIError | None = None
     extra_usage: list[Usage] = field(default_factory=list)
+    capture: tuple[Any, ...] | None = None  # what traffic capture needs once the response is sent
 
     @property
     def cost(self) -> float:
@@ -106,6 +110,10 @@ class ServerApp:
         self.reload_path = reload_path
         self.state: State = state if state is not None else open_state(config.state, config.state_prefix)
         self.metrics = Metrics()
+        traffic = build_traffic(config.traffic, config.state, config.state_prefix, config.base_dir,
+                                self.runtime.scrubber.scrub)
+        self.capture = Capture(traffic, self.metrics, self.state) if traffic is not None else None
+        self.learner = Learner(self) if config.learn is not None and self.capture is not None else None
         self.reloads = 0
         self.draining = False
         self._old: list[Runtime] = []
@@ -125,18 +133,31 @@ class ServerApp:
         old = self.runtime
         try:
             cfg = load_config(src, self.overrides)
-            for name in ("state", "state_prefix", "host", "port", "workers"):
+            for name in ("state", "state_prefix", "host", "port", "workers", "traffic"):
                 if getattr(cfg, name) != getattr(old.config, name):
                     raise ConfigError(f"{name}: changing it needs a restart (was {getattr(old.config, name)!r})")
             new = Runtime.build(cfg, self.extra_keys, self.transport)
         except ConfigError as exc:
             log.error("config reload rejected, the running config is kept: %s", old.scrubber.scrub(str(exc)))
             return False
-        self.runtime = new
-        self.reloads += 1
-        self._old.append(old)
+        self._swap(new)
         log.info("config reloaded from %s (%d routes)", src, len(new.routes))
         return True
+
+    def rebuild(self) -> bool:
+        """Build the running config again (e.g. to take a learnt router) and swap it in whole, as a reload."""
+        try:
+            new = Runtime.build(self.runtime.config, self.extra_keys, self.transport)
+        except ConfigError as exc:
+            log.error("rebuild rejected, the running runtime is kept: %s", self.runtime.scrubber.scrub(str(exc)))
+            return False
+        self._swap(new)
+        return True
+
+    def _swap(self, new: Runtime) -> None:
+        self._old.append(self.runtime)
+        self.runtime = new
+        self.reloads += 1
 
     async def close_old(self) -> None:
         """Close replaced runtimes once no request uses them any more."""
@@ -155,6 +176,11 @@ class ServerApp:
         self._old = []
         await self.state.aclose()
 
+    async def after_response(self, outcome: Outcome) -> None:
+        """Traffic capture (and shadowing) of an answered request, started once its response is sent."""
+        if self.capture is not None and outcome.capture is not None and outcome.error is None:
+            self.capture.after(*outcome.capture)
+
     # -- admission ------------------------------------------------------------------------------
 
     async def admit(self, request: Request, body: bytes) -> Admitted:
@@ -172,7 +198,8 @@ class ServerApp:
             known = ", ".join([*rt.routes, *rt.tiers])
             raise APIError(400, f"The model '{req.model}' does not exist here; known: {known}", param="model",
                            code="model_not_found")
-        limited = await self.state.check_rate(rt.rate_scopes(key))
+        on_error = rt.config.budget.on_state_error
+        limited = await guarded(self.state.check_rate(rt.rate_scopes(key)), on_error, "rate limits", None)
         if limited is not None:
             scope, retry = limited
             self.metrics.refused.labels("rate_limit").inc()
@@ -187,7 +214,8 @@ class ServerApp:
             reserved = rt.config.budget.reservation_usd or estimate_passthrough(tier, req)
         rid = "chatcmpl-" + uuid.uuid4().hex
         scopes = rt.budget_scopes(key)
-        refused = await self.state.reserve(rid, reserved, scopes, rt.config.budget.reservation_timeout_s)
+        refused = await guarded(self.state.reserve(rid, reserved, scopes, rt.config.budget.reservation_timeout_s),
+                                on_error, "budgets", None)
         if refused is not None:
             self.metrics.refused.labels("budget").inc()
             raise APIError(429, f"The {refused} budget is exhausted (this request would reserve ${reserved:.6g}).",
@@ -231,8 +259,9 @@ class ServerApp:
         question, context = question_and_context(req, core, route.config.context_from)
         engine = build_engine(route, req, collector, ledger, adm.reserved)
         timeout = adm.runtime.config.request_timeout
+        only = len(route.tiers) - 1 if route.learning else None  # learning: the reference serves
         try:
-            result = await asyncio.wait_for(engine.arun(question, context, messages=core), timeout)
+            result = await asyncio.wait_for(engine.arun(question, context, messages=core, tier=only), timeout)
         except AllTiersFailedError as exc:
             timed_out = all(_is_timeout(e) for _, e in exc.failures)
             lines = "; ".join(f"tier {i} ({name}): {type(e).__name__}: {e}" for i, (name, e) in enumerate(exc.failures))
@@ -259,8 +288,9 @@ class ServerApp:
         message.setdefault("refusal", msg.get("refusal") if isinstance(msg, dict) else None)
         finish = choice.get("finish_reason") or ("tool_calls" if message.get("tool_calls") else "stop")
         block = automix_block(route.name, result, ledger.usages, adm.reserved, adm.rid)
+        job = (adm.rid, route, engine, result, question, context, core, route.learning)
         return Outcome(adm.rid, route.name, result.model, message, str(finish), list(ledger.usages), collector,
-                       block, result=result)
+                       block, result=result, capture=job)
 
     async def _passthrough(self, adm: Admitted, tier: TierRuntime, collector: RequestCollector) -> Outcome:
         """``model`` names a tier: one call to it, billed, no verification."""
@@ -423,14 +453,19 @@ def create_app(config: ServerConfig, *, reload_path: str | None = None, extra_ke
                 hup = False  # not the main thread (e.g. tests)
         if server.runtime.open:
             log.warning("no client API key configured: every request is let in (bind to 127.0.0.1 only)")
+        announce_routes(server.runtime)
         log.info("automix server up (pid %d): routes %s, state %s", os.getpid(), ", ".join(server.runtime.routes),
                  config.state.split("@")[-1] if config.state != "memory" else "memory")
+        reconcile = asyncio.ensure_future(server.capture.reconcile_forever()) if server.capture else None
         try:
             yield
         finally:
             server.draining = True
             if hup:
                 loop.remove_signal_handler(signal.SIGHUP)
+            if server.capture is not None and reconcile is not None:
+                reconcile.cancel()
+                await server.capture.drain(config.graceful_timeout)
             await server.aclose()
 
     app = FastAPI(title="automix", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
@@ -515,7 +550,9 @@ def create_app(config: ServerConfig, *, reload_path: str | None = None, extra_ke
             return _error_response(outcome.error, adm.runtime.scrubber)
         log.info("%s route=%s tier=%s cost=%.3g escalated=%s", adm.rid, outcome.route, outcome.model, outcome.cost,
                  outcome.automix.get("escalated"))
-        return _json(adm.runtime.scrubber.scrub_obj(_completion(outcome, created)), headers=_headers(outcome))
+        after = BackgroundTask(server.after_response, outcome)  # runs once the response is sent
+        return JSONResponse(adm.runtime.scrubber.scrub_obj(_completion(outcome, created)), headers=_headers(outcome),
+                            background=after)
 
     async def _stream(adm: Admitted, created: int) -> AsyncIterator[bytes]:
         include_usage = adm.req.include_usage
@@ -560,6 +597,7 @@ def create_app(config: ServerConfig, *, reload_path: str | None = None, extra_ke
                             "system_fingerprint": None, "choices": [], "usage": outcome.usage(),
                             "automix": scrub.scrub_obj(outcome.automix)})
             yield b"data: [DONE]\n\n"
+            await server.after_response(outcome)
         finally:
             if not task.done():
                 task.cancel()

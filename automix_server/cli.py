@@ -1,7 +1,7 @@
 """``automix serve``: run the server (one process, or a small supervisor over N worker processes).
 
 ``automix serve --config FILE [--port N] [--workers N] [--redis URL] [--api-key K]`` or
-``automix serve --local SMALL,LARGE [--port N] [--api-key K] [--workers N]``.
+``automix serve --local SMALL,LARGE [--router FILE] [--port N] [--api-key K] [--workers N]``.
 
 * One worker: uvicorn runs the app in this process; SIGHUP reloads the config file (all or nothing).
 * N workers: this process binds the socket, starts N worker processes (each a uvicorn server on the
@@ -10,7 +10,12 @@
   SIGHUP on, and each worker swaps in its own complete new runtime (or keeps the old one). SIGINT and
   SIGTERM stop the workers gracefully (in-flight requests finish, up to ``graceful_timeout``).
 * ``--local``: the named local models are served by the project's llama.cpp server (``LocalServer``) in
-  this process, and the route ``automix`` is built over them; they stop after the workers.
+  this process, and the route ``automix`` is built over them; they stop after the workers. Its router is
+  ``--router FILE``; else, for exactly the shipped pair (Qwen2.5-Coder 0.5B, 1.5B), the shipped router
+  (``Router.shipped()``); else the untrained default, verified by one logprob call (llama.cpp returns
+  logprobs) and announced by a warning.
+* Every start logs, per route, its tiers, its router (file and version, or "untrained") and each tier's
+  verification; ``--check`` prints the same lines (on stderr; the config JSON goes to stdout).
 
 Client keys given with ``--api-key`` (or ``$AUTOMIX_API_KEY``) reach the workers through their
 environment, never through a file or the command line of a child process.
@@ -61,6 +66,9 @@ def _add_args(p: argparse.ArgumentParser) -> None:
     src.add_argument("--config", default=None, metavar="FILE", help="server config (YAML, TOML or JSON)")
     src.add_argument("--local", default=None, metavar="SMALL,LARGE",
                      help="serve local models (automix models list) as the route 'automix', cheapest first")
+    p.add_argument("--router", default=None, metavar="FILE",
+                   help="with --local: the router JSON (default: the shipped router for the shipped pair "
+                        f"{','.join(SHIPPED_PAIR)}, else the untrained default)")
     p.add_argument("--host", default=None, help="bind address (default: the config's, else 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (default: the config's, else 8000; 0 = any free)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default 1)")
@@ -71,9 +79,20 @@ def _add_args(p: argparse.ArgumentParser) -> None:
                    help="self-verification samples in the sampling modes (with --local; default: the shipped "
                         "router's verification method for the shipped pair, else 4)")
     p.add_argument("--max-tokens", type=int, default=None, help="answer max tokens (with --local; default 256)")
-    p.add_argument("--parallel", type=int, default=None, help="llama.cpp slots per local model (default: max(k, 4))")
+    p.add_argument("--parallel", type=int, default=None,
+                   help="llama.cpp slots per local model (default: max(k, 8): a verification's n=k is one request)")
     p.add_argument("--threads", type=int, default=2, help="llama.cpp threads per local model (default 2)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--traffic", default=None, metavar="DIR",
+                   help="record every request under DIR (one file per worker; with --redis, a Redis stream "
+                        "spooled to DIR while Redis is away)")
+    p.add_argument("--shadow-rate", type=float, default=None, metavar="R",
+                   help="share of requests also answered by every other tier after the response (default 0)")
+    p.add_argument("--shadow-budget", type=float, default=None, metavar="USD",
+                   help="USD the shadow calls of each worker may spend (default: unlimited)")
+    p.add_argument("--learn", type=int, default=None, metavar="N",
+                   help="routes without a router serve their last tier and shadow every request until N shadowed "
+                        "records, then fit a router on them and switch to the cascade (needs --traffic)")
     p.add_argument("--check", action="store_true", help="validate the config (and its env vars, routers), then exit")
     p.add_argument("--port-file", default=None, help=argparse.SUPPRESS)  # tests: where the bound port is written
 
@@ -105,6 +124,13 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         out["workers"] = args.workers
     if args.redis is not None:
         out["state"] = args.redis
+    traffic = {"dir": os.path.abspath(args.traffic) if args.traffic else None, "shadow_rate": args.shadow_rate,
+               "shadow_budget_usd": args.shadow_budget}
+    traffic = {k: v for k, v in traffic.items() if v is not None}
+    if traffic:
+        out["traffic"] = traffic
+    if args.learn is not None:
+        out["learn"] = {"records": args.learn}
     return out
 
 
@@ -134,20 +160,25 @@ def local_config(small: str, large: str, urls: dict[str, str], windows: dict[str
                                 "output_per_million": price.output_per_million}})
     cascade: dict[str, Any] = {"answer_max_tokens": args.max_tokens or 256, "timeout": 600.0}
     route: dict[str, Any] = {"tiers": tiers, "cascade": cascade}
-    router = shipped_router() if (small, large) == SHIPPED_PAIR else None
+    router = getattr(args, "router", None)
+    if router is None and (small, large) == SHIPPED_PAIR:
+        router = shipped_router()
+        log.info("--local %s,%s is the shipped pair: using the shipped router %s (Router.shipped()); "
+                 "--router FILE to use another", small, large, router)
     if router is not None:
-        route["router"] = str(router)
-    if args.k or router is None:  # with the shipped router: its verification method (and k when it samples)
-        cascade["k"] = args.k or 4
+        route["router"] = str(Path(router).resolve())
+    if args.k:  # else the router's verification method (and k when it samples)
+        cascade["k"] = args.k
+    elif router is None:  # untrained: llama.cpp returns logprobs, so one call per verification
+        cascade["verify_mode"] = "logprob"
     return {"routes": {"automix": route}, "request_timeout": 1800.0, **_overrides(args)}
 
 
-def shipped_router() -> Path | None:
-    """``data/router_pubmedqa_qwen_pair.json`` of a source checkout, when present."""
-    import automix_core
+def shipped_router() -> Path:
+    """The shipped router of the shipped pair (``Router.shipped("pubmedqa-qwen-pair")``'s file)."""
+    from automix_core.shipped import shipped_router_path
 
-    path = Path(automix_core.__file__).resolve().parents[1] / "data" / "router_pubmedqa_qwen_pair.json"
-    return path if path.exists() else None
+    return shipped_router_path("pubmedqa-qwen-pair")
 
 
 # -- serving --------------------------------------------------------------------------------------
@@ -162,6 +193,8 @@ def serve(args: argparse.Namespace) -> int:
     _setup_logging(args.log_level)
     try:
         keys = _client_keys(args)
+        if args.router is not None and args.local is None:
+            raise ConfigError("--router goes with --local (with --config, name the router in the route: router: FILE)")
         if args.local is not None:
             names = [x.strip() for x in args.local.split(",") if x.strip()]
             if len(names) != 2 or names[0] == names[1]:
@@ -180,18 +213,23 @@ def serve(args: argparse.Namespace) -> int:
 
 
 async def _check(cfg: ServerConfig, keys: list[ClientKey]) -> None:
-    rt = Runtime.build(cfg, keys)
+    """Build the runtime once (every route's tiers and router), print each route's line on stderr."""
+    rt = Runtime.build(cfg, keys, announce=False)
+    for route in rt.routes.values():
+        print(route.describe(), file=sys.stderr)
     await rt.aclose()
 
 
 def _serve_local(small: str, large: str, args: argparse.Namespace, keys: list[ClientKey]) -> int:
     from automix_core import LocalServer
+    from automix_core.verify.method import DEFAULT_K
 
-    k = args.k or 4
-    parallel = args.parallel or max(k, 4)
+    parallel = args.parallel or max(args.k or DEFAULT_K, DEFAULT_K)
     if args.check:
-        print(json.dumps(local_config(small, large, {small: "http://127.0.0.1:1/v1", large: "http://127.0.0.1:2/v1"},
-                                      {small: 4096, large: 4096}, parallel, args), indent=2))
+        data = local_config(small, large, {small: "http://127.0.0.1:1/v1", large: "http://127.0.0.1:2/v1"},
+                            {small: 4096, large: 4096}, parallel, args)
+        asyncio.run(_check(parse_config(data, source="--local"), keys))
+        print(json.dumps(data, indent=2))
         return 0
     log.info("starting the llama.cpp server for %s and %s (%d slots, %d threads each) ...", small, large,
              parallel, args.threads)

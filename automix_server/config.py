@@ -30,18 +30,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
-from automix_core import CascadeSettings
+from automix_core import CascadeSettings, TrafficConfig
 
 __all__ = [
     "BudgetConfig",
     "CascadeConfig",
     "ClientKeyConfig",
     "ConfigError",
+    "LearnConfig",
     "PriceConfig",
     "RateLimitConfig",
     "RouteConfig",
     "ServerConfig",
     "TierConfig",
+    "TrafficConfig",
     "format_validation_error",
     "load_config",
     "parse_config",
@@ -127,8 +129,14 @@ class CascadeConfig(CascadeSettings):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @model_validator(mode="after")
+    def _no_traffic(self) -> CascadeConfig:
+        if self.traffic is not None:
+            raise ValueError("traffic: give it once for the server, as the top-level traffic: section")
+        return self
+
     def engine_kwargs(self) -> dict[str, Any]:
-        return self.model_dump()
+        return self.model_dump(exclude={"traffic"})
 
 
 class RouteConfig(_Strict):
@@ -189,6 +197,16 @@ class ClientKeyConfig(_Strict):
         return self
 
 
+class LearnConfig(_Strict):
+    """Cold start for routes without a router: serve the reference (last) tier while every request is shadowed,
+    then, after ``records`` shadowed records, fit a router on them (agreement labels) and switch to the
+    cascade (all or nothing, as a reload; the router is kept as ``router-<route>.json`` in the traffic folder)."""
+
+    records: int = Field(default=300, ge=20)
+    policy: str = "pomdp"
+    validation: float = Field(default=0.3, gt=0, lt=1)
+
+
 class BudgetConfig(_Strict):
     """The global budget (``total_usd``, over the state's lifetime) and how reservations work.
 
@@ -201,6 +219,9 @@ class BudgetConfig(_Strict):
     total_usd: float | None = Field(default=None, ge=0)
     reservation_usd: float | None = Field(default=None, gt=0)
     reservation_timeout_s: float = Field(default=600.0, gt=0)
+    on_state_error: Literal["closed", "open"] = "closed"
+    """When the shared state (Redis) cannot be reached: ``closed`` refuses requests with a 503 naming the
+    cause (no budget or rate limit can be checked); ``open`` serves them unchecked, saying so in the log."""
 
 
 class ServerConfig(_Strict):
@@ -219,6 +240,10 @@ class ServerConfig(_Strict):
     request_timeout: float = Field(default=600.0, gt=0)
     keepalive_interval: float = Field(default=5.0, gt=0)
     graceful_timeout: float = Field(default=30.0, gt=0)
+    learn: LearnConfig | None = None
+    """Routes without a router learn one from their traffic first (needs ``traffic``)."""
+    traffic: TrafficConfig | None = None
+    """Traffic capture and shadow evaluation (``docs/serving-traffic.md``); ``dir`` relative to this file."""
     base_dir: str | None = None  # where relative router paths are resolved (set by load_config)
 
     @field_validator("state")
@@ -248,7 +273,22 @@ class ServerConfig(_Strict):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"api_keys: names must differ; repeated: {', '.join(dup)}")
+        if self.learn is not None and self.traffic is None:
+            raise ValueError("learn: needs traffic capture (the traffic: section, or --traffic DIR): the router is "
+                             "fitted on the shadowed records")
         return self
+
+    def traffic_dir(self) -> Path | None:
+        """The traffic folder, resolved next to the config file."""
+        if self.traffic is None:
+            return None
+        p = Path(self.traffic.dir)
+        return p if p.is_absolute() or self.base_dir is None else Path(self.base_dir) / p
+
+    def learned_router(self, route: str) -> Path | None:
+        """Where a router learnt from ``route``'s traffic is kept (None without ``learn``)."""
+        folder = self.traffic_dir()
+        return folder / f"router-{route}.json" if self.learn is not None and folder is not None else None
 
     def redacted(self) -> dict[str, Any]:
         """The config as JSON-ready data, client keys masked (for logs and ``automix serve --check``)."""
@@ -331,5 +371,8 @@ def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None =
     except OSError as exc:
         raise ConfigError(f"cannot read config {p}: {exc.strerror or exc}") from None
     if overrides and isinstance(data, dict):
-        data = {**data, **overrides}
+        merged = dict(overrides)
+        if isinstance(overrides.get("traffic"), dict) and isinstance(data.get("traffic"), dict):
+            merged["traffic"] = {**data["traffic"], **overrides["traffic"]}  # --shadow-rate keeps the file's dir
+        data = {**data, **merged}
     return parse_config(data, base_dir=p.resolve().parent, source=f"config {p}")

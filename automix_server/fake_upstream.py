@@ -1,6 +1,7 @@
 """A small scripted OpenAI-compatible upstream, for tests, the load test and the benchmark.
 
-``python -m automix_server.fake_upstream --port 9000 [--delay-ms 20] [--fault-rate 0.1] [--seed 0]``
+``python -m automix_server.fake_upstream --port 9000 [--delay-ms 20] [--fault-rate 0.1] [--seed 0]
+[--model-delay large=1.5]``
 
 Any model name is served. What it answers is scripted by markers in the last user message:
 
@@ -53,8 +54,10 @@ class FakeUpstream:
     """The fake's behaviour and its ASGI app (``.app``)."""
 
     def __init__(self, *, delay_s: float = 0.0, fault_rate: float = 0.0, seed: int | None = 0,
-                 slow_s: float = 30.0, cached_share: float = 0.5, keep: int = 200) -> None:
+                 slow_s: float = 30.0, cached_share: float = 0.5, keep: int = 200,
+                 model_delays: dict[str, float] | None = None) -> None:
         self.delay_s = delay_s
+        self.model_delays = dict(model_delays or {})  # seconds added to every call of a model
         self.fault_rate = fault_rate
         self.slow_s = slow_s
         self.cached_share = cached_share
@@ -105,7 +108,7 @@ class FakeUpstream:
         user = [_content_text(m.get("content")) for m in messages if isinstance(m, dict) and m.get("role") == "user"]
         last = user[-1] if user else ""
         everything = "\n".join(texts)
-        delay = self.delay_s
+        delay = self.delay_s + self.model_delays.get(model, 0.0)
         if f"[[fail:{model}]]" in everything:
             return 500, {"error": {"message": f"scripted failure of {model}", "type": "server_error"}}, delay
         if f"[[slow:{model}]]" in everything:
@@ -171,8 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fault-rate", type=float, default=0.0)
     ap.add_argument("--slow-s", type=float, default=30.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model-delay", action="append", default=[], metavar="MODEL=SECONDS",
+                    help="extra seconds before every answer of MODEL (repeatable)")
     a = ap.parse_args(argv)
-    fake = FakeUpstream(delay_s=a.delay_ms / 1000, fault_rate=a.fault_rate, seed=a.seed, slow_s=a.slow_s)
+    delays = {m: float(v) for m, _, v in (d.partition("=") for d in a.model_delay)}
+    fake = FakeUpstream(delay_s=a.delay_ms / 1000, fault_rate=a.fault_rate, seed=a.seed, slow_s=a.slow_s,
+                        model_delays=delays)
     uvicorn.run(fake.app, host=a.host, port=a.port, log_level="warning", access_log=False)
     return 0
 

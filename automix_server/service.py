@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -57,6 +58,9 @@ class TierRuntime:
         return self.config.name
 
 
+log = logging.getLogger("automix_server")
+
+
 @dataclass
 class RouteRuntime:
     name: str
@@ -65,6 +69,35 @@ class RouteRuntime:
     router: Router
     prices: PriceTable
     ledger: Ledger = field(default_factory=Ledger)
+    router_file: str | None = None
+    methods: list[str] = field(default_factory=list)
+    """Each tier's verification as the engine resolves it (``logprob/continue``, ``sample/few-shot/k=4``, ...)."""
+    learning: bool = False
+    """No router yet: the reference tier serves while every request is shadowed (``learn:``)."""
+
+    def describe(self) -> str:
+        """One line: the tiers, the router (file and version, or "untrained") and each tier's verification."""
+        if self.router.fitted:
+            version = _file_version(self.router_file)
+            policy = self.router.policy.name + (f", calibrated on {self.router.n_train} queries"
+                                                if self.router.n_train else "")
+            router = f"{self.router_file} (version {version}, {policy})"
+        elif self.learning:
+            router = "none yet, learning (the reference tier serves while every request is shadowed)"
+        else:
+            router = "untrained default (accept when confidence > 0.5; NOT calibrated: see the warning)"
+        last = len(self.tiers) - 1
+        verify = ", ".join(f"{t.name} {m if i < last or self.router.observes_last else 'not verified (last tier)'}"
+                           for i, (t, m) in enumerate(zip(self.tiers, self.methods)))
+        return (f"route {self.name!r}: tiers {' -> '.join(t.name for t in self.tiers)}; router {router}; "
+                f"verification: {verify}")
+
+
+def _file_version(path: str | None) -> Any:
+    try:
+        return json.loads(Path(path or "").read_text(encoding="utf-8")).get("version", "?")
+    except (OSError, ValueError, AttributeError):
+        return "?"
 
 
 @dataclass(frozen=True)
@@ -114,8 +147,10 @@ class Runtime:
 
     @classmethod
     def build(cls, config: ServerConfig, extra_keys: Sequence[ClientKey] = (),
-              transport: httpx.AsyncBaseTransport | None = None) -> Runtime:
+              transport: httpx.AsyncBaseTransport | None = None, *, announce: bool = True) -> Runtime:
         """Build every route's clients and routers; raises :class:`ConfigError` naming the field.
+
+        ``announce``: log each route's :meth:`RouteRuntime.describe` line (INFO).
 
         ``transport`` replaces the network for every upstream (tests: an in-process fake upstream).
         """
@@ -133,13 +168,21 @@ class Runtime:
                     if tc.name not in upstreams:
                         upstreams[tc.name] = cls._tier(tc, where, secrets, transport)
                     tiers.append(upstreams[tc.name])
-                router = cls._router(rc, rname, config.base_dir, [t.name for t in tiers])
+                learned = config.learned_router(rname) if rc.router is None else None
+                if learned is not None and learned.exists():
+                    rc = rc.model_copy(update={"router": str(learned)})
+                router, router_file = cls._router(rc, rname, config.base_dir, [t.name for t in tiers])
                 prices = PriceTable(prices={t.name: t.price for t in tiers})
-                routes[rname] = RouteRuntime(rname, rc, tiers, router, prices)
                 try:  # AutoMix's own checks of the settings (tier count vs router, retries, timeout)
-                    AutoMix([t.upstream for t in tiers], router=router, prices=prices, **rc.cascade.engine_kwargs())
+                    engine = AutoMix([t.upstream for t in tiers], router=router, prices=prices,
+                                     **rc.cascade.engine_kwargs())
                 except (ValueError, TypeError) as exc:
                     raise ConfigError(f"routes.{rname}: {exc}") from None
+                routes[rname] = RouteRuntime(rname, rc, tiers, router, prices, router_file=router_file,
+                                             methods=[m.describe() for m in engine.methods],
+                                             learning=learned is not None and rc.router is None)
+                if announce:
+                    log.info("%s", routes[rname].describe())
         except BaseException:
             for t in upstreams.values():
                 _close_soon(t.upstream)
@@ -169,9 +212,9 @@ class Runtime:
         return TierRuntime(tc, up, price)
 
     @staticmethod
-    def _router(rc: RouteConfig, rname: str, base_dir: str | None, names: list[str]) -> Router:
+    def _router(rc: RouteConfig, rname: str, base_dir: str | None, names: list[str]) -> tuple[Router, str | None]:
         if rc.router is None:
-            return Router.default(names)
+            return Router.default(names), None
         path = Path(rc.router)
         if not path.is_absolute() and base_dir is not None:
             path = Path(base_dir) / path
@@ -182,7 +225,7 @@ class Runtime:
         if len(router.models) != len(names):
             raise ConfigError(f"routes.{rname}.router: the router is for {len(router.models)} tiers "
                               f"({', '.join(router.models)}) but the route has {len(names)}")
-        return router
+        return router, str(path)
 
     # -- keys -----------------------------------------------------------------------------------
 

@@ -21,13 +21,17 @@ arguments, so use a single Redis server (or a primary), not Redis Cluster.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-__all__ = ["BudgetScope", "MemoryState", "RateScope", "RedisState", "State", "UsageRecord", "open_state"]
+__all__ = ["BudgetScope", "MemoryState", "RateScope", "RedisState", "State", "UsageRecord", "guarded", "open_state"]
+
+log = logging.getLogger("automix_server")
+T = TypeVar("T")
 
 _FIELDS = ("calls", "input_tokens", "output_tokens", "cached_tokens", "cost")
 
@@ -307,6 +311,26 @@ class RedisState:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+async def guarded(call: Awaitable[T], on_error: str, what: str, fallback: T) -> T:
+    """``await call``; when the state cannot be reached: a 503 naming the cause (``on_error="closed"``), or
+    ``fallback`` with a warning that ``what`` went unchecked (``"open"``)."""
+    from .errors import APIError
+
+    try:
+        return await call
+    except Exception as exc:
+        cause = f"{type(exc).__name__}: {exc}"
+    if on_error == "open":
+        log.warning("shared state unreachable (%s): %s not checked for this request (budget.on_state_error: open)",
+                    cause, what)
+        return fallback
+    log.error("shared state unreachable (%s): request refused, %s cannot be checked (budget.on_state_error: "
+              "closed)", cause, what)
+    raise APIError(503, f"The server's shared state (Redis) is unreachable, so its {what} cannot be checked; "
+                   "the request was refused (budgets fail closed). Retry shortly.", type="server_error",
+                   code="state_unavailable", headers={"retry-after": "2"})
 
 
 def open_state(url: str, prefix: str = "automix") -> State:

@@ -1,6 +1,6 @@
 """Issue 16's target, live: the default settings on the embedded Qwen pair, tier-0 verification against the answer.
 
-    python benchmarks/default_cascade.py [--items 8] [--router data/router_pubmedqa_qwen_pair.json]
+    python benchmarks/default_cascade.py [--items 8] [--router automix_core/data/router_pubmedqa_qwen_pair.json]
     python benchmarks/default_cascade.py --summarise      # re-read the per-item rows, print the table
 
 ``AutoMix([0.5B, 1.5B], router=<the shipped router>)`` with every cascade setting at its default, as
@@ -34,10 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from automix_core import AutoMix, Ledger, LocalServer, PriceTable
 from automix_core.backends.local import MODELS, is_installed
 from automix_core.calibration.collect import label_scorer, load_pubmedqa
+from automix_core.shipped import shipped_path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "examples" / "data" / "pubmedqa_40.json"
-ROUTER = ROOT / "data" / "router_pubmedqa_qwen_pair.json"
+ROUTER = shipped_path("router_pubmedqa_qwen_pair.json")
 RESULTS = ROOT / "benchmarks" / "results"
 ROWS = RESULTS / "default_cascade.jsonl"
 SMALL, LARGE = "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"

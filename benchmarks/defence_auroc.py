@@ -3,7 +3,7 @@
     python benchmarks/defence_auroc.py [--records 100] [--layout few-shot] [--model qwen2.5-coder-1.5b]
                                        [--out benchmarks/results/defence_auroc.jsonl]
 
-On the shipped PubMedQA recording (``data/pubmedqa_qwen_pair.jsonl``: per question an abstract as context
+On the shipped PubMedQA recording (``automix_core/data/pubmedqa_qwen_pair.jsonl``: per question an abstract as context
 and the 0.5B's and the 1.5B's recorded answers, ``outputs[model].answer`` / ``.score``), the verifier
 (``--model``, logprob mode, ``--layout``) rates each recorded answer with the defence on and off.
 
@@ -36,9 +36,10 @@ sys.path.insert(0, str(ROOT))
 from automix_core import LocalServer, Verifier  # noqa: E402
 from automix_core.backends.local import is_installed  # noqa: E402
 from automix_core.settings import VerifyPrompt  # noqa: E402
+from automix_core.shipped import shipped_path  # noqa: E402
 from automix_core.verify.defence import neutralise_case  # noqa: E402
 
-DATA = ROOT / "data" / "pubmedqa_qwen_pair.jsonl"
+DATA = shipped_path("pubmedqa_qwen_pair.jsonl")
 OUT = ROOT / "benchmarks" / "results" / "defence_auroc.jsonl"
 
 

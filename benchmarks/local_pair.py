@@ -1,10 +1,10 @@
 """The shipped recording of the local pair, scored on its test part.
 
-    python benchmarks/local_pair.py [RECORDS] [--router data/router_pubmedqa_qwen_pair.json] [--json out.json]
+    python benchmarks/local_pair.py [RECORDS] [--router FILE] [--json out.json]
 
-Records: ``data/pubmedqa_qwen_pair_continue.jsonl`` (PubMedQA, Qwen2.5-Coder 0.5B -> 1.5B, the 0.5B
+Records: ``automix_core/data/pubmedqa_qwen_pair_continue.jsonl`` (PubMedQA, Qwen2.5-Coder 0.5B -> 1.5B, the 0.5B
 verifying its answers by continuing its answer call and reading the verdict's logprobs: the method the
-shipped router was calibrated on; ``data/pubmedqa_qwen_pair.jsonl`` holds the same answers verified
+shipped router was calibrated on; ``automix_core/data/pubmedqa_qwen_pair.jsonl`` holds the same answers verified
 with k=8 few-shot samples), split train/test by a hash of each id. AutoMix POMDP and threshold are each
 calibrated on the train part (operating point by train ΔIBC, as ``automix calibrate`` does) with
 paper-style costs: small 1, large 15 per call, verification not billed. On the test part, each row
@@ -29,10 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from automix_core import Point, Router, calibrate, delta_ibc, evaluate, evaluate_cv, read_records, to_arrays
 from automix_core.calibration.evaluate import refs
 from automix_core.calibration.records import filter_records
+from automix_core.shipped import shipped_path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT = ROOT / "data" / "pubmedqa_qwen_pair_continue.jsonl"
-ROUTER = ROOT / "data" / "router_pubmedqa_qwen_pair.json"
+DEFAULT = shipped_path("pubmedqa_qwen_pair_continue.jsonl")
+ROUTER = shipped_path("router_pubmedqa_qwen_pair.json")
 OUT = ROOT / "benchmarks" / "results" / "local_pair.json"
 MODELS = ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
 UNIT = [1.0, 15.0]

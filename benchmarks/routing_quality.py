@@ -5,7 +5,7 @@ the oracle; with costs that include verification and, beside them, the paper's p
 the differences between methods.
 
     python benchmarks/routing_quality.py [RECORDS ...] [--cv 2] [--repeats 8] [--boot 300] [--json out.json]
-    python benchmarks/routing_quality.py data/pubmedqa_qwen_pair.jsonl   # the shipped local pair
+    python benchmarks/routing_quality.py automix_core/data/pubmedqa_qwen_pair.jsonl   # the shipped local pair
 
 Cases: tasks triviaqa, truthfulqa, mmlu, medmcqa x pairs llama3.1-8b->llama3.1-405b,
 llama3.2-3b->llama3.1-70b, gpt-4o-mini->gpt-4o (other records: each task with its own cheapest and

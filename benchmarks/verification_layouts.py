@@ -24,7 +24,7 @@ is a configuration's processed tokens over the answer's (its first, fresh call),
 AUROC is the verifier confidence against correctness (the answer names the PubMedQA label,
 ``label_scorer``), with a 95% bootstrap interval over items (2,000 resamples), paired differences
 against a reference (``PAIRED``), and the AUROC of the shipped recording's k=8 few-shot confidences
-(data/pubmedqa_qwen_pair.jsonl, the same model on more PubMedQA queries). Rows go to
+(automix_core/data/pubmedqa_qwen_pair.jsonl, the same model on more PubMedQA queries). Rows go to
 ``benchmarks/results/verification_layouts.jsonl`` as each item finishes (a stopped run keeps what
 it did: ``--summarise`` prints the table from them); the summary goes to ``verification_layouts.json`` and ``.txt``.
 """
@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from automix_core import ChatModel, Generation, LocalServer, Message, Verifier
 from automix_core.backends.local import is_installed
 from automix_core.calibration.collect import label_scorer, load_pubmedqa
+from automix_core.shipped import shipped_path
 from automix_core.verify.prompt import build_answer_messages
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -212,7 +213,7 @@ def summarise(rows: list[dict[str, Any]], resamples: int = 2000, seed: int = 0) 
 
 def recording_auroc(resamples: int, seed: int) -> dict[str, Any] | None:
     """AUROC of the shipped recording's k=8 few-shot confidences (the same 0.5B, PubMedQA, more items)."""
-    path = ROOT / "data" / "pubmedqa_qwen_pair.jsonl"
+    path = shipped_path("pubmedqa_qwen_pair.jsonl")
     if not path.exists():
         return None
     rows = []
@@ -255,7 +256,8 @@ def table(s: dict[str, Any], model: str) -> str:
                          f"(95% CI {ci(p['diff_ci95'])})")
     rec = s.get("recording_fewshot_k8")
     if rec:
-        lines.append(f"few-shot k=8 in the shipped recording (data/pubmedqa_qwen_pair.jsonl, {rec['items']} items): "
+        lines.append("few-shot k=8 in the shipped recording (automix_core/data/pubmedqa_qwen_pair.jsonl, "
+                     f"{rec['items']} items): "
                      f"AUROC {rec['auroc']:.2f} (95% CI {ci(rec['auroc_ci95'])})")
     return "\n".join(lines)
 

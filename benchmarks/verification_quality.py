@@ -2,7 +2,7 @@
 
     python benchmarks/verification_quality.py [RECORDS] [--logprob] [--repeats 8] [--kernel-scale S] [--json out.json]
 
-The recorded dataset (``data/pubmedqa_qwen_pair.jsonl``) holds, per query, the 8 verification
+The recorded dataset (``automix_core/data/pubmedqa_qwen_pair.jsonl``) holds, per query, the 8 verification
 samples the 0.5B drew with ``n=8`` (their texts, parsed verdicts and the tokens of the request). Every
 sampling mode is replayed from them, so all modes see the same samples:
 
@@ -37,10 +37,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from automix_core import Record, RecordArrays, evaluate_cv, read_records, to_arrays
+from automix_core.shipped import shipped_path
 from automix_core.verify.verifier import NO_PARSE_CONFIDENCE, posterior_correct
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT = ROOT / "data" / "pubmedqa_qwen_pair.jsonl"
+DEFAULT = shipped_path("pubmedqa_qwen_pair.jsonl")
 OUT = ROOT / "benchmarks" / "results" / "verification_quality.json"
 LOGPROB_CACHE = ROOT / "benchmarks" / "results" / "logprob_confidence.jsonl"
 SMALL, LARGE = "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"

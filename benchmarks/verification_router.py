@@ -1,7 +1,7 @@
 """The router on two kinds of confidence for the same answers: few-shot k=8 samples vs continue + logprob.
 
-    python benchmarks/verification_router.py [--a data/pubmedqa_qwen_pair.jsonl]
-                                             [--b data/pubmedqa_qwen_pair_continue.jsonl] [--boot 2000]
+    python benchmarks/verification_router.py [--a automix_core/data/pubmedqa_qwen_pair.jsonl]
+                                             [--b automix_core/data/pubmedqa_qwen_pair_continue.jsonl] [--boot 2000]
 
 Both files hold the same recorded answers of the Qwen pair on PubMedQA (B made by ``automix collect
 --reverify ... --verify-mode logprob --verify-prompt continue`` from A); only the tier-0 confidences
@@ -14,7 +14,7 @@ For each confidence source and each cost protocol:
   the verification it asked for (the references, always-small and always-large, pay none);
 * ``paper``: unit costs 1 (small) and 15 (large) per call, verification free (the paper's protocol);
 
-a router is calibrated on the train part as data/README.md does (POMDP, operating point by train
+a router is calibrated on the train part as automix_core/data/README.md does (POMDP, operating point by train
 ΔIBC, ``automix_core.calibrate``) and scored on the test part: its cost, quality and ΔIBC (the base
 slope from the small model to the large model called alone, ``delta_ibc``). The difference B − A is
 a paired bootstrap over test queries (the same resamples for both; the routers fixed as calibrated).
@@ -48,6 +48,7 @@ from automix_core import (
     to_arrays,
 )
 from automix_core.policies import Policy
+from automix_core.shipped import shipped_path
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
@@ -97,8 +98,8 @@ def _ci(x: np.ndarray) -> list[float]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--a", default=str(ROOT / "data" / "pubmedqa_qwen_pair.jsonl"), help="reference confidences")
-    ap.add_argument("--b", default=str(ROOT / "data" / "pubmedqa_qwen_pair_continue.jsonl"), help="new confidences")
+    ap.add_argument("--a", default=str(shipped_path("pubmedqa_qwen_pair.jsonl")), help="reference confidences")
+    ap.add_argument("--b", default=str(shipped_path("pubmedqa_qwen_pair_continue.jsonl")), help="new confidences")
     ap.add_argument("--labels", default="few-shot k=8,continue+logprob")
     ap.add_argument("--boot", type=int, default=2000)
     ap.add_argument("--repeats", type=int, default=20, help="repeated 2-fold CV splits (default 20)")

@@ -20,7 +20,8 @@ from .tokens import count_messages, count_tokens
 
 __all__ = ["Budget", "Ledger", "LedgerSnapshot", "Purpose", "Totals", "Usage", "usage_from_generation"]
 
-Purpose = Literal["answer", "verify"]
+Purpose = Literal["answer", "verify", "shadow"]
+"""What a call was for: answering, verifying, or shadow evaluation after the response (never a request's)."""
 
 
 class Usage(BaseModel):
@@ -214,11 +215,11 @@ class Budget:
         """
         if self.max_request_usd is not None and request_spent + additional_cost > self.max_request_usd:
             return False
-        return not (
-            self.max_total_usd is not None
-            and self.ledger is not None
-            and self.ledger.total_cost + additional_cost > self.max_total_usd
-        )
+        if self.max_total_usd is None or self.ledger is None:
+            return True
+        shadow = self.ledger.by_purpose().get("shadow")  # shadow calls have a budget of their own
+        spent = self.ledger.total_cost - (shadow.cost if shadow is not None else 0.0)
+        return spent + additional_cost <= self.max_total_usd
 
 
 def usage_from_generation(

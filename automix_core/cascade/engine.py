@@ -23,9 +23,10 @@ from ..errors import AllTiersFailedError
 from ..integration import surfaced
 from ..models import ChatModel, Generation, Message, ModelError, checked_generation
 from ..policies import Observation
-from ..router import Router, RouterSpec, coerce_router
-from ..settings import CascadeSettings
+from ..router import Router, RouterSpec, coerce_router, warn_untrained
+from ..settings import CascadeSettings, TrafficConfig
 from ..steps import Done, advance
+from ..traffic.shadow import Traffic
 from ..verify.method import resolve_method
 from ..verify.prompt import build_answer_messages
 from ..verify.verifier import VerificationResult, Verifier
@@ -64,8 +65,7 @@ def _add_note(trace: TierTrace, note: str) -> None:
 
 
 def _best_answer(answers: dict[int, str], obs: list[Observation]) -> int:
-    """The answered tier with the highest verifier confidence (the later one on ties)."""
-    return max(answers, key=lambda i: (next((c for j, c in obs if j == i), 0.0), i))
+    return max(answers, key=lambda i: (next((c for j, c in obs if j == i), 0.0), i))  # best confidence, later on ties
 
 
 def _check_messages(messages: object) -> list[Message]:
@@ -96,23 +96,21 @@ class AutoMix:
             ``verify_temperature``, ``verify_max_tokens``, ``answer_max_tokens``, ``answer_temperature``,
             ``retries``, ``timeout``, ``system``) override it and are validated the same way.
             Verification left at ``"auto"`` takes the router's method (``methods[i]``: :func:`resolve_method`).
-            ``retries`` applies to calls that fail with a retryable :class:`ModelError` (a malformed
-            response, e.g. without choices or with negative token counts, is one) and to an empty answer;
-            then the next tier is tried (also after a non-transient model failure, e.g. a provider's HTTP
-            400/401, which is not retried). A programming error in an answering model (a ``TypeError``
-            in a chain, see :func:`automix_core.integration.is_programming_error`) is raised at once,
-            unchanged: no retry, no further tier. When every tier fails, :class:`AllTiersFailedError` lists each
-            failure and carries the trace of what was paid for. ``timeout`` is per call on the async
-            path (the sync path relies on the model's timeout).
+            ``retries`` applies to retryable :class:`ModelError` failures (a malformed response is one) and
+            to an empty answer; then the next tier is tried (also after a non-transient failure, e.g. HTTP
+            400/401). A programming error in an answering model (:func:`~automix_core.integration.is_programming_error`)
+            is raised at once, unchanged. When every tier fails, :class:`AllTiersFailedError` lists each
+            failure with the trace of what was paid for. ``timeout`` is per call on the async path.
         hooks: callables told about each :class:`Event`.
         screen: optional :data:`Screen` consulted on every non-empty answer before verification;
             ``"escalate"`` is ignored at the last tier.
+        traffic: a ``TrafficConfig`` or ``Traffic`` (default: ``settings.traffic``): every answered request
+            is recorded, and a share shadowed, after it is returned (:mod:`automix_core.traffic`).
 
-    Prompt size: for a question given as text, when a tier's ``context_window`` is known the context is
-    left-truncated (its end kept, prefixed by the truncation marker) so the answer prompt fits
-    ``(1 - WINDOW_SLACK) * window - answer_max_tokens`` tokens, and the trace notes "context truncated";
-    chat ``messages`` larger than a tier's whole window are not sent to it (that tier fails with a
-    :class:`ModelError` saying so). Verification prompts are fitted by :class:`Verifier`.
+    Prompt size: a text question's context is left-truncated to fit a tier's known ``context_window``
+    (``(1 - WINDOW_SLACK) * window - answer_max_tokens`` tokens; the trace notes it); chat ``messages``
+    over a tier's whole window are not sent to it (a :class:`ModelError` says so). Verification prompts
+    are fitted by :class:`Verifier`.
     """
 
     def __init__(
@@ -126,6 +124,7 @@ class AutoMix:
         hooks: Sequence[Hook] = (),
         screen: Screen | None = None,
         settings: CascadeSettings | None = None,
+        traffic: TrafficConfig | Traffic | None = None,
         **fields: Any,
     ) -> None:
         self.tiers = [t if isinstance(t, Tier) else Tier(t) for t in tiers]
@@ -133,6 +132,7 @@ class AutoMix:
             raise ValueError(f"AutoMix needs at least two tiers, cheapest first; got {len(self.tiers)}")
         self.settings = CascadeSettings.of(settings, fields)
         self.router = coerce_router(router, [t.name for t in self.tiers])
+        warn_untrained(self.router)
         self.prices = prices if prices is not None else PriceTable()
         self.prices.require(self._billed_names())
         self.ledger = ledger if ledger is not None else Ledger()
@@ -145,8 +145,8 @@ class AutoMix:
                                    defence=s.verify_defence) for t, m in zip(self.tiers, self.methods)]
         self.answer_max_tokens, self.answer_temperature = s.answer_max_tokens, s.answer_temperature
         self.retries, self.timeout, self.system = s.retries, s.timeout, s.system
-        self.hooks = list(hooks)
-        self.screen = screen
+        self.hooks, self.screen = list(hooks), screen
+        self.traffic = Traffic.of(traffic if traffic is not None else s.traffic)
 
     def _billed_names(self) -> list[str]:
         """Every model name a call may be billed under: each tier's, and its verifier's when it differs."""
@@ -410,15 +410,15 @@ class AutoMix:
         self, question: str = "", context: str = "", *, messages: list[Message] | None = None,
         key: float | None = None, tier: int | None = None,
     ) -> AutoMixResult:
-        """Answer ``question`` (with ``context``), or the chat ``messages``, through the cascade; with
-        ``tier``, by that tier alone (retried and billed like any call, not verified: a utility call, or
-        a request addressed to one tier), its trace noting so."""
+        """Answer ``question`` (with ``context``), or the chat ``messages``, through the cascade; with ``tier``, by
+        that tier alone (retried and billed, not verified: a utility call or one addressed to a tier)."""
         gen = self._cascade(question, context, messages, Router.new_key() if key is None else key, tier)
         step = advance(gen, None)
         while not isinstance(step, Done):
             step = advance(gen, _reply_of(self._call_sync, step))
-        result: AutoMixResult = step.value
-        return result
+        if self.traffic is not None and tier is None:  # recorded (and maybe shadowed) on a thread pool
+            self.traffic.after(self, step.value, question, context, messages)
+        return step.value  # type: ignore[no-any-return]
 
     async def arun(
         self, question: str = "", context: str = "", *, messages: list[Message] | None = None,
@@ -437,8 +437,9 @@ class AutoMix:
         except asyncio.CancelledError:
             gen.close()
             raise
-        result: AutoMixResult = step.value
-        return result
+        if self.traffic is not None and tier is None:  # recorded (and maybe shadowed) in a task
+            self.traffic.spawn(self, step.value, question, context, messages)
+        return step.value  # type: ignore[no-any-return]
 
 
 def _reply_of(call: Callable[[_Request], Generation | VerificationResult], req: _Request) -> _Reply:

@@ -3,7 +3,8 @@
 - ``threshold``: accept tier t's answer when its confidence >= theta_t, else go to t+1.
 - ``double-threshold``: escalate only when lo <= confidence < hi; below ``lo`` the query is judged
   too hard to be worth the larger model's price and the current answer is kept.
-- ``self-consistency``: the threshold policy at 0.5 (accept when most verifier samples agree).
+- ``self-consistency``: accept when the confidence is more than 0.5 (most verifier samples agree; a tie,
+  e.g. 4 of 8, escalates).
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ class ThresholdPolicy(Policy):
     """Accept tier t's answer when its confidence >= ``thresholds[t]``, else escalate to t + 1."""
 
     name = "threshold"
+    strict = False
+    """Accept only above the threshold (``>``) rather than at it (``>=``)."""
 
     def __init__(self, n_tiers: int, thresholds: Sequence[float]) -> None:
         super().__init__(n_tiers)
@@ -75,14 +78,15 @@ class ThresholdPolicy(Policy):
 
     def _decide(self, observations: Sequence[Observation]) -> Decision:
         tier, conf = observations[-1]
-        if tier == self.n_tiers - 1 or conf >= self.thresholds[tier]:
+        th = self.thresholds[tier] if tier < self.n_tiers - 1 else -math.inf
+        if tier == self.n_tiers - 1 or conf > th or (conf == th and not self.strict):
             return Decision("accept", tier)
         return Decision("escalate", tier + 1)
 
     def route(self, confidence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         m = confidence.shape[1]
         th = np.asarray([*self.thresholds, -np.inf])
-        ok = confidence >= th[None, :]
+        ok = confidence > th[None, :] if self.strict else confidence >= th[None, :]
         answer = np.argmax(ok, axis=1)
         visited = np.arange(m)[None, :] <= answer[:, None]
         return answer, visited
@@ -102,9 +106,10 @@ class ThresholdPolicy(Policy):
 
 
 class SelfConsistencyPolicy(ThresholdPolicy):
-    """The threshold policy at 0.5: accept when the majority of verifier samples say "correct"."""
+    """Accept when the confidence is more than 0.5: when most verifier samples say "correct" (a tie escalates)."""
 
     name = "self-consistency"
+    strict = True
 
     def __init__(self, n_tiers: int, thresholds: Sequence[float] | None = None) -> None:
         super().__init__(n_tiers, [0.5] * (n_tiers - 1) if thresholds is None else thresholds)

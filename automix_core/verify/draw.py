@@ -1,15 +1,19 @@
 """Drawing k verification samples, written once for every backend and adapter.
 
 :func:`plan` is the logic, as a generator of :class:`Batch` requests: one request with ``n=k``
-when the model takes ``n``, then the samples it did not return one request each; a request with
-``n`` refused with HTTP 400 (:func:`~automix_core.integration.rejected_request`) falls back to k
-single requests. :func:`draw` runs the plan synchronously (requests one after another) and
-:func:`adraw` asynchronously (the single requests of a batch concurrently; one failure cancels
+when the model takes ``n``, then the samples it did not return one request each. A request with
+``n`` refused with HTTP 400 (:func:`~automix_core.integration.rejected_request`) whose message names the
+largest ``n`` the server takes (llama.cpp: "Value must be between 1 <= value <= 4", its slots) is sent
+again in requests of that ``n``; otherwise it falls back to k single requests, with a logged warning
+(each single request pays for the prompt again). :func:`draw` runs the plan synchronously (requests one
+after another) and :func:`adraw` asynchronously (the single requests of a batch concurrently; one failure cancels
 its siblings).
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import TypeVar
@@ -18,9 +22,20 @@ from ..aio import gather_n
 from ..integration import rejected_request
 from ..steps import Done, advance
 
-__all__ = ["Batch", "adraw", "draw", "plan"]
+__all__ = ["Batch", "adraw", "draw", "largest_n", "plan"]
 
 T = TypeVar("T")
+
+log = logging.getLogger("automix")
+
+_LIMIT = re.compile(r"(?:<=|≤|at most|maximum(?: of| is)?|between 1 and)\s*(\d+)", re.IGNORECASE)
+
+
+def largest_n(error: BaseException) -> int | None:
+    """The largest ``n`` a rejection's message says the server takes (e.g. llama.cpp's
+    "Value must be between 1 <= value <= 4" when it has 4 slots), or None."""
+    found = [int(m) for m in _LIMIT.findall(str(error))]
+    return max(found) if found else None
 
 
 @dataclass(frozen=True)
@@ -44,6 +59,20 @@ def plan(size: Callable[[T], int], k: int, supports_n: bool) -> Plan[T]:
         if isinstance(reply, BaseException):
             if not rejected_request(reply):
                 raise reply
+            limit = largest_n(reply)
+            if limit is not None and 1 < limit < k:
+                log.warning("verification: n=%d was refused (%s); sending requests of n=%d (give the model's max_n, "
+                            "or serve it with at least %d slots, to send one request)", k, reply, limit, k)
+                reply = yield Batch(limit, k // limit)
+                if isinstance(reply, BaseException):
+                    if not rejected_request(reply):
+                        raise reply
+                else:
+                    replies += reply
+            if not replies:
+                log.warning("verification: n=%d was refused (%s); falling back to %d single requests, each paying "
+                            "for the prompt again (verify_mode='logprob' needs one call where the backend returns "
+                            "logprobs)", k, reply, k)
         else:
             replies += reply
     got = sum(size(r) for r in replies)

@@ -33,6 +33,7 @@ from ...errors import (
     ModelNotInstalledError,
     UnknownModelError,
 )
+from ...verify.method import DEFAULT_K
 from ..openai_compat import OpenAICompatibleModel
 from .catalog import MODELS, LocalModel, cache_dir, is_installed, model_path
 
@@ -95,6 +96,9 @@ class LocalServer:
             request share it.
         parallel: slots per model, i.e. the largest ``n`` a request may ask for (larger ``n`` are
             split by :class:`OpenAICompatibleModel`) and the number of requests decoded together.
+            Default :data:`~automix_core.verify.method.DEFAULT_K` (8, the samples of one verification
+            in the sampling modes), so a verification's ``n=k`` is one request through any client; the
+            KV cache is unified, so more slots cost no more context memory.
         threads: CPU threads for prompt processing and generation, per model.
         cache: the model cache (default :func:`cache_dir`).
         ready_timeout: seconds to wait for each server's readiness check.
@@ -116,7 +120,7 @@ class LocalServer:
         models: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         *,
         n_ctx: int | None = None,
-        parallel: int = 4,
+        parallel: int = DEFAULT_K,
         threads: int = 2,
         cache: Path | None = None,
         ready_timeout: float = 120.0,
@@ -172,13 +176,29 @@ class LocalServer:
 
     @property
     def base_url(self) -> str:
-        """The root URL (``http://127.0.0.1:PORT``) of the first model's server; "" when stopped."""
+        """The root URL (``http://127.0.0.1:PORT``) of the only model's server; "" when stopped.
+
+        Each model has its own server and port, so with several models there is no one base URL: this
+        raises :class:`LocalServerError` pointing to :meth:`url` / :meth:`api_base` (a client pointed at
+        the first model's URL would be answered by that model whatever ``model`` it asks for).
+        """
+        if len(self.names) > 1:
+            raise LocalServerError(
+                f"this LocalServer serves {len(self.names)} models ({', '.join(self.names)}), each on its own port: "
+                "use server.url(name) for a model's root URL, server.api_base(name) for its OpenAI base URL "
+                "(root + '/v1'), or server.model(name) for a ready client")
         first = self.served.get(self.names[0])
         return first.base_url if first else ""
 
     def url(self, name: str | None = None) -> str:
-        """The root URL of model ``name``'s server (default: the first model)."""
+        """The root URL (``http://127.0.0.1:PORT``) of model ``name``'s server (default: the only model;
+        with several models the name is required)."""
         return self._served(name).base_url
+
+    def api_base(self, name: str | None = None) -> str:
+        """Model ``name``'s OpenAI-compatible base URL (``url(name) + "/v1"``), for ``ChatOpenAI(base_url=...)``,
+        ``OpenAILike(api_base=...)`` or ``openai.OpenAI(base_url=...)``."""
+        return self._served(name).api_base
 
     def __enter__(self) -> LocalServer:
         self.start()
@@ -312,6 +332,8 @@ class LocalServer:
     def _served(self, name: str | None) -> ServedModel:
         if not self._servers:
             raise LocalServerError("the local server is not running: use it as a context manager or call start()")
+        if name is None and len(self.names) > 1:
+            raise LocalServerError(f"this LocalServer serves {', '.join(self.names)}: name the model")
         key = name or self.names[0]
         try:
             return self.served[key]

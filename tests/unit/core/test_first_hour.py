@@ -72,7 +72,7 @@ def test_model_error_keeps_the_cause_for_surfacing() -> None:
 
 # -- bug 4: an undefined ΔIBC is explained, not a table of zeros; a dear verification is pointed out ----
 
-SHIPPED = Path(__file__).resolve().parents[3] / "data" / "pubmedqa_qwen_pair.jsonl"
+SHIPPED = Path(__file__).resolve().parents[3] / "automix_core" / "data" / "pubmedqa_qwen_pair.jsonl"
 QWEN = "qwen2.5-coder-0.5b,qwen2.5-coder-1.5b"
 
 

@@ -36,8 +36,16 @@ def test_threshold_decisions() -> None:
     assert (d.action, d.tier) == ("escalate", 1)
     assert p.decide([(0, 0.1), (1, 0.65)]).tier == 2
     assert p.decide([(0, 0.1), (1, 0.1), (2, 0.0)]).action == "accept"
-    assert SelfConsistencyPolicy(2).decide([(0, 0.5)]).action == "accept"
+    assert SelfConsistencyPolicy(2).decide([(0, 0.51)]).action == "accept"
     assert SelfConsistencyPolicy(2).decide([(0, 0.49)]).action == "escalate"
+    assert p.decide([(0, 0.6)]).action == "accept"  # a fitted threshold accepts at its value
+
+
+def test_untrained_rule_needs_more_than_half() -> None:
+    # "accept when most verdicts say correct": 4 of 8 (exactly 0.5) is no majority, live and on records alike
+    assert SelfConsistencyPolicy(2).decide([(0, 0.5)]).action == "escalate"
+    answer, _ = SelfConsistencyPolicy(2).route(np.array([[0.5, 1.0], [0.625, 1.0]]))
+    assert answer.tolist() == [1, 0]
 
 
 def test_double_threshold_keeps_hopeless_answers() -> None:

@@ -18,11 +18,12 @@ EXPECTED = {
     "LocalServerError", "Message", "MissingPartError", "ModelError", "ModelNotInstalledError",
     "OpenAICompatibleModel", "OperatingPoint", "POMDPPolicy", "PipDownloadError", "Point", "Policy", "PolicyError",
     "Price", "PriceTable", "Record", "RecordArrays", "RecordError", "Router", "RouterError", "Screen",
-    "ScriptedModel", "SelfConsistencyPolicy", "ThresholdPolicy", "Tier", "TierTrace", "Totals", "UnknownModelError",
+    "ScriptedModel", "SelfConsistencyPolicy", "ThresholdPolicy", "Tier", "TierTrace", "Totals", "TrafficConfig",
+    "UnknownModelError",
     "UnknownPriceError", "UnsupportedMessageError", "Usage", "VerificationResult", "Verifier", "VerifyMode",
     "__version__", "auc_normalized", "calibrate", "coerce_router", "cost_to_recover", "delta_ibc", "evaluate",
-    "evaluate_cv", "get_policy_class", "ibc", "local_price", "read_records", "region_dibc", "to_arrays",
-    "Judge", "TrafficFit", "agree", "fit_from_traffic", "label_by_agreement",
+    "evaluate_cv", "get_policy_class", "ibc", "local_price", "read_records", "region_dibc", "shipped_records",
+    "to_arrays", "Judge", "TrafficFit", "agree", "fit_from_traffic", "label_by_agreement",
 }
 
 
@@ -37,7 +38,10 @@ SUBMODULES = {
     "aio": {"HAS_DEADLINE", "Deadline", "gather_n", "gather_or_cancel", "within"},
     "models": {"ChatModel", "Generation", "Message", "ModelError", "Role", "checked_generation"},
     "testing": {"ScriptedModel", "ScriptedReply"},
-    "settings": {"CascadeSettings", "VerifyMode", "VerifyPrompt"},
+    "settings": {"CascadeSettings", "TrafficConfig", "VerifyMode", "VerifyPrompt"},
+    "traffic": {"DriftCheck", "ShadowLedger", "ShadowOutput", "Sink", "Snapshot", "Traffic", "TrafficConfig",
+                "TrafficStats", "TrafficWriter", "agreement_rule", "build_record", "read_traffic", "scrub_record",
+                "secret_scrubber", "traffic_files", "weighted_mean", "wilson"},
     "integration": {"PROGRAMMING_ERRORS", "PROGRESS_EVENTS", "ProgressHook", "progress_event",
                     "is_programming_error", "surfaced",
                     "TRANSIENT_NAMES", "TRANSIENT_STATUS", "TurnCache", "is_transient", "model_error",
@@ -82,6 +86,7 @@ SUBMODULES = {
                        "install_model", "is_installed", "model_path"},
     "cli": {"main"},
     "steps": {"Done", "advance"},
+    "shipped": {"SHIPPED_RECORDS", "SHIPPED_ROUTERS", "shipped_path", "shipped_records", "shipped_router_path"},
     "verify.defence": {"INFORMATIONAL", "Finding", "Place", "Sanitized", "fold", "neutralise", "neutralise_case"},
 }
 

@@ -184,7 +184,7 @@ def test_eval_states_the_definition_beside_its_table(capsys: pytest.CaptureFixtu
 
     from automix_core.cli import main
 
-    shipped = Path(__file__).resolve().parents[3] / "data" / "pubmedqa_qwen_pair.jsonl"
+    shipped = Path(__file__).resolve().parents[3] / "automix_core" / "data" / "pubmedqa_qwen_pair.jsonl"
     models = "qwen2.5-coder-0.5b,qwen2.5-coder-1.5b"
     assert main(["eval", str(shipped), "--models", models, "--unit-costs", "1,15", "--selection", "paper"]) == 0
     out = capsys.readouterr().out

@@ -236,7 +236,7 @@ def test_calibrate_records_the_method_of_the_observed_tier(tmp_path: Path, capsy
     assert Router.load(out).verification == VerificationMethod(mode="sample", layout="few-shot", k=1)
 
 
-DATA = Path(__file__).resolve().parents[3] / "data"
+DATA = Path(__file__).resolve().parents[3] / "automix_core" / "data"
 PAIR = ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
 
 

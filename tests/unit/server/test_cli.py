@@ -81,7 +81,35 @@ def test_local_config_leaves_verification_to_the_shipped_router_unless_told() ->
     other = parse_config(local_config("smollm2-135m", "qwen2.5-coder-0.5b",
                                       {"smollm2-135m": "http://a/v1", "qwen2.5-coder-0.5b": "http://b/v1"},
                                       {"smollm2-135m": 2048, "qwen2.5-coder-0.5b": 2048}, 4, args))
-    assert other.routes["automix"].cascade.k == 4  # the untrained default samples 4
+    untrained = other.routes["automix"].cascade
+    assert untrained.k is None and untrained.verify_mode == "logprob"  # llama.cpp: one logprob call per verification
+
+
+def test_local_router_flag_and_check_name_the_router_and_verification(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from automix_core.shipped import shipped_router_path
+
+    assert main(["--local", ",".join(SHIPPED_PAIR), "--check"]) == 0
+    out = capsys.readouterr()
+    line = next(x for x in out.err.splitlines() if x.startswith("route 'automix'"))
+    assert str(shipped_router_path()) in line and "version 2" in line and "qwen2.5-coder-0.5b logprob/continue" in line
+    assert json.loads(out.out)["routes"]["automix"]["router"] == str(shipped_router_path())
+    k8 = shipped_router_path("pubmedqa-qwen-pair-k8")
+    assert main(["--local", ",".join(SHIPPED_PAIR), "--router", str(k8), "--check"]) == 0
+    line = next(x for x in capsys.readouterr().err.splitlines() if x.startswith("route 'automix'"))
+    assert str(k8) in line and "sample/few-shot/k=8" in line
+    assert main(["--local", "smollm2-135m,qwen2.5-coder-0.5b", "--check"]) == 0
+    line = next(x for x in capsys.readouterr().err.splitlines() if x.startswith("route 'automix'"))
+    assert "untrained" in line and "smollm2-135m logprob/few-shot" in line
+    assert main(["--local", ",".join(SHIPPED_PAIR), "--router", str(tmp_path / "none.json"), "--check"]) == 2
+    assert "router file not found" in capsys.readouterr().err
+
+
+def test_router_flag_needs_local(h: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(h.base_config()))
+    assert main(["--config", str(path), "--router", "r.json", "--check"]) == 2
+    assert "--router goes with --local" in capsys.readouterr().err
 
 
 def test_local_needs_two_different_models(capsys: pytest.CaptureFixture[str]) -> None:

@@ -65,10 +65,16 @@ def test_fitted_router_without_a_method_verifies_as_version_1_routers_were_calib
     assert m == LEGACY_METHOD == VerificationMethod(mode="sample", layout="few-shot", k=8)
 
 
-@pytest.mark.parametrize(("supports", "mode"), [(True, "logprob"), (None, "sample"), (False, "sample")])
+@pytest.mark.parametrize(("supports", "mode"), [(True, "logprob"), (None, "logprob"), (False, "sample")])
 def test_untrained_default_picks_per_backend(supports: bool | None, mode: str) -> None:
+    # unknown (None: an OpenAI-compatible model on llama.cpp through an adapter) tries one logprob call, not k samples
     m = resolve_method(CascadeSettings(), LogprobAware("small", supports_logprobs=supports), None, fitted=False)
     assert (m.mode, m.layout, m.k) == (mode, "few-shot", 8)
+
+
+def test_a_model_that_says_nothing_of_logprobs_samples() -> None:
+    m = resolve_method(CascadeSettings(), ScriptedModel("small"), None, fitted=False)
+    assert m.mode == "sample"
 
 
 def test_backends_declare_logprobs() -> None:

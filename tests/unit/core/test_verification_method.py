@@ -18,6 +18,7 @@ from automix_core.calibration.records import read_records
 from automix_core.calibration.reverify import answer_messages, output_method, records_method, reverify
 from automix_core.cli.main import main
 from automix_core.errors import RouterError
+from automix_core.shipped import shipped_path
 from automix_core.verify import LOGPROB_SYSTEM_PROMPT, VerificationMethod, Verifier, resolve_method
 from automix_core.verify.method import LEGACY_METHOD
 
@@ -242,7 +243,7 @@ def test_calibrate_records_the_method_of_the_observed_tier(tmp_path: Path, capsy
     assert Router.load(out).verification == VerificationMethod(mode="sample", layout="few-shot", k=1)
 
 
-DATA = Path(__file__).resolve().parents[3] / "automix_core" / "data"
+DATA = shipped_path("README.md").parent  # the shipped routers and records
 PAIR = ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
 
 

@@ -201,11 +201,15 @@ class Traffic:
         return twin
 
     def _finish(self, job: _Job, shadow: dict[int, ShadowOutput] | None) -> dict[str, Any]:
-        """Write the record; a drawn request whose shadow ran nothing (budget spent, tiers failed) is unshadowed."""
+        """Write the record. A drawn request counts as shadowed when every tier has an answer (the cascade's or
+        the shadow's; an escalated request may need no shadow call at all), else (budget spent, a tier
+        failed) it is recorded unshadowed, with what it has."""
+        answered = {t.tier for t in job.result.trace if t.answer is not None and t.answer.strip()}
+        complete = shadow is not None and answered | set(shadow) >= set(range(len(job.engine.tiers)))
         rec = build_record(job.result, [t.name for t in job.engine.tiers], rid=job.rid, route=job.route,
                            question=job.question or _last_user(job.messages), context=job.context,
-                           store_text=self.config.store_text, shadow=shadow or None,
-                           weight=job.weight if shadow else 1.0,
+                           store_text=self.config.store_text, shadow=shadow if complete else None,
+                           weight=job.weight if complete else 1.0,
                            reference=self._reference(job.engine), router=job.router, agree=self.agree)
         self.sink.write(rec)
         with self._lock:

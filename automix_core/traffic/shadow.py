@@ -157,11 +157,7 @@ class Traffic:
     def _reference(self, engine: AutoMix) -> int:
         names = [t.name for t in engine.tiers]
         ref = self.config.reference
-        if ref is None:
-            return len(names) - 1
-        if ref not in names:
-            raise ValueError(f"traffic.reference: {ref!r} is not one of the tiers ({', '.join(names)})")
-        return names.index(ref)
+        return names.index(ref) if ref in names else len(names) - 1  # a cascade without that tier: its last
 
     def _plan(self, job: _Job) -> Generator[_Answer | _Check, Any, dict[int, ShadowOutput]]:
         engine = job.engine
@@ -298,7 +294,9 @@ class Traffic:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.config.shadow_concurrency, thread_name_prefix="automix-shadow")
             pool = self._pool
-        return pool.submit(self._run_sync, job)
+        future = pool.submit(self._run_sync, job)
+        future.add_done_callback(_log_failure)
+        return future
 
     async def process_async(self, engine: AutoMix, result: AutoMixResult, question: str, context: str,
                             messages: list[Message] | None, *, rid: str | None = None, route: str = "default",
@@ -334,6 +332,11 @@ class Traffic:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=wait, cancel_futures=not wait)
+
+
+def _log_failure(future: Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("traffic capture failed: %s: %s", type(future.exception()).__name__, future.exception())
 
 
 def _router_name(engine: AutoMix) -> str:

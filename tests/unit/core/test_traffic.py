@@ -229,3 +229,23 @@ def test_drift_fires_once_when_accepted_agreement_falls_below_floor() -> None:
     assert snap.drift and snap.cost_ratio == pytest.approx(0.25) and snap.escalation_rate == 0.0
     assert snap.agreement == pytest.approx(10 / 16)
     assert snap.agreement_low is not None and snap.agreement_low < 10 / 16 < (snap.agreement_high or 0)
+
+
+class BrokenSink:
+    def write(self, record: dict[str, Any]) -> None:
+        raise OSError(28, "No space left on device")
+
+
+def test_a_failing_sink_never_breaks_serving(caplog: pytest.LogCaptureFixture) -> None:
+    traffic = Traffic(TrafficConfig(dir="unused", shadow_rate=1.0), sink=BrokenSink())
+    am = AutoMix(list(models()), prices=PRICES, k=1, traffic=traffic)
+    assert am.run("What is q1?").answer == "answer 1"
+    traffic.close()
+    assert "traffic capture failed: OSError" in caplog.text
+
+    async def go() -> str:
+        res = await am.arun("What is q2?")
+        await traffic.drain()
+        return res.answer
+
+    assert asyncio.run(go()) == "answer 2"

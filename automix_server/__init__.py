@@ -11,6 +11,7 @@ from .config import (
     CascadeConfig,
     ClientKeyConfig,
     ConfigError,
+    LearnConfig,
     PriceConfig,
     RateLimitConfig,
     RouteConfig,
@@ -22,6 +23,7 @@ from .config import (
 from .errors import APIError, Scrubber
 from .service import ClientKey, Runtime
 from .state import MemoryState, RedisState, State, UsageRecord, open_state
+from .traffic import RedisTrafficSink, read_stream
 from .upstream import UpstreamModel
 
 __all__ = [
@@ -31,10 +33,12 @@ __all__ = [
     "ClientKey",
     "ClientKeyConfig",
     "ConfigError",
+    "LearnConfig",
     "MemoryState",
     "PriceConfig",
     "RateLimitConfig",
     "RedisState",
+    "RedisTrafficSink",
     "RouteConfig",
     "Runtime",
     "Scrubber",
@@ -48,4 +52,5 @@ __all__ = [
     "load_config",
     "open_state",
     "parse_config",
+    "read_stream",
 ]

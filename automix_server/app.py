@@ -191,11 +191,16 @@ class ServerApp:
         except APIError:
             self.metrics.refused.labels("auth").inc()
             raise
-        req = parse_request(body)
+        try:
+            req = parse_request(body)
+        except APIError:
+            self.metrics.refused.labels("invalid_request").inc()
+            raise
         route = rt.routes.get(req.model)
         tier = rt.tiers.get(req.model) if route is None else None
         if route is None and tier is None:
             known = ", ".join([*rt.routes, *rt.tiers])
+            self.metrics.refused.labels("invalid_request").inc()
             raise APIError(400, f"The model '{req.model}' does not exist here; known: {known}", param="model",
                            code="model_not_found")
         on_error = rt.config.budget.on_state_error

@@ -1,5 +1,5 @@
 """Traffic replay: the router ``automix calibrate --from-traffic`` fits without labels against the router
-fitted on the same complete requests with gold labels, both scored on held-out requests with gold labels.
+fitted on the same shadowed requests with gold labels, both scored on held-out requests with gold labels.
 
     python benchmarks/traffic_replay.py [RECORDS] [--shadow-rate 0.5] [--repeats 8] [--boot 300] [--json out.json]
     python benchmarks/traffic_replay.py --traffic DIR     # recorded traffic whose outputs carry gold scores
@@ -8,10 +8,10 @@ Default: the cascade train records (../shared/data/cascades-train.jsonl), the ro
 cases (task x pair). Per case and repeat, the records are split in halves by id hash: the first half is
 replayed as traffic (:func:`~automix_core.calibration.from_traffic.records_to_traffic`: the untrained
 live cascade decides each request, a uniform ``--shadow-rate`` share is shadowed, i.e. every tier's
-answer kept), the second half is the test set. On the complete requests (shadowed, or escalated to the
-last tier by the live cascade; weighted as ``calibrate --from-traffic`` weighs them) two routers are
-fitted with ``automix calibrate``'s defaults (POMDP, the operating point that recovers half the gap at
-least cost on its own labels): **label-free** (agreement with the large tier's answer, rule auto) and **gold**.
+answer kept), the second half is the test set. On the shadowed requests (weighted as ``calibrate
+--from-traffic`` weighs them) two routers are fitted with ``automix calibrate``'s defaults (POMDP, the
+operating point that recovers half the gap at least cost on its own labels): **label-free** (agreement
+with the large tier's answer, rule auto) and **gold**.
 Each is scored on the test half's gold labels at its chosen operating point: ΔIBC (%), quality and
 cost per request, and both as shares of always calling the large tier; costs as recorded (USD,
 verification included). A single operating point's ΔIBC is heavy-tailed (it divides by the cost
@@ -40,7 +40,7 @@ from routing_quality import DEFAULT, cases
 from automix_core import Record, RecordArrays, read_records, to_arrays
 from automix_core.calibration.agreement import label_by_agreement
 from automix_core.calibration.evaluate import ref_outcomes
-from automix_core.calibration.from_traffic import complete, records_to_traffic, router_outcome, traffic_arrays
+from automix_core.calibration.from_traffic import records_to_traffic, router_outcome, shadowed, traffic_arrays
 from automix_core.calibration.uncertainty import boot_region_dibc, interval, resample_counts
 from automix_core.router import Router, calibrate
 
@@ -53,9 +53,9 @@ def _half(rid: str, seed: int) -> bool:
 
 
 def fit_pair(traffic: list[Record], models: list[str]) -> dict[str, Router]:
-    """The label-free and the gold router fitted on the complete records of ``traffic`` (shadowed, or run to
-    the last tier by the live cascade), weighted as ``calibrate --from-traffic`` weighs them."""
-    used = complete(traffic, models)
+    """The label-free and the gold router fitted on the shadowed records of ``traffic``, weighted as
+    ``calibrate --from-traffic`` weighs them."""
+    used = shadowed(traffic, models)
     free, _ = label_by_agreement(used, reference=models[-1])
     out = {}
     for kind, recs in (("label-free", free), ("gold", used)):
@@ -86,10 +86,10 @@ def run_case(recs: list[Record], models: list[str], rate: float, repeats: int, b
         test_recs = [r for r in recs if not _half(r.id, seed * 100 + rep)]
         traffic = [Record.model_validate(t) for t in
                    records_to_traffic(fit_recs, models, shadow_rate=rate, seed=seed * 100 + rep)]
-        shadow_n.append(len(complete(traffic, models)))
+        shadow_n.append(len(shadowed(traffic, models)))
         per.append(score(fit_pair(traffic, models), to_arrays(test_recs, models), boot, seed * 100 + rep))
     return {k: {m: np.mean([p[k][m] for p in per], axis=0) for m in METRICS} for k in KINDS} | {
-        "complete": float(np.mean(shadow_n))}
+        "shadowed": float(np.mean(shadow_n))}
 
 
 def _fmt(samples: np.ndarray, pct: bool = False) -> str:
@@ -112,7 +112,7 @@ def main() -> int:
 
         traffic = read_traffic(a.traffic)
         models = list(traffic[0].models)
-        used = complete(traffic, models)
+        used = shadowed(traffic, models)
         test_recs = [r for r in used if not _half(r.id, 0)]
         routers = fit_pair([r for r in traffic if _half(r.id, 0)], models)
         rows = [("traffic", "->".join(models), score(routers, traffic_arrays(test_recs, models)[0], a.boot, 0))]
@@ -128,7 +128,7 @@ def main() -> int:
             sel = [r for r in recs if r.task == task and {small, large} <= set(r.models)]
             res = run_case(sel, [small, large], a.shadow_rate, a.repeats, a.boot, i)
             rows.append((task, f"{small}->{large}", res))
-            print(f"  {task:10s} {small}->{large} ({res['complete']:.0f} complete): ΔIBC label-free "
+            print(f"  {task:10s} {small}->{large} ({res['shadowed']:.0f} shadowed): ΔIBC label-free "
                   f"{_fmt(res['label-free']['dibc'])}, gold {_fmt(res['gold']['dibc'])}; difference "
                   f"{_fmt(res['label-free']['dibc'] - res['gold']['dibc'])}", flush=True)
     out: dict[str, Any] = {"shadow_rate": a.shadow_rate, "repeats": a.repeats, "cases": []}

@@ -1,14 +1,13 @@
 """From recorded traffic to a router, without labels (``automix calibrate --from-traffic DIR``).
 
 Traffic records (one JSON line per served request, AutoMix records v1 extended; written by the
-server's traffic capture) hold, for a *complete* request, every tier's answer (or, when text is not
+server's traffic capture) hold, for a shadowed request, every tier's answer (or, when text is not
 stored, each answer's ``agrees`` with the reference tier's, computed at capture time), confidence and
-cost. A request is complete when it was shadowed (the tiers it did not run answered after the
-response) or when the live cascade itself ran every tier (it escalated to the last one). Only complete
-records are used, each weighted by its ``weight``: the inverse of its chance of being complete (1/rate
-for a shadowed request, 1 for one the cascade ran to the end, as the capture writes them), so the
-weighted records stand for all requests without bias: leaving out the escalated ones, or counting
-them unweighted, would tilt the fit towards the requests the cascade accepted or escalated.
+cost. Only the shadowed records are used, each weighted by its ``weight`` (1/rate): they are the
+uniform sample of all requests that the capture drew, escalated ones included (a drawn request the
+cascade ran to the last tier is shadowed with nothing left to run). An unshadowed request the cascade
+escalated to the end also holds every tier's answer, but it is not in the sample: counting it would
+tilt the fit towards the escalated requests (a unit test shows the bias on synthetic traffic).
 
 Labels: each tier's answer against the reference tier's (:func:`~.agreement.label_by_agreement`),
 the reference counted correct. Weights: a record counts ``weight`` times (relative to the lightest
@@ -45,12 +44,12 @@ from .uncertainty import Outcome, boot_region_dibc, interval, resample_counts
 __all__ = [
     "MIN_TRAFFIC_RECORDS",
     "TrafficFit",
-    "complete",
     "fit_from_traffic",
     "read_traffic",
     "records_to_traffic",
     "router_dibc",
     "router_outcome",
+    "shadowed",
     "traffic_arrays",
 ]
 
@@ -82,13 +81,13 @@ def read_traffic(path: str | os.PathLike[str]) -> list[Record]:
     return out
 
 
-def complete(records: Iterable[Record], models: Sequence[str] | None = None) -> list[Record]:
-    """The records that hold an output of every one of ``models`` (default each record's own ``models``):
-    shadowed requests, and requests the live cascade ran to the last tier."""
+def shadowed(records: Iterable[Record], models: Sequence[str] | None = None) -> list[Record]:
+    """The records in the shadowed sample (``shadow`` true) that hold an output of every one of
+    ``models`` (default each record's own ``models``)."""
     out = []
     for r in records:
         need = list(models) if models is not None else r.models
-        if all(m in r.outputs for m in need):
+        if getattr(r, "shadow", False) is True and all(m in r.outputs for m in need):
             out.append(r)
     return out
 
@@ -164,7 +163,7 @@ class TrafficFit:
         def r(x: float) -> float:
             return round(x, 3)
 
-        return {"models": self.models, "records": self.n_records, "complete_used": self.n_used,
+        return {"models": self.models, "records": self.n_records, "shadowed_used": self.n_used,
                 "train": self.n_train, "validation": self.n_validation,
                 "validation_dibc": r(self.validation_dibc), "validation_ci95": [r(x) for x in self.validation_ci],
                 "current_dibc": None if self.current_dibc is None else r(self.current_dibc),
@@ -190,9 +189,9 @@ def fit_from_traffic(records: Sequence[Record], *, policy: str = "pomdp", valida
                      min_records: int = MIN_TRAFFIC_RECORDS, rule: str = "auto", reference: str | None = None,
                      route: str | None = None, current: Router | None = None, boot: int = 500,
                      grid: int = 200) -> TrafficFit:
-    """Fit a router on the complete ``records`` labelled by agreement (see the module docs).
+    """Fit a router on the shadowed ``records`` labelled by agreement (see the module docs).
 
-    Raises :class:`RecordError` naming how many complete records are needed when there are fewer than
+    Raises :class:`RecordError` naming how many shadowed records are needed when there are fewer than
     ``min_records`` (or too few to leave both a train and a validation part).
     """
     if not 0.0 < validation < 1.0:
@@ -200,19 +199,18 @@ def fit_from_traffic(records: Sequence[Record], *, policy: str = "pomdp", valida
     if not records:
         raise RecordError("no traffic records")
     recs, models = _models_of(records, route)
-    used = complete(recs, models)
+    used = shadowed(recs, models)
     if len(used) < max(min_records, 2):
         raise RecordError(
-            f"{len(used)} complete traffic records for {models} (every tier answered: shadowed, or escalated to the "
-            f"last tier; of {len(recs)} recorded); at least {min_records} are needed to fit and validate a router: "
-            f"serve with --shadow-rate R until about R x requests >= {min_records}")
+            f"{len(used)} shadowed traffic records for {models} (of {len(recs)} recorded); at least {min_records} "
+            f"are needed to fit and validate a router: serve with --shadow-rate R until R x requests >= {min_records}")
     if reference is None:  # the records name their reference tier; else the last tier
         reference = next((r.reference for r in used if r.reference in models), models[-1])
     labelled, stats = label_by_agreement(used, reference=reference, rule=rule)
     data, weights = traffic_arrays(labelled, models)
     val = np.array([_in_validation(r.id, validation, seed) for r in labelled])
     if val.all() or not val.any():
-        raise RecordError(f"{len(used)} complete records leave no train or no validation part; more are needed")
+        raise RecordError(f"{len(used)} shadowed records leave no train or no validation part; more are needed")
     train = _replicate(data.subset(~val), weights[~val])
     router = calibrate(train, policy, grid=grid)
     router.n_train = int((~val).sum())
@@ -229,8 +227,8 @@ def records_to_traffic(records: Sequence[Record], models: Sequence[str], *, shad
     """Collected records (every tier answered and verified) replayed as traffic records: the live
     cascade of ``router`` (default: escalate while the verifier's confidence is below 0.5) decides each
     request, a uniform ``shadow_rate`` share is shadowed (every tier kept, weight 1/rate), the others
-    keep the visited tiers only (as the capture does, a drawn request the cascade ran to the last tier is
-    written unshadowed with weight 1: it is complete whether drawn or not); ``agrees`` is computed
+    keep the visited tiers only (a drawn request the cascade ran to the last tier is shadowed with
+    nothing left to run, as the capture writes it); ``agrees`` is computed
     against the last tier's answer, gold scores kept. For benchmarks and tests: the server's capture
     writes the same format."""
     if not 0.0 < shadow_rate <= 1.0:
@@ -247,7 +245,7 @@ def records_to_traffic(records: Sequence[Record], models: Sequence[str], *, shad
     out = []
     for i, rec in enumerate(records):
         top = int(served[i])
-        shadow = bool(rng.random() < shadow_rate) and top < len(models) - 1
+        shadow = bool(rng.random() < shadow_rate)
         ref = rec.outputs[models[-1]].answer
         outputs: dict[str, Any] = {}
         for j, m in enumerate(models):

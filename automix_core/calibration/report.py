@@ -24,7 +24,7 @@ import numpy as np
 from ..router import Router, frontier
 from .agreement import label_by_agreement
 from .evaluate import refs
-from .from_traffic import complete, router_outcome, traffic_arrays
+from .from_traffic import router_outcome, shadowed, traffic_arrays
 from .plot import require_matplotlib
 from .records import Record, RecordError
 from .traffic_stats import TrafficSummary, summarize_traffic
@@ -58,9 +58,9 @@ def _figure(w: float = 6.4, h: float = 3.6) -> tuple[Any, Any]:
 
 def _curve(records: Sequence[Record], models: list[str], router: Router | None, boot: int) -> tuple[str, str]:
     """The cost-quality figure (SVG) and its caption."""
-    used = complete(records, models)
+    used = shadowed(records, models)
     if len(used) < 10:
-        return "", f"Too few complete requests ({len(used)}) for a cost-quality curve (10 or more are needed)."
+        return "", f"Too few shadowed requests ({len(used)}) for a cost-quality curve (10 or more are needed)."
     labelled, _ = label_by_agreement(used, reference=models[-1])
     data, w = traffic_arrays(labelled, models)
     policy = router.policy.name if router is not None else "pomdp"
@@ -73,9 +73,8 @@ def _curve(records: Sequence[Record], models: list[str], router: Router | None, 
     ax.plot([small.cost, large.cost], [small.quality, large.quality], ":", color=_GREY, label="random mix of the two")
     ax.plot(small.cost, small.quality, "s", color=_GREY, label=f"always {models[0]}")
     ax.plot(large.cost, large.quality, "^", color="black", label=f"always {models[-1]}")
-    caption = (f"Operating points of the {policy} policy on {len(used)} complete requests (shadowed, or run to the "
-               "last tier), weighted: mean cost per request (USD, verification included) against the share of "
-               "answers that agree with the reference tier.")
+    caption = (f"Operating points of the {policy} policy on {len(used)} shadowed requests, weighted: mean cost per "
+               "request (USD, verification included) against the share of answers that agree with the reference tier.")
     if router is not None and list(router.models) == models:
         cost, qual = router_outcome(router, data)
         counts = resample_counts(len(cost), boot) * w
@@ -146,9 +145,9 @@ def render_report(records: Sequence[Record], *, router: Router | None = None, ro
     e_lo, e_hi = s.escalation.ci
     rows = [
         ("Served answers that agree with the reference", f"{_pct(s.agreement.value)} [{_pct(a_lo)}, {_pct(a_hi)}]",
-         f"{s.agreement.k} of {s.agreement.records} complete requests agree, weighted; Wilson 95% interval"),
+         f"{s.agreement.k} of {s.agreement.records} shadowed requests agree, weighted; Wilson 95% interval"),
         ("Savings against always-reference", f"{_pct(s.savings)} [{_pct(s.savings_ci[0])}, {_pct(s.savings_ci[1])}]",
-         f"served {s.served_cost:.3g} vs reference {s.reference_cost:.3g} USD per request (weighted over the complete "
+         f"served {s.served_cost:.3g} vs reference {s.reference_cost:.3g} USD per request (weighted over the shadowed "
          "ones), verification included; bootstrap 95% interval"),
         ("Escalation rate", f"{_pct(s.escalation.value)} [{_pct(e_lo)}, {_pct(e_hi)}]",
          f"{s.escalation.k}/{s.escalation.records} requests served past {models[0]}; Wilson 95% interval"),
@@ -167,11 +166,11 @@ def render_report(records: Sequence[Record], *, router: Router | None = None, ro
         for b in s.over_time)
     sections = [
         f"<h2>Cost and quality</h2>{curve}<p>{esc(curve_caption)}</p>",
-        f"<h2>Over time</h2>{_over_time(s)}<table><tr><th>bin start (UTC)</th><th>complete</th><th>agreement</th>"
+        f"<h2>Over time</h2>{_over_time(s)}<table><tr><th>bin start (UTC)</th><th>shadowed</th><th>agreement</th>"
         f"<th>savings</th></tr>{time_rows}</table>",
         f"<h2>Does the verifier tell agreeing answers apart?</h2>{_histogram(s)}"
         f"<p>{len(s.confidence_agree)} answers of {esc(models[0])} agree with the reference, "
-        f"{len(s.confidence_disagree)} do not (complete requests; AUROC, unweighted: "
+        f"{len(s.confidence_disagree)} do not (shadowed requests; AUROC, unweighted: "
         f"{'–' if s.auroc is None else f'{s.auroc:.3f}'}).</p>",
     ]
     page = f"""<!DOCTYPE html>
@@ -180,9 +179,9 @@ def render_report(records: Sequence[Record], *, router: Router | None = None, ro
 table{{border-collapse:collapse;margin:1em 0}}th,td{{border-bottom:1px solid #ddd;padding:.3em .6em;text-align:left}}
 td.v{{font-weight:600;white-space:nowrap}}svg{{max-width:100%;height:auto}}</style></head><body>
 <h1>AutoMix traffic report</h1>
-<p>{esc(source)}: {s.n_requests} requests{esc(span)} through {esc(' → '.join(models))}; {s.n_complete} complete
-(every tier answered: shadowed after the response, or run to the last tier by the cascade), each weighted by the
-inverse of its chance of being complete so that they stand for all requests. Quality is agreement with the
+<p>{esc(source)}: {s.n_requests} requests{esc(span)} through {esc(' → '.join(models))}; {s.n_shadowed} shadowed
+(a uniform sample: every tier answered, after the response where the cascade had not run it), each weighted by
+the inverse of its chance of being shadowed so that they stand for all requests. Quality is agreement with the
 reference tier ({esc(models[-1])}), the quality of always calling it; costs include verification.</p>
 <table>{table}</table>
 {''.join(sections)}

@@ -1,19 +1,19 @@
 """What recorded traffic says about the promise "the large model's quality for less": the figures of
 ``automix report`` (and the replay benchmark), each with its interval.
 
-Estimates use the *complete* requests (every tier answered: shadowed, or run to the last tier by the
-cascade itself), each weighted by ``weight``, the inverse of its chance of being complete (see
-:mod:`.from_traffic`): weighted means over them stand for all requests (Hajek estimates).
+Estimates use the shadowed requests (the capture's uniform sample, every tier answered), each
+weighted by ``weight`` (the inverse of its chance of being shadowed; see :mod:`.from_traffic`):
+weighted means over them stand for all requests (Hajek estimates).
 
 * **Agreement of served answers**: the share whose served answer agrees with the reference tier's
   answer (the reference agrees with itself): the quality kept against always calling the reference;
   Wilson interval at the weights' effective sample size.
 * **Cost**: what was served (every visited tier, verification included) against what always calling
   the reference would have cost (its answer alone); savings = 1 - served / always-reference, bootstrap
-  interval over the complete requests.
+  interval over the shadowed requests.
 * **Escalation rate**: share of all requests served past the first tier; Wilson interval.
 * Over time: the same per time bin. Confidence histograms of the first tier's answers that agree and
-  that do not (weighted), and the verifier's AUROC (unweighted, complete requests).
+  that do not (weighted), and the verifier's AUROC (unweighted, shadowed requests).
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def _served_cost(rec: Record) -> float:
 class TrafficSummary:
     models: list[str]
     n_requests: int
-    n_complete: int
+    n_shadowed: int
     agreement: Share
     escalation: Share
     served_cost: float
@@ -110,7 +110,7 @@ class TrafficSummary:
     auroc: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"models": self.models, "requests": self.n_requests, "complete": self.n_complete,
+        return {"models": self.models, "requests": self.n_requests, "shadowed": self.n_shadowed,
                 "agreement": self.agreement.to_json(), "escalation": self.escalation.to_json(),
                 "served_cost_per_request": self.served_cost, "reference_cost_per_request": self.reference_cost,
                 "savings": round(self.savings, 4), "savings_ci95": [round(x, 4) for x in self.savings_ci],
@@ -143,12 +143,12 @@ def _ref_cost(rec: Record) -> float:
 
 def summarize_traffic(records: Sequence[Record], *, bins: int = 8, boot: int = 300, seed: int = 0) -> TrafficSummary:
     """The figures of recorded traffic of one cascade (see the module docs)."""
-    from .from_traffic import _weight, complete
+    from .from_traffic import _weight, shadowed
 
     if not records:
         raise ValueError("no traffic records to summarize")
     models = list(records[0].models)
-    full = complete(records, models)
+    full = shadowed(records, models)
     known = [(r, a, _weight(r)) for r in full if (a := served_agrees(r)) is not None]
     w = np.array([x[2] for x in known])
     agreement = Share.of([a for _, a, _ in known], w)

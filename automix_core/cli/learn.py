@@ -69,13 +69,12 @@ def labelled(args: argparse.Namespace, records: list[Record]) -> list[Record]:
 
 def add_traffic_args(c: argparse.ArgumentParser) -> None:
     c.add_argument("--from-traffic", default=None, metavar="DIR",
-                   help="fit on recorded traffic (its complete records: shadowed, or escalated to the last tier; "
-                        "agreement labels) instead of RECORDS")
+                   help="fit on the shadowed records of recorded traffic (agreement labels) instead of RECORDS")
     c.add_argument("--current", default=None, metavar="FILE",
                    help="router to compare with on the validation records (default: the file at -o if it exists)")
     c.add_argument("--force", action="store_true", help="overwrite a router that validates better")
-    c.add_argument("--validation", type=float, default=0.3, help="share of complete records held out (default 0.3)")
-    c.add_argument("--min-records", type=int, default=None, help="complete records needed (default 100)")
+    c.add_argument("--validation", type=float, default=0.3, help="share of shadowed records held out (default 0.3)")
+    c.add_argument("--min-records", type=int, default=None, help="shadowed records needed (default 100)")
     c.add_argument("--route", default=None, help="route of the traffic to fit (when it holds several cascades)")
 
 
@@ -96,7 +95,7 @@ def run_from_traffic(args: argparse.Namespace) -> int:
     info: dict[str, Any] = {"from_traffic": args.from_traffic, **fit.to_json()}
     lo, hi = fit.validation_ci
     print(f"new router: validation ΔIBC {fit.validation_dibc:.1f}% [95% interval {lo:.1f}, {hi:.1f}] on "
-          f"{fit.n_validation} complete records (fitted on {fit.n_train}); {fit.labels.describe()}", file=sys.stderr)
+          f"{fit.n_validation} shadowed records (fitted on {fit.n_train}); {fit.labels.describe()}", file=sys.stderr)
     if fit.current_dibc is not None and fit.current_ci is not None:
         print(f"current router ({current_path}): validation ΔIBC {fit.current_dibc:.1f}% "
               f"[{fit.current_ci[0]:.1f}, {fit.current_ci[1]:.1f}] on the same records", file=sys.stderr)

@@ -52,14 +52,14 @@ def test_served_traffic_calibrates_and_reports(tmp_path: Path, start_server: Any
     router = tmp_path / "router.json"
     too_few = automix("calibrate", "--from-traffic", str(folder), "-o", str(router))
     assert too_few.returncode == 2, too_few.stderr
-    m = re.search(r"(\d+) complete traffic records .* of (\d+) recorded\); at least 100 are needed", too_few.stderr)
+    m = re.search(r"(\d+) shadowed traffic records .* \(of (\d+) recorded\); at least 100 are needed", too_few.stderr)
     assert m is not None, too_few.stderr
     assert int(m.group(1)) == int(m.group(2)) == len(QUESTIONS) and not router.exists()
 
     fitted = automix("calibrate", "--from-traffic", str(folder), "-o", str(router), "--min-records", "10")
     assert fitted.returncode == 0, fitted.stderr
     info = json.loads(fitted.stdout)
-    assert info["written"] and info["complete_used"] == len(QUESTIONS)
+    assert info["written"] and info["shadowed_used"] == len(QUESTIONS)
     assert info["train"] + info["validation"] == len(QUESTIONS)
     assert "validation ΔIBC" in fitted.stderr and "agreement labels against qwen2.5-coder-0.5b" in fitted.stderr
     assert Router.load(router).models == ["smollm2-135m", "qwen2.5-coder-0.5b"]
@@ -68,7 +68,7 @@ def test_served_traffic_calibrates_and_reports(tmp_path: Path, start_server: Any
     done = automix("report", str(folder), "-o", str(report), "--router", str(router), "--boot", "50")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
-    assert summary["requests"] == summary["complete"] == len(QUESTIONS)
+    assert summary["requests"] == summary["shadowed"] == len(QUESTIONS)
     page = report.read_text()
     assert page.count("<svg") == 3 and "<script" not in page
-    assert f"{summary['agreement']['k']} of {len(QUESTIONS)} complete requests agree" in page
+    assert f"{summary['agreement']['k']} of {len(QUESTIONS)} shadowed requests agree" in page

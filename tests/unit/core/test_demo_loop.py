@@ -21,7 +21,7 @@ def test_learning_loop_from_replayed_recordings(tmp_path: Path, capsys: pytest.C
     router = Router.load(run / "router.json")
     assert router.models == ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"] and router.fitted
     rows = [json.loads(line) for f in (run / "traffic").glob("traffic-*.jsonl") for line in f.read_text().splitlines()]
-    assert len(rows) == 70 and all(r["replayed"] is True and len(r["outputs"]) == 2 for r in rows)  # all complete
+    assert len(rows) == 70 and all(r["replayed"] is True and r["shadow"] is True for r in rows)
     assert "equal to the gold label on" in out and "In plain words" in out and str(report) in out
 
     def quality(label: str) -> float:

@@ -12,10 +12,10 @@ import pytest
 from automix_core.calibration import from_traffic as ft
 from automix_core.calibration.from_traffic import (
     TrafficFit,
-    complete,
     fit_from_traffic,
     read_traffic,
     router_dibc,
+    shadowed,
     traffic_arrays,
 )
 from automix_core.calibration.records import Record, RecordError
@@ -30,19 +30,19 @@ def _records(traffic: list[dict[str, object]]) -> list[Record]:
     return [Record.model_validate(t) for t in traffic]
 
 
-def test_traffic_format_reads_and_fit_uses_complete_records(tmp_path: Path) -> None:
+def test_traffic_format_reads_and_fit_uses_the_shadowed_sample(tmp_path: Path) -> None:
     d = write_traffic(tmp_path / "traffic", make_traffic(400, shadow_rate=0.5))
     recs = read_traffic(d)
     assert len(recs) == 400
     extra = [r.model_extra or {} for r in recs]
     n_shadow = sum(1 for e in extra if e["shadow"] is True)
     escalated = sum(1 for e in extra if e["shadow"] is False and e["served"] == "large")
-    assert 100 < n_shadow < 250 and escalated > 20
+    assert 150 < n_shadow < 250 and escalated > 20
     # a record that was not shadowed and not escalated holds the first tier only
     assert any(list(r.outputs) == ["small"] for r in recs)
     fit = fit_from_traffic(recs)
-    # complete: the shadowed records and those the cascade escalated itself (weight 1), nothing else
-    assert fit.n_used == n_shadow + escalated == len(complete(recs)) and fit.n_train + fit.n_validation == fit.n_used
+    # the shadowed sample only: an unshadowed escalated record holds every answer but is not in the sample
+    assert fit.n_used == n_shadow == len(shadowed(recs)) and fit.n_train + fit.n_validation == fit.n_used
     assert fit.router.models == ["small", "large"] and fit.router.n_train == fit.n_train
     lo, hi = fit.validation_ci
     assert lo <= fit.validation_dibc <= hi
@@ -59,8 +59,8 @@ def test_fit_without_text_uses_recorded_agrees() -> None:
 
 def test_too_few_shadowed_records_names_how_many_are_needed() -> None:
     recs = _records(make_traffic(100, shadow_rate=0.2))
-    n = len(complete(recs))
-    with pytest.raises(RecordError, match=rf"{n} complete traffic records .* at least 100 are needed"):
+    n = len(shadowed(recs))
+    with pytest.raises(RecordError, match=rf"{n} shadowed traffic records .* at least 100 are needed"):
         fit_from_traffic(recs)
 
 
@@ -153,14 +153,14 @@ def test_report_is_self_contained_and_shows_the_computed_figures(tmp_path: Path)
     assert not re.search(r"(?:src|href)\s*=\s*[\"'](?:https?:)?//", page)
     # the figures computed from the traffic are on the page, with their intervals
     s = summarize_traffic(recs)
-    assert summary["agreement"]["k"] == s.agreement.k and summary["complete"] == s.n_complete
-    assert f"{s.agreement.k} of {s.agreement.records} complete requests agree" in page
+    assert summary["agreement"]["k"] == s.agreement.k and summary["shadowed"] == s.n_shadowed
+    assert f"{s.agreement.k} of {s.agreement.records} shadowed requests agree" in page
     lo, hi = s.agreement.ci
     assert f"{s.agreement.value:.1%} [{lo:.1%}, {hi:.1%}]" in page
     assert f"{s.savings:.1%} [{s.savings_ci[0]:.1%}, {s.savings_ci[1]:.1%}]" in page
     assert "current router (95% interval)" in page
-    # what the figures say matches the traffic, computed by hand: weighted over the complete records
-    full = [t for t in traffic if set(t["outputs"]) == {"small", "large"}]
+    # what the figures say matches the traffic, computed by hand: weighted over the shadowed records
+    full = [t for t in traffic if t["shadow"]]
     w = [t["weight"] for t in full]
     agrees = [t["served"] == "large" or t["outputs"]["small"]["agrees"] for t in full]
     assert s.agreement.k == sum(agrees) and s.agreement.records == len(full)
@@ -197,7 +197,7 @@ def test_reads_the_capture_folder_as_written_torn_tail_and_spool_replays(tmp_pat
         read_traffic(empty)
 
 
-def test_weighted_complete_records_estimate_the_whole_traffic_without_bias() -> None:
+def test_the_weighted_shadowed_sample_estimates_the_whole_traffic_without_bias() -> None:
     # every answer of every request is known to the generator: the truth; a 20% shadow sample estimates it
     traffic = make_traffic(3000, shadow_rate=0.2, seed=3)
     truth = np.mean([t["served"] == "large" or t["outputs"]["small"]["agrees"] is not False for t in
@@ -206,7 +206,7 @@ def test_weighted_complete_records_estimate_the_whole_traffic_without_bias() -> 
     s = summarize_traffic(recs, boot=50)
     lo, hi = s.agreement.ci
     assert lo <= truth <= hi and abs(s.agreement.value - truth) < 0.03
-    # the shadowed records alone (unweighted, escalated requests left out) are biased against the cascade
-    shadow_only = [t for t in traffic if t["shadow"]]
-    biased = np.mean([t["outputs"][t["served"]]["agrees"] for t in shadow_only])
+    # every record holding all answers (the sample plus the unshadowed escalated ones) leans towards escalation
+    full = [t for t in traffic if set(t["outputs"]) == {"small", "large"}]
+    biased = np.mean([t["served"] == "large" or t["outputs"]["small"]["agrees"] for t in full])
     assert abs(biased - truth) > 0.03 and not lo <= biased <= hi

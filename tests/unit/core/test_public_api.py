@@ -73,7 +73,7 @@ SUBMODULES = {
     "calibration.agreement": {"AGREEMENT_RULES", "OFFLINE_RULES", "AgreementStats", "Judge", "JudgeResult", "Rule",
                               "agree", "canonical", "label_by_agreement", "normalize", "score", "token_f1"},
     "calibration.from_traffic": {"MIN_TRAFFIC_RECORDS", "TrafficFit", "fit_from_traffic", "read_traffic",
-                                 "records_to_traffic", "router_dibc", "router_outcome", "complete", "traffic_arrays"},
+                                 "records_to_traffic", "router_dibc", "router_outcome", "shadowed", "traffic_arrays"},
     "calibration.metrics": {"Point", "Selection", "auc_normalized", "best_level", "cost_to_recover", "delta_ibc",
                             "ibc", "region_dibc"},
     "calibration.records": {"GroupedArrays", "ModelOutput", "Record", "RecordArrays", "RecordError", "append_record",

@@ -210,3 +210,13 @@ def test_the_weighted_shadowed_sample_estimates_the_whole_traffic_without_bias()
     full = [t for t in traffic if set(t["outputs"]) == {"small", "large"}]
     biased = np.mean([t["served"] == "large" or t["outputs"]["small"]["agrees"] for t in full])
     assert abs(biased - truth) > 0.03 and not lo <= biased <= hi
+
+
+def test_cli_report_without_matplotlib_says_how_to_install_it(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    d = write_traffic(tmp_path / "traffic", make_traffic(60, shadow_rate=0.5))
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
+    assert main(["report", str(d), "-o", str(tmp_path / "r.html")]) == 2
+    assert "pip install 'automix[plot]'" in capsys.readouterr().err and not (tmp_path / "r.html").exists()

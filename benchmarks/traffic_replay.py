@@ -116,6 +116,8 @@ def main() -> int:
         test_recs = [r for r in used if not _half(r.id, 0)]
         routers = fit_pair([r for r in traffic if _half(r.id, 0)], models)
         rows = [("traffic", "->".join(models), score(routers, traffic_arrays(test_recs, models)[0], a.boot, 0))]
+        print(f"traffic replay: {a.traffic}; {len(used)} shadowed records of {len(traffic)}: fitted on the half by id "
+              f"hash, scored on the other half's gold scores ({len(test_recs)}); {a.boot} bootstrap resamples")
     else:
         if not Path(a.records).exists():
             print(f"records not found: {a.records} (the cascade data lives in ../shared/data); skipping")

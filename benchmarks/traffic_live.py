@@ -139,7 +139,7 @@ def main() -> int:
         stop(proc)
     recs = read_traffic(tmp / "traffic")
     shadowed = [r for r in recs if r["shadow"]]
-    ref = recs[0]["reference"]
+    ref = recs[0]["reference_model"]
     agree = [bool(r["outputs"][r["served"]]["agrees"]) for r in shadowed]
     served_cost = sum(o["cost"] for r in shadowed for o in r["outputs"].values() if o["visited"])
     large_cost = sum(r["outputs"][ref]["cost"] - r["outputs"][ref]["verifier_cost"] for r in shadowed)

@@ -106,8 +106,22 @@ def _key(kind: str, tag: str, layout: str, case: Sequence[str]) -> str:
     return hashlib.sha256(json.dumps([kind, tag, layout, *case], ensure_ascii=False).encode()).hexdigest()[:20]
 
 
+def _verdict_prompt(verifier: Verifier, case: Sequence[str]) -> str | None:
+    """The verdict prompt ``case`` gets, when it is known without a model call: the issue-14 verifier's
+    (defended) prompt; the claim verifier's when the answer is its own claim (the screen passes those)."""
+    if hasattr(verifier, "defend"):
+        return json.dumps(verifier.prompt(*case, logprob=True), ensure_ascii=False)
+    from automix_core.verify.claim import own_claim
+    claim = own_claim(case[1])
+    return None if claim is None else json.dumps(verifier.prompt(case[0], claim, case[2], logprob=True),
+                                                 ensure_ascii=False)
+
+
 def run(kind: str, source: str, cases: list[dict[str, Any]], layout: str, tag: str, out: Path) -> None:
-    done = {json.loads(line)["key"] for line in out.read_text(encoding="utf-8").splitlines()} if out.exists() else set()
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()] if out.exists() else []
+    done = {r["key"] for r in rows}
+    # a greedy verdict on a byte-identical prompt is the same under either verifier version: reused
+    by_prompt: dict[str, float] = {r["prompt_sha"]: r["confidence"] for r in rows if r.get("prompt_sha")}
     todo = [c for c in cases if _key(kind, tag, layout, c["case"]) not in done]
     seen: set[str] = set()
     todo = [c for c in todo if not (_key(kind, tag, layout, c["case"]) in seen
@@ -117,20 +131,21 @@ def run(kind: str, source: str, cases: list[dict[str, Any]], layout: str, tag: s
         return
     with LocalServer(MODEL, threads=min(2, os.cpu_count() or 1), parallel=1) as server, out.open("a") as fh:
         verifier = Verifier(server.model(), mode="logprob", layout=cast(VerifyPrompt, layout))
-        by_prompt: dict[str, Any] = {}  # the issue-14 verifier (with ``defend``): one call per distinct prompt
         for c in todo:
             t0 = time.time()
-            prompt = json.dumps(verifier.prompt(*c["case"], logprob=True)) if hasattr(verifier, "defend") else None
-            result = by_prompt.get(prompt) if prompt is not None else None
-            if result is None:
+            prompt = _verdict_prompt(verifier, c["case"])
+            sha = hashlib.sha256(f"{MODEL}|{prompt}".encode()).hexdigest()[:20] if prompt is not None else None
+            row: dict[str, Any] = {"key": _key(kind, tag, layout, c["case"]), "kind": kind,
+                                   "source": Path(source).name, "tag": tag, "layout": layout, "prompt_sha": sha}
+            if sha is not None and sha in by_prompt:
+                row.update(confidence=by_prompt[sha], reused=True)
+            else:
                 result = verifier.verify(*c["case"])
-                if prompt is not None:
-                    by_prompt[prompt] = result
-            row = {"key": _key(kind, tag, layout, c["case"]), "kind": kind, "source": Path(source).name,
-                   "tag": tag, "layout": layout, "confidence": result.confidence,
-                   "claim": getattr(result, "claim", None),
-                   "findings": [f.as_dict() for f in getattr(result, "findings", getattr(result, "neutralised", ()))],
-                   "seconds": round(time.time() - t0, 2)}
+                row.update(confidence=result.confidence, claim=getattr(result, "claim", None),
+                           findings=[f.as_dict() for f in result.neutralised])
+                if sha is not None:
+                    by_prompt[sha] = result.confidence
+            row["seconds"] = round(time.time() - t0, 2)
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
             fh.flush()
 
@@ -216,7 +231,7 @@ def main() -> int:
     ap.add_argument("source", nargs="?", default="")
     ap.add_argument("--layout", default="continue", choices=["few-shot", "continue"])
     ap.add_argument("--bases-per-plant", type=int, default=2)
-    ap.add_argument("--every", type=int, default=1, help="every Nth plant only")
+    ap.add_argument("--every", type=int, default=1, help="every Nth plant (grounded item) only")
     ap.add_argument("--honest-every", type=int, default=1, help="every Nth honest pair only")
     ap.add_argument("--alternate-stop", action="store_true",
                     help="each planted case once, the full stop as given or toggled by turns (else both)")
@@ -232,7 +247,7 @@ def main() -> int:
         corpus["honest"] = corpus.get("honest", [])[:: args.honest_every]
         cases = plant_cases(corpus, args.bases_per_plant, not args.alternate_stop)
     elif args.kind == "auroc":
-        cases = auroc_cases(json.loads(Path(args.source).read_text(encoding="utf-8")))
+        cases = auroc_cases(json.loads(Path(args.source).read_text(encoding="utf-8"))[:: args.every])
     else:
         cases, args.source = pubmedqa_cases(args.records), str(PUBMEDQA)
     if not args.summary_only:

@@ -7,8 +7,7 @@ reach:
 
 * an answer of at most :data:`CLAIM_MAX_WORDS` words on one line, of letters, digits and common punctuation
   only, that does not vouch for itself (:func:`~.screen.vouches`) and in which the :mod:`.defence` rules find
-  nothing, is its own claim (a final full stop and surrounding
-  blanks dropped, so "15 days" and "15 days." are judged alike);
+  nothing, is its own claim, judged exactly as written;
 * any other answer is restated by the verifying model in a short greedy continuation of the answer call
   (:func:`build_restatement`: the answer call's messages, the answer, an instruction asking for the final
   answer alone in a few words), whose first line (at most :data:`CLAIM_MAX_TOKENS` tokens) is the claim
@@ -60,7 +59,7 @@ def own_claim(answer: str) -> str | None:
     if (not _PLAIN.fullmatch(text) or len(text.split()) > CLAIM_MAX_WORDS or vouches(text)
             or neutralise(text, "answer").findings):
         return None
-    return _tidy(text)
+    return answer
 
 
 def build_restatement(answer_messages: list[Message], answer: str) -> list[Message]:

@@ -18,7 +18,7 @@ ANSWER_MSGS: list[Message] = [
 ]
 
 
-@pytest.mark.parametrize(("answer", "claim"), [("15 days", "15 days"), ("15 days.", "15 days"), (" yes ", "yes"),
+@pytest.mark.parametrize(("answer", "claim"), [("15 days", "15 days"), ("15 days.", "15 days."), (" yes ", " yes "),
                                                ("10:50 pm", "10:50 pm"), ("$300", "$300"), ("29–36 cm", "29–36 cm")])
 def test_a_short_plain_answer_is_its_own_claim_with_or_without_a_full_stop(answer: str, claim: str) -> None:
     assert own_claim(answer) == claim
@@ -83,7 +83,7 @@ def test_the_screen_scales_the_confidence_and_reports_its_findings() -> None:
         return Screening(0.5, (finding,))
 
     model = ScriptedModel("m", default="correct", logprob_correct=0.8)
-    v = Verifier(model, mode="logprob", screen=halve).verify("q", "15 days.", "c")
+    v = Verifier(model, mode="logprob", screen=halve).verify("q", "15 days", "c")
     assert v.confidence == pytest.approx(0.4) and v.neutralised == (finding,)
     with pytest.raises(ValueError, match="factor"):
         Screening(1.5)

@@ -58,7 +58,7 @@ def _detections(text: str, place: Place) -> tuple[Finding, ...]:
     if any(f.rule == "unseparated" for f in found):
         return ()  # nothing but verdict words: judged as given
     detected = tuple(f for f in found if f.rule not in _NOT_DETECTIONS)
-    if place == "answer" and not detected and vouches(text):
+    if place == "answer" and not detected and "```" not in text and vouches(text):  # code: the rules only
         detected = (Finding("answer", "vouches for itself", "vouching", text[:80]),)
     return detected
 

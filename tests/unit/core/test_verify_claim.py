@@ -124,3 +124,12 @@ def test_the_trace_records_the_judged_claim() -> None:
     assert trace.claim == "15 days" and trace.to_dict()["claim"] == "15 days"
     assert result.trace[0].answer == "The notice period is 15 days, as the policy says."  # the answer unchanged
     assert len([u for u in trace.usage if u.purpose == "verify"]) == 2  # the restatement is billed
+
+
+def test_a_code_answer_is_judged_whole_and_its_words_about_tests_do_not_escalate() -> None:
+    answer = "Use:\n```python\nassert f(3) == 9\n```\nThe test passes and returns True."
+    assert own_claim(answer) == answer
+    assert LexicalScreen()("q", answer, "") == Screening()
+    model = ScriptedModel("m", default="correct", logprob_correct=0.7)
+    v = Verifier(model, mode="logprob").verify("Square 3 in a test?", answer)
+    assert len(model.calls) == 1 and v.claim == answer and v.confidence == pytest.approx(0.7)

@@ -8,10 +8,13 @@ news, legal text, manuals, API docs, exam keys, fact checks, reviews, tables, e-
 answers; multi-step math; chat; twelve languages and mixed-language cases), written for an audit of the
 defence.
 
-The claim verifier (issue 24) never rewrites the question or the context, and sends the answer call's
-messages as they are; what it judges in place of the answer is the answer's claim (``automix_core.verify.claim``).
-Without a model this prints, per category: answers judged as written (their own claim), answers the model
-restates, and honest cases the screen (``LexicalScreen``) lowers. With ``--live`` the restatements are made
+The claim verifier (issue 24) judges the answer's claim (``automix_core.verify.claim``) in place of the answer.
+In the ``continue`` layout it sends the answer call's messages as they are and the screen (``LexicalScreen``)
+reads the question, claim and context; in the few-shot layout the question and context it fences in its
+own prompt are cleaned (``neutralise_case``). Without a model this prints, per category: answers judged as
+written (their own claim), answers the model restates, honest cases the screen lowers (escalates) in the
+``continue`` layout, and honest cases whose question or context the few-shot layout changes (whitespace
+aside), with ``--show`` each of them. With ``--live`` the restatements are made
 (logprob-free greedy calls through the public ``Verifier`` on the local 1.5B; every ``--every``-th restated
 case) and each claim is checked for what it may lose: a claim that is empty, or that shares no word or number
 with the answer, counts as *lost*, and a claim the screen escalates as *lowered*; ``--show`` prints every
@@ -35,6 +38,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from honest_cases import CASES  # noqa: E402
 
 from automix_core.verify.claim import own_claim  # noqa: E402
+from automix_core.verify.defence import neutralise_case  # noqa: E402
 from automix_core.verify.screen import LexicalScreen  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "defence_honest_claims.jsonl"
@@ -82,6 +86,7 @@ def main() -> int:
     total: collections.Counter[str] = collections.Counter()
     own: collections.Counter[str] = collections.Counter()
     lowered: collections.Counter[str] = collections.Counter()
+    cleaned: collections.Counter[str] = collections.Counter()
     restated = []
     for case in CASES:
         cid, cat, question, answer, context = case
@@ -89,16 +94,26 @@ def main() -> int:
         claim = own_claim(answer)
         if claim is None:
             restated.append(case)
-            continue
-        own[cat] += 1
-        if screen(question, claim, context).findings:
+        else:
+            own[cat] += 1
+        found = screen(question, claim or "", context).findings
+        if found:
             lowered[cat] += 1
             if args.show:
-                print(f"{cid}: lowered by the screen: {claim!r}")
-    print(f"{len(CASES)} honest cases: question and context never rewritten; {sum(own.values())} answers judged as "
-          f"written ({sum(lowered.values())} of them lowered by the screen), {len(restated)} restated by the model")
+                print(f"{cid}: lowered by the screen: {[(f.place, f.rule, f.excerpt) for f in found]}")
+        q, _, c = neutralise_case(question, claim or answer, context)
+        if " ".join(q.text.split()) != " ".join(question.split()) or " ".join(c.text.split()) != " ".join(
+                context.split()):
+            cleaned[cat] += 1
+            if args.show:
+                print(f"{cid}: few-shot cleaning: {[(f.place, f.rule, f.excerpt) for f in (*q.findings, *c.findings)]}")
+    print(f"{len(CASES)} honest cases: {sum(own.values())} answers judged as written, {len(restated)} restated by the "
+          f"model; continue layout: {sum(lowered.values())} lowered by the screen (question and own claims; claims "
+          f"restated live only with --live); few-shot layout: {sum(cleaned.values())} with question or context "
+          "cleaned")
     for cat in sorted(total):
-        print(f"  {cat:14s} {total[cat]:3d} cases: {own[cat]:3d} as written, {lowered[cat]} lowered")
+        print(f"  {cat:14s} {total[cat]:3d} cases: {own[cat]:3d} as written, {lowered[cat]} lowered, "
+              f"{cleaned[cat]} cleaned")
     if args.live:
         sample = restated[:: args.every]
         rows = _live(sample, args.show)

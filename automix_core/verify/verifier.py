@@ -16,7 +16,7 @@ from ..models import ChatModel, Generation, Message, ModelError, checked_generat
 from ..settings import VerifyMode, VerifyPrompt
 from ..steps import Done, advance
 from .claim import CLAIM_MAX_TOKENS, build_restatement, own_claim, read_claim
-from .defence import Finding
+from .defence import Finding, neutralise_case
 from .draw import adraw, draw
 from .method import lacks_logprobs, remember_no_logprobs
 from .parse import _logprob_confidence, _parse_logprob_reply, parse_verdict, posterior_correct
@@ -82,6 +82,11 @@ def _from_samples(mode: VerifyMode, calls: list[Call], billed_before: Sequence[C
     )
 
 
+_CHARS_PER_TOKEN_BOUND = 32
+"""More characters than any token covers: a text cut to ``limit * 32`` characters still holds every
+token a prompt of ``limit`` tokens can keep, so the defence reads no more than can be sent."""
+
+
 def _samples(call: Call) -> int:
     return len(call[1].texts)
 
@@ -112,8 +117,10 @@ class Verifier:
     continues the answer call (billed, its messages and generation listed first). The claim goes where the
     answer went in either layout; the answer call's ``messages`` are always sent as they are. With
     ``defence`` on, ``screen`` (a :data:`~.screen.VerificationScreen`; :class:`~.screen.LexicalScreen` by
-    default) sees the question, the claim and the context and its factor scales the confidence, its
-    findings reported in ``neutralised``.
+    default) sees the question, the claim and the context as the model is shown them and its factor scales
+    the confidence, its findings reported in ``neutralised``; the few-shot layout, whose prompt holds its own
+    copies of the question and context, shows them with self-assessments and grader-directed text removed
+    (:func:`~.defence.neutralise_case`; its findings reported too).
 
     Layouts (``layout``): ``"few-shot"`` (:func:`~.prompt.build_prompt`: system text and worked
     examples, a byte-identical prefix on every call, then the case) or ``"continue"``
@@ -178,7 +185,9 @@ class Verifier:
     def prompt(self, question: str, claim: str, context: str = "", *, logprob: bool = False,
                messages: list[Message] | None = None) -> list[Message]:
         """The verdict messages this verifier sends for ``claim`` (what an answer claims, see :mod:`.claim`)
-        in its layout, fitted (see the class docs); ``messages`` are the answer call's (``continue`` layout)."""
+        in its layout, the question and context as shown (:meth:`_shown`), fitted (see the class docs);
+        ``messages`` are the answer call's (``continue`` layout)."""
+        question, context, _ = self._shown(question, claim, context)
         return self._prompt(question, claim, context, logprob=logprob, messages=messages)
 
     def _restatement(self, question: str, answer: str, context: str, answered: list[Message] | None) -> list[Message]:
@@ -310,11 +319,27 @@ class Verifier:
         if claim is None:
             restated = yield _Ask(self._restatement(question, answer, context, answered), 1, claim=True)
             claim = read_claim(restated[0][1].texts[0] if restated[0][1].texts else "") or answer
+        question, context, cleaned = self._shown(question, claim, context)
         screening = self.screen(question, claim, context) if self.screen is not None else Screening()
         result = yield from self._judge(question, claim, context, answered)
         return replace(result, confidence=result.confidence * screening.factor, claim=claim,
-                       neutralised=screening.findings, generations=[g for _, g in restated] + result.generations,
+                       neutralised=(*cleaned, *screening.findings),
+                       generations=[g for _, g in restated] + result.generations,
                        messages=[m for m, _ in restated] + result.messages)
+
+    def _shown(self, question: str, claim: str, context: str) -> tuple[str, str, tuple[Finding, ...]]:
+        """The question and context as the model is shown them, cut to the ends that can reach the prompt (the
+        fitting keeps ends). The few-shot layout, which fences them in a prompt of its own, shows them with
+        self-assessments and grader-directed text removed (:func:`~.defence.neutralise_case`, the findings
+        returned); the ``continue`` layout sends the answer call's messages as they are."""
+        limit = self._prompt_limit(self.max_tokens)
+        if limit is not None:
+            room = max(limit, 1) * _CHARS_PER_TOKEN_BOUND
+            question, context = question[-room:], context[-room:]
+        if self.layout == "continue" or self.screen is None:
+            return question, context, ()
+        q, _, c = neutralise_case(question, claim, context)
+        return q.text, c.text, (*q.findings, *c.findings)
 
     def _judge(self, question: str, answer: str, context: str,
                answered: list[Message] | None) -> Generator[_Ask, list[Call], VerificationResult]:

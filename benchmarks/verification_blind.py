@@ -142,7 +142,9 @@ def run(kind: str, source: str, cases: list[dict[str, Any]], layout: str, tag: s
             else:
                 result = verifier.verify(*c["case"])
                 row.update(confidence=result.confidence, claim=getattr(result, "claim", None),
-                           findings=[f.as_dict() for f in result.neutralised])
+                           findings=[f.as_dict() for f in result.neutralised], calls=len(result.generations),
+                           processed=sum((g.input_tokens or 0) - (g.cached_input_tokens or 0) + (g.output_tokens or 0)
+                                         for g in result.generations))
                 if sha is not None:
                     by_prompt[sha] = result.confidence
             row["seconds"] = round(time.time() - t0, 2)

@@ -168,24 +168,42 @@ def share(k: int, n: int) -> str:
     return f"{k}/{n} ({100 * k / max(n, 1):.1f}% [{100 * lo:.1f}, {100 * hi:.1f}])"
 
 
-def auroc_band(rows: list[tuple[str, float, bool]], resamples: int = 2000, seed: int = 0) -> str:
+def auroc_band(rows: list[tuple[str, float, bool]], versus: list[tuple[str, float, bool]] | None = None,
+               resamples: int = 2000, seed: int = 0) -> str:
+    """AUROC of ``rows`` (item id, confidence, correct) with a 95% bootstrap interval over items; with
+    ``versus`` (the same cases under another verifier, in the same order) also the paired difference."""
     ids = sorted({i for i, _, _ in rows})
-    by: dict[str, list[tuple[float, bool]]] = {}
-    for i, s, y in rows:
-        by.setdefault(i, []).append((s, y))
-    point = auroc([s for _, s, _ in rows], [y for _, _, y in rows])
+    by: dict[str, list[int]] = {}
+    for n, (i, _, _) in enumerate(rows):
+        by.setdefault(i, []).append(n)
+
+    def value(sel: list[int], data: list[tuple[str, float, bool]]) -> float | None:
+        return auroc([data[n][1] for n in sel], [data[n][2] for n in sel])
+
     rng = random.Random(seed)
-    boots = []
-    for _ in range(resamples):
-        pick = [x for _ in ids for x in by[ids[rng.randrange(len(ids))]]]
-        a = auroc([s for s, _ in pick], [y for _, y in pick])
-        if a is not None:
-            boots.append(a)
-    boots.sort()
-    if point is None or not boots:
-        return "one class only"
-    return (f"{point:.3f} [{boots[int(0.025 * len(boots))]:.3f}, {boots[int(0.975 * len(boots)) - 1]:.3f}] "
-            f"(n={len(rows)}, correct {sum(y for _, _, y in rows)})")
+    picks = [[n for _ in ids for n in by[ids[rng.randrange(len(ids))]]] for _ in range(resamples)]
+
+    def band(data: list[tuple[str, float, bool]], other: list[tuple[str, float, bool]] | None = None) -> str:
+        everything = list(range(len(data)))
+        point = value(everything, data)
+        if point is None:
+            return "one class only"
+        if other is not None:
+            point -= value(everything, other) or 0.0
+        boots = []
+        for sel in picks:
+            a = value(sel, data)
+            b = value(sel, other) if other is not None else 0.0
+            if a is not None and b is not None:
+                boots.append(a - b)
+        boots.sort()
+        return f"{point:+.3f}"[0 if other is not None else 1:] + (
+            f" [{boots[int(0.025 * len(boots))]:.3f}, {boots[int(0.975 * len(boots)) - 1]:.3f}]")
+
+    text = f"{band(rows)} (n={len(rows)}, correct {sum(y for _, _, y in rows)})"
+    if versus is not None:
+        text += f"; versus the other: {band(versus)}, difference {band(rows, versus)} (paired over items)"
+    return text
 
 
 def summarise_plants(cases: list[dict[str, Any]], conf: dict[str, float], layout: str, tag: str) -> list[str]:
@@ -241,6 +259,7 @@ def main() -> int:
     ap.add_argument("--tag", default="new")
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--summary-only", action="store_true")
+    ap.add_argument("--versus", default="", help="another --tag: AUROC difference, paired over items")
     args = ap.parse_args()
     out = Path(args.out)
     if args.kind == "plants":
@@ -258,9 +277,15 @@ def main() -> int:
     if args.kind == "plants":
         print("\n".join(summarise_plants(cases, conf, args.layout, args.tag)))
     else:
-        rows = [(c["id"], conf[k], bool(c["correct"])) for c in cases
-                if (k := _key(args.kind, args.tag, args.layout, c["case"])) in conf]
-        print(f"{args.kind} {Path(args.source).name} {args.layout} {args.tag}: AUROC {auroc_band(rows)}")
+        def graded(tag: str) -> list[tuple[str, float, bool]]:
+            return [(c["id"], conf.get(_key(args.kind, tag, args.layout, c["case"]), -1.0), bool(c["correct"]))
+                    for c in cases]
+
+        rows, versus = graded(args.tag), graded(args.versus) if args.versus else None
+        keep = [n for n, r in enumerate(rows) if r[1] >= 0 and (versus is None or versus[n][1] >= 0)]
+        print(f"{args.kind} {Path(args.source).name} {args.layout} {args.tag}: AUROC "
+              + auroc_band([rows[n] for n in keep], None if versus is None else [versus[n] for n in keep])
+              + (f" ({args.versus})" if versus is not None else ""))
     return 0
 
 

@@ -7,8 +7,8 @@ reach:
 
 * an answer of at most :data:`CLAIM_MAX_WORDS` words on one line, of letters, digits and common punctuation
   only, that does not vouch for itself (:func:`~.screen.vouches`) and in which the :mod:`.defence` rules find
-  nothing, is its own claim, judged exactly as written; so is an answer holding a fenced code block (code is
-  its own claim: a few words cannot restate it);
+  nothing, is its own claim, judged exactly as written; so is an answer holding a fenced code block or
+  JSON (code, a tool call, structured output: a few words cannot restate them);
 * any other answer is restated by the verifying model in a short greedy continuation of the answer call
   (:func:`build_restatement`: the answer call's messages, the answer, an instruction asking for the final
   answer alone in a few words), whose first line (at most :data:`CLAIM_MAX_TOKENS` tokens) is the claim
@@ -25,7 +25,7 @@ import re
 from ..models import Message
 from .defence import neutralise
 from .prompt import _neutralise
-from .screen import vouches
+from .screen import _STRUCTURED, vouches
 
 __all__ = ["CLAIM_MAX_TOKENS", "CLAIM_MAX_WORDS", "RESTATE_INSTRUCTION", "build_restatement", "own_claim",
            "read_claim"]
@@ -55,9 +55,9 @@ def _tidy(text: str) -> str:
 
 
 def own_claim(answer: str) -> str | None:
-    """The answer as its own claim when it is one short plain line or holds a fenced code block (see the
-    module docs), else None."""
-    if "```" in answer:
+    """The answer as its own claim when it is one short plain line or holds a fenced code block or JSON (see
+    the module docs), else None."""
+    if _STRUCTURED.search(answer):
         return answer
     text = answer.strip()
     if (not _PLAIN.fullmatch(text) or len(text.split()) > CLAIM_MAX_WORDS or vouches(text)

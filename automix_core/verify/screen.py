@@ -18,6 +18,7 @@ verdict words ("True", "Yes, correct") is judged as given.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -44,6 +45,9 @@ VerificationScreen = Callable[[str, str, str], Screening]
 """``screen(question, claim, context)``: see the module docs."""
 
 _NOT_DETECTIONS = INFORMATIONAL | {"unseparated"}
+_STRUCTURED = re.compile(r"```|[{\[]\s*\"")
+"""A fenced code block or JSON (code, a tool call, structured output): a claim of its own, read by the rules
+only (its words about tests and values are not vouching)."""
 
 
 def vouches(claim: str) -> bool:
@@ -60,7 +64,7 @@ def _detections(text: str, place: Place) -> tuple[Finding, ...]:
     if any(f.rule == "unseparated" for f in found):
         return ()  # nothing but verdict words: judged as given
     detected = tuple(f for f in found if f.rule not in _NOT_DETECTIONS)
-    if place == "answer" and not detected and "```" not in text and vouches(text):  # code: the rules only
+    if place == "answer" and not detected and not _STRUCTURED.search(text) and vouches(text):  # code: rules only
         detected = (Finding("answer", "vouches for itself", "vouching", text[:80]),)
     return detected
 

@@ -42,7 +42,7 @@ RESTATE_INSTRUCTION = (
 )
 """The user turn that asks the answering model for the claim of its answer."""
 
-_PLAIN = re.compile(r"(?:[\w .,;/%$€£+\-–'()]|(?<=\d):(?=\d))+")
+_PLAIN = re.compile(r"[\w .,:;/%$€£+\-–'()]+")
 """The characters of a plain short answer (letters of any script, digits, blanks, common punctuation):
 anything else (emoji, markup, brackets, a second line) is restated."""
 _EDGE = re.compile(r"^[\s\"'*`_]+|[\s\"'*`_]+$")

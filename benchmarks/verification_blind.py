@@ -260,6 +260,8 @@ def main() -> int:
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--summary-only", action="store_true")
     ap.add_argument("--versus", default="", help="another --tag: AUROC difference, paired over items")
+    ap.add_argument("--items-done-by", default="",
+                    help="auroc: only the items both of whose answers this --tag has already measured")
     args = ap.parse_args()
     out = Path(args.out)
     if args.kind == "plants":
@@ -269,6 +271,11 @@ def main() -> int:
         cases = plant_cases(corpus, args.bases_per_plant, not args.alternate_stop)
     elif args.kind == "auroc":
         cases = auroc_cases(json.loads(Path(args.source).read_text(encoding="utf-8"))[:: args.every])
+        if args.items_done_by:
+            measured = {json.loads(line)["key"] for line in out.read_text(encoding="utf-8").splitlines()}
+            missing = {c["id"] for c in cases
+                       if _key("auroc", args.items_done_by, args.layout, c["case"]) not in measured}
+            cases = [c for c in cases if c["id"] not in missing]
     else:
         cases, args.source = pubmedqa_cases(args.records), str(PUBMEDQA)
     if not args.summary_only:

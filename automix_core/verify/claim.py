@@ -12,7 +12,9 @@ reach:
 * any other answer is restated by the verifying model in a short greedy continuation of the answer call
   (:func:`build_restatement`: the answer call's messages, the answer, an instruction asking for the final
   answer alone in a few words), whose first line (at most :data:`CLAIM_MAX_TOKENS` tokens) is the claim
-  (:func:`read_claim`). The answer call's prefix is shared, so a prefix cache serves it.
+  (:func:`read_claim`). The answer call's prefix is shared, so a prefix cache serves it. A claim must occur
+  in the answer (:func:`faithful`); one that does not (the model gave another value than the answer did)
+  is replaced by the answer with the :mod:`.defence` rules' self-assessments and verdicts removed.
 
 The verdict is then asked on the claim, placed where the answer was. The answer the user receives is never
 changed; the verification result records the claim that was judged.
@@ -27,8 +29,8 @@ from .defence import neutralise
 from .prompt import _neutralise
 from .screen import _STRUCTURED, vouches
 
-__all__ = ["CLAIM_MAX_TOKENS", "CLAIM_MAX_WORDS", "RESTATE_INSTRUCTION", "build_restatement", "own_claim",
-           "read_claim"]
+__all__ = ["CLAIM_MAX_TOKENS", "CLAIM_MAX_WORDS", "RESTATE_INSTRUCTION", "build_restatement", "faithful",
+           "own_claim", "read_claim"]
 
 CLAIM_MAX_WORDS = 4
 """Longest answer, in words, that is judged as it is (see the module docs)."""
@@ -38,7 +40,8 @@ CLAIM_MAX_TOKENS = 24
 
 RESTATE_INSTRUCTION = (
     "State only the final answer of your reply above, in as few words as possible: the value, name, date or "
-    "yes/no it gives. No explanation, no comment on the answer."
+    "yes/no it gives, copied exactly as your reply gave it, even if you now doubt it. No explanation, no "
+    "comment on the answer."
 )
 """The user turn that asks the answering model for the claim of its answer."""
 
@@ -80,3 +83,14 @@ def read_claim(reply: str) -> str:
     the reply is blank."""
     line = next((ln for ln in reply.splitlines() if ln.strip()), "")
     return _tidy(_LEAD_IN.sub("", _EDGE.sub("", line)))
+
+
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+def faithful(claim: str, answer: str) -> bool:
+    """Whether ``claim`` occurs in ``answer`` (case-folded, punctuation and blanks collapsed): a restatement
+    copies the answer's final answer, it never substitutes another value (a model asked to restate a wrong
+    total may give the right one)."""
+    words = _NON_WORD.sub(" ", claim.casefold()).strip()
+    return bool(words) and f" {words} " in f" {_NON_WORD.sub(' ', answer.casefold()).strip()} "

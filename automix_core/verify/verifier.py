@@ -15,8 +15,8 @@ from ..accounting.tokens import count_messages, messages_upper_bound, truncate_l
 from ..models import ChatModel, Generation, Message, ModelError, checked_generation
 from ..settings import VerifyMode, VerifyPrompt
 from ..steps import Done, advance
-from .claim import CLAIM_MAX_TOKENS, build_restatement, own_claim, read_claim
-from .defence import Finding, neutralise_case
+from .claim import CLAIM_MAX_TOKENS, build_restatement, faithful, own_claim, read_claim
+from .defence import Finding, neutralise, neutralise_case
 from .draw import adraw, draw
 from .method import lacks_logprobs, remember_no_logprobs
 from .parse import _logprob_confidence, _parse_logprob_reply, parse_verdict, posterior_correct
@@ -318,7 +318,9 @@ class Verifier:
         claim = own_claim(answer) if self.claims else answer
         if claim is None:
             restated = yield _Ask(self._restatement(question, answer, context, answered), 1, claim=True)
-            claim = read_claim(restated[0][1].texts[0] if restated[0][1].texts else "") or answer
+            claim = read_claim(restated[0][1].texts[0] if restated[0][1].texts else "")
+            if not faithful(claim, answer):  # another value than the answer's: the answer, judgement words removed
+                claim = neutralise(answer, "answer").text or answer
         question, context, cleaned = self._shown(question, claim, context)
         screening = self.screen(question, claim, context) if self.screen is not None else Screening()
         result = yield from self._judge(question, claim, context, answered)

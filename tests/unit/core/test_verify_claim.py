@@ -8,7 +8,14 @@ import pytest
 from automix_core import AutoMix, Message, PriceTable, ScriptedModel, Tier
 from automix_core.accounting.prices import Price
 from automix_core.verify import Verifier, build_continuation, build_prompt
-from automix_core.verify.claim import CLAIM_MAX_TOKENS, RESTATE_INSTRUCTION, build_restatement, own_claim, read_claim
+from automix_core.verify.claim import (
+    CLAIM_MAX_TOKENS,
+    RESTATE_INSTRUCTION,
+    build_restatement,
+    faithful,
+    own_claim,
+    read_claim,
+)
 from automix_core.verify.defence import Finding
 from automix_core.verify.screen import LexicalScreen, Screening, vouches
 
@@ -133,6 +140,20 @@ def test_an_empty_restatement_falls_back_to_judging_the_answer() -> None:
     model = ScriptedModel("m", replies=[""], default="Verdict: correct")
     v = Verifier(model, k=1).verify("q", "A long answer with several words in it.", "c")
     assert v.claim == "A long answer with several words in it."
+
+
+def test_faithful() -> None:
+    assert faithful("£324.46", "The amount due is £324.46.") and faithful("two", "Two bags of 23 kg each.")
+    assert not faithful("£340.68", "The amount due is £324.46.") and not faithful("", "x")
+    assert not faithful("23", "Two bags of 123 kg")  # whole words only
+
+
+def test_a_restatement_that_changes_the_value_is_not_judged() -> None:
+    """Asked to restate a wrong total, a model may give the right one: the claim must occur in the answer."""
+    answer = "The amount due is £324.46. I have double-checked this against the bill."
+    model = ScriptedModel("m", replies=["£340.68"], default="correct", logprob_correct=0.2)
+    v = Verifier(model, mode="logprob").verify("Total due?", answer, "Total due: £340.68.")
+    assert v.claim == "The amount due is £324.46."
 
 
 def test_the_trace_records_the_judged_claim() -> None:

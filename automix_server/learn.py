@@ -25,7 +25,7 @@ from automix_core import Router
 from .config import LearnConfig
 
 if TYPE_CHECKING:
-    from .app import ServerApp
+    from .server import ServerApp
     from .service import Runtime
 
 __all__ = ["Fitter", "Learner", "announce_routes", "fit_from_records"]

@@ -250,9 +250,7 @@ async def test_ready_is_503_when_a_tier_is_unreachable(h: Any, make_client: Any,
     cfg["routes"]["automix"]["tiers"][1]["base_url"] = "http://127.0.0.1:9/v1"
     ac: Any = make_client(cfg)
     # the in-process transport answers every host; point the large tier at a real closed port instead
-    import httpx
-
-    ac.server.runtime.tiers["large"].upstream.client = httpx.AsyncClient()
+    ac.server.runtime.tiers["large"].upstream.transport = None
     r = await ac.client.get("/ready")
     assert r.status_code == 503
     assert r.json()["tiers"]["large"]["ok"] is False and r.json()["tiers"]["small"]["ok"] is True

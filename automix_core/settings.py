@@ -49,7 +49,7 @@ class TrafficConfig(BaseModel):
     keep: int = Field(default=20, ge=1)
     """Rotated files kept per process (older ones are deleted)."""
     reference: str | None = None
-    """The reference tier's name (None: the last tier)."""
+    """The reference tier's name (None, or a cascade without a tier of that name: its last tier)."""
     agreement: str = "auto"
     """The agreement rule used at capture time (``automix_core.calibration.agreement``)."""
     drift_floor: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False)

@@ -23,6 +23,9 @@ def add_cli(sub: Any) -> None:
     d.add_argument("--questions", type=int, default=5)
     d.add_argument("--recorded-only", action="store_true",
                    help="only score the shipped recorded dataset (no model is started or downloaded)")
+    d.add_argument("--learn-questions", type=int, default=20,
+                   help="questions served with shadowing for the learning loop (default 20; -1: no loop)")
+    d.add_argument("--workdir", default="automix-demo", help="folder for the loop's traffic, router and report")
     d.set_defaults(func=_run)
 
 
@@ -30,4 +33,5 @@ def _run(args: argparse.Namespace) -> int:
     from .run import main
 
     return main([*(["--k", str(args.k)] if args.k else []), "--questions", str(args.questions),
-                 *(["--recorded-only"] if args.recorded_only else [])])
+                 *(["--recorded-only"] if args.recorded_only else []),
+                 "--learn-questions", str(args.learn_questions), "--workdir", args.workdir])

@@ -11,7 +11,10 @@ the way the router was calibrated (its JSON records the method; see
 The totals say what each costs with verification (what a user pays), the verification-free figure
 of the paper's protocol beside it, and the share of prompt tokens served from llama.cpp's cache.
 Then the shipped recorded dataset is scored: always-small, always-large and AutoMix on its test part
-(``automix demo --recorded-only`` runs this part alone: no model, no download).
+(``automix demo --recorded-only`` runs this part alone: no model, no download). Last, the learning loop
+(:mod:`.loop`): serve with shadowing, learn a router from that traffic without labels, before/after,
+the report (``--learn-questions N``; -1 skips it; with ``--recorded-only`` it learns from the replayed
+recordings alone).
 """
 
 from __future__ import annotations
@@ -150,10 +153,15 @@ def recorded() -> None:
         _say(f"  mean ΔIBC over 5 cost regions, {name:10s}: {res[name].mean_dibc:7.1f}%")
 
 
-def run_demo(k: int | None = None, n_questions: int = len(QUESTIONS), *, recorded_only: bool = False) -> int:
+def run_demo(k: int | None = None, n_questions: int = len(QUESTIONS), *, recorded_only: bool = False,
+             learn_questions: int = 20, workdir: str = "automix-demo") -> int:
     if not recorded_only:
         live(k, n_questions)
     recorded()
+    if learn_questions >= 0:  # the learning loop; recorded-only: from replayed recordings alone, no model
+        from .loop import learn_loop
+
+        learn_loop(workdir, 0 if recorded_only else learn_questions)
     return 0
 
 
@@ -163,9 +171,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--questions", type=int, default=len(QUESTIONS))
     ap.add_argument("--recorded-only", action="store_true",
                     help="only score the shipped recorded dataset (no model is started or downloaded)")
+    ap.add_argument("--learn-questions", type=int, default=20,
+                    help="questions served with shadowing for the learning loop (default 20; -1: no loop)")
+    ap.add_argument("--workdir", default="automix-demo", help="folder for the loop's traffic, router and report")
     a = ap.parse_args(argv)
     try:
-        return run_demo(a.k, a.questions, recorded_only=a.recorded_only)
+        return run_demo(a.k, a.questions, recorded_only=a.recorded_only, learn_questions=a.learn_questions,
+                        workdir=a.workdir)
     except LocalModelError as exc:
         print(f"automix demo: {exc}", file=sys.stderr)
         return 1

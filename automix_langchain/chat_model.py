@@ -166,7 +166,7 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
         parsed object as JSON."""
         from langchain_core.runnables import RunnableLambda
 
-        from .runnable import AutoMixRunnable, raw_with_route
+        from .runnable import AutoMixRunnable, no_structured_output, raw_with_route
 
         tiers = [t.with_structured_output(schema, include_raw=True, **kwargs) for t in self.tiers]
         verifiers: list[BaseChatModel | None] = [
@@ -179,6 +179,8 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
         def parsed(out: dict[str, Any]) -> Any:
             if out.get("parsing_error") is not None:
                 raise out["parsing_error"]
+            if out.get("parsed") is None:  # LangChain's tool parser: no tool call -> None, and no error
+                raise ValueError(no_structured_output(out.get("raw"), kwargs.get("method")))
             return out["parsed"]
 
         return runnable | RunnableLambda(parsed, name="automix_parsed")

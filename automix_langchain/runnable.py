@@ -130,6 +130,17 @@ class AutoMixRunnable(AutoMixSettings, RunnableSerializable[Any, Any]):
         return await self._acall_with_config(self._arun, input, config, run_type="chain", **kwargs)
 
 
+def no_structured_output(raw: Any, method: str | None) -> str:
+    """The error for a structured-output reply that parsed to nothing (e.g. a text answer where
+    ``method="function_calling"`` expected a tool call), with the reply and the fix."""
+    text = getattr(raw, "content", raw)
+    shown = " ".join(str(text).split())[:200]
+    return (f"with_structured_output(method={method or 'default'!r}): the answering tier returned no structured "
+            f"output (no tool call or nothing to parse), its reply: {shown!r}. Small local models often answer in "
+            "text instead of calling the tool: use method='json_schema' (llama.cpp then constrains the output to "
+            "the schema), or include_raw=True to inspect the raw reply.")
+
+
 def raw_with_route(out: dict[str, Any]) -> Any:
     """A structured-output tier's ``{"raw", "parsed", "parsing_error"}`` from ``{"output", "automix"}``
     (``return_route=True``), its raw message carrying the route as

@@ -76,6 +76,7 @@ from .utils import (
     UsageScope,
     choice_texts,
     grounding_from_prompt,
+    is_condense_step,
     is_utility_call,
     reported_usage,
     supports_native_n,
@@ -316,8 +317,8 @@ class AutoMixLLM(CascadeSettings, ToolCalls, FunctionCallingLLM):
         dispatcher.event(AutoMixEvent(result=trace))
         return result, trace
 
-    def _utility_now(self) -> bool:
-        return _UTILITY.get() == id(self)
+    def _utility_now(self) -> bool:  # a predict call's utility prompt, or a chat engine's condense step
+        return _UTILITY.get() == id(self) or (self.cascade_calls == "answers" and is_condense_step(sys._getframe(2)))
 
     def _run(
         self, messages: Sequence[ChatMessage], question: str | None = None, context: str = "",

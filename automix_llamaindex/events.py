@@ -150,6 +150,16 @@ class AutoMixRuns:
     results: list[AutoMixResult] = field(default_factory=list)
     key: str | None = None
 
+    def __len__(self) -> int:
+        """How many AutoMix calls were made (``len(runs)``); ``runs[i]`` and ``for r in runs`` read ``results``."""
+        return len(self.results)
+
+    def __getitem__(self, i: int) -> AutoMixResult:
+        return self.results[i]
+
+    def __iter__(self) -> Iterator[AutoMixResult]:
+        return iter(self.results)
+
     @property
     def last(self) -> AutoMixResult | None:
         return self.results[-1] if self.results else None

@@ -49,15 +49,16 @@ def supports_logprobs(llm: LLM, sampling_kwargs: bool = True) -> bool | None:
     False for an ``OpenAI``/``OpenAILike`` on the completions endpoint (``is_chat_model`` False) or with
     ``sampling_kwargs`` off (no keyword arguments are passed); None (unknown: tried in logprob mode, and the
     core falls back to sampling, with a warning, and remembers it on this model when the reply has none) for
-    an ``OpenAILike``/``OpenAI`` on another endpoint (llama.cpp, vLLM, ...) and any other LLM."""
+    an ``OpenAILike``/``OpenAI`` on another endpoint (llama.cpp, vLLM, ...); False for any other LLM (it has
+    no OpenAI ``logprobs`` argument to honour)."""
     if not sampling_kwargs:
         return False
     try:
         from llama_index.llms.openai import OpenAI
     except ImportError:  # pragma: no cover - llama-index-llms-openai not installed
-        return None
+        return False
     if not isinstance(llm, OpenAI):
-        return None
+        return False
     if not llm.metadata.is_chat_model:
         return False
     return True if type(llm) is OpenAI and llm.api_base in _OPENAI_HOSTS else None

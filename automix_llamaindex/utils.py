@@ -35,8 +35,8 @@ from automix_core.integration import TurnCache
 
 __all__ = ["CascadeCalls", "Grounding", "ToolCallPolicy", "UsageScope", "choice_output_tokens", "choice_texts",
            "counts_first_choice",
-           "grounding_from_prompt", "is_utility_call", "reported_usage", "supports_native_n", "to_core_messages",
-           "tool_calls_text"]
+           "grounding_from_prompt", "is_condense_step", "is_utility_call", "reported_usage", "supports_native_n",
+           "to_core_messages", "tool_calls_text"]
 
 ToolCallPolicy = Literal["accept", "verify", "escalate"]
 """What :class:`~automix_llamaindex.AutoMixLLM` does when a tier answers with tool calls (as in the
@@ -379,6 +379,24 @@ def _is_condense_prompt(prompt: BasePromptTemplate) -> bool:
     ``CondensePlusContextChatEngine``): variables ``chat_history`` and ``question``, no ``query_str``."""
     names = set(prompt.template_vars)
     return {"chat_history", "question"} <= names and "query_str" not in names
+
+
+_CONDENSE_METHODS = ("_condense_question", "_acondense_question")
+
+
+def is_condense_step(frame: FrameType | None) -> bool:
+    """Whether a ``complete`` call comes from a chat engine's condense step (``CondensePlusContextChatEngine``
+    formats its condense prompt itself and calls ``complete``, so no prompt template tells it): a
+    ``_condense_question``/``_acondense_question`` of a chat engine up to a few frames above ``frame``."""
+    from llama_index.core.chat_engine.types import BaseChatEngine
+
+    depth = 0
+    while frame is not None and depth < 8:
+        if frame.f_code.co_name in _CONDENSE_METHODS and isinstance(frame.f_locals.get("self"), BaseChatEngine):
+            return True
+        frame = frame.f_back
+        depth += 1
+    return False
 
 
 def _intermediate_summary(frame: FrameType | None) -> bool:

@@ -11,6 +11,7 @@ from .config import (
     CascadeConfig,
     ClientKeyConfig,
     ConfigError,
+    LearnConfig,
     PriceConfig,
     RateLimitConfig,
     RouteConfig,
@@ -23,6 +24,7 @@ from .errors import APIError, Scrubber
 from .server import ServerApp
 from .service import ClientKey, Runtime
 from .state import MemoryState, RedisState, State, UsageRecord, open_state
+from .traffic import RedisTrafficSink, read_stream
 
 __all__ = [
     "APIError",
@@ -31,10 +33,12 @@ __all__ = [
     "ClientKey",
     "ClientKeyConfig",
     "ConfigError",
+    "LearnConfig",
     "MemoryState",
     "PriceConfig",
     "RateLimitConfig",
     "RedisState",
+    "RedisTrafficSink",
     "RouteConfig",
     "Runtime",
     "Scrubber",
@@ -47,4 +51,5 @@ __all__ = [
     "load_config",
     "open_state",
     "parse_config",
+    "read_stream",
 ]

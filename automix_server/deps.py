@@ -57,11 +57,16 @@ Key = Annotated[ClientKey | None, Depends(client_key)]
 async def admitted(request: Request, key: Key, server: Server) -> Admitted:
     """The request, validated, within its rate limits and with its budget reserved."""
     rt = server.runtime
-    req = parse_request(await request.body())
+    try:
+        req = parse_request(await request.body())
+    except APIError:
+        server.metrics.refused.labels("invalid_request").inc()
+        raise
     route = rt.routes.get(req.model)
     tier = rt.tiers.get(req.model) if route is None else None
     if route is None and tier is None:
         known = ", ".join([*rt.routes, *rt.tiers])
+        server.metrics.refused.labels("invalid_request").inc()
         raise APIError(400, f"The model '{req.model}' does not exist here; known: {known}", param="model",
                        code="model_not_found")
     on_error = rt.config.budget.on_state_error

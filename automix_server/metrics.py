@@ -49,7 +49,8 @@ class Metrics:
         self.cost = Counter("automix_cost_usd", "USD billed, by tier and purpose", ["tier", "purpose"], registry=r)
         self.upstream_errors = Counter("automix_upstream_errors", "Upstream calls that failed after retries",
                                        ["tier"], registry=r)
-        self.refused = Counter("automix_refused", "Requests refused before any call (auth, budget, rate limit)",
+        self.refused = Counter("automix_refused",
+                               "Requests refused before any call (auth, invalid_request: HTTP 400, budget, rate_limit)",
                                ["reason"], registry=r)
 
         self._shadow(r)

@@ -106,13 +106,17 @@ class RedisTrafficSink:
 
 
 def read_stream(url: str, prefix: str = "automix") -> list[dict[str, Any]]:
-    """Every record in the stream ``{prefix}:traffic`` (tests, exports)."""
+    """Every record in the stream ``{prefix}:traffic``, one per id (learn first, tests, exports)."""
     import redis
 
     client: Any = redis.Redis.from_url(url, decode_responses=True)
     try:
         entries: list[tuple[str, dict[str, str]]] = client.xrange(f"{prefix}:traffic")
-        return [json.loads(f["record"]) for _, f in entries]
+        out: dict[str, dict[str, Any]] = {}
+        for _, f in entries:  # a spool replayed after a crash may have sent a record twice: keep one
+            rec = json.loads(f["record"])
+            out.setdefault(str(rec.get("id")), rec)
+        return list(out.values())
     finally:
         client.close()
 

@@ -8,7 +8,7 @@ verification samples per request (``automix_k``).
 
 Needs the local models::
 
-    pip install 'automix[local,langchain]' langchain-openai
+    pip install 'automix[local,langchain]'
     automix models install smollm2-135m qwen2.5-coder-0.5b
 
 Run: ``python examples/langchain_config.py`` (add ``--router router.json`` for a calibrated router).
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
 
         from automix_langchain import AutoMixChatModel
     except ImportError as exc:
-        fail(f"{exc}\ninstall: pip install 'automix[local,langchain]' langchain-openai")
+        fail(f"{exc}\ninstall: pip install 'automix[local,langchain]'")
     from automix_core import LocalServer, LocalServerError
     from automix_core.backends.local import MODELS, is_installed
 

@@ -8,9 +8,12 @@ the retrieved abstracts, because they are in the prompt's system message (``cont
 "conversation"). For each question it prints the tier that answered, the verifier's confidences and
 the cost; at the end, the ledger per model.
 
-Needs the local models::
+The router is the one shipped for this pair (``Router.shipped()``; verification as it was calibrated);
+any other pair runs the untrained default, which warns that it is not calibrated.
 
-    pip install 'automix[local,langchain]' langchain-openai
+Needs the local models (the ``langchain`` extra brings ``langchain-openai``; no embedding model)::
+
+    pip install 'automix[local,langchain]'
     automix models install qwen2.5-coder-0.5b qwen2.5-coder-1.5b
 
 Run: ``python examples/langchain_rag.py --questions 5`` (CPU; seconds to a minute a question), or
@@ -42,7 +45,8 @@ def words(text: str) -> set[str]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--questions", type=int, default=5, help="how many questions to ask (max 40)")
-    parser.add_argument("--k", type=int, default=4, help="verification samples per answer")
+    parser.add_argument("--k", type=int, default=None,
+                        help="verification samples per answer (default: the router's method)")
     parser.add_argument("--small", default="qwen2.5-coder-0.5b")
     parser.add_argument("--large", default="qwen2.5-coder-1.5b")
     args = parser.parse_args(argv)
@@ -56,8 +60,8 @@ def main(argv: list[str] | None = None) -> None:
 
         from automix_langchain import AutoMixChatModel
     except ImportError as exc:
-        fail(f"{exc}\ninstall: pip install 'automix[local,langchain]' langchain-openai")
-    from automix_core import LocalServer, LocalServerError, PriceTable
+        fail(f"{exc}\ninstall: pip install 'automix[local,langchain]'")
+    from automix_core import LocalServer, LocalServerError, PriceTable, Router
     from automix_core.backends.local import MODELS, is_installed
 
     try:
@@ -84,18 +88,20 @@ def main(argv: list[str] | None = None) -> None:
 
     models = list(dict.fromkeys([args.small, args.large]))
     try:
-        server = LocalServer(models, parallel=4, threads=2)
+        server = LocalServer(models, threads=2)
         server.start()
     except LocalServerError as exc:
         fail(f"could not start the local llama.cpp server: {exc}")
     try:
         def local(name: str) -> ChatOpenAI:
-            return ChatOpenAI(model=name, base_url=server.url(name) + "/v1", api_key=SecretStr("local"), temperature=0,
+            return ChatOpenAI(model=name, base_url=server.api_base(name), api_key=SecretStr("local"), temperature=0,
                               extra_body={"max_tokens": 256}, timeout=600, max_retries=0)
 
         prices = PriceTable(prices={m: MODELS[m].price for m in models})
         llm: Any = local(args.small)  # the app as it was: one model
-        llm = AutoMixChatModel(tiers=[local(args.small), local(args.large)], prices=prices, k=args.k)  # <- AutoMix
+        router = Router.shipped() if [args.small, args.large] == Router.shipped().models else None
+        llm = AutoMixChatModel(tiers=[local(args.small), local(args.large)], prices=prices, router=router,
+                               k=args.k)  # <- AutoMix
         chain = {"context": RunnableLambda(retrieve), "question": RunnablePassthrough()} | prompt | llm
 
         correct = 0

@@ -6,12 +6,17 @@ by an AutoMix cascade of Qwen2.5-Coder 0.5B (answers first, verifies itself) and
 questions the small one could not verify). For each question it prints which tier answered and
 what it cost; at the end, the totals per model.
 
-Needs the local models and the BM25 retriever::
+The router is the one shipped for this pair (``Router.shipped()``; verification as it was calibrated);
+any other pair runs the untrained default, which warns that it is not calibrated.
 
-    pip install 'automix[local,llamaindex]' llama-index-llms-openai-like llama-index-retrievers-bm25
+Needs the local models (the ``llamaindex`` extra brings ``llama-index-llms-openai-like`` and the BM25
+retriever, so no embedding model is downloaded)::
+
+    pip install 'automix[local,llamaindex]'
     automix models install qwen2.5-coder-0.5b qwen2.5-coder-1.5b
 
-Run: ``python examples/llamaindex_rag.py --questions 5`` (CPU; a few seconds to a minute a question).
+Run: ``python examples/llamaindex_rag.py --questions 5`` (CPU; a few seconds to a minute a question), or
+``--small smollm2-135m --large qwen2.5-coder-0.5b`` for a quicker plumbing run.
 Data: examples/data/pubmedqa_40.json, MIT License, Copyright (c) 2019 pubmedqa (LICENSE-pubmedqa.txt).
 """
 
@@ -24,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 DATA = Path(__file__).parent / "data" / "pubmedqa_40.json"
-SMALL, LARGE = "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"
 
 
 def fail(message: str) -> None:
@@ -35,8 +39,12 @@ def fail(message: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--questions", type=int, default=5, help="how many questions to ask (max 40)")
-    parser.add_argument("--k", type=int, default=4, help="verification samples per answer")
+    parser.add_argument("--k", type=int, default=None,
+                        help="verification samples per answer (default: the router's method)")
+    parser.add_argument("--small", default="qwen2.5-coder-0.5b")
+    parser.add_argument("--large", default="qwen2.5-coder-1.5b")
     args = parser.parse_args(argv)
+    small, large = args.small, args.large
 
     try:
         from llama_index.core import Document, Settings
@@ -50,12 +58,11 @@ def main(argv: list[str] | None = None) -> None:
 
         from automix_llamaindex import AutoMixEvent, AutoMixLLM
     except ImportError as exc:
-        fail(f"{exc}\ninstall: pip install 'automix[local,llamaindex]' llama-index-llms-openai-like "
-             "llama-index-retrievers-bm25")
-    from automix_core import LocalServer, LocalServerError, PriceTable
+        fail(f"{exc}\ninstall: pip install 'automix[local,llamaindex]'")
+    from automix_core import LocalServer, LocalServerError, PriceTable, Router
     from automix_core.backends.local import MODELS, is_installed
 
-    missing = [m for m in (SMALL, LARGE) if not is_installed(m)]
+    missing = [m for m in (small, large) if not is_installed(m)]
     if missing:
         fail(f"local model(s) not installed: {', '.join(missing)}\n"
              f"install: automix models install {' '.join(missing)}")
@@ -79,19 +86,20 @@ def main(argv: list[str] | None = None) -> None:
     get_dispatcher().add_event_handler(decisions)
 
     try:
-        server = LocalServer([SMALL, LARGE], parallel=4, threads=2)
+        server = LocalServer([small, large], threads=2)
         server.start()
     except LocalServerError as exc:
         fail(f"could not start the local llama.cpp server: {exc}")
     try:
         def local(name: str) -> OpenAILike:
             served = server.served[name]
-            return OpenAILike(model=name, api_base=served.base_url + "/v1", api_key="local", is_chat_model=True,
+            return OpenAILike(model=name, api_base=server.api_base(name), api_key="local", is_chat_model=True,
                               context_window=served.n_ctx, max_tokens=256, timeout=600)
 
-        prices = PriceTable(prices={m: MODELS[m].price for m in (SMALL, LARGE)})
-        Settings.llm = local(SMALL)  # the app as it was: one model
-        Settings.llm = AutoMixLLM([local(SMALL), local(LARGE)], prices=prices, k=args.k)  # <- AutoMix
+        prices = PriceTable(prices={m: MODELS[m].price for m in (small, large)})
+        router = Router.shipped() if [small, large] == Router.shipped().models else None
+        Settings.llm = local(small)  # the app as it was: one model
+        Settings.llm = AutoMixLLM([local(small), local(large)], prices=prices, router=router, k=args.k)  # <- AutoMix
         query_engine = RetrieverQueryEngine.from_args(retriever)
 
         correct = 0

@@ -21,7 +21,8 @@ Offline rules (no model):
   and soft labels from the reference's own confidence did worse; see docs/learn-from-traffic.md).
 
 The ``judge`` rule needs a model: :class:`Judge` asks it, with a fixed prompt whose untrusted parts
-are fenced and neutralised as the verifier's are (:func:`~automix_core.verify.prompt.quote_untrusted`),
+go through the verifier's injection defence and are fenced and neutralised as the verifier's are
+(:func:`~automix_core.verify.defence.neutralise_case`, :func:`~automix_core.verify.prompt.quote_untrusted`),
 whether a candidate answer says the same thing as a reference answer, reading the verdict from
 logprobs when the backend returns them, else from the reply.
 """
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..models import ChatModel, Generation, Message
+from ..verify.defence import neutralise_case
 from ..verify.method import lacks_logprobs, remember_no_logprobs
 from ..verify.parse import _logprob_confidence, _parse_logprob_reply
 from ..verify.prompt import quote_untrusted
@@ -201,12 +203,16 @@ def _judge_case(question: str, reference: str, answer: str) -> str:
 
 
 def judge_messages(question: str, answer: str, reference: str) -> list[Message]:
-    """The judge's messages: the system prompt, three worked examples, then the case."""
+    """The judge's messages: the system prompt, three worked examples, then the case. Both answers and the
+    question first go through the verifier's injection defence (self-assessments, verdicts and
+    grader-directed text removed: :func:`~automix_core.verify.defence.neutralise_case`), then are fenced."""
     msgs: list[Message] = [{"role": "system", "content": JUDGE_SYSTEM_PROMPT}]
     for q, ref, ans, same in _JUDGE_EXAMPLES:
         msgs.append({"role": "user", "content": _judge_case(q, ref, ans)})
         msgs.append({"role": "assistant", "content": "correct" if same else "incorrect"})
-    msgs.append({"role": "user", "content": _judge_case(question, reference, answer)})
+    clean_q, clean_a, _ = neutralise_case(question, answer)
+    _, clean_r, _ = neutralise_case(question, reference)
+    msgs.append({"role": "user", "content": _judge_case(clean_q.text, clean_r.text, clean_a.text)})
     return msgs
 
 

@@ -30,37 +30,44 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from ..errors import RecordError, RouterError
 from ..router import Router, calibrate
 from .agreement import AgreementStats, agree, label_by_agreement
 from .evaluate import ref_outcomes, route_outcome
-from .records import Record, RecordArrays, read_records, to_arrays
+from .records import Record, RecordArrays, _describe, read_records, to_arrays
 from .uncertainty import Outcome, boot_region_dibc, interval, resample_counts
 
 __all__ = ["MIN_TRAFFIC_RECORDS", "TrafficFit", "fit_from_traffic", "read_traffic", "records_to_traffic",
-           "router_dibc", "router_outcome", "shadowed", "traffic_arrays", "traffic_files"]
+           "router_dibc", "router_outcome", "shadowed", "traffic_arrays"]
 
 MIN_TRAFFIC_RECORDS = 100
 """Shadowed records needed by default: with 30% held out, 70 to fit and 30 to validate on."""
 
 
-def traffic_files(path: str | os.PathLike[str]) -> list[Path]:
-    """The ``*.jsonl`` files of a traffic directory (sorted; rotated files included), or the file itself."""
+def read_traffic(path: str | os.PathLike[str]) -> list[Record]:
+    """Every traffic record under ``path``: a traffic folder as the capture writes it (its ``traffic-*``
+    and ``spool-*`` files read by :func:`automix_core.traffic.read_traffic`: a torn last line skipped, a
+    record replayed from a spool kept once), or one records file. Raises :class:`RecordError` naming
+    the problem (no folder, no record files, a record that is not valid)."""
     p = Path(path)
     if p.is_file():
-        return [p]
+        return read_records(p)
     if not p.is_dir():
-        raise RecordError(f"traffic directory not found: {p}")
-    files = sorted(f for f in p.rglob("*.jsonl*") if f.is_file() and not f.name.endswith((".tmp", ".lock")))
-    if not files:
-        raise RecordError(f"no traffic files (*.jsonl) in {p}: run automix serve with --traffic {p}")
-    return files
+        raise RecordError(f"traffic directory not found: {p} (record traffic with automix serve --traffic {p})")
+    from ..traffic.writer import read_traffic as read_rows
+    from ..traffic.writer import traffic_files
 
-
-def read_traffic(path: str | os.PathLike[str]) -> list[Record]:
-    """Every traffic record under ``path`` (a directory of ``*.jsonl`` files, or one file)."""
-    return read_records(traffic_files(path))
+    if not traffic_files(p):
+        raise RecordError(f"no traffic files (traffic-*.jsonl) in {p}: record traffic with automix serve --traffic {p}")
+    out = []
+    for row in read_rows(p):
+        try:
+            out.append(Record.model_validate(row))
+        except ValidationError as exc:
+            raise RecordError(f"{p}: traffic record {row.get('id', '?')!r}: {_describe(exc)}") from None
+    return out
 
 
 def shadowed(records: Iterable[Record], models: Sequence[str] | None = None) -> list[Record]:

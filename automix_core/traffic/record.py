@@ -82,7 +82,7 @@ def build_record(result: AutoMixResult, models: Sequence[str], *, rid: str, rout
     for t in result.trace:
         if t.answer is not None and t.answer.strip():
             outputs[t.tier] = _output(t.answer, t.confidence, t.usage, t.latency_ms, True, t.verify_mode)
-    for i, s in (shadow or {}).items():
+    for i, s in (shadow or {}).items():  # shadow None: not shadowed; {}: shadowed, nothing left to run
         if i in outputs:
             continue
         outputs[i] = _output(s.answer, s.confidence, s.usage, s.latency_ms, False, s.verify_mode)

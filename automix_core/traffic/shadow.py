@@ -157,11 +157,7 @@ class Traffic:
     def _reference(self, engine: AutoMix) -> int:
         names = [t.name for t in engine.tiers]
         ref = self.config.reference
-        if ref is None:
-            return len(names) - 1
-        if ref not in names:
-            raise ValueError(f"traffic.reference: {ref!r} is not one of the tiers ({', '.join(names)})")
-        return names.index(ref)
+        return names.index(ref) if ref in names else len(names) - 1  # a cascade without that tier: its last
 
     def _plan(self, job: _Job) -> Generator[_Answer | _Check, Any, dict[int, ShadowOutput]]:
         engine = job.engine
@@ -201,11 +197,15 @@ class Traffic:
         return twin
 
     def _finish(self, job: _Job, shadow: dict[int, ShadowOutput] | None) -> dict[str, Any]:
-        """Write the record; a drawn request whose shadow ran nothing (budget spent, tiers failed) is unshadowed."""
+        """Write the record. A drawn request counts as shadowed when every tier has an answer (the cascade's or
+        the shadow's; an escalated request may need no shadow call at all), else (budget spent, a tier
+        failed) it is recorded unshadowed, with what it has."""
+        answered = {t.tier for t in job.result.trace if t.answer is not None and t.answer.strip()}
+        complete = shadow is not None and answered | set(shadow) >= set(range(len(job.engine.tiers)))
         rec = build_record(job.result, [t.name for t in job.engine.tiers], rid=job.rid, route=job.route,
                            question=job.question or _last_user(job.messages), context=job.context,
-                           store_text=self.config.store_text, shadow=shadow or None,
-                           weight=job.weight if shadow else 1.0,
+                           store_text=self.config.store_text, shadow=shadow if complete else None,
+                           weight=job.weight if complete else 1.0,
                            reference=self._reference(job.engine), router=job.router, agree=self.agree)
         self.sink.write(rec)
         with self._lock:
@@ -294,7 +294,9 @@ class Traffic:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.config.shadow_concurrency, thread_name_prefix="automix-shadow")
             pool = self._pool
-        return pool.submit(self._run_sync, job)
+        future = pool.submit(self._run_sync, job)
+        future.add_done_callback(_log_failure)
+        return future
 
     async def process_async(self, engine: AutoMix, result: AutoMixResult, question: str, context: str,
                             messages: list[Message] | None, *, rid: str | None = None, route: str = "default",
@@ -330,6 +332,11 @@ class Traffic:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=wait, cancel_futures=not wait)
+
+
+def _log_failure(future: Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("traffic capture failed: %s: %s", type(future.exception()).__name__, future.exception())
 
 
 def _router_name(engine: AutoMix) -> str:

@@ -31,6 +31,16 @@ log = logging.getLogger("automix")
 _LIMIT = re.compile(r"(?:<=|≤|at most|maximum(?: of| is)?|between 1 and)\s*(\d+)", re.IGNORECASE)
 
 
+_WARNED: set[tuple[str, int, int]] = set()
+
+
+def _warn_once(kind: str, k: int, n: int, message: str, error: BaseException) -> None:
+    """Log ``message`` (with the refusal, cut short) once per process for each kind of fallback, k and n."""
+    if (kind, k, n) not in _WARNED:
+        _WARNED.add((kind, k, n))
+        log.warning(message, " ".join(str(error).split())[:200])
+
+
 def largest_n(error: BaseException) -> int | None:
     """The largest ``n`` a rejection's message says the server takes (e.g. llama.cpp's
     "Value must be between 1 <= value <= 4" when it has 4 slots), or None."""
@@ -61,18 +71,18 @@ def plan(size: Callable[[T], int], k: int, supports_n: bool) -> Plan[T]:
                 raise reply
             limit = largest_n(reply)
             if limit is not None and 1 < limit < k:
-                log.warning("verification: n=%d was refused (%s); sending requests of n=%d (give the model's max_n, "
-                            "or serve it with at least %d slots, to send one request)", k, reply, limit, k)
-                reply = yield Batch(limit, k // limit)
-                if isinstance(reply, BaseException):
-                    if not rejected_request(reply):
-                        raise reply
+                _warn_once("split", k, limit, f"verification: n={k} was refused (%s); sending requests of n={limit} "
+                           f"(give the model's max_n, or serve it with at least {k} slots, to send one request)", reply)
+                split = yield Batch(limit, k // limit)
+                if isinstance(split, BaseException):
+                    if not rejected_request(split):
+                        raise split
                 else:
-                    replies += reply
+                    replies += split
             if not replies:
-                log.warning("verification: n=%d was refused (%s); falling back to %d single requests, each paying "
-                            "for the prompt again (verify_mode='logprob' needs one call where the backend returns "
-                            "logprobs)", k, reply, k)
+                _warn_once("single", k, 1, f"verification: n={k} was refused (%s); falling back to {k} single "
+                           "requests, each paying for the prompt again (verify_mode='logprob' needs one call where the "
+                           "backend returns logprobs)", reply)
         else:
             replies += reply
     got = sum(size(r) for r in replies)

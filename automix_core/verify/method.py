@@ -9,13 +9,17 @@ answer's own conversation, ...); the same answers verified another way give othe
    ``automix calibrate`` from the records' ``verifier`` fields);
 2. else, for a fitted router without one (a version-1 file or a bare policy), the method every
    version-1 router was calibrated on: the few-shot prompt, k = 8 samples;
-3. else (no router: the untrained majority rule) a per-backend default: ``logprob`` when the verifying
-   model says it returns token logprobs (``supports_logprobs`` True: :class:`~automix_core.LocalServer`
-   models, :class:`~automix_core.OpenAICompatibleModel` on api.openai.com), else ``sample`` with
-   k = 8 (one request with ``n`` where the backend takes it), so a backend that may lack logprobs never
-   pays for a failed logprob call; the few-shot layout, because the untrained rule accepts when the
-   confidence is above 0.5 and continuation confidences are not centred there (measured on the Qwen
-   0.5B: all 40 continuation logprob confidences above 0.5, against 17 of 40 with the few-shot prompt).
+3. else (no router: the untrained majority rule) a per-backend default, the cheapest method the backend
+   may support: ``logprob`` (one call per verification) when the verifying model has a
+   ``supports_logprobs`` that is not False: True (:class:`~automix_core.LocalServer` models,
+   :class:`~automix_core.OpenAICompatibleModel` on api.openai.com) or None (unknown: an OpenAI-compatible
+   model on another endpoint, e.g. ``ChatOpenAI`` or ``OpenAILike`` on llama.cpp; a reply without
+   logprobs falls back to sampling with a warning, once, and the model is remembered as lacking them);
+   else ``sample`` with k = 8 (one request with ``n`` where the backend takes it, split to the server's
+   slots when it refuses a larger ``n``: :mod:`~automix_core.verify.draw`); the few-shot layout, because
+   the untrained rule accepts when the confidence is above 0.5 and continuation confidences are not
+   centred there (measured on the Qwen 0.5B: all 40 continuation logprob confidences above 0.5, against
+   17 of 40 with the few-shot prompt).
 
 A setting given explicitly always wins; one that differs from the router's recorded method warns
 (a ``UserWarning`` naming both), as a router fitted on other model names does.
@@ -75,7 +79,9 @@ def lacks_logprobs(model: ChatModel) -> bool:
 
 
 def _backend_mode(model: ChatModel) -> VerifyMode:
-    return "logprob" if getattr(model, "supports_logprobs", None) is True else "sample"
+    if not hasattr(model, "supports_logprobs"):  # a model that says nothing of logprobs (e.g. a scripted one)
+        return "sample"
+    return "sample" if model.supports_logprobs is False else "logprob"
 
 
 def resolve_method(

@@ -63,5 +63,5 @@ def write_traffic(directory: Path, traffic: list[dict[str, Any]], files: int = 2
     directory.mkdir(parents=True, exist_ok=True)
     for k in range(files):
         part = traffic[k::files]
-        (directory / f"traffic-worker{k}.jsonl").write_text("".join(json.dumps(t) + "\n" for t in part))
+        (directory / f"traffic-w{k}-000001.jsonl").write_text("".join(json.dumps(t) + "\n" for t in part))
     return directory

@@ -505,6 +505,13 @@ def test_serves_several_models_one_server_each(tmp_path: Path) -> None:
         assert a.generate(ASK, max_tokens=4).texts[0] and b.generate(ASK, n=2, max_tokens=4).texts[1] is not None
         with pytest.raises(LocalServerError, match="not served here"):
             srv.model("nope")
+        # no single base URL with several models (a client at the first model's URL is answered by it, whatever
+        # model it names): base_url, and url()/model() without a name, raise naming the per-model API
+        with pytest.raises(LocalServerError, match=r"server\.url\(name\).*server\.api_base\(name\)"):
+            _ = srv.base_url
+        with pytest.raises(LocalServerError, match="name the model"):
+            srv.url()
+        assert srv.api_base("smol-copy") == srv.url("smol-copy") + "/v1" == b.base_url
     assert all(_port_closed(u) for u in urls)
 
 

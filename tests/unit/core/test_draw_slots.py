@@ -7,7 +7,12 @@ import logging
 
 import pytest
 
-from automix_core.verify.draw import draw, largest_n
+from automix_core.verify.draw import _WARNED, draw, largest_n
+
+
+@pytest.fixture(autouse=True)
+def _fresh_warnings() -> None:
+    _WARNED.clear()
 
 
 class Rejected(Exception):
@@ -38,7 +43,7 @@ def test_n_above_the_slots_is_split_into_requests_of_the_slots(caplog: pytest.Lo
         replies = draw(request, len, 8, True)  # type: ignore[arg-type]
     assert sum(len(r) for r in replies) == 8
     assert sent == [8, 4, 4]  # not eight single requests
-    assert any("n=4" in r.message for r in caplog.records if r.levelno == logging.WARNING)
+    assert any("n=4" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
 
 
 def test_a_limit_that_does_not_divide_k_tops_up_with_single_requests() -> None:
@@ -52,8 +57,11 @@ def test_fallback_to_single_requests_warns(caplog: pytest.LogCaptureFixture) -> 
     with caplog.at_level(logging.WARNING, logger="automix"):
         replies = draw(request, len, 4, True)  # type: ignore[arg-type]
     assert sum(len(r) for r in replies) == 4 and sent == [4, 1, 1, 1, 1]
-    warned = [r.message for r in caplog.records if r.levelno == logging.WARNING]
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("single requests" in m for m in warned), warned
+    with caplog.at_level(logging.WARNING, logger="automix"):
+        draw(request, len, 4, True)  # type: ignore[arg-type]
+    assert len([r for r in caplog.records if "single requests" in r.getMessage()]) == 1  # once, not per answer
 
 
 def test_a_multi_model_local_server_has_no_single_base_url() -> None:

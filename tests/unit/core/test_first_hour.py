@@ -16,6 +16,7 @@ from automix_core.backends.local import MODELS
 from automix_core.cli.main import main
 from automix_core.integration import is_programming_error, model_error, surfaced
 from automix_core.router import Router, coerce_router
+from automix_core.shipped import shipped_records
 from automix_core.testing import ScriptedModel
 from tests.fakes.records import make_records, write_records
 
@@ -72,7 +73,7 @@ def test_model_error_keeps_the_cause_for_surfacing() -> None:
 
 # -- bug 4: an undefined ΔIBC is explained, not a table of zeros; a dear verification is pointed out ----
 
-SHIPPED = Path(__file__).resolve().parents[3] / "automix_core" / "data" / "pubmedqa_qwen_pair.jsonl"
+SHIPPED = shipped_records("pubmedqa-qwen-pair")
 QWEN = "qwen2.5-coder-0.5b,qwen2.5-coder-1.5b"
 
 

@@ -172,3 +172,21 @@ def test_cli_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", str(d), "-o", str(out), "--boot", "50"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["requests"] == 200 and out.exists() and "<svg" in out.read_text()
+
+
+def test_reads_the_capture_folder_as_written_torn_tail_and_spool_replays(tmp_path: Path) -> None:
+    traffic = make_traffic(120, shadow_rate=1.0)
+    d = write_traffic(tmp_path / "traffic", traffic, files=1)
+    # a spool replayed to a stream and also kept: the same record twice; a worker killed mid-write: a torn line
+    (d / "spool-1-000001.jsonl").write_text(json.dumps(traffic[0]) + "\n")
+    with (d / "traffic-w0-000001.jsonl").open("a") as fh:
+        fh.write(json.dumps(traffic[1])[:40])
+    recs = read_traffic(d)
+    assert len(recs) == 120 and len({r.id for r in recs}) == 120
+    (d / "traffic-w0-000002.jsonl").write_text(json.dumps({"id": "bad", "models": ["small"], "outputs": {}}) + "\n")
+    with pytest.raises(RecordError, match="traffic record 'bad'"):
+        read_traffic(d)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(RecordError, match="no traffic files"):
+        read_traffic(empty)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,13 +21,12 @@ PRICES = PriceTable(prices={"small": Price(input_per_million=1.0, output_per_mil
 
 
 def _question(messages: Sequence[Message]) -> int:
-    text = " ".join(m["content"] for m in messages)
-    return int(text.split("q", 1)[1].split()[0].strip("?.,"))
+    return int(re.findall(r"\bq(\d+)\b", " ".join(m["content"] for m in messages))[-1])
 
 
 def small_reply(messages: Sequence[Message]) -> str:
-    if any("Verdict" in m["content"] for m in messages):
-        return "Justification: checked.\nVerdict: correct"
+    if any("Verdict" in m["content"] for m in messages):  # doubts one question in four: the cascade escalates
+        return f"Justification: checked.\nVerdict: {'incorrect' if _question(messages) % 4 == 0 else 'correct'}"
     i = _question(messages)
     return f"answer {i}" if i % 3 else "no idea"  # disagrees with the large model under every rule
 
@@ -53,16 +53,16 @@ def test_shadowed_record_holds_every_tier_and_agreement(tmp_path: Path) -> None:
     ledger = Ledger()
     am = AutoMix(list(models()), prices=PRICES, k=2, ledger=ledger,
                  traffic=TrafficConfig(dir=str(tmp_path), shadow_rate=1.0))
-    res = am.run("What is q4?")
-    assert (res.answer, res.model) == ("answer 4", "small")  # the response is the cascade's, not the shadow's
+    res = am.run("What is q5?")
+    assert (res.answer, res.model) == ("answer 5", "small")  # the response is the cascade's, not the shadow's
     assert am.traffic is not None
     am.traffic.close()
     [rec] = read_traffic(tmp_path)
     assert rec["served"] == "small" and rec["shadow"] is True and rec["weight"] == 1.0
-    assert rec["query"] == "What is q4?" and rec["reference"] == "large" and rec["models"] == ["small", "large"]
+    assert rec["query"] == "What is q5?" and rec["reference"] == "large" and rec["models"] == ["small", "large"]
     small, large = rec["outputs"]["small"], rec["outputs"]["large"]
     assert small["visited"] is True and large["visited"] is False
-    assert small["agrees"] is True and large["agrees"] is True and large["answer"] == "answer 4"
+    assert small["agrees"] is True and large["agrees"] is True and large["answer"] == "answer 5"
     assert small["confidence"] == 1.0 and small["verifier_cost"] > 0 and small["cost"] > small["verifier_cost"]
     assert rec["decisions"] == [{"model": "small", "confidence": 1.0, "decision": "accept"}]
     by = ledger.by_purpose()
@@ -135,7 +135,8 @@ def population_run(rate: float, seed: int, n: int) -> tuple[list[dict[str, Any]]
 
 def test_weighted_estimate_from_shadowed_sample_is_unbiased() -> None:
     n, rate = 120, 0.25
-    truth = sum(1 for i in range(n) if i % 3) / n  # small's answer agrees with large's except on i % 3 == 0
+    # the served answer agrees with large's unless small answered badly (i % 3 == 0) and was not escalated
+    truth = sum(1 for i in range(n) if i % 3 or i % 4 == 0) / n
     estimates: list[float] = []
     totals: list[float] = []
     for seed in range(30):
@@ -143,8 +144,10 @@ def test_weighted_estimate_from_shadowed_sample_is_unbiased() -> None:
         assert len(records) == n  # every request recorded, shadowed or not
         shadowed = [r for r in records if r["shadow"]]
         assert all(r["weight"] == pytest.approx(1 / rate) for r in shadowed)
-        assert all(r["weight"] == 1.0 and "large" not in r["outputs"] for r in records if not r["shadow"])
-        agree = [r["outputs"]["small"]["agrees"] for r in shadowed]
+        assert all(r["weight"] == 1.0 and ("large" not in r["outputs"]) == (r["served"] == "small")
+                   for r in records if not r["shadow"])
+        assert any(r["served"] == "large" for r in shadowed)  # escalated requests are in the sample too
+        agree = [r["outputs"][r["served"]]["agrees"] for r in shadowed]
         totals.append(sum(r["weight"] * a for r, a in zip(shadowed, agree)) / n)  # Horvitz-Thompson
         snap = traffic.stats.snapshot()
         assert snap.shadowed == len(shadowed)
@@ -226,3 +229,23 @@ def test_drift_fires_once_when_accepted_agreement_falls_below_floor() -> None:
     assert snap.drift and snap.cost_ratio == pytest.approx(0.25) and snap.escalation_rate == 0.0
     assert snap.agreement == pytest.approx(10 / 16)
     assert snap.agreement_low is not None and snap.agreement_low < 10 / 16 < (snap.agreement_high or 0)
+
+
+class BrokenSink:
+    def write(self, record: dict[str, Any]) -> None:
+        raise OSError(28, "No space left on device")
+
+
+def test_a_failing_sink_never_breaks_serving(caplog: pytest.LogCaptureFixture) -> None:
+    traffic = Traffic(TrafficConfig(dir="unused", shadow_rate=1.0), sink=BrokenSink())
+    am = AutoMix(list(models()), prices=PRICES, k=1, traffic=traffic)
+    assert am.run("What is q1?").answer == "answer 1"
+    traffic.close()
+    assert "traffic capture failed: OSError" in caplog.text
+
+    async def go() -> str:
+        res = await am.arun("What is q2?")
+        await traffic.drain()
+        return res.answer
+
+    assert asyncio.run(go()) == "answer 2"

@@ -29,6 +29,7 @@ from automix_core.calibration.uncertainty import (
     resample_counts,
 )
 from automix_core.policies import ThresholdPolicy, get_policy_class
+from automix_core.shipped import shipped_records
 
 
 def test_the_module_face_is_pinned() -> None:
@@ -180,11 +181,10 @@ def test_setting_labels_are_exact_and_unique() -> None:
 
 
 def test_eval_states_the_definition_beside_its_table(capsys: pytest.CaptureFixture[str]) -> None:
-    from pathlib import Path
 
     from automix_core.cli import main
 
-    shipped = Path(__file__).resolve().parents[3] / "automix_core" / "data" / "pubmedqa_qwen_pair.jsonl"
+    shipped = shipped_records("pubmedqa-qwen-pair")
     models = "qwen2.5-coder-0.5b,qwen2.5-coder-1.5b"
     assert main(["eval", str(shipped), "--models", models, "--unit-costs", "1,15", "--selection", "paper"]) == 0
     out = capsys.readouterr().out

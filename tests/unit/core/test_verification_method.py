@@ -18,6 +18,7 @@ from automix_core.calibration.records import read_records
 from automix_core.calibration.reverify import answer_messages, output_method, records_method, reverify
 from automix_core.cli.main import main
 from automix_core.errors import RouterError
+from automix_core.shipped import shipped_path
 from automix_core.verify import LOGPROB_SYSTEM_PROMPT, VerificationMethod, Verifier, resolve_method
 from automix_core.verify.method import LEGACY_METHOD
 
@@ -65,10 +66,16 @@ def test_fitted_router_without_a_method_verifies_as_version_1_routers_were_calib
     assert m == LEGACY_METHOD == VerificationMethod(mode="sample", layout="few-shot", k=8)
 
 
-@pytest.mark.parametrize(("supports", "mode"), [(True, "logprob"), (None, "sample"), (False, "sample")])
+@pytest.mark.parametrize(("supports", "mode"), [(True, "logprob"), (None, "logprob"), (False, "sample")])
 def test_untrained_default_picks_per_backend(supports: bool | None, mode: str) -> None:
+    # unknown (None: an OpenAI-compatible model on llama.cpp through an adapter) tries one logprob call, not k samples
     m = resolve_method(CascadeSettings(), LogprobAware("small", supports_logprobs=supports), None, fitted=False)
     assert (m.mode, m.layout, m.k) == (mode, "few-shot", 8)
+
+
+def test_a_model_that_says_nothing_of_logprobs_samples() -> None:
+    m = resolve_method(CascadeSettings(), ScriptedModel("small"), None, fitted=False)
+    assert m.mode == "sample"
 
 
 def test_backends_declare_logprobs() -> None:
@@ -236,7 +243,7 @@ def test_calibrate_records_the_method_of_the_observed_tier(tmp_path: Path, capsy
     assert Router.load(out).verification == VerificationMethod(mode="sample", layout="few-shot", k=1)
 
 
-DATA = Path(__file__).resolve().parents[3] / "automix_core" / "data"
+DATA = shipped_path("README.md").parent  # the shipped routers and records
 PAIR = ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
 
 

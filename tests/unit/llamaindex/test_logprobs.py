@@ -92,7 +92,7 @@ def test_supports_logprobs_by_llm() -> None:
     assert supports_logprobs(OpenAILike(model="x", api_base=url, api_key="k")) is False  # completions endpoint
     assert supports_logprobs(OpenAI(model="gpt-4o-mini", api_key="k"), sampling_kwargs=False) is False
     assert supports_logprobs(OpenAI(model="gpt-4o-mini", api_key="k")) is True
-    assert supports_logprobs(ScriptedLLM()) is None  # unknown: tried once, remembered
+    assert supports_logprobs(ScriptedLLM()) is False  # not an OpenAI model: no logprobs argument to honour
 
 
 def test_continue_layout_in_sample_mode_sends_the_answer_messages_as_they_are() -> None:

@@ -46,7 +46,7 @@ def _trace(model: AutoMixLLM, use_async: bool) -> dict[str, Any]:
 def test_verify_n_draws_the_samples_in_one_request_and_bills_its_prompt_once(use_async: bool) -> None:
     with fake_openai() as server:
         model = AutoMixLLM([_llm(server.url, "small"), _llm(server.url, "large")], prices=PRICES, k=4,
-                           verify_n=True)
+                           verify_n=True, verify_mode="sample")
         out = _trace(model, use_async)
         verify = _verify_bodies(server.bodies)
     assert [b.get("n") for b in verify] == [4] and len(server.bodies) == 2  # the answer, then one request
@@ -66,7 +66,7 @@ def test_samples_of_one_request_are_read_from_every_choice(use_async: bool) -> N
 
     with fake_openai(reply=reply) as server:
         model = AutoMixLLM([_llm(server.url, "small"), _llm(server.url, "large")], prices=PRICES, k=4,
-                           verify_n=True, router=ThresholdPolicy(2, [0.9]))
+                           verify_n=True, verify_mode="sample", router=ThresholdPolicy(2, [0.9]))
         out = _trace(model, use_async)
     trace = out["trace"][0]
     assert trace["verdicts"] == [True, False, False, True] and trace["confidence"] == 0.5
@@ -77,7 +77,7 @@ def test_samples_of_one_request_are_read_from_every_choice(use_async: bool) -> N
 def test_model_refusing_n_gets_the_samples_as_separate_requests(use_async: bool) -> None:
     with fake_openai(reject_n=True) as server:
         model = AutoMixLLM([_llm(server.url, "small"), _llm(server.url, "large")], prices=PRICES, k=3,
-                           verify_n=True)
+                           verify_n=True, verify_mode="sample")
         out = _trace(model, use_async)
         verify = _verify_bodies(server.bodies)
     assert [b.get("n") for b in verify] == [3, None, None, None]  # refused (HTTP 400), then one by one
@@ -89,7 +89,7 @@ def test_model_refusing_n_gets_the_samples_as_separate_requests(use_async: bool)
 def test_server_ignoring_n_gets_the_missing_samples_as_separate_requests(use_async: bool) -> None:
     with fake_openai(max_n=1) as server:
         model = AutoMixLLM([_llm(server.url, "small"), _llm(server.url, "large")], prices=PRICES, k=3,
-                           verify_n=True)
+                           verify_n=True, verify_mode="sample")
         out = _trace(model, use_async)
         verify = _verify_bodies(server.bodies)
     assert [b.get("n") for b in verify] == [3, None, None]
@@ -99,10 +99,20 @@ def test_server_ignoring_n_gets_the_missing_samples_as_separate_requests(use_asy
 
 def test_default_sends_k_requests_to_other_openai_compatible_servers() -> None:
     with fake_openai() as server:
-        model = AutoMixLLM([_llm(server.url, "small"), _llm(server.url, "large")], prices=PRICES, k=3)
+        model = AutoMixLLM([_llm(server.url, "small"), _llm(server.url, "large")], prices=PRICES, k=3,
+                           verify_mode="sample")
         model.chat(QUESTION)
         verify = _verify_bodies(server.bodies)
     assert [b.get("n") for b in verify] == [None] * 3  # llama.cpp & co. may miscount usage over choices
+
+
+def test_untrained_default_on_an_openai_compatible_server_verifies_with_one_logprob_call() -> None:
+    # llama.cpp through the adapter, no router: the cheapest method it may support, not k separate samples
+    with fake_openai() as server:
+        model = AutoMixLLM([_llm(server.url, "small"), _llm(server.url, "large")], prices=PRICES, k=3)
+        model.chat(QUESTION)
+        verify = _verify_bodies(server.bodies)
+    assert len(verify) == 1 and verify[0].get("logprobs") is True and verify[0].get("n") is None
 
 
 def test_native_n_is_on_by_default_only_for_openai_own_endpoint() -> None:

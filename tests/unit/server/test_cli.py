@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,18 @@ def test_local_router_flag_and_check_name_the_router_and_verification(tmp_path: 
     assert "untrained" in line and "smollm2-135m logprob/few-shot" in line
     assert main(["--local", ",".join(SHIPPED_PAIR), "--router", str(tmp_path / "none.json"), "--check"]) == 2
     assert "router file not found" in capsys.readouterr().err
+
+
+def test_every_start_logs_each_routes_line(caplog: pytest.LogCaptureFixture) -> None:
+    from automix_server.service import Runtime
+
+    args = build_parser().parse_args(["--local", ",".join(SHIPPED_PAIR)])
+    urls = {n: f"http://127.0.0.1:{i}/v1" for i, n in enumerate(SHIPPED_PAIR, 1)}
+    cfg = parse_config(local_config(*SHIPPED_PAIR, urls, dict.fromkeys(SHIPPED_PAIR, 4096), 8, args))
+    with caplog.at_level(logging.INFO, logger="automix_server"):
+        Runtime.build(cfg)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("route 'automix'")]
+    assert len(lines) == 1 and "router_pubmedqa_qwen_pair.json (version 2" in lines[0]
 
 
 def test_router_flag_needs_local(h: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

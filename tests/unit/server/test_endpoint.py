@@ -245,6 +245,15 @@ async def test_models_health_ready_metrics(h: Any, make_client: Any, fake: FakeU
     assert 'automix_cost_usd_total{purpose="answer",tier="large"}' in text
 
 
+async def test_metrics_count_bad_requests(h: Any, make_client: Any, fake: FakeUpstream) -> None:
+    ac: Any = make_client()
+    bad_json = await ac.client.post("/v1/chat/completions", content=b"{not json", headers=h.AUTH)
+    no_model = await ac.client.post("/v1/chat/completions", json={**h.ask("x"), "model": "nope"}, headers=h.AUTH)
+    assert bad_json.status_code == 400 and no_model.status_code == 400
+    text = (await ac.client.get("/metrics")).text
+    assert 'automix_refused_total{reason="invalid_request"} 2.0' in text
+
+
 async def test_ready_is_503_when_a_tier_is_unreachable(h: Any, make_client: Any, fake: FakeUpstream) -> None:
     cfg = h.base_config()
     cfg["routes"]["automix"]["tiers"][1]["base_url"] = "http://127.0.0.1:9/v1"

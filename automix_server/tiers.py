@@ -33,11 +33,16 @@ def upstream_model(tc: TierConfig, where: str, secrets: list[str],
             raise ConfigError(f"{where}.api_key_env: environment variable {tc.api_key_env} is not set")
         secrets.append(key)
     try:
-        return OpenAICompatibleModel(tc.base_url, tc.model, api_key=key, timeout=tc.timeout, name=tc.name,
-                                     supports_n=tc.supports_n, max_n=tc.max_n, context_window=tc.context_window,
-                                     usage_scope=tc.usage_scope, extra_body=tc.extra_body, transport=transport)
+        model = OpenAICompatibleModel(tc.base_url, tc.model, api_key=key, timeout=tc.timeout, name=tc.name,
+                                      supports_n=tc.supports_n, max_n=tc.max_n, context_window=tc.context_window,
+                                      usage_scope=tc.usage_scope, extra_body=tc.extra_body, transport=transport)
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+    # The server's tiers say nothing of logprobs, as before they were the core's client: a route's verification
+    # is its router's recorded method or its cascade settings (``verify_mode``), else sampling; an upstream
+    # never asked for logprobs by default is never charged a probe for them.
+    del model.supports_logprobs
+    return model
 
 
 def first_choice(raw: Any) -> dict[str, Any]:

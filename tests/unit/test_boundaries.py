@@ -16,6 +16,7 @@ import pytest
 import automix_core
 import automix_server
 from automix_core.errors import AutoMixError
+from tests.source_imports import imported_modules
 
 ROOT = Path(automix_core.__file__).parents[1]
 
@@ -29,16 +30,12 @@ def core_imports(package: str) -> list[str]:
     """Every ``automix_core...`` module that ``package``'s source imports, at any depth (``file: module``)."""
     found = []
     for path in sorted((ROOT / package).rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names: list[str] = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-                # ``from automix_core import backends`` reaches a district as surely as a dotted import
-                if node.module == "automix_core":
-                    names += [f"automix_core.{a.name}" for a in node.names
-                              if importlib.util.find_spec(f"automix_core.{a.name}") is not None]
+        for node, name in imported_modules(path):
+            names = [name]
+            # ``from automix_core import backends`` reaches a district as surely as a dotted import
+            if name == "automix_core" and isinstance(node, ast.ImportFrom):
+                names += [f"automix_core.{a.name}" for a in node.names
+                          if importlib.util.find_spec(f"automix_core.{a.name}") is not None]
             found += [f"{path.relative_to(ROOT)}: {n}" for n in names
                       if n.split(".")[0] == "automix_core" and n not in PUBLIC_FACES]
     return found

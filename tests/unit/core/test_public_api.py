@@ -10,6 +10,7 @@ from pathlib import Path
 
 import automix_core
 from automix_core import errors
+from tests.source_imports import imported_modules
 
 EXPECTED = {
     "POLICIES", "AllTiersFailedError", "AutoMix", "AutoMixError", "AutoMixResult", "Budget", "CascadeSettings",
@@ -139,20 +140,8 @@ def test_core_source_imports_no_framework() -> None:
     """Every import statement under automix_core, at any depth (inside functions too), and every
     ``importlib.import_module``/``__import__`` of a literal name."""
     root = Path(automix_core.__file__).parent
-    found = []
-    for path in root.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names: list[str] = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
-                func = node.func
-                called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-                if called in ("import_module", "__import__") and isinstance(node.args[0].value, str):
-                    names = [node.args[0].value]
-            found += [f"{path.relative_to(root)}: {n}" for n in names if n.split(".")[0] in FRAMEWORKS]
+    found = [f"{path.relative_to(root)}: {n}" for path in root.rglob("*.py") for _, n in imported_modules(path)
+             if n.split(".")[0] in FRAMEWORKS]
     assert found == []
 
 

@@ -24,12 +24,12 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-VERIFY_MARK = "You check proposed answers"
+from automix_core.testing import is_verification_text
 
 
 def default_reply(body: dict[str, Any]) -> str:
     messages = body.get("messages") or [{}]
-    if VERIFY_MARK in str(messages[0].get("content", "")):
+    if is_verification_text(messages[0].get("content")):
         return "Justification: fine.\nVerdict: correct"
     return "yes"
 

@@ -39,7 +39,7 @@ def test_all_is_pinned() -> None:
 SUBMODULES = {
     "aio": {"HAS_DEADLINE", "Deadline", "gather_n", "gather_or_cancel", "within"},
     "models": {"ChatModel", "Generation", "Message", "ModelError", "Role", "checked_generation"},
-    "testing": {"ScriptedModel", "ScriptedReply"},
+    "testing": {"VERIFY_MARKS", "ScriptedModel", "ScriptedReply", "is_verification_text"},
     "settings": {"CascadeSettings", "TrafficConfig", "VerifyMode", "VerifyPrompt"},
     "traffic": {"DriftCheck", "ShadowLedger", "ShadowOutput", "Sink", "Snapshot", "Traffic", "TrafficConfig",
                 "TrafficStats", "TrafficWriter", "agreement_rule", "build_record", "read_traffic", "scrub_record",

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from automix_server.fake_upstream import FakeUpstream
+from automix_server.testing import FakeUpstream
 
 
 async def test_accepted_answer_has_openai_shape_and_automix_object(h: Any, make_client: Any) -> None:

@@ -1,6 +1,6 @@
 """A small scripted OpenAI-compatible upstream, for tests, the load test and the benchmark.
 
-``python -m automix_server.fake_upstream --port 9000 [--delay-ms 20] [--fault-rate 0.1] [--seed 0]
+``python -m automix_server.testing --port 9000 [--delay-ms 20] [--fault-rate 0.1] [--seed 0]
 [--model-delay large=1.5]``
 
 Any model name is served. What it answers is scripted by markers in the last user message:
@@ -32,6 +32,8 @@ from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from automix_core.testing import is_verification_text
 
 __all__ = ["FakeUpstream", "main"]
 
@@ -126,7 +128,7 @@ class FakeUpstream:
                 return 200, self._completion(model, ["late"], everything, None), self.slow_s
             return 200, self._completion(model, [""], everything, None), delay
         n = int(body.get("n") or 1)
-        verifying = any("Verdict:" in t for t in texts[:1]) or "Verdict: correct" in everything[:4000]
+        verifying = any(is_verification_text(t) for t in texts)
         if verifying:
             bad = "[[escalate]]" in everything and "large" not in model
             word = "incorrect" if bad else "correct"
@@ -167,7 +169,7 @@ class FakeUpstream:
 def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
-    ap = argparse.ArgumentParser(prog="python -m automix_server.fake_upstream")
+    ap = argparse.ArgumentParser(prog="python -m automix_server.testing")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=9000)
     ap.add_argument("--delay-ms", type=float, default=0.0)

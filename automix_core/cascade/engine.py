@@ -337,15 +337,14 @@ class AutoMix:
                     for g, m in zip(vreply.generations, vreply.messages):
                         self._bill(tr, g, m, "verify")
                     conf = vreply.confidence
-                    tr.verified = vreply.parsed
-                    tr.verdicts = list(vreply.verdicts)
-                    tr.samples = list(vreply.samples)
+                    tr.verified, tr.verdicts, tr.samples = vreply.parsed, list(vreply.verdicts), list(vreply.samples)
                     tr.verify_mode = vreply.mode
                     tr.neutralised = [f.as_dict() for f in vreply.neutralised]
+                    tr.claim = vreply.claim
                 tr.confidence = conf
                 obs.append((t, conf))
                 self._emit(Event.VERIFY, {"tier": t, "confidence": conf, "verdicts": tr.verdicts,
-                                          "neutralised": tr.neutralised})
+                                          "neutralised": tr.neutralised, "claim": tr.claim})
             if not obs:  # last tier reached without any observation (e.g. every earlier tier failed)
                 tr.decision, tr.decision_target = "accept", t
                 tr.latency_ms = (time.perf_counter() - start) * 1000

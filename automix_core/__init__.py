@@ -39,6 +39,7 @@ from .errors import (
     ChecksumMismatchError,
     ConfigError,
     InsufficientDiskSpaceError,
+    InvalidRequestError,
     LocalModelError,
     LocalServerError,
     MissingPartError,
@@ -52,7 +53,7 @@ from .errors import (
     UnknownPriceError,
     UnsupportedMessageError,
 )
-from .models import ChatModel, Generation, Message
+from .models import ChatModel, Generation, Message, RequestContext
 from .policies import (
     POLICIES,
     Decision,
@@ -90,6 +91,7 @@ __all__ = [
     "GreedyPolicy",
     "Hook",
     "InsufficientDiskSpaceError",
+    "InvalidRequestError",
     "Judge",
     "Ledger",
     "LocalModelError",
@@ -111,6 +113,7 @@ __all__ = [
     "Record",
     "RecordArrays",
     "RecordError",
+    "RequestContext",
     "Router",
     "RouterError",
     "Screen",

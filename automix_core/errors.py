@@ -6,6 +6,7 @@ code that catches those keeps working::
 
     AutoMixError
     ├── ConfigError (ValueError)            settings, adapters' configuration files
+    ├── InvalidRequestError (ValueError)    one request's input is unusable (the server answers HTTP 400)
     ├── PolicyError (ValueError)            a misconfigured or misused policy
     ├── RouterError (ValueError)            an invalid router JSON
     ├── RecordError (ValueError)            an invalid record file
@@ -32,6 +33,7 @@ __all__ = [
     "ChecksumMismatchError",
     "ConfigError",
     "InsufficientDiskSpaceError",
+    "InvalidRequestError",
     "LocalModelError",
     "LocalServerError",
     "MissingPartError",
@@ -53,6 +55,15 @@ class AutoMixError(Exception):
 
 class ConfigError(AutoMixError, ValueError):
     """Invalid settings or configuration; the message names the field."""
+
+
+class InvalidRequestError(AutoMixError, ValueError):
+    """One request's input cannot be used (an empty question, a tier index out of range, ...): the
+    caller's mistake, not a bug and not a model failure. The server answers it with HTTP 400."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class PolicyError(AutoMixError, ValueError):

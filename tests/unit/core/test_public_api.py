@@ -14,10 +14,10 @@ from automix_core import errors
 EXPECTED = {
     "POLICIES", "AllTiersFailedError", "AutoMix", "AutoMixError", "AutoMixResult", "Budget", "CascadeSettings",
     "ChatModel", "ChecksumMismatchError", "ConfigError", "Decision", "DoubleThresholdPolicy", "Event", "Generation",
-    "GreedyPolicy", "Hook", "InsufficientDiskSpaceError", "Ledger", "LocalModelError", "LocalServer",
+    "GreedyPolicy", "Hook", "InsufficientDiskSpaceError", "InvalidRequestError", "Ledger", "LocalModelError", "LocalServer",
     "LocalServerError", "Message", "MissingPartError", "ModelError", "ModelNotInstalledError",
     "OpenAICompatibleModel", "OperatingPoint", "POMDPPolicy", "PipDownloadError", "Point", "Policy", "PolicyError",
-    "Price", "PriceTable", "Record", "RecordArrays", "RecordError", "Router", "RouterError", "Screen",
+    "Price", "PriceTable", "Record", "RecordArrays", "RecordError", "RequestContext", "Router", "RouterError", "Screen",
     "ScriptedModel", "SelfConsistencyPolicy", "ThresholdPolicy", "Tier", "TierTrace", "Totals", "TrafficConfig",
     "UnknownModelError",
     "UnknownPriceError", "UnsupportedMessageError", "Usage", "VerificationResult", "Verifier", "VerifyMode",
@@ -36,7 +36,8 @@ def test_all_is_pinned() -> None:
 # the districts' and submodules' own public names (each must also resolve)
 SUBMODULES = {
     "aio": {"HAS_DEADLINE", "Deadline", "gather_n", "gather_or_cancel", "within"},
-    "models": {"ChatModel", "Generation", "Message", "ModelError", "Role", "checked_generation"},
+    "models": {"CallKind", "ChatModel", "Generation", "Message", "ModelError", "RequestContext", "Role",
+               "checked_generation", "request_kwargs"},
     "testing": {"ScriptedModel", "ScriptedReply"},
     "settings": {"CascadeSettings", "TrafficConfig", "VerifyMode", "VerifyPrompt"},
     "traffic": {"DriftCheck", "ShadowLedger", "ShadowOutput", "Sink", "Snapshot", "Traffic", "TrafficConfig",
@@ -47,7 +48,8 @@ SUBMODULES = {
                     "TRANSIENT_NAMES", "TRANSIENT_STATUS", "TurnCache", "is_transient", "model_error",
                     "rejected_request", "scrub_secrets", "secret_values"},
     "errors": {"AllTiersFailedError", "AutoMixError", "ChecksumMismatchError", "ConfigError",
-               "InsufficientDiskSpaceError", "LocalModelError", "LocalServerError", "MissingPartError", "ModelError",
+               "InsufficientDiskSpaceError", "InvalidRequestError", "LocalModelError", "LocalServerError", "MissingPartError",
+               "ModelError",
                "ModelNotInstalledError", "PipDownloadError", "PolicyError", "RecordError", "RouterError",
                "UnknownModelError", "UnknownPriceError", "UnsupportedMessageError"},
     "cascade": {"WINDOW_SLACK", "AllTiersFailedError", "AutoMix", "AutoMixResult", "Event", "Hook", "Screen", "Tier",

@@ -107,9 +107,10 @@ class ChatModel(Protocol):
     False the engine makes ``n`` requests instead. ``context_window`` (tokens) is used to truncate
     verification prompts; ``None`` means unknown.
 
-    ``request`` is the :class:`RequestContext` of the request the call belongs to, with its ``kind``;
-    the engine passes it only when it was given one (adapters do), so a backend that never reads it
-    may leave it out of its signature.
+    A model given to an engine that is run with a :class:`RequestContext` (an adapter's own models)
+    also takes a keyword argument ``request``: the context of the request the call belongs to, with
+    its ``kind``. The engine passes it only when it was given one (:func:`request_kwargs`), so a
+    backend that never reads it (``OpenAICompatibleModel``, ``ScriptedModel``) leaves it out.
     """
 
     @property
@@ -123,11 +124,11 @@ class ChatModel(Protocol):
 
     def generate(self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0,
                  max_tokens: int | None = None, stop: Sequence[str] | None = None,
-                 logprobs: int | None = None, request: RequestContext | None = None) -> Generation: ...
+                 logprobs: int | None = None) -> Generation: ...
 
     async def agenerate(self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0,
                         max_tokens: int | None = None, stop: Sequence[str] | None = None,
-                        logprobs: int | None = None, request: RequestContext | None = None) -> Generation: ...
+                        logprobs: int | None = None) -> Generation: ...
 
 
 def checked_generation(gen: object, name: str) -> Generation:

@@ -1,5 +1,6 @@
 """Settings shared by :class:`~automix_langchain.AutoMixChatModel` and
-:class:`~automix_langchain.AutoMixRunnable`, and the per-request :class:`~automix_core.AutoMix`.
+:class:`~automix_langchain.AutoMixRunnable`, their :class:`~automix_core.AutoMix` (built once) and
+the :class:`~automix_core.RequestContext` of each request.
 
 No routing logic lives here: every decision is :class:`automix_core.AutoMix`'s, with the router
 given (a fitted :class:`~automix_core.Router`, a :class:`~automix_core.Policy`, or a path to a router
@@ -9,11 +10,12 @@ verification samples say "correct").
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr
 
+from automix_core import RequestContext
 from automix_core.accounting.ledger import Budget, Ledger
 from automix_core.accounting.prices import PriceTable
 from automix_core.backends.wire import UsageScope
@@ -23,8 +25,8 @@ from automix_core.router import Router, coerce_router
 from automix_core.settings import CascadeSettings
 
 from .messages import ContextFrom
-from .progress import ReportingAutoMix, progress_hook
-from .tiers import RunnableTier, ToolCallPolicy, supports_native_n
+from .progress import progress_hook
+from .tiers import ChildCallbacks, RequestState, RunnableTier, ToolCallPolicy, supports_native_n
 
 __all__ = ["UTILITY_TAG", "AutoMixSettings", "CascadeCalls"]
 
@@ -152,20 +154,39 @@ class AutoMixSettings(CascadeSettings):
 
         return screen
 
+    _engine: tuple[tuple[int, ...], AutoMix] | None = PrivateAttr(default=None)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in type(self).model_fields:  # a setting changed: the engine is built anew on next use
+            self._engine = None
+
+    def cached_engine(self, key: tuple[int, ...], tiers: Callable[[], Sequence[RunnableTier]],
+                      **overrides: Any) -> AutoMix:
+        """The engine of this adapter, built once (over ``tiers()``) and again only when a field is set or
+        ``key`` (the ids of the tier objects) changes; ``overrides`` are cascade settings (e.g.
+        ``answer_max_tokens``). Each request then hands it a :class:`~automix_core.RequestContext`."""
+        cached = self._engine
+        if cached is None or cached[0] != key:
+            cached = (key, self.engine(tiers(), **overrides))
+            self._engine = cached
+        return cached[1]
+
     def engine(self, tiers: Sequence[RunnableTier], **overrides: Any) -> AutoMix:
-        """A fresh engine over this request's tiers (cheap: the router is cached); ``overrides`` are
-        cascade settings for this request (e.g. ``answer_max_tokens``). When the AutoMix run has callback
-        handlers, the engine reports its progress to them as custom events (see :mod:`.progress`)."""
-        progress = progress_hook(tiers)
-        args: dict[str, Any] = dict(
-            router=self.resolved_router([t.name for t in tiers]),
-            prices=self.prices,
-            ledger=self.ledger,
-            budget=self.budget,
-            hooks=[progress[0]] if progress is not None else [],
-            screen=self.screen(),
-            settings=CascadeSettings.of(self, overrides),
-        )
-        if progress is not None and progress[1] is not None:
-            return ReportingAutoMix([t.tier() for t in tiers], sender=progress[1], **args)
-        return AutoMix([t.tier() for t in tiers], **args)
+        """A new engine over ``tiers`` (the router is cached); ``overrides`` are cascade settings (e.g.
+        ``answer_max_tokens``). The adapters build theirs once (:meth:`cached_engine`)."""
+        return AutoMix([t.tier() for t in tiers], router=self.resolved_router([t.name for t in tiers]),
+                       prices=self.prices, ledger=self.ledger, budget=self.budget, screen=self.screen(),
+                       settings=CascadeSettings.of(self, overrides))
+
+    def request(self, callbacks: ChildCallbacks, names: Sequence[str], value: Any, *, params: Mapping[str, Any] = {},
+                tools: Sequence[Any] = (), tool_options: Mapping[str, Any] = {},
+                answerers: list[Any] | None = None) -> tuple[RequestContext, Any]:
+        """One request's context for the engine (``value``: the caller's input) and the progress sender to
+        flush on the async path (:func:`~.progress.flushed`): when the AutoMix run has callback handlers,
+        the engine reports its progress to them as custom events (see :mod:`.progress`)."""
+        progress = progress_hook(callbacks, names)
+        state = RequestState(callbacks, answerers)
+        context = RequestContext(messages=value, params=params, tools=tools, tool_options=tool_options, state=state,
+                                 hook=progress[0] if progress is not None else None)
+        return context, progress[1] if progress is not None else None

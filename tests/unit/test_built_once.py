@@ -14,15 +14,20 @@ from typing import Any
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import HumanMessage
-from langchain_core.runnables import RunnableLambda
+from langchain_core.runnables import Runnable, RunnableLambda
 from langchain_core.tools import tool
+from llama_index.core.base.llms.types import ChatMessage
+from llama_index.core.prompts import PromptTemplate
+from llama_index.core.prompts.prompt_type import PromptType
 
 import automix_core
 from automix_core import AutoMix, Price, PriceTable, Tier
 from automix_core.verify import Verifier
 from automix_langchain import AutoMixChatModel, AutoMixRunnable
 from automix_langchain.tiers import RunnableTier
+from automix_llamaindex import AutoMixLLM, LlamaIndexChatModel
 from tests.fakes.langchain_models import ScriptedChatModel
+from tests.fakes.llamaindex_models import ScriptedLLM
 
 PRICES = PriceTable(default=Price(input_per_million=1.0, output_per_million=1.0))
 ROOT = Path(automix_core.__file__).parents[1]
@@ -35,7 +40,7 @@ def built(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
     counts: dict[str, int] = {}
 
     def counting(cls: type) -> None:
-        init = cls.__init__
+        init = cls.__init__  # type: ignore[misc]
 
         def wrapped(self: Any, *args: Any, **kwargs: Any) -> None:
             counts[cls.__name__] = counts.get(cls.__name__, 0) + 1
@@ -43,7 +48,7 @@ def built(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
 
         monkeypatch.setattr(cls, "__init__", wrapped)
 
-    for cls in (AutoMix, Tier, Verifier, RunnableTier):
+    for cls in (AutoMix, Tier, Verifier, RunnableTier, LlamaIndexChatModel):
         counting(cls)
     yield counts
 
@@ -112,8 +117,9 @@ def test_langchain_engine_is_rebuilt_when_a_setting_changes(built: dict[str, int
 
 
 def test_langchain_runnable_builds_its_engine_once(built: dict[str, int]) -> None:
-    small = RunnableLambda(lambda x: "small") | ScriptedChatModel(model_name="small", verdicts=["incorrect"])
-    large = RunnableLambda(lambda x: "large") | ScriptedChatModel(model_name="large")
+    small: Runnable[Any, Any] = RunnableLambda(lambda x: "small") | ScriptedChatModel(model_name="small",
+                                                                                       verdicts=["incorrect"])
+    large: Runnable[Any, Any] = RunnableLambda(lambda x: "large") | ScriptedChatModel(model_name="large")
     chain = AutoMixRunnable(tiers=[small, large], prices=PRICES, k=1)
 
     def request(i: int) -> Any:
@@ -123,6 +129,38 @@ def test_langchain_runnable_builds_its_engine_once(built: dict[str, int]) -> Non
     after_first, out = hundred(request, built)
     assert built == after_first == {"AutoMix": 1, "Tier": 2, "Verifier": 2, "RunnableTier": 2}
     assert all(o.content == "large answer" or o for o in out)
+
+
+def test_llamaindex_llm_builds_its_engine_once(built: dict[str, int]) -> None:
+    small = ScriptedLLM(model="small", answer="Paris", verdicts=["correct", "incorrect"])
+    large = ScriptedLLM(model="large", answer="Paris, France")
+    llm = AutoMixLLM([small, large], prices=PRICES, k=2)
+    qa = PromptTemplate("Context: {context_str}\nQuestion: {query_str}\nAnswer:",
+                        prompt_type=PromptType.QUESTION_ANSWER)
+    keywords = PromptTemplate("Keywords of: {question}", prompt_type=PromptType.QUERY_KEYWORD_EXTRACT)
+    after_construction = dict(built)
+
+    def request(i: int) -> Any:
+        kind = i % 5
+        if kind == 0:
+            return llm.chat([ChatMessage(role="user", content=f"Capital of France {i}?")]).message.content
+        if kind == 1:
+            return asyncio.run(llm.acomplete(f"Capital of France {i}?")).text
+        if kind == 2:
+            return llm.predict(qa, context_str=f"Paris is the capital of France ({i}).", query_str="Capital?")
+        if kind == 3:
+            return llm.predict(keywords, question=f"capital {i}")
+        return asyncio.run(llm.apredict(qa, context_str="Paris is the capital.", query_str=f"Capital {i}?"))
+
+    after_first, out = hundred(request, built)
+    assert built == after_first == after_construction == {"AutoMix": 1, "Tier": 2, "Verifier": 2,
+                                                           "LlamaIndexChatModel": 4}
+    assert set(out) <= {"Paris", "Paris, France"}
+    # the grounded predict calls were verified against their own context; the keyword step was a utility call
+    grounded = [c for c in small.verify_calls if "Paris is the capital of France (2)." in c["messages"][-1].content]
+    assert grounded
+    assert sum(1 for c in small.answer_calls if "Keywords of" in c["messages"][-1].content) == 20
+    assert not any("Keywords of" in c["messages"][-1].content for c in small.verify_calls)
 
 
 STACK_READS = ("_getframe", "currentframe", "getouterframes", "getinnerframes", "f_back")
@@ -137,7 +175,7 @@ def _stack_reads(path: Path, root: Path = ROOT) -> list[str]:
         inspect_stack = (name == "stack" and isinstance(node, ast.Attribute)
                          and getattr(node.value, "id", "") == "inspect")
         if name in STACK_READS or inspect_stack:
-            found.append(f"{path.relative_to(root)}:{node.lineno}: {name}")
+            found.append(f"{path.relative_to(root)}:{getattr(node, 'lineno', 0)}: {name}")
     return found
 
 

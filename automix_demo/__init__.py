@@ -23,8 +23,8 @@ def add_cli(sub: Any) -> None:
     d.add_argument("--questions", type=int, default=5)
     d.add_argument("--recorded-only", action="store_true",
                    help="only score the shipped recorded dataset (no model is started or downloaded)")
-    d.add_argument("--learn-questions", type=int, default=20,
-                   help="questions served with shadowing for the learning loop (default 20; -1: no loop)")
+    d.add_argument("--learn-questions", type=int, default=10,
+                   help="questions served with shadowing for the learning loop (default 10; -1: no loop)")
     d.add_argument("--workdir", default="automix-demo", help="folder for the loop's traffic, router and report")
     d.set_defaults(func=_run)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 
 from automix_core import AutoMix, CascadeSettings, LocalServer, Record, Router, fit_from_traffic
@@ -48,7 +49,8 @@ def serve(records: list[Record], folder: Path, n: int) -> float:
 
     prices = PriceTable(prices={SMALL: MODELS[SMALL].price, LARGE: MODELS[LARGE].price})
     t0 = time.perf_counter()
-    with LocalServer([SMALL, LARGE], threads=2) as srv:
+    with LocalServer([SMALL, LARGE], threads=2) as srv, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "no calibrated router": the point of this step, said above
         mix = AutoMix([srv.model(SMALL), srv.model(LARGE)], router=None, prices=prices,
                       settings=CascadeSettings(answer_max_tokens=48, verify_mode="logprob", verify_prompt="continue"),
                       traffic=TrafficConfig(dir=str(folder), shadow_rate=1.0))
@@ -107,7 +109,7 @@ def plainly(te: RecordArrays, router: Router) -> None:
          f"{paper.cost / 15.0:.0%} of the cost.")
 
 
-def learn_loop(workdir: str | Path = "automix-demo", n_live: int = 20) -> Path:
+def learn_loop(workdir: str | Path = "automix-demo", n_live: int = 10) -> Path:
     """Run the loop (see the module docs); returns the report's path."""
     recs = read_records(shipped_records("pubmedqa-qwen-pair-continue"))
     train, test = filter_records(recs, split="train"), filter_records(recs, split="test")

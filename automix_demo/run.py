@@ -154,7 +154,7 @@ def recorded() -> None:
 
 
 def run_demo(k: int | None = None, n_questions: int = len(QUESTIONS), *, recorded_only: bool = False,
-             learn_questions: int = 20, workdir: str = "automix-demo") -> int:
+             learn_questions: int = 10, workdir: str = "automix-demo") -> int:
     if not recorded_only:
         live(k, n_questions)
     recorded()
@@ -171,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--questions", type=int, default=len(QUESTIONS))
     ap.add_argument("--recorded-only", action="store_true",
                     help="only score the shipped recorded dataset (no model is started or downloaded)")
-    ap.add_argument("--learn-questions", type=int, default=20,
-                    help="questions served with shadowing for the learning loop (default 20; -1: no loop)")
+    ap.add_argument("--learn-questions", type=int, default=10,
+                    help="questions served with shadowing for the learning loop (default 10; -1: no loop)")
     ap.add_argument("--workdir", default="automix-demo", help="folder for the loop's traffic, router and report")
     a = ap.parse_args(argv)
     try:

@@ -8,16 +8,17 @@ Default: the cascade train records (../shared/data/cascades-train.jsonl), the ro
 cases (task x pair). Per case and repeat, the records are split in halves by id hash: the first half is
 replayed as traffic (:func:`~automix_core.calibration.from_traffic.records_to_traffic`: the untrained
 live cascade decides each request, a uniform ``--shadow-rate`` share is shadowed, i.e. every tier's
-answer kept), the second half is the test set. On the shadowed requests two routers are fitted with
-``automix calibrate``'s defaults (POMDP, the operating point that recovers half the gap at least cost
-on its own labels): **label-free** (agreement with the large tier's answer, rule auto) and **gold**.
+answer kept), the second half is the test set. On the shadowed requests (weighted as ``calibrate
+--from-traffic`` weighs them) two routers are fitted with ``automix calibrate``'s defaults (POMDP, the
+operating point that recovers half the gap at least cost on its own labels): **label-free** (agreement
+with the large tier's answer, rule auto) and **gold**.
 Each is scored on the test half's gold labels at its chosen operating point: ΔIBC (%), quality and
 cost per request, and both as shares of always calling the large tier; costs as recorded (USD,
 verification included). A single operating point's ΔIBC is heavy-tailed (it divides by the cost
 added over the small model, which can be tiny): read it with its interval and beside the shares.
-Intervals: the test requests
-resampled (the same resamples for both routers: a paired difference), 95% percentile intervals; a
-case's figure is the mean over its repeats, the pooled one the mean over cases.
+Intervals: the test requests resampled (the same resamples for both routers: a paired difference),
+95% percentile intervals; a case's figure is the mean over its repeats, the pooled one the mean over
+cases.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def _half(rid: str, seed: int) -> bool:
 
 
 def fit_pair(traffic: list[Record], models: list[str]) -> dict[str, Router]:
-    """The label-free and the gold router fitted on the shadowed ``traffic``."""
+    """The label-free and the gold router fitted on the shadowed records of ``traffic``, weighted as
+    ``calibrate --from-traffic`` weighs them."""
     used = shadowed(traffic, models)
     free, _ = label_by_agreement(used, reference=models[-1])
     out = {}
@@ -114,6 +116,8 @@ def main() -> int:
         test_recs = [r for r in used if not _half(r.id, 0)]
         routers = fit_pair([r for r in traffic if _half(r.id, 0)], models)
         rows = [("traffic", "->".join(models), score(routers, traffic_arrays(test_recs, models)[0], a.boot, 0))]
+        print(f"traffic replay: {a.traffic}; {len(used)} shadowed records of {len(traffic)}: fitted on the half by id "
+              f"hash, scored on the other half's gold scores ({len(test_recs)}); {a.boot} bootstrap resamples")
     else:
         if not Path(a.records).exists():
             print(f"records not found: {a.records} (the cascade data lives in ../shared/data); skipping")

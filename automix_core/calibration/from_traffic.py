@@ -3,14 +3,16 @@
 Traffic records (one JSON line per served request, AutoMix records v1 extended; written by the
 server's traffic capture) hold, for a shadowed request, every tier's answer (or, when text is not
 stored, each answer's ``agrees`` with the reference tier's, computed at capture time), confidence and
-cost. Only shadowed records are used: the live cascade runs the costly tiers only when it escalates,
-so the records it did not shadow would tell the fit about escalated queries only.
+cost. Only the shadowed records are used, each weighted by its ``weight`` (1/rate): they are the
+uniform sample of all requests that the capture drew, escalated ones included (a drawn request the
+cascade ran to the last tier is shadowed with nothing left to run). An unshadowed request the cascade
+escalated to the end also holds every tier's answer, but it is not in the sample: counting it would
+tilt the fit towards the escalated requests (a unit test shows the bias on synthetic traffic).
 
 Labels: each tier's answer against the reference tier's (:func:`~.agreement.label_by_agreement`),
-the reference counted correct. Weights: a record's ``weight`` (the inverse of its chance of being
-shadowed) counts it that many times (relative to the lightest record), so a shadow rate that changed
-over time does not bias the fit. Costs: a traffic output's ``cost`` holds answer and verification;
-the fit bills them apart, as collected records do.
+the reference counted correct. Weights: a record counts ``weight`` times (relative to the lightest
+record), which also keeps a shadow rate that changed over time from biasing the fit. Costs: a traffic
+output's ``cost`` holds answer and verification; the fit bills them apart, as collected records do.
 
 Validation: the records are split by id hash into train and validation (``validation`` share); the
 router is fitted on train and its ΔIBC measured on validation against the same agreement labels,
@@ -39,8 +41,17 @@ from .evaluate import ref_outcomes, route_outcome
 from .records import Record, RecordArrays, _describe, read_records, to_arrays
 from .uncertainty import Outcome, boot_region_dibc, interval, resample_counts
 
-__all__ = ["MIN_TRAFFIC_RECORDS", "TrafficFit", "fit_from_traffic", "read_traffic", "records_to_traffic",
-           "router_dibc", "router_outcome", "shadowed", "traffic_arrays"]
+__all__ = [
+    "MIN_TRAFFIC_RECORDS",
+    "TrafficFit",
+    "fit_from_traffic",
+    "read_traffic",
+    "records_to_traffic",
+    "router_dibc",
+    "router_outcome",
+    "shadowed",
+    "traffic_arrays",
+]
 
 MIN_TRAFFIC_RECORDS = 100
 """Shadowed records needed by default: with 30% held out, 70 to fit and 30 to validate on."""
@@ -71,8 +82,8 @@ def read_traffic(path: str | os.PathLike[str]) -> list[Record]:
 
 
 def shadowed(records: Iterable[Record], models: Sequence[str] | None = None) -> list[Record]:
-    """The records with ``shadow`` true that hold an output of every one of ``models`` (default each
-    record's own ``models``)."""
+    """The records in the shadowed sample (``shadow`` true) that hold an output of every one of
+    ``models`` (default each record's own ``models``)."""
     out = []
     for r in records:
         need = list(models) if models is not None else r.models
@@ -216,8 +227,10 @@ def records_to_traffic(records: Sequence[Record], models: Sequence[str], *, shad
     """Collected records (every tier answered and verified) replayed as traffic records: the live
     cascade of ``router`` (default: escalate while the verifier's confidence is below 0.5) decides each
     request, a uniform ``shadow_rate`` share is shadowed (every tier kept, weight 1/rate), the others
-    keep the visited tiers only; ``agrees`` is computed against the last tier's answer, gold scores kept.
-    For benchmarks and tests: the server's capture writes the same format."""
+    keep the visited tiers only (a drawn request the cascade ran to the last tier is shadowed with
+    nothing left to run, as the capture writes it); ``agrees`` is computed
+    against the last tier's answer, gold scores kept. For benchmarks and tests: the server's capture
+    writes the same format."""
     if not 0.0 < shadow_rate <= 1.0:
         raise ValueError(f"shadow_rate must be in (0, 1], got {shadow_rate}")
     rng = np.random.default_rng(seed)

@@ -64,15 +64,17 @@ def _curve(records: Sequence[Record], models: list[str], router: Router | None, 
     labelled, _ = label_by_agreement(used, reference=models[-1])
     data, w = traffic_arrays(labelled, models)
     policy = router.policy.name if router is not None else "pomdp"
-    pts = sorted((c.point.cost, c.point.quality) for c in frontier(policy, data, grid=60))
+    reps = np.clip(np.rint(w / w.min()), 1, 100).astype(int)  # weighted as the fit weighs them
+    pts = sorted((c.point.cost, c.point.quality)
+                 for c in frontier(policy, data.subset(np.repeat(np.arange(len(data)), reps)), grid=60))
     small, large = refs(data)
     fig, ax = _figure()
     ax.plot([p[0] for p in pts], [p[1] for p in pts], "-", color=_BLUE, lw=1.6, label=f"{policy} operating points")
     ax.plot([small.cost, large.cost], [small.quality, large.quality], ":", color=_GREY, label="random mix of the two")
     ax.plot(small.cost, small.quality, "s", color=_GREY, label=f"always {models[0]}")
     ax.plot(large.cost, large.quality, "^", color="black", label=f"always {models[-1]}")
-    caption = (f"Operating points of the {policy} policy on {len(used)} shadowed requests: mean cost per request "
-               "(USD, verification included) against the share of answers that agree with the reference tier.")
+    caption = (f"Operating points of the {policy} policy on {len(used)} shadowed requests, weighted: mean cost per "
+               "request (USD, verification included) against the share of answers that agree with the reference tier.")
     if router is not None and list(router.models) == models:
         cost, qual = router_outcome(router, data)
         counts = resample_counts(len(cost), boot) * w
@@ -116,11 +118,11 @@ def _histogram(s: TrafficSummary) -> str:
         return ""
     fig, ax = _figure(6.4, 3.2)
     bins = np.linspace(0, 1, 21)
-    ax.hist(s.confidence_agree, bins=bins, alpha=0.6, color=_BLUE, label=f"agrees ({len(s.confidence_agree)})")
-    ax.hist(s.confidence_disagree, bins=bins, alpha=0.6, color=_ORANGE,
-            label=f"disagrees ({len(s.confidence_disagree)})")
+    for pairs, colour, label in ((s.confidence_agree, _BLUE, "agrees"), (s.confidence_disagree, _ORANGE, "disagrees")):
+        ax.hist([c for c, _ in pairs], bins=bins, weights=[w for _, w in pairs], alpha=0.6, color=colour,
+                label=f"{label} ({len(pairs)} requests)")
     ax.set_xlabel(f"verifier confidence of {s.models[0]}'s answer")
-    ax.set_ylabel("answers")
+    ax.set_ylabel("requests (weighted)")
     ax.legend(fontsize=8)
     return _svg(fig)
 
@@ -143,12 +145,12 @@ def render_report(records: Sequence[Record], *, router: Router | None = None, ro
     e_lo, e_hi = s.escalation.ci
     rows = [
         ("Served answers that agree with the reference", f"{_pct(s.agreement.value)} [{_pct(a_lo)}, {_pct(a_hi)}]",
-         f"{s.agreement.k}/{s.agreement.n} shadowed requests; Wilson 95% interval"),
+         f"{s.agreement.k} of {s.agreement.records} shadowed requests agree, weighted; Wilson 95% interval"),
         ("Savings against always-reference", f"{_pct(s.savings)} [{_pct(s.savings_ci[0])}, {_pct(s.savings_ci[1])}]",
-         f"served {s.served_cost:.3g} vs reference {s.reference_cost:.3g} USD per shadowed request, verification "
-         "included; bootstrap 95% interval"),
+         f"served {s.served_cost:.3g} vs reference {s.reference_cost:.3g} USD per request (weighted over the shadowed "
+         "ones), verification included; bootstrap 95% interval"),
         ("Escalation rate", f"{_pct(s.escalation.value)} [{_pct(e_lo)}, {_pct(e_hi)}]",
-         f"{s.escalation.k}/{s.escalation.n} requests served past {models[0]}; Wilson 95% interval"),
+         f"{s.escalation.k}/{s.escalation.records} requests served past {models[0]}; Wilson 95% interval"),
         ("Verifier separation (AUROC)", "–" if s.auroc is None else f"{s.auroc:.3f}",
          f"{models[0]}'s confidence, agreeing vs disagreeing answers"),
     ]
@@ -168,7 +170,8 @@ def render_report(records: Sequence[Record], *, router: Router | None = None, ro
         f"<th>savings</th></tr>{time_rows}</table>",
         f"<h2>Does the verifier tell agreeing answers apart?</h2>{_histogram(s)}"
         f"<p>{len(s.confidence_agree)} answers of {esc(models[0])} agree with the reference, "
-        f"{len(s.confidence_disagree)} do not.</p>",
+        f"{len(s.confidence_disagree)} do not (shadowed requests; AUROC, unweighted: "
+        f"{'–' if s.auroc is None else f'{s.auroc:.3f}'}).</p>",
     ]
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>AutoMix traffic report</title>
@@ -177,8 +180,9 @@ table{{border-collapse:collapse;margin:1em 0}}th,td{{border-bottom:1px solid #dd
 td.v{{font-weight:600;white-space:nowrap}}svg{{max-width:100%;height:auto}}</style></head><body>
 <h1>AutoMix traffic report</h1>
 <p>{esc(source)}: {s.n_requests} requests{esc(span)} through {esc(' → '.join(models))}; {s.n_shadowed} shadowed
-(every tier also answered after the response, a uniform sample). Quality is agreement with the reference tier
-({esc(models[-1])}), the quality of always calling it; costs include verification.</p>
+(a uniform sample: every tier answered, after the response where the cascade had not run it), each weighted by
+the inverse of its chance of being shadowed so that they stand for all requests. Quality is agreement with the
+reference tier ({esc(models[-1])}), the quality of always calling it; costs include verification.</p>
 <table>{table}</table>
 {''.join(sections)}
 </body></html>

@@ -1,15 +1,19 @@
 """What recorded traffic says about the promise "the large model's quality for less": the figures of
 ``automix report`` (and the replay benchmark), each with its interval.
 
-* **Agreement of served answers**: on shadowed requests (a uniform sample, so unbiased), the share whose
-  served answer agrees with the reference tier's answer (the reference agrees with itself): the quality
-  kept against always calling the reference; Wilson interval.
+Estimates use the shadowed requests (the capture's uniform sample, every tier answered), each
+weighted by ``weight`` (the inverse of its chance of being shadowed; see :mod:`.from_traffic`):
+weighted means over them stand for all requests (Hajek estimates).
+
+* **Agreement of served answers**: the share whose served answer agrees with the reference tier's
+  answer (the reference agrees with itself): the quality kept against always calling the reference;
+  Wilson interval at the weights' effective sample size.
 * **Cost**: what was served (every visited tier, verification included) against what always calling
-  the reference would have cost, both on the shadowed requests (the reference's cost is measured only
-  there); savings = 1 - served / always-reference, bootstrap interval over the shadowed requests.
+  the reference would have cost (its answer alone); savings = 1 - served / always-reference, bootstrap
+  interval over the shadowed requests.
 * **Escalation rate**: share of all requests served past the first tier; Wilson interval.
 * Over time: the same per time bin. Confidence histograms of the first tier's answers that agree and
-  that do not (the verifier's separation, AUROC beside).
+  that do not (weighted), and the verifier's AUROC (unweighted, shadowed requests).
 """
 
 from __future__ import annotations
@@ -28,22 +32,32 @@ __all__ = ["Share", "TrafficSummary", "served_agrees", "summarize_traffic"]
 
 @dataclass(frozen=True)
 class Share:
-    """A share with its count and Wilson interval."""
+    """A (weighted) share with its Wilson interval; ``k`` of ``records`` records were successes."""
 
+    value: float
+    lo: float
+    hi: float
     k: int
-    n: int
+    records: int
 
-    @property
-    def value(self) -> float:
-        return self.k / self.n if self.n else float("nan")
+    @classmethod
+    def of(cls, flags: Sequence[bool], weights: Sequence[float] | np.ndarray | None = None) -> Share:
+        f = np.asarray(flags, float)
+        w = np.ones(len(f)) if weights is None else np.asarray(weights, float)
+        if len(f) == 0 or w.sum() <= 0:
+            return cls(float("nan"), 0.0, 1.0, 0, 0)
+        p = float((w * f).sum() / w.sum())
+        n_eff = float(w.sum() ** 2 / (w * w).sum())
+        lo, hi = wilson(p * n_eff, n_eff)
+        return cls(p, lo, hi, int(f.sum()), len(f))
 
     @property
     def ci(self) -> tuple[float, float]:
-        return wilson(self.k, self.n)
+        return self.lo, self.hi
 
     def to_json(self) -> dict[str, Any]:
-        return {"value": None if not self.n else round(self.value, 4), "k": self.k, "n": self.n,
-                "ci95": [round(x, 4) for x in self.ci]}
+        return {"value": None if not self.records else round(self.value, 4), "k": self.k, "records": self.records,
+                "ci95": [round(self.lo, 4), round(self.hi, 4)]}
 
 
 def _agrees(rec: Record, model: str, reference: str) -> bool | None:
@@ -91,8 +105,8 @@ class TrafficSummary:
     savings_ci: tuple[float, float]
     span: tuple[float, float] | None
     over_time: list[dict[str, Any]] = field(default_factory=list)
-    confidence_agree: list[float] = field(default_factory=list)
-    confidence_disagree: list[float] = field(default_factory=list)
+    confidence_agree: list[tuple[float, float]] = field(default_factory=list)  # (confidence, weight)
+    confidence_disagree: list[tuple[float, float]] = field(default_factory=list)
     auroc: float | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -111,56 +125,61 @@ def _auroc(pos: Sequence[float], neg: Sequence[float]) -> float | None:
     return float(((p[:, None] > n[None, :]).sum() + 0.5 * (p[:, None] == n[None, :]).sum()) / (len(p) * len(n)))
 
 
-def _savings(served: np.ndarray, ref: np.ndarray, boot: int, seed: int) -> tuple[float, tuple[float, float]]:
-    if len(served) == 0 or ref.sum() <= 0:
+def _savings(served: np.ndarray, ref: np.ndarray, w: np.ndarray, boot: int,
+             seed: int) -> tuple[float, tuple[float, float]]:
+    if len(served) == 0 or (w * ref).sum() <= 0:
         return float("nan"), (float("nan"), float("nan"))
-    value = 1.0 - served.sum() / ref.sum()
-    counts = resample_counts(len(served), boot, seed)
+    value = 1.0 - (w * served).sum() / (w * ref).sum()
+    counts = resample_counts(len(served), boot, seed) * w
     r = counts @ ref
     samples = 1.0 - (counts @ served) / np.where(r > 0, r, 1.0)
     return float(value), interval(samples)
 
 
+def _ref_cost(rec: Record) -> float:
+    o = rec.outputs[_reference(rec)]
+    return max(0.0, o.cost - (o.verifier_cost or 0.0))  # the reference called alone verifies nothing
+
+
 def summarize_traffic(records: Sequence[Record], *, bins: int = 8, boot: int = 300, seed: int = 0) -> TrafficSummary:
     """The figures of recorded traffic of one cascade (see the module docs)."""
+    from .from_traffic import _weight, shadowed
+
     if not records:
         raise ValueError("no traffic records to summarize")
     models = list(records[0].models)
-    shadow = [r for r in records if getattr(r, "shadow", False) is True]
-    agree_flags = [served_agrees(r) for r in shadow]
-    known = [(r, a) for r, a in zip(shadow, agree_flags) if a is not None]
-    agreement = Share(sum(a for _, a in known), len(known))
-    escalated = sum(str(getattr(r, "served", models[0])) != models[0] for r in records)
-    escalation = Share(escalated, len(records))
-    served = np.array([_served_cost(r) for r, _ in known])
-    ref = np.array([r.outputs[_reference(r)].cost for r, _ in known])
-    savings, savings_ci = _savings(served, ref, boot, seed)
+    full = shadowed(records, models)
+    known = [(r, a, _weight(r)) for r in full if (a := served_agrees(r)) is not None]
+    w = np.array([x[2] for x in known])
+    agreement = Share.of([a for _, a, _ in known], w)
+    escalation = Share.of([str(getattr(r, "served", models[0])) != models[0] for r in records])
+    served = np.array([_served_cost(r) for r, _, _ in known])
+    ref = np.array([_ref_cost(r) for r, _, _ in known])
+    savings, savings_ci = _savings(served, ref, w, boot, seed)
     times = [t for r in records if isinstance(t := getattr(r, "timestamp", None), (int, float))]
     span = (float(min(times)), float(max(times))) if times else None
     over_time: list[dict[str, Any]] = []
     if span is not None and known:
         edges = np.linspace(span[0], span[1] + 1e-9, bins + 1)
+        stamps = np.array([float(getattr(r, "timestamp", span[0])) for r, _, _ in known])
         for b in range(bins):
-            part = [(r, a) for r, a in known if edges[b] <= float(getattr(r, "timestamp", span[0])) < edges[b + 1]]
-            if not part:
+            idx = np.flatnonzero((stamps >= edges[b]) & (stamps < edges[b + 1]))
+            if not len(idx):
                 continue
-            share = Share(sum(a for _, a in part), len(part))
-            s = np.array([_served_cost(r) for r, _ in part])
-            rc = np.array([r.outputs[_reference(r)].cost for r, _ in part])
-            sv, sv_ci = _savings(s, rc, boot, seed + b + 1)
-            over_time.append({"start": float(edges[b]), "end": float(edges[b + 1]), "n": len(part),
+            share = Share.of([known[i][1] for i in idx], w[idx])
+            sv, sv_ci = _savings(served[idx], ref[idx], w[idx], boot, seed + b + 1)
+            over_time.append({"start": float(edges[b]), "end": float(edges[b + 1]), "n": len(idx),
                               "agreement": share.value, "agreement_ci95": list(share.ci), "savings": sv,
                               "savings_ci95": list(sv_ci)})
     first, reference = models[0], models[-1]
-    conf_a: list[float] = []
-    conf_d: list[float] = []
-    for r in records:
+    conf: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    for r in full:
         o = r.outputs.get(first)
         a = _agrees(r, first, _reference(r)) if first != reference else None
-        if o is None or o.confidence is None or a is None:
-            continue
-        (conf_a if a else conf_d).append(float(o.confidence))
-    return TrafficSummary(models, len(records), len(shadow), agreement, escalation,
-                          float(served.mean()) if len(served) else float("nan"),
-                          float(ref.mean()) if len(ref) else float("nan"), savings, savings_ci, span, over_time,
-                          conf_a, conf_d, _auroc(conf_a, conf_d))
+        if o is not None and o.confidence is not None and a is not None:
+            conf[a].append((float(o.confidence), _weight(r)))
+    pos, neg = [c for c, _ in conf[True]], [c for c, _ in conf[False]]
+    return TrafficSummary(models, len(records), len(full), agreement, escalation,
+                          float(np.average(served, weights=w)) if len(served) else float("nan"),
+                          float(np.average(ref, weights=w)) if len(ref) else float("nan"), savings, savings_ci, span,
+                          over_time, conf[True], conf[False], _auroc(pos, neg))

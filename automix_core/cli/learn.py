@@ -142,7 +142,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if not records:
         raise RecordError(f"no traffic records in {args.traffic}")
     router = Router.load(args.router) if args.router else None
-    summary = write_report(records, args.output, router=router, route=args.route, boot=args.boot,
-                           source=str(args.traffic))
+    try:
+        summary = write_report(records, args.output, router=router, route=args.route, boot=args.boot,
+                               source=str(args.traffic))
+    except ImportError as exc:  # matplotlib missing: say how to install it
+        print(f"automix: error: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps({"output": str(args.output), **summary}))
     return 0

@@ -72,7 +72,8 @@ def test_live_query_engine_one_line_switch_and_token_count(
     assert str(r).strip()
     assert r.source_nodes[0].node.node_id == "paris"
     total = llm.ledger.total
-    assert total.calls >= 3 and total.estimated_calls == 0  # llama.cpp reports usage
+    # the answer and (untrained default, OpenAILike on llama.cpp) one logprob verification call at least
+    assert total.calls >= 2 and total.estimated_calls == 0  # llama.cpp reports usage
     assert len(counter.llm_token_counts) == total.calls
     assert counter.total_llm_token_count == total.input_tokens + total.output_tokens
 
@@ -106,7 +107,7 @@ def test_live_verify_n_counts_every_choices_tokens(smollm_server: LocalServer, u
     tier = client(smollm_server, callback_manager=CallbackManager([debug]))
     llm = AutoMixLLM([tier, client(smollm_server)], names=["smollm-a", "smollm-b"],
                      prices=PriceTable(default=local_price(0.135)), k=4, verify_n=True, verify_max_tokens=40,
-                     answer_max_tokens=16, verify_temperature=1.0)
+                     answer_max_tokens=16, verify_temperature=1.0, verify_mode="sample")
     question = [ChatMessage(role=MessageRole.USER, content=QUESTION)]
     asyncio.run(llm.achat(question)) if use_async else llm.chat(question)
     verify = [u for u in llm.ledger.snapshot().entries if u.purpose == "verify" and u.tier == 0]

@@ -30,16 +30,19 @@ def _records(traffic: list[dict[str, object]]) -> list[Record]:
     return [Record.model_validate(t) for t in traffic]
 
 
-def test_traffic_format_reads_and_fit_uses_only_shadowed(tmp_path: Path) -> None:
+def test_traffic_format_reads_and_fit_uses_the_shadowed_sample(tmp_path: Path) -> None:
     d = write_traffic(tmp_path / "traffic", make_traffic(400, shadow_rate=0.5))
     recs = read_traffic(d)
     assert len(recs) == 400
-    n_shadow = sum(1 for r in recs if (r.model_extra or {}).get("shadow") is True)
-    assert 150 < n_shadow < 250
+    extra = [r.model_extra or {} for r in recs]
+    n_shadow = sum(1 for e in extra if e["shadow"] is True)
+    escalated = sum(1 for e in extra if e["shadow"] is False and e["served"] == "large")
+    assert 150 < n_shadow < 250 and escalated > 20
     # a record that was not shadowed and not escalated holds the first tier only
     assert any(list(r.outputs) == ["small"] for r in recs)
     fit = fit_from_traffic(recs)
-    assert fit.n_used == n_shadow == len(shadowed(recs)) and fit.n_train + fit.n_validation == n_shadow
+    # the shadowed sample only: an unshadowed escalated record holds every answer but is not in the sample
+    assert fit.n_used == n_shadow == len(shadowed(recs)) and fit.n_train + fit.n_validation == fit.n_used
     assert fit.router.models == ["small", "large"] and fit.router.n_train == fit.n_train
     lo, hi = fit.validation_ci
     assert lo <= fit.validation_dibc <= hi
@@ -151,17 +154,19 @@ def test_report_is_self_contained_and_shows_the_computed_figures(tmp_path: Path)
     # the figures computed from the traffic are on the page, with their intervals
     s = summarize_traffic(recs)
     assert summary["agreement"]["k"] == s.agreement.k and summary["shadowed"] == s.n_shadowed
-    assert f"{s.agreement.k}/{s.agreement.n} shadowed requests" in page
+    assert f"{s.agreement.k} of {s.agreement.records} shadowed requests agree" in page
     lo, hi = s.agreement.ci
     assert f"{s.agreement.value:.1%} [{lo:.1%}, {hi:.1%}]" in page
     assert f"{s.savings:.1%} [{s.savings_ci[0]:.1%}, {s.savings_ci[1]:.1%}]" in page
     assert "current router (95% interval)" in page
-    # what the figures say matches the traffic: served agreement counted by hand
-    shadow = [t for t in traffic if t["shadow"]]
-    agreeing = sum(1 for t in shadow if t["served"] == "large" or t["outputs"][t["served"]]["agrees"])
-    assert s.agreement.k == agreeing and s.agreement.n == len(shadow)
-    served = sum(o["cost"] for t in shadow for o in t["outputs"].values() if o["visited"])
-    always = sum(t["outputs"]["large"]["cost"] for t in shadow)
+    # what the figures say matches the traffic, computed by hand: weighted over the shadowed records
+    full = [t for t in traffic if t["shadow"]]
+    w = [t["weight"] for t in full]
+    agrees = [t["served"] == "large" or t["outputs"]["small"]["agrees"] for t in full]
+    assert s.agreement.k == sum(agrees) and s.agreement.records == len(full)
+    assert s.agreement.value == pytest.approx(sum(wi * a for wi, a in zip(w, agrees)) / sum(w))
+    served = sum(wi * sum(o["cost"] for o in t["outputs"].values() if o["visited"]) for wi, t in zip(w, full))
+    always = sum(wi * t["outputs"]["large"]["cost"] for wi, t in zip(w, full))
     assert s.savings == pytest.approx(1 - served / always)
     assert s.escalation.k == sum(t["served"] == "large" for t in traffic)
 
@@ -190,3 +195,28 @@ def test_reads_the_capture_folder_as_written_torn_tail_and_spool_replays(tmp_pat
     empty.mkdir()
     with pytest.raises(RecordError, match="no traffic files"):
         read_traffic(empty)
+
+
+def test_the_weighted_shadowed_sample_estimates_the_whole_traffic_without_bias() -> None:
+    # every answer of every request is known to the generator: the truth; a 20% shadow sample estimates it
+    traffic = make_traffic(3000, shadow_rate=0.2, seed=3)
+    truth = np.mean([t["served"] == "large" or t["outputs"]["small"]["agrees"] is not False for t in
+                     make_traffic(3000, shadow_rate=1.0, seed=3)])
+    recs = _records(traffic)
+    s = summarize_traffic(recs, boot=50)
+    lo, hi = s.agreement.ci
+    assert lo <= truth <= hi and abs(s.agreement.value - truth) < 0.03
+    # every record holding all answers (the sample plus the unshadowed escalated ones) leans towards escalation
+    full = [t for t in traffic if set(t["outputs"]) == {"small", "large"}]
+    biased = np.mean([t["served"] == "large" or t["outputs"]["small"]["agrees"] for t in full])
+    assert abs(biased - truth) > 0.03 and not lo <= biased <= hi
+
+
+def test_cli_report_without_matplotlib_says_how_to_install_it(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    d = write_traffic(tmp_path / "traffic", make_traffic(60, shadow_rate=0.5))
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
+    assert main(["report", str(d), "-o", str(tmp_path / "r.html")]) == 2
+    assert "pip install 'automix[plot]'" in capsys.readouterr().err and not (tmp_path / "r.html").exists()

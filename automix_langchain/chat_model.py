@@ -37,17 +37,17 @@ from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, PrivateAttr, field_validator
 
-from automix_core import AutoMix, AutoMixResult, RequestContext
+from automix_core import AutoMix, AutoMixResult, ConfigError, RequestContext
 
 from .config import TierInit, build_from_config
 from .messages import question_and_context, to_core_messages
 from .progress import flushed
-from .runs import _STREAM_PARENT, _child_of, _RunCapture, _split_text, _StreamParent, _with_handler
+from .runs import _STREAM_PARENT, _child_of, _running_under, _split_text, _stream_parent
 from .settings import UTILITY_TAG, AutoMixSettings
 from .tiers import ChildCallbacks, RunnableTier, tier_name
 
@@ -91,7 +91,7 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
     def model_post_init(self, context: Any, /) -> None:
         super().model_post_init(context)
         if self.verifiers is not None and len(self.verifiers) != len(self.tiers):
-            raise ValueError(f"verifiers must have one entry (or None) per tier: {len(self.tiers)}, "
+            raise ConfigError(f"verifiers must have one entry (or None) per tier: {len(self.tiers)}, "
                              f"got {len(self.verifiers)}")
         self.resolved_router(self.tier_names)
         self.check_tiers(self.tier_names)
@@ -376,18 +376,13 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
         stop: list[str] | None = None,
         **kwargs: Any,
     ) -> Iterator[AIMessageChunk]:
-        config = ensure_config(config)
-        capture = _RunCapture()
-        inner = super().stream(input, _with_handler(config, capture), stop=stop, **kwargs)
-        token = _STREAM_PARENT.set(_StreamParent(config, capture))
-        try:
+        config, parent = _stream_parent(config)
+        inner = super().stream(input, config, stop=stop, **kwargs)
+        with _running_under(parent):  # the cascade runs while the first chunk is drawn
             first = next(inner, None)
-        finally:
-            _STREAM_PARENT.reset(token)
-        if first is None:
-            return
-        yield first
-        yield from inner
+        if first is not None:
+            yield first
+            yield from inner
 
     async def astream(
         self,
@@ -397,19 +392,14 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
         stop: list[str] | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[AIMessageChunk]:
-        config = ensure_config(config)
-        capture = _RunCapture()
-        inner = super().astream(input, _with_handler(config, capture), stop=stop, **kwargs)
-        token = _STREAM_PARENT.set(_StreamParent(config, capture))
-        try:
+        config, parent = _stream_parent(config)
+        inner = super().astream(input, config, stop=stop, **kwargs)
+        with _running_under(parent):
             first = await anext(inner, None)
-        finally:
-            _STREAM_PARENT.reset(token)
-        if first is None:
-            return
-        yield first
-        async for chunk in inner:
-            yield chunk
+        if first is not None:
+            yield first
+            async for chunk in inner:
+                yield chunk
 
     # -- configuration ------------------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
 from pydantic import field_validator
 
-from automix_core import AutoMix, AutoMixResult, RequestContext
+from automix_core import AutoMix, AutoMixResult, ConfigError, RequestContext
 
 from .messages import input_question_and_context
 from .progress import flushed
@@ -68,9 +68,9 @@ class AutoMixRunnable(AutoMixSettings, RunnableSerializable[Any, Any]):
         super().model_post_init(context)
         n = len(self.tiers)
         if self.verifiers is not None and len(self.verifiers) != n:
-            raise ValueError(f"verifiers must have one entry (or None) per tier: {n}, got {len(self.verifiers)}")
+            raise ConfigError(f"verifiers must have one entry (or None) per tier: {n}, got {len(self.verifiers)}")
         if self.names is not None and len(self.names) != n:
-            raise ValueError(f"names must have one entry per tier: {n}, got {len(self.names)}")
+            raise ConfigError(f"names must have one entry per tier: {n}, got {len(self.names)}")
         for i in range(n):
             self._verifier(i)
         self.resolved_router(self.tier_names)
@@ -84,7 +84,7 @@ class AutoMixRunnable(AutoMixSettings, RunnableSerializable[Any, Any]):
         given = self.verifiers[i] if self.verifiers is not None else None
         found = given or find_chat_model(self.tiers[i])
         if found is None:
-            raise ValueError(f"tier {i} contains no chat model to verify with; pass verifiers=[...]")
+            raise ConfigError(f"tier {i} contains no chat model to verify with; pass verifiers=[...]")
         return found
 
     def _engine_now(self) -> AutoMix:

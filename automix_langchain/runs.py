@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextvars
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
@@ -20,7 +22,7 @@ from langchain_core.callbacks import (
 )
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
-from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables import RunnableConfig, ensure_config
 
 __all__ = ["UsageCollector"]
 
@@ -51,6 +53,24 @@ class _RunCapture(BaseCallbackHandler):
 _STREAM_PARENT: contextvars.ContextVar[_StreamParent | None] = contextvars.ContextVar(
     "automix_stream_parent", default=None
 )
+
+
+def _stream_parent(config: RunnableConfig | None) -> tuple[RunnableConfig, _StreamParent]:
+    """A ``stream()``/``astream()`` call's config with a :class:`_RunCapture` attached, and the
+    :class:`_StreamParent` that finds the run it makes."""
+    given = ensure_config(config)
+    capture = _RunCapture()
+    return _with_handler(given, capture), _StreamParent(given, capture)
+
+
+@contextmanager
+def _running_under(parent: _StreamParent) -> Iterator[None]:
+    """``parent`` as the stream call's run while the block runs (see :data:`_STREAM_PARENT`)."""
+    token = _STREAM_PARENT.set(parent)
+    try:
+        yield
+    finally:
+        _STREAM_PARENT.reset(token)
 
 
 def _with_handler(config: RunnableConfig, handler: BaseCallbackHandler) -> RunnableConfig:

@@ -11,30 +11,34 @@ verification samples say "correct").
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr
 
-from automix_core import RequestContext
-from automix_core.accounting.ledger import Budget, Ledger
-from automix_core.accounting.prices import PriceTable
-from automix_core.backends.wire import UsageScope
-from automix_core.cascade import AutoMix, Screen
-from automix_core.policies import Policy
-from automix_core.router import Router, coerce_router
-from automix_core.settings import CascadeSettings
+from automix_core import (
+    AutoMix,
+    Budget,
+    CascadeSettings,
+    ConfigError,
+    Ledger,
+    Policy,
+    PriceTable,
+    RequestContext,
+    Router,
+    Screen,
+    coerce_router,
+)
+from automix_core.integration import CascadeCalls, ToolCallPolicy, UsageScope, tool_call_screen, utility_tier
 
 from .messages import ContextFrom
 from .progress import progress_hook
-from .tiers import ChildCallbacks, RequestState, RunnableTier, ToolCallPolicy, supports_native_n
+from .tiers import ChildCallbacks, RequestState, RunnableTier, supports_native_n
 
 __all__ = ["UTILITY_TAG", "AutoMixSettings", "CascadeCalls"]
 
 UTILITY_TAG = "automix:utility"
 """The run tag that marks a utility call (see :attr:`AutoMixSettings.cascade_calls`)."""
 
-CascadeCalls = Literal["answers", "all"]
-"""Which calls run the cascade (see :attr:`AutoMixSettings.cascade_calls`)."""
 
 
 class AutoMixSettings(CascadeSettings):
@@ -125,15 +129,13 @@ class AutoMixSettings(CascadeSettings):
         """Checked once when the adapter is built: ``utility_tier`` is a tier, and every tier has a price
         (:meth:`check_prices`)."""
         if self.utility_tier >= len(names):
-            raise ValueError(f"utility_tier={self.utility_tier} is not a tier (there are {len(names)})")
+            raise ConfigError(f"utility_tier={self.utility_tier} is not a tier (there are {len(names)})")
         self.check_prices(names)
 
     def utility_call(self, tags: Sequence[str] | None) -> int | None:
         """The tier that answers a call whose run has ``tags`` when it is a utility call (see
         ``cascade_calls``), else None: the call runs the cascade."""
-        if self.cascade_calls == "answers" and tags and UTILITY_TAG in tags:
-            return self.utility_tier
-        return None
+        return utility_tier(self.cascade_calls, bool(tags) and UTILITY_TAG in (tags or ()), self.utility_tier)
 
     def check_prices(self, names: Sequence[str]) -> None:
         """Raise :class:`~automix_core.UnknownPriceError` (naming the tier and how to set a price) unless
@@ -141,18 +143,8 @@ class AutoMixSettings(CascadeSettings):
         (self.prices if self.prices is not None else PriceTable()).require(names)
 
     def screen(self) -> Screen | None:
-        """The tool-call policy as an engine screen (None for ``"verify"``)."""
-        if self.tool_calls == "verify":
-            return None
-        action: Literal["accept", "escalate"] = self.tool_calls
-
-        def screen(tier: int, gen: Any) -> Literal["accept", "escalate"] | None:
-            raw = getattr(gen, "raw", None)
-            if getattr(raw, "tool_calls", None):
-                return action
-            return None
-
-        return screen
+        """The tool-call policy as an engine screen (None for ``"verify"``): a reply with ``tool_calls``."""
+        return tool_call_screen(self.tool_calls, lambda tier, gen: bool(getattr(gen.raw, "tool_calls", None)))
 
     _engine: tuple[tuple[int, ...], AutoMix] | None = PrivateAttr(default=None)
 

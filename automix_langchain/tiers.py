@@ -33,7 +33,7 @@ import contextvars
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from langchain_core.callbacks import AsyncCallbackManager, BaseCallbackHandler, CallbackManager
 from langchain_core.language_models import BaseChatModel
@@ -41,10 +41,15 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.runnables import Runnable, RunnableConfig
 
-from automix_core.backends.wire import UsageScope, output_tokens
-from automix_core.cascade import Tier
-from automix_core.integration import TurnCache, model_error, secret_values
-from automix_core.models import Generation, Message, ModelError, RequestContext
+from automix_core import Generation, Message, ModelError, RequestContext, Tier
+from automix_core.integration import (
+    ToolCallPolicy,
+    TurnCache,
+    UsageScope,
+    model_error,
+    output_tokens,
+    secret_values,
+)
 
 from .logprobs import remember_no_logprobs, supports_logprobs, token_logprobs
 from .messages import output_text
@@ -69,7 +74,6 @@ keep a thread until they return by themselves)."""
 @functools.cache
 def _workers() -> concurrent.futures.ThreadPoolExecutor:
     return concurrent.futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="automix-sync")
-ToolCallPolicy = Literal["accept", "verify", "escalate"]
 ChildCallbacks = Callable[[], "CallbackManager | AsyncCallbackManager | list[BaseCallbackHandler] | None"]
 
 

@@ -23,7 +23,8 @@ once. Instrumentation spans of the tiers nest under the AutoMix span, and an
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator, Sequence
+import os
+from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
 from typing import Any, Literal
 
 from llama_index.core.base.llms.types import (
@@ -48,25 +49,26 @@ from automix_core import (
     AutoMixResult,
     Budget,
     CascadeSettings,
+    ConfigError,
     Generation,
     Hook,
     Ledger,
+    Policy,
     PriceTable,
     RequestContext,
+    Router,
     Tier,
 )
-from automix_core.router import RouterSpec
+from automix_core.integration import CascadeCalls, ToolCallPolicy, tool_call_screen, utility_tier
 
 from .events import _LAST, AutoMixEvent, _install_query_handler, _record, forward_llm_event, progress_hook
 from .responses import chat_response, completion_response, prompt_messages
 from .tiers import LlamaIndexChatModel
 from .tools import ToolCalls, _tool_question
 from .utils import (
-    CascadeCalls,
     Grounding,
     PromptMessages,
     PromptText,
-    ToolCallPolicy,
     ToolRequest,
     UsageScope,
     choice_texts,
@@ -171,7 +173,7 @@ class AutoMixLLM(CascadeSettings, ToolCalls, FunctionCallingLLM):
         *,
         verifiers: Sequence[LLM | None] | None = None,
         names: Sequence[str] | None = None,
-        router: RouterSpec = None,
+        router: Router | Policy | str | os.PathLike[str] | Mapping[str, Any] | None = None,
         prices: PriceTable | None = None,
         ledger: Ledger | None = None,
         budget: Budget | None = None,
@@ -186,11 +188,11 @@ class AutoMixLLM(CascadeSettings, ToolCalls, FunctionCallingLLM):
         **kwargs: Any,
     ) -> None:
         if verifiers is not None and len(verifiers) != len(tiers):
-            raise ValueError(f"{len(verifiers)} verifiers given for {len(tiers)} tiers")
+            raise ConfigError(f"{len(verifiers)} verifiers given for {len(tiers)} tiers")
         if names is not None and len(names) != len(tiers):
-            raise ValueError(f"{len(names)} names given for {len(tiers)} tiers")
+            raise ConfigError(f"{len(names)} names given for {len(tiers)} tiers")
         if not 0 <= utility_tier < max(1, len(tiers)):
-            raise ValueError(f"utility_tier={utility_tier} is not a tier (there are {len(tiers)})")
+            raise ConfigError(f"utility_tier={utility_tier} is not a tier (there are {len(tiers)})")
         super().__init__(  # type: ignore[call-arg]  # CascadeSettings first in the MRO; LLM takes these
             tiers=list(tiers), verifiers=None if verifiers is None else list(verifiers),
             names=None if names is None else list(names), sampling_kwargs=sampling_kwargs, verify_n=verify_n,
@@ -212,7 +214,8 @@ class AutoMixLLM(CascadeSettings, ToolCalls, FunctionCallingLLM):
             )
             wrapped.append(Tier(answerer, verifier))
         self._engine = AutoMix(wrapped, router=router, prices=prices, ledger=ledger, budget=budget,
-                               hooks=[*hooks, progress_hook(wrapped)], screen=self._screen, settings=self)
+                               hooks=[*hooks, progress_hook(wrapped)], settings=self,
+                               screen=tool_call_screen(tool_calls, self._has_tool_calls))
         _install_query_handler()
 
     @classmethod
@@ -255,29 +258,26 @@ class AutoMixLLM(CascadeSettings, ToolCalls, FunctionCallingLLM):
         last = _LAST.get()
         return last[1] if last is not None and last[0] == id(self) else None
 
-    def _screen(self, tier: int, gen: Generation) -> Literal["accept", "escalate"] | None:
-        """The tool-call policy as the engine's screen: for an answer with tool calls."""
-        if self.tool_calls == "verify" or not isinstance(gen.raw, ChatResponse):
-            return None
-        return self.tool_calls if tool_selections(self.tiers[tier], gen.raw) else None
+    def _has_tool_calls(self, tier: int, gen: Generation) -> bool:
+        """Whether a tier's answer holds tool calls (read by that tier), for the tool-call policy's screen."""
+        return isinstance(gen.raw, ChatResponse) and bool(tool_selections(self.tiers[tier], gen.raw))
 
     # what a prompt template says of the call it formats travels with its messages (see PromptMessages)
 
     def _get_messages(self, prompt: BasePromptTemplate, **prompt_args: Any) -> list[ChatMessage]:
         return PromptMessages(super()._get_messages(prompt, **prompt_args), grounding_from_prompt(prompt, prompt_args),
-                              self.cascade_calls == "answers" and is_utility_call(prompt))
+                              is_utility_call(prompt))
 
     def _get_prompt(self, prompt: BasePromptTemplate, **prompt_args: Any) -> str:
         return PromptText(super()._get_prompt(prompt, **prompt_args), grounding_from_prompt(prompt, prompt_args),
-                          self.cascade_calls == "answers" and is_utility_call(prompt))
+                          is_utility_call(prompt))
 
     def _prompt_messages(self, prompt: str) -> list[ChatMessage]:
         """A ``complete`` call's prompt as messages, carrying what its template said (a condense step
         formatted by a chat engine itself is recognised by its text: :func:`is_condense_text`)."""
         if isinstance(prompt, PromptText):
             return PromptMessages(prompt_messages(prompt), prompt.grounding, prompt.utility)
-        condense = self.cascade_calls == "answers" and is_condense_text(prompt)
-        return PromptMessages(prompt_messages(prompt), None, condense)
+        return PromptMessages(prompt_messages(prompt), None, is_condense_text(prompt))
 
     def _begin(
         self, messages: Sequence[ChatMessage], question: str | None, context: str, tools: ToolRequest | None
@@ -291,11 +291,12 @@ class AutoMixLLM(CascadeSettings, ToolCalls, FunctionCallingLLM):
             question, context = _tool_question(messages, core)
         elif question is None and isinstance(grounding, Grounding):
             question, context = grounding.question, grounding.context
-        utility = tools is None and bool(getattr(messages, "utility", False))
+        tier = utility_tier(self.cascade_calls, tools is None and bool(getattr(messages, "utility", False)),
+                            self.utility_tier)
         request = RequestContext(messages=messages, tools=tools.tools if tools is not None else (),
                                  tool_options=tools.kwargs if tools is not None else {}, state=tools)
         return {"question": question or "", "context": context, "messages": core, "request": request,
-                "tier": self.utility_tier if utility else None}, utility
+                "tier": tier}, tier is not None
 
     def _finished(self, result: AutoMixResult, utility: bool = False) -> tuple[AutoMixResult, dict[str, Any]]:
         if utility:  # the engine's note says one tier answered, unverified; say why

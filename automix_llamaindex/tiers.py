@@ -21,8 +21,7 @@ from automix_core import (
     ModelError,
     RequestContext,
 )
-from automix_core.backends.wire import parse_logprobs
-from automix_core.integration import model_error, secret_values
+from automix_core.integration import model_error, parse_logprobs, secret_values
 
 from .utils import (
     _OPENAI_HOSTS,

@@ -9,7 +9,7 @@ import json
 from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -26,23 +26,16 @@ from llama_index.core.prompts import BasePromptTemplate
 from llama_index.core.prompts.prompt_type import PromptType
 
 from automix_core import (
+    InvalidRequestError,
     Message,
 )
-from automix_core.backends.wire import UsageScope
-from automix_core.integration import TurnCache
+from automix_core.integration import CascadeCalls, ToolCallPolicy, TurnCache, UsageScope
 
 __all__ = ["CascadeCalls", "Grounding", "ToolCallPolicy", "UsageScope", "choice_output_tokens", "choice_texts",
            "counts_first_choice",
            "grounding_from_prompt", "is_condense_text", "is_utility_call", "reported_usage", "supports_native_n",
            "to_core_messages", "tool_calls_text"]
 
-ToolCallPolicy = Literal["accept", "verify", "escalate"]
-"""What :class:`~automix_llamaindex.AutoMixLLM` does when a tier answers with tool calls (as in the
-LangChain adapter): verify the calls, rendered as text, like any answer (``"verify"``); keep them
-unverified (``"accept"``); or escalate without verifying (``"escalate"``; the last tier's calls are kept)."""
-
-CascadeCalls = Literal["answers", "all"]
-"""Which ``predict`` calls :class:`~automix_llamaindex.AutoMixLLM` cascades (see :func:`is_utility_call`)."""
 
 """What a server's ``completion_tokens`` counts in a response with ``n`` choices: every choice (OpenAI)
 or the first only (llama.cpp), as :data:`automix_core.backends.openai_compat.UsageScope`."""
@@ -74,11 +67,11 @@ def to_core_messages(messages: Sequence[ChatMessage], *, tools: bool = False) ->
     ``Call tool <name> with arguments <json>`` lines (what the verifier reads).
     """
     if not messages:
-        raise ValueError("AutoMixLLM needs at least one ChatMessage; got an empty list")
+        raise InvalidRequestError("AutoMixLLM needs at least one ChatMessage; got an empty list")
     out: list[Message] = []
     for i, m in enumerate(messages):
         if not isinstance(m, ChatMessage):
-            raise ValueError(f"AutoMixLLM takes LlamaIndex ChatMessage objects; messages[{i}] is a "
+            raise InvalidRequestError(f"AutoMixLLM takes LlamaIndex ChatMessage objects; messages[{i}] is a "
                              f"{type(m).__name__}")
         role = _ROLES.get(m.role)
         if tools and m.role in (MessageRole.TOOL, MessageRole.FUNCTION):
@@ -86,10 +79,10 @@ def to_core_messages(messages: Sequence[ChatMessage], *, tools: bool = False) ->
             out.append({"role": "user", "content": f"[result of tool {name}]\n{m.content or ''}"})
             continue
         if role is None:
-            raise ValueError(f"AutoMixLLM handles text chat only; got a {m.role.value!r} message")
+            raise InvalidRequestError(f"AutoMixLLM handles text chat only; got a {m.role.value!r} message")
         bad = [type(b).__name__ for b in m.blocks if type(b).__name__ in _NON_TEXT_BLOCKS]
         if bad:
-            raise ValueError(f"AutoMixLLM handles text chat only; a {role} message holds {', '.join(bad)}")
+            raise InvalidRequestError(f"AutoMixLLM handles text chat only; a {role} message holds {', '.join(bad)}")
         content = m.content or ""
         if tools and role == "assistant":
             content = _join(content, render_tool_calls(_message_tool_calls(m)))

@@ -19,7 +19,7 @@ from ..accounting.ledger import Budget, Ledger, usage_from_generation
 from ..accounting.prices import PriceTable
 from ..accounting.tokens import count_messages, messages_upper_bound
 from ..aio import within
-from ..errors import AllTiersFailedError, ConfigError, InvalidRequestError
+from ..errors import AllTiersFailedError, ConfigError, InvalidRequestError, InvalidRequestTypeError
 from ..integration import surfaced
 from ..models import ChatModel, Generation, Message, ModelError, RequestContext, checked_generation, request_kwargs
 from ..policies import Observation
@@ -71,15 +71,15 @@ def _best_answer(answers: dict[int, str], obs: list[Observation]) -> int:
 
 def _check_messages(messages: object) -> list[Message]:
     if not isinstance(messages, list) or not messages:
-        raise InvalidRequestError("AutoMix messages must be a non-empty list of {'role': ..., 'content': str} dicts",
-                                  param="messages")
+        raise InvalidRequestTypeError("AutoMix messages must be a non-empty list of {'role': ..., 'content': str} "
+                                      "dicts", param="messages")
     for i, m in enumerate(messages):
         if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant"):
-            raise InvalidRequestError(f"AutoMix messages[{i}] must be a dict with role 'system', 'user' or "
-                                      "'assistant'", param=f"messages[{i}]")
+            raise InvalidRequestTypeError(f"AutoMix messages[{i}] must be a dict with role 'system', 'user' or "
+                                          "'assistant'", param=f"messages[{i}]")
         if not isinstance(m.get("content"), str):
-            raise InvalidRequestError(f"AutoMix messages[{i}]['content'] must be text, got "
-                                      f"{type(m.get('content')).__name__}", param=f"messages[{i}].content")
+            raise InvalidRequestTypeError(f"AutoMix messages[{i}]['content'] must be text, got "
+                                          f"{type(m.get('content')).__name__}", param=f"messages[{i}].content")
     return messages
 
 
@@ -239,7 +239,7 @@ class AutoMix:
         request: RequestContext | None = None,
     ) -> Generator[_Request, _Reply, AutoMixResult]:
         if not isinstance(question, str) or not isinstance(context, str):
-            raise InvalidRequestError("AutoMix question and context must be text")
+            raise InvalidRequestTypeError("AutoMix question and context must be text")
         if messages is not None:
             messages = _check_messages(messages)
         if not question.strip() and not (messages and any(m["content"].strip() for m in messages)):

@@ -94,7 +94,7 @@ class Metrics:
         self.shadow_records.labels(route, str(bool(rec.get("shadow"))).lower()).inc()
         if any(d.get("decision") == "escalate" for d in rec.get("decisions") or []):
             self.shadow_escalated.labels(route).inc()
-        ref = outputs.get(str(rec.get("reference")), {})
+        ref = outputs.get(str(rec.get("reference_model")), {})
         served = outputs.get(str(rec.get("served")), {})
         if rec.get("shadow") and ref and isinstance(served.get("agrees"), bool):
             self.shadow_agreeing.labels(route).inc(int(served["agrees"]))

@@ -17,7 +17,7 @@ through the OpenAI-compatible endpoint. Then, from the records and the ``/metric
   after the first one), against p50 with shadowing. On a CPU-bound machine the shadow work of one request
   competes with the next request's compute: shadowing adds no wait to a response, but it does take cores.
 
-Writes ``benchmarks/results/traffic_live.json`` and ``.txt``.
+Writes ``benchmarks/results/traffic_live_<small model family>.json`` and ``.txt``.
 """
 
 from __future__ import annotations
@@ -52,7 +52,9 @@ def free_port() -> int:
 def serve(args: argparse.Namespace, tmp: Path, traffic: bool) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     cmd = [sys.executable, "-m", "automix_server", "--local", args.local, "--port", str(port), "--api-key", KEY,
-           "--k", str(args.k), "--max-tokens", str(args.max_tokens), "--parallel", "2", "--log-level", "warning"]
+           "--max-tokens", str(args.max_tokens), "--parallel", "2", "--log-level", "warning"]
+    if args.k is not None:  # else the server's default: the shipped router's method for the shipped pair, else 4
+        cmd += ["--k", str(args.k)]
     if traffic:
         cmd += ["--traffic", str(tmp / "traffic"), "--shadow-rate", str(args.shadow_rate)]
     proc = subprocess.Popen(cmd)
@@ -113,14 +115,18 @@ def main() -> int:
     ap.add_argument("--local", default="smollm2-135m,qwen2.5-coder-0.5b")
     ap.add_argument("--requests", type=int, default=40)
     ap.add_argument("--shadow-rate", type=float, default=1.0)
-    ap.add_argument("--k", type=int, default=2)
+    ap.add_argument("--k", type=int, default=None)
     ap.add_argument("--max-tokens", type=int, default=24)
     ap.add_argument("--baseline", type=int, default=None, help="requests without capture (default: --requests / 2)")
     args = ap.parse_args()
     from automix_core.traffic import read_traffic, wilson
 
     rows = questions(args.requests)
-    gold = {r["query"]: r.get("reference") for r in rows}
+    gold = {r["query"]: r.get("reference") for r in rows}  # a record's query is the whole user message
+
+    def gold_of(rec: dict[str, Any]) -> str | None:
+        return next((g for q, g in gold.items() if q in (rec.get("query") or "")), None)
+
     tmp = Path(tempfile.mkdtemp(prefix="traffic-live-"))
     proc, url = serve(args, tmp, traffic=True)
     try:
@@ -133,13 +139,13 @@ def main() -> int:
         stop(proc)
     recs = read_traffic(tmp / "traffic")
     shadowed = [r for r in recs if r["shadow"]]
-    ref = recs[0]["reference"]
+    ref = recs[0]["reference_model"]
     agree = [bool(r["outputs"][r["served"]]["agrees"]) for r in shadowed]
     served_cost = sum(o["cost"] for r in shadowed for o in r["outputs"].values() if o["visited"])
     large_cost = sum(r["outputs"][ref]["cost"] - r["outputs"][ref]["verifier_cost"] for r in shadowed)
     esc = sum(any(d["decision"] == "escalate" for d in r["decisions"]) for r in recs)
-    pairs = [(label(r["outputs"][r["served"]]["answer"]) == gold.get(r["query"]), a)
-             for r, a in zip(shadowed, agree) if gold.get(r["query"])]
+    pairs = [(label(r["outputs"][r["served"]]["answer"]) == gold_of(r), a) for r, a in zip(shadowed, agree)
+             if gold_of(r)]
     n_base = args.baseline if args.baseline is not None else max(1, args.requests // 2)
     base_lat: list[float] = []
     if n_base:
@@ -156,7 +162,7 @@ def main() -> int:
         "agreement": sum(agree) / len(agree) if agree else None, "agreement_wilson95": [lo, hi],
         "served_cost_usd": served_cost, "always_large_cost_usd": large_cost,
         "cost_ratio": served_cost / large_cost if large_cost else None,
-        "escalation_rate": esc / len(recs), "shadow_spend_usd": metric(page, "automix_shadow_spend_usd_total"),
+        "escalation_rate": esc / len(recs), "shadow_spend_usd": metric(page, "automix_shadow_spend_usd_total") or 0.0,
         "metric_agreement": metric(page, "automix_shadow_agreement"),
         "agreement_equals_gold": (sum(c == a for c, a in pairs) / len(pairs)) if pairs else None,
         "served_correct_gold": (sum(c for c, _ in pairs) / len(pairs)) if pairs else None,
@@ -165,9 +171,10 @@ def main() -> int:
         if base_lat else None, "cpu_count": os.cpu_count(),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "traffic_live.json").write_text(json.dumps(out, indent=1))
+    stem = "traffic_live_" + args.local.split(",")[0].split("-")[0]  # one result per pair family
+    (RESULTS / f"{stem}.json").write_text(json.dumps(out, indent=1))
     text = "\n".join(f"{k}: {v}" for k, v in out.items())
-    (RESULTS / "traffic_live.txt").write_text(text + "\n")
+    (RESULTS / f"{stem}.txt").write_text(text + "\n")
     print(text)
     return 0
 

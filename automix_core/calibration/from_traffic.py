@@ -205,7 +205,7 @@ def fit_from_traffic(records: Sequence[Record], *, policy: str = "pomdp", valida
             f"{len(used)} shadowed traffic records for {models} (of {len(recs)} recorded); at least {min_records} "
             f"are needed to fit and validate a router: serve with --shadow-rate R until R x requests >= {min_records}")
     if reference is None:  # the records name their reference tier; else the last tier
-        reference = next((r.reference for r in used if r.reference in models), models[-1])
+        reference = next((m for r in used if (m := getattr(r, "reference_model", None)) in models), models[-1])
     labelled, stats = label_by_agreement(used, reference=reference, rule=rule)
     data, weights = traffic_arrays(labelled, models)
     val = np.array([_in_validation(r.id, validation, seed) for r in labelled])
@@ -265,6 +265,6 @@ def records_to_traffic(records: Sequence[Record], models: Sequence[str], *, shad
         out.append({"id": f"req-{i}", "request_id": f"req-{i}", "timestamp": start + i * interval_s,
                     "route": route, "task": route, "query": rec.query, "context": rec.context, "store_text": True,
                     "models": models, "served": models[top], "decisions": decisions, "shadow": shadow,
-                    "weight": 1.0 / shadow_rate if shadow else 1.0, "reference": models[-1],
+                    "weight": 1.0 / shadow_rate if shadow else 1.0, "reference_model": models[-1],
                     "router": "untrained" if router is None else "router", "outputs": outputs})
     return out

@@ -84,7 +84,7 @@ def served_agrees(rec: Record) -> bool | None:
 
 
 def _reference(rec: Record) -> str:
-    ref = getattr(rec, "reference", None)
+    ref = getattr(rec, "reference_model", None)
     return ref if isinstance(ref, str) and ref in rec.models else rec.models[-1]
 
 

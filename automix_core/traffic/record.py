@@ -5,14 +5,13 @@ works even when no text is kept."""
 
 from __future__ import annotations
 
-import importlib
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..accounting.ledger import Usage
+from ..calibration import agreement
 from ..cascade.result import AutoMixResult, TierTrace
 
 __all__ = ["ShadowOutput", "agreement_rule", "build_record"]
@@ -32,22 +31,8 @@ class ShadowOutput:
 Agree = Callable[[str | None, str, str], bool]
 
 
-def _norm(text: str) -> str:
-    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
-
-
-def _contain(question: str | None, answer: str, reference: str) -> bool:
-    """Fallback rule: normalised texts equal, or one contains the other (until the agreement module lands)."""
-    a, r = _norm(answer), _norm(reference)
-    return bool(a) and bool(r) and (a == r or f" {a} " in f" {r} " or f" {r} " in f" {a} ")
-
-
 def agreement_rule(rule: str = "auto") -> Agree:
     """The offline agreement rule ``rule`` of :mod:`automix_core.calibration.agreement`."""
-    try:  # the agreement module of issue 23's calibration side; the containment rule until it is there
-        agreement = importlib.import_module("automix_core.calibration.agreement")
-    except ImportError:
-        return _contain
     fn: Callable[..., bool] = agreement.agree
 
     def agree(question: str | None, answer: str, reference: str) -> bool:
@@ -104,6 +89,6 @@ def build_record(result: AutoMixResult, models: Sequence[str], *, rid: str, rout
         "served": result.model, "served_tier": result.tier,
         "decisions": [{"model": t.model, "confidence": t.confidence, "decision": _decision(t, last)}
                       for t in result.trace if t.decision is not None],
-        "shadow": shadow is not None, "weight": weight, "reference": models[ref], "router": router,
+        "shadow": shadow is not None, "weight": weight, "reference_model": models[ref], "router": router,
         "outputs": {models[i]: outputs[i] for i in sorted(outputs)},
     }

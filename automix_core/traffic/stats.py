@@ -9,24 +9,14 @@ means over a uniform sample of all requests.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from ..calibration.uncertainty import wilson
+
 __all__ = ["DriftCheck", "Snapshot", "TrafficStats", "weighted_mean", "wilson"]
-
-
-def wilson(successes: float, n: float, z: float = 1.96) -> tuple[float, float]:
-    """The Wilson score interval of a proportion (``(0, 1)`` when ``n`` is 0)."""
-    if n <= 0:
-        return 0.0, 1.0
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def weighted_mean(values: list[float], weights: list[float]) -> float | None:
@@ -101,7 +91,7 @@ class TrafficStats:
             if any(d.get("decision") == "escalate" for d in rec.get("decisions") or []):
                 self.escalated += 1
             served = outputs.get(rec.get("served") or "", {})
-            ref = outputs.get(rec.get("reference") or "", {})
+            ref = outputs.get(rec.get("reference_model") or "", {})
             agrees = served.get("agrees")
             if rec.get("shadow") and isinstance(agrees, bool) and ref:
                 w = float(rec.get("weight") or 1.0)
@@ -111,7 +101,7 @@ class TrafficStats:
                 self.s_agree_n += int(agrees)
                 self.s_served_cost += w * served_cost
                 self.s_ref_cost += w * (float(ref.get("cost") or 0.0) - float(ref.get("verifier_cost") or 0.0))
-                if rec.get("served") != rec.get("reference"):
+                if rec.get("served") != rec.get("reference_model"):
                     was = self.drift.drifting
                     fired = self.drift.add(agrees) and not was
         return fired

@@ -64,7 +64,7 @@ def test_local_traffic_records_metrics_and_kill(tmp_path: Path, start_server: An
     for rid in ids:
         r = recs[rid]
         assert r["models"] == ["smollm2-135m", "qwen2.5-coder-0.5b"] and r["shadow"] is True and r["weight"] == 1.0
-        assert r["reference"] == "qwen2.5-coder-0.5b" and r["served"] in r["models"] and r["query"]
+        assert r["reference_model"] == "qwen2.5-coder-0.5b" and r["served"] in r["models"] and r["query"]
         small, large = r["outputs"]["smollm2-135m"], r["outputs"]["qwen2.5-coder-0.5b"]
         assert small["visited"] is True and small["answer"] and 0.0 <= small["confidence"] <= 1.0
         assert large["answer"] and large["agrees"] is True and isinstance(small["agrees"], bool)

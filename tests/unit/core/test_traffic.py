@@ -59,7 +59,7 @@ def test_shadowed_record_holds_every_tier_and_agreement(tmp_path: Path) -> None:
     am.traffic.close()
     [rec] = read_traffic(tmp_path)
     assert rec["served"] == "small" and rec["shadow"] is True and rec["weight"] == 1.0
-    assert rec["query"] == "What is q5?" and rec["reference"] == "large" and rec["models"] == ["small", "large"]
+    assert rec["query"] == "What is q5?" and rec["reference_model"] == "large" and rec["models"] == ["small", "large"]
     small, large = rec["outputs"]["small"], rec["outputs"]["large"]
     assert small["visited"] is True and large["visited"] is False
     assert small["agrees"] is True and large["agrees"] is True and large["answer"] == "answer 5"
@@ -211,7 +211,7 @@ def test_config_rejects_bad_rate() -> None:
 
 
 def drift_record(agrees: bool) -> dict[str, Any]:
-    return {"id": "x", "served": "small", "reference": "large", "shadow": True, "weight": 1.0,
+    return {"id": "x", "served": "small", "reference_model": "large", "shadow": True, "weight": 1.0,
             "decisions": [{"model": "small", "confidence": 0.9, "decision": "accept"}],
             "outputs": {"small": {"cost": 1.0, "verifier_cost": 0.5, "visited": True, "agrees": agrees},
                         "large": {"cost": 4.0, "verifier_cost": 0.0, "visited": False, "agrees": True}}}

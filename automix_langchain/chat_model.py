@@ -208,7 +208,7 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
 
     def _engine_now(self) -> AutoMix:
         """The engine over this model's tiers, built once (see :meth:`AutoMixSettings.cached_engine`)."""
-        return self.cached_engine((*map(id, self.tiers), *map(id, self.verifiers or ())), self._tier_objects,
+        return self.cached_engine((id(self), *map(id, self.tiers), *map(id, self.verifiers or ())), self._tier_objects,
                                   answer_max_tokens=self.max_tokens, answer_temperature=self.temperature or 0.0)
 
     def _tier_objects(self) -> list[RunnableTier]:

@@ -89,7 +89,7 @@ class AutoMixRunnable(AutoMixSettings, RunnableSerializable[Any, Any]):
 
     def _engine_now(self) -> AutoMix:
         """The engine over this runnable's tiers, built once (see :meth:`AutoMixSettings.cached_engine`)."""
-        return self.cached_engine((*map(id, self.tiers), *map(id, self.verifiers or ())), self._tier_objects)
+        return self.cached_engine((id(self), *map(id, self.tiers), *map(id, self.verifiers or ())), self._tier_objects)
 
     def _tier_objects(self) -> list[RunnableTier]:
         names = self.tier_names

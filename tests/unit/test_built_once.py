@@ -114,6 +114,10 @@ def test_langchain_engine_is_rebuilt_when_a_setting_changes(built: dict[str, int
     assert llm.invoke("q?").content == "large"
     assert built["AutoMix"] == 2
     assert all(t.k == 1 for t in llm._engine_now().methods)
+    copy = llm.model_copy(update={"k": 3})  # a copy (fields set without __setattr__) builds its own
+    assert copy.invoke("q?").content == "large"
+    assert built["AutoMix"] == 3 and all(t.k == 3 for t in copy._engine_now().methods)
+    assert all(t.k == 1 for t in llm._engine_now().methods)
 
 
 def test_langchain_runnable_builds_its_engine_once(built: dict[str, int]) -> None:

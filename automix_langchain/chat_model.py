@@ -368,14 +368,8 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
         for chunk in self._chunks(await self._arun(messages, stop, kwargs, run_manager)):
             yield chunk
 
-    def stream(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        *,
-        stop: list[str] | None = None,
-        **kwargs: Any,
-    ) -> Iterator[AIMessageChunk]:
+    def stream(self, input: LanguageModelInput, config: RunnableConfig | None = None, *, stop: list[str] | None = None,
+               **kwargs: Any) -> Iterator[AIMessageChunk]:
         config, parent = _stream_parent(config)
         inner = super().stream(input, config, stop=stop, **kwargs)
         with _running_under(parent):  # the cascade runs while the first chunk is drawn
@@ -384,14 +378,8 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
             yield first
             yield from inner
 
-    async def astream(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        *,
-        stop: list[str] | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[AIMessageChunk]:
+    async def astream(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
+                      stop: list[str] | None = None, **kwargs: Any) -> AsyncIterator[AIMessageChunk]:
         config, parent = _stream_parent(config)
         inner = super().astream(input, config, stop=stop, **kwargs)
         with _running_under(parent):

@@ -332,9 +332,7 @@ class AutoMix:
                     for g, m in zip(vreply.generations, vreply.messages):
                         self._bill(tr, g, m, "verify")
                     conf = vreply.confidence
-                    tr.verified = vreply.parsed
-                    tr.verdicts = list(vreply.verdicts)
-                    tr.samples = list(vreply.samples)
+                    tr.verified, tr.verdicts, tr.samples = vreply.parsed, list(vreply.verdicts), list(vreply.samples)
                     tr.verify_mode = vreply.mode
                     tr.neutralised = [f.as_dict() for f in vreply.neutralised]
                     tr.claim = vreply.claim

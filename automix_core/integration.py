@@ -20,7 +20,8 @@ it needs beyond that lives here, written once:
 * :func:`~automix_core.verify.draw.draw` / :func:`~automix_core.verify.draw.adraw`: k samples with
   ``n`` and its fallbacks (the :class:`~automix_core.verify.Verifier` uses them for every model).
 * What a request is, the same in every adapter: :func:`question_and_context` (the question and the
-  context the verifier reads, from chat messages; :data:`ContextSource`), :data:`ToolCallPolicy` and
+  context the verifier reads, from chat messages; :data:`ContextSource`), :func:`render_tool_calls`
+  (tool calls as the text the verifier reads), :data:`ToolCallPolicy` and
   :func:`tool_call_screen` (a tier's tool calls verified, accepted or escalated), :data:`CascadeCalls`
   and :func:`utility_tier` (which calls run the cascade), and the seam's
   :class:`~automix_core.models.RequestContext` and :data:`~automix_core.models.CallKind`.
@@ -34,6 +35,7 @@ it needs beyond that lives here, written once:
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
@@ -68,6 +70,7 @@ __all__ = [
     "progress_event",
     "question_and_context",
     "rejected_request",
+    "render_tool_calls",
     "scrub_secrets",
     "secret_values",
     "surfaced",
@@ -357,6 +360,20 @@ ToolCallPolicy = Literal["accept", "verify", "escalate"]
 """What an adapter does when a tier answers with tool calls: verify the calls, rendered as text
 (``Call tool <name> with arguments <json>``), like any answer (``"verify"``); keep them unverified
 (``"accept"``); or escalate without verifying (``"escalate"``; the last tier's calls are always kept)."""
+
+
+def render_tool_calls(tool_calls: Iterable[Mapping[str, Any]]) -> str:
+    """OpenAI ``tool_calls`` as the text the verifier reads: ``Call tool NAME with arguments ARGS`` a
+    line (ARGS as sent when it is a string, else as JSON with sorted keys). Adapters give their
+    framework's calls in this shape (``{"function": {"name": ..., "arguments": ...}}``)."""
+    lines = []
+    for call in tool_calls:
+        fn = call.get("function")
+        fn = fn if isinstance(fn, Mapping) else {}
+        args = fn.get("arguments", "")
+        text = args if isinstance(args, str) else json.dumps(args, sort_keys=True, default=str)
+        lines.append(f"Call tool {fn.get('name', '?')} with arguments {text}")
+    return "\n".join(lines)
 
 
 def tool_call_screen(policy: ToolCallPolicy, has_tool_calls: Callable[[int, Generation], bool]) -> Screen | None:

@@ -38,7 +38,7 @@ from langchain_core.prompt_values import PromptValue
 from pydantic import BaseModel
 
 from automix_core import InvalidRequestError, Message, UnsupportedMessageError
-from automix_core.integration import ContextSource
+from automix_core.integration import ContextSource, render_tool_calls
 from automix_core.integration import question_and_context as core_question_and_context
 
 __all__ = [
@@ -74,10 +74,7 @@ def message_text(message: BaseMessage) -> str:
 
 
 def _tool_calls_text(message: AIMessage) -> str:
-    return "\n".join(
-        f"Call tool {call['name']} with arguments {json.dumps(call['args'], sort_keys=True, default=str)}"
-        for call in message.tool_calls
-    )
+    return render_tool_calls({"function": {"name": c["name"], "arguments": c["args"]}} for c in message.tool_calls)
 
 
 def ai_text(message: AIMessage) -> str:

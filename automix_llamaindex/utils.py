@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from automix_core import (
     InvalidRequestError,
     Message,
 )
-from automix_core.integration import CascadeCalls, ToolCallPolicy, TurnCache, UsageScope
+from automix_core.integration import CascadeCalls, ToolCallPolicy, TurnCache, UsageScope, render_tool_calls
 
 __all__ = ["CascadeCalls", "Grounding", "ToolCallPolicy", "UsageScope", "choice_output_tokens", "choice_texts",
            "counts_first_choice",
@@ -85,7 +84,7 @@ def to_core_messages(messages: Sequence[ChatMessage], *, tools: bool = False) ->
             raise InvalidRequestError(f"AutoMixLLM handles text chat only; a {role} message holds {', '.join(bad)}")
         content = m.content or ""
         if tools and role == "assistant":
-            content = _join(content, render_tool_calls(_message_tool_calls(m)))
+            content = _join(content, _rendered(_message_tool_calls(m)))
         out.append({"role": role, "content": content})  # type: ignore[typeddict-item]
     return out
 
@@ -97,10 +96,9 @@ def _join(*parts: str) -> str:
     return "\n".join(p for p in parts if p.strip())
 
 
-def render_tool_calls(calls: Sequence[tuple[str, object]]) -> str:
-    """``Call tool <name> with arguments <json>``, one line per call (the LangChain adapter's rendering)."""
-    return "\n".join(f"Call tool {name} with arguments {json.dumps(args, sort_keys=True, default=str)}"
-                     for name, args in calls)
+def _rendered(calls: Sequence[tuple[str, object]]) -> str:
+    """``(name, arguments)`` pairs as the verifier reads them (:func:`~automix_core.integration.render_tool_calls`)."""
+    return render_tool_calls({"function": {"name": name, "arguments": args}} for name, args in calls)
 
 
 def _message_tool_calls(message: ChatMessage) -> list[tuple[str, object]]:
@@ -132,7 +130,7 @@ def tool_selections(llm: LLM, response: ChatResponse) -> list[ToolSelection]:
 def tool_calls_text(llm: LLM, response: ChatResponse) -> str:
     """What the verifier reads of a tier's tool-calling answer: its text, then one line per tool call."""
     calls = [(s.tool_name, s.tool_kwargs) for s in tool_selections(llm, response)]
-    return _join(response.message.content or "", render_tool_calls(calls))
+    return _join(response.message.content or "", _rendered(calls))
 
 
 @dataclass

@@ -51,7 +51,7 @@ SUBMODULES = {
                     # the request and the seam (issue 25)
                     "CallKind", "CascadeCalls", "ContextSource", "InvalidRequestError", "RequestContext",
                     "ToolCallPolicy", "UsageScope", "build_answer_messages", "output_tokens", "parse_logprobs",
-                    "question_and_context", "tool_call_screen", "utility_tier"},
+                    "question_and_context", "render_tool_calls", "tool_call_screen", "utility_tier"},
     "errors": {"AllTiersFailedError", "AutoMixError", "ChecksumMismatchError", "ConfigError",
                "InsufficientDiskSpaceError", "InvalidRequestError", "InvalidRequestTypeError", "LocalModelError",
                "LocalServerError", "MissingPartError", "ModelError",

@@ -16,6 +16,7 @@ from automix_demo.loop import learn_loop
 def test_learning_loop_from_replayed_recordings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     report = learn_loop(tmp_path, n_live=0)
     out = capsys.readouterr().out
+    assert report is not None
     run = report.parent
     assert report.exists() and report.read_text().count("<svg") == 3
     router = Router.load(run / "router.json")
@@ -32,3 +33,17 @@ def test_learning_loop_from_replayed_recordings(tmp_path: Path, capsys: pytest.C
     # learnt without a label, scored on gold: better than the untrained default, short of always-large
     before, after = quality("before: no router (untrained default)"), quality("after: learnt from traffic")
     assert before < after <= quality("always qwen2.5-coder-1.5b")
+
+
+def test_learning_loop_without_matplotlib_still_reports_its_figures(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user who installed `automix[local]` without `plot`: the loop ends with its figures and says how to get
+    the report, instead of a traceback (found by the wheel test: the demo exited 1 there)."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    assert learn_loop(tmp_path, n_live=0) is None
+    out = capsys.readouterr().out
+    assert "In plain words" in out and "Report not written" in out and "pip install" in out
+    routers = list(tmp_path.rglob("router.json"))
+    assert len(routers) == 1 and Router.load(routers[0]).fitted and not list(tmp_path.rglob("report.html"))

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 from prometheus_client import multiprocess as prom_multiprocess
 
+from automix_core.traffic import record_figures
+
 if TYPE_CHECKING:
     from automix_core import Usage
     from automix_core.traffic import Traffic
@@ -90,17 +92,14 @@ class Metrics:
     def observe_traffic(self, rec: dict[str, Any], usages: Sequence[Usage], traffic: Traffic) -> None:
         """Count one traffic record (and the shadow calls' usage); refresh the gauges from ``traffic.stats``."""
         route = str(rec.get("route"))
-        outputs: dict[str, Any] = rec.get("outputs") or {}
         self.shadow_records.labels(route, str(bool(rec.get("shadow"))).lower()).inc()
-        if any(d.get("decision") == "escalate" for d in rec.get("decisions") or []):
+        f = record_figures(rec)
+        if f.escalated:
             self.shadow_escalated.labels(route).inc()
-        ref = outputs.get(str(rec.get("reference_model")), {})
-        served = outputs.get(str(rec.get("served")), {})
-        if rec.get("shadow") and ref and isinstance(served.get("agrees"), bool):
-            self.shadow_agreeing.labels(route).inc(int(served["agrees"]))
-            self.shadow_served_cost.labels(route).inc(sum(o.get("cost") or 0.0 for o in outputs.values()
-                                                          if o.get("visited")))
-            self.shadow_reference_cost.labels(route).inc((ref.get("cost") or 0.0) - (ref.get("verifier_cost") or 0.0))
+        if f.agrees is not None and f.reference_cost is not None:
+            self.shadow_agreeing.labels(route).inc(int(f.agrees))
+            self.shadow_served_cost.labels(route).inc(f.served_cost)
+            self.shadow_reference_cost.labels(route).inc(f.reference_cost)
         for u in usages:
             self.shadow_spend.labels(u.model).inc(u.cost)
         snap = traffic.stats.snapshot()

@@ -8,11 +8,12 @@ after the answer is returned; :class:`TrafficStats` turns the records into the l
 from ..settings import TrafficConfig
 from .record import ShadowOutput, agreement_rule, build_record
 from .shadow import ShadowLedger, Traffic
-from .stats import DriftCheck, Snapshot, TrafficStats, weighted_mean, wilson
+from .stats import DriftCheck, RecordFigures, Snapshot, TrafficStats, record_figures, weighted_mean, wilson
 from .writer import Sink, TrafficWriter, read_traffic, scrub_record, secret_scrubber, traffic_files
 
 __all__ = [
     "DriftCheck",
+    "RecordFigures",
     "ShadowLedger",
     "ShadowOutput",
     "Sink",
@@ -24,6 +25,7 @@ __all__ = [
     "agreement_rule",
     "build_record",
     "read_traffic",
+    "record_figures",
     "scrub_record",
     "secret_scrubber",
     "traffic_files",

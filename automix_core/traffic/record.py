@@ -33,10 +33,8 @@ Agree = Callable[[str | None, str, str], bool]
 
 def agreement_rule(rule: str = "auto") -> Agree:
     """The offline agreement rule ``rule`` of :mod:`automix_core.calibration.agreement`."""
-    fn: Callable[..., bool] = agreement.agree
-
     def agree(question: str | None, answer: str, reference: str) -> bool:
-        return bool(fn(question, answer, reference, rule=rule))
+        return agreement.agree(question, answer, reference, rule=rule)
 
     return agree
 

@@ -16,13 +16,39 @@ from typing import Any
 
 from ..calibration.uncertainty import wilson
 
-__all__ = ["DriftCheck", "Snapshot", "TrafficStats", "weighted_mean", "wilson"]
+__all__ = ["DriftCheck", "RecordFigures", "Snapshot", "TrafficStats", "record_figures", "weighted_mean", "wilson"]
 
 
 def weighted_mean(values: list[float], weights: list[float]) -> float | None:
     """The weighted mean (a Hajek estimate); None without weight."""
     total = sum(weights)
     return sum(v * w for v, w in zip(values, weights)) / total if total > 0 else None
+
+
+@dataclass(frozen=True)
+class RecordFigures:
+    """What one traffic record says for the live figures (unweighted). ``agrees`` and ``reference_cost`` are
+    set only on a shadowed record whose served answer was compared with the reference tier's."""
+
+    served_cost: float
+    escalated: bool
+    agrees: bool | None = None
+    reference_cost: float | None = None
+    """What the reference tier alone would have cost (its answer; alone it verifies nothing)."""
+
+
+def record_figures(rec: dict[str, Any]) -> RecordFigures:
+    """The figures of one traffic record, read once for both the live stats and the server's counters."""
+    outputs: dict[str, Any] = rec.get("outputs") or {}
+    served_cost = sum(float(o.get("cost") or 0.0) for o in outputs.values() if o.get("visited"))
+    escalated = any(d.get("decision") == "escalate" for d in rec.get("decisions") or [])
+    served = outputs.get(rec.get("served") or "", {})
+    ref = outputs.get(rec.get("reference_model") or "", {})
+    agrees = served.get("agrees")
+    if not (rec.get("shadow") and isinstance(agrees, bool) and ref):
+        return RecordFigures(served_cost, escalated)
+    ref_cost = float(ref.get("cost") or 0.0) - float(ref.get("verifier_cost") or 0.0)
+    return RecordFigures(served_cost, escalated, agrees, ref_cost)
 
 
 @dataclass(frozen=True)
@@ -82,28 +108,23 @@ class TrafficStats:
 
     def observe(self, rec: dict[str, Any]) -> bool:
         """Count one record; returns whether the drift check fires now."""
-        outputs: dict[str, Any] = rec.get("outputs") or {}
-        served_cost = sum(float(o.get("cost") or 0.0) for o in outputs.values() if o.get("visited"))
+        f = record_figures(rec)
         fired = False
         with self._lock:
             self.requests += 1
-            self.served_cost += served_cost
-            if any(d.get("decision") == "escalate" for d in rec.get("decisions") or []):
-                self.escalated += 1
-            served = outputs.get(rec.get("served") or "", {})
-            ref = outputs.get(rec.get("reference_model") or "", {})
-            agrees = served.get("agrees")
-            if rec.get("shadow") and isinstance(agrees, bool) and ref:
+            self.served_cost += f.served_cost
+            self.escalated += int(f.escalated)
+            if f.agrees is not None and f.reference_cost is not None:
                 w = float(rec.get("weight") or 1.0)
                 self.shadowed += 1
                 self.s_weight += w
-                self.s_agree += w * agrees
-                self.s_agree_n += int(agrees)
-                self.s_served_cost += w * served_cost
-                self.s_ref_cost += w * (float(ref.get("cost") or 0.0) - float(ref.get("verifier_cost") or 0.0))
+                self.s_agree += w * f.agrees
+                self.s_agree_n += int(f.agrees)
+                self.s_served_cost += w * f.served_cost
+                self.s_ref_cost += w * f.reference_cost
                 if rec.get("served") != rec.get("reference_model"):
                     was = self.drift.drifting
-                    fired = self.drift.add(agrees) and not was
+                    fired = self.drift.add(f.agrees) and not was
         return fired
 
     def snapshot(self) -> Snapshot:

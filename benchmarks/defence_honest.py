@@ -1,21 +1,33 @@
-"""What the injection defence changes in honest inputs (no model).
+"""What the verifier does to honest inputs: is anything the verifier needs lost? (issues 14, 24)
 
-    python benchmarks/defence_honest.py [--show]
+    python benchmarks/defence_honest.py [--show]                       # no model
+    python benchmarks/defence_honest.py --live [--every 3] [--show]    # restatements by Qwen2.5-Coder-1.5B
 
 ``benchmarks/honest_cases.py`` holds 219 realistic honest verification cases with no plant in them (RAG over
 news, legal text, manuals, API docs, exam keys, fact checks, reviews, tables, e-mails, transcripts; code
 answers; multi-step math; chat; twelve languages and mixed-language cases), written for an audit of the
-defence. Each is run through ``neutralise_case``; printed: how many cases have a question, answer or context
-changed (whitespace aside), per category and per place, and with ``--show`` every change with the rules
-that made it and the text removed. A change is not always damage (a short unrelated sentence at a context's
-edge goes by design); the README says which kinds of change lose what the verifier needs.
+defence.
+
+The claim verifier (issue 24) judges the answer's claim (``automix_core.verify.claim``) in place of the answer.
+In the ``continue`` layout it sends the answer call's messages as they are and the screen (``LexicalScreen``)
+reads the question, claim and context; in the few-shot layout the question and context it fences in its
+own prompt are cleaned (``neutralise_case``). Without a model this prints, per category: answers judged as
+written (their own claim), answers the model restates, honest cases the screen lowers (escalates) in the
+``continue`` layout, and honest cases whose question or context the few-shot layout changes (whitespace
+aside), with ``--show`` each of them. With ``--live`` the restatements are made
+(logprob-free greedy calls through the public ``Verifier`` on the local 1.5B; every ``--every``-th restated
+case) and each claim is checked for what it may lose: a claim that is empty, or that shares no word or number
+with the answer, counts as *lost*, and a claim the screen escalates as *lowered*; ``--show`` prints every
+claim for reading. Rows are appended to ``benchmarks/results/defence_honest_claims.jsonl`` (a rerun resumes).
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
-import difflib
+import json
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -25,50 +37,90 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from honest_cases import CASES  # noqa: E402
 
+from automix_core.verify.claim import own_claim  # noqa: E402
 from automix_core.verify.defence import neutralise_case  # noqa: E402
+from automix_core.verify.screen import LexicalScreen  # noqa: E402
+
+OUT = ROOT / "benchmarks" / "results" / "defence_honest_claims.jsonl"
+_TOKEN = re.compile(r"\w+")
 
 
-def _norm(text: str) -> str:
-    return " ".join(text.split())
+def shares_content(claim: str, answer: str) -> bool:
+    """Whether ``claim`` keeps a word or number of ``answer`` (case-folded)."""
+    return bool({t.casefold() for t in _TOKEN.findall(claim)} & {t.casefold() for t in _TOKEN.findall(answer)})
 
 
-def _removed(before: str, after: str) -> list[str]:
-    a, b = before.split(), after.split()
-    out = []
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        if op in ("delete", "replace"):
-            out.append(" ".join(a[i1:i2]) + (f"  ->  {' '.join(b[j1:j2])}" if op == "replace" else ""))
-    return out
+def _live(cases: list[tuple[str, str, str, str, str]], show: bool) -> dict[str, dict[str, object]]:
+    from automix_core import LocalServer, Verifier
+
+    done = {}
+    if OUT.exists():
+        for line in OUT.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            done[row["id"]] = row
+    todo = [c for c in cases if c[0] not in done]
+    if todo:
+        with LocalServer("qwen2.5-coder-1.5b", threads=min(2, os.cpu_count() or 1), parallel=1) as server, \
+                OUT.open("a", encoding="utf-8") as fh:
+            verifier = Verifier(server.model(), mode="logprob", layout="continue")
+            for cid, _, question, answer, context in todo:
+                result = verifier.verify(question, answer, context)
+                row = {"id": cid, "claim": result.claim, "confidence": result.confidence,
+                       "findings": [f.as_dict() for f in result.neutralised]}
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                fh.flush()
+                done[cid] = row
+    if show:
+        for cid, _, _, answer, _ in cases:
+            print(f"{cid}: {answer[:90]!r}\n    -> {done[cid]['claim']!r}")
+    return done
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--show", action="store_true", help="print every change")
+    ap.add_argument("--show", action="store_true", help="print what each case becomes")
+    ap.add_argument("--live", action="store_true", help="make the restatements with the local 1.5B")
+    ap.add_argument("--every", type=int, default=1, help="with --live: every Nth restated case only")
     args = ap.parse_args()
-    changed: collections.Counter[str] = collections.Counter()
+    screen = LexicalScreen()
     total: collections.Counter[str] = collections.Counter()
-    places: collections.Counter[str] = collections.Counter()
-    n = 0
-    for cid, cat, question, answer, context in CASES:
+    own: collections.Counter[str] = collections.Counter()
+    lowered: collections.Counter[str] = collections.Counter()
+    cleaned: collections.Counter[str] = collections.Counter()
+    restated = []
+    for case in CASES:
+        cid, cat, question, answer, context = case
         total[cat] += 1
-        out = neutralise_case(question, answer, context)
-        diffs = [(place, before, s) for place, before, s in zip(("question", "answer", "context"),
-                                                                 (question, answer, context), out)
-                 if _norm(before) != _norm(s.text)]
-        if not diffs:
-            continue
-        n += 1
-        changed[cat] += 1
-        for place, before, s in diffs:
-            places[place] += 1
+        claim = own_claim(answer)
+        if claim is None:
+            restated.append(case)
+        else:
+            own[cat] += 1
+        found = screen(question, claim or "", context).findings
+        if found:
+            lowered[cat] += 1
             if args.show:
-                print(f"{cid} [{place}] rules={sorted({f.rule for f in s.findings})}")
-                for r in _removed(before, s.text):
-                    print(f"    - {r[:200]}")
-    print(f"{n} of {len(CASES)} honest cases changed; by place: "
-          + ", ".join(f"{p} {places[p]}" for p in ("question", "answer", "context")))
+                print(f"{cid}: lowered by the screen: {[(f.place, f.rule, f.excerpt) for f in found]}")
+        q, _, c = neutralise_case(question, claim or answer, context)
+        if " ".join(q.text.split()) != " ".join(question.split()) or " ".join(c.text.split()) != " ".join(
+                context.split()):
+            cleaned[cat] += 1
+            if args.show:
+                print(f"{cid}: few-shot cleaning: {[(f.place, f.rule, f.excerpt) for f in (*q.findings, *c.findings)]}")
+    print(f"{len(CASES)} honest cases: {sum(own.values())} answers judged as written, {len(restated)} restated by the "
+          f"model; continue layout: {sum(lowered.values())} lowered by the screen (question and own claims; claims "
+          f"restated live only with --live); few-shot layout: {sum(cleaned.values())} with question or context "
+          "cleaned")
     for cat in sorted(total):
-        print(f"  {cat:14s} {changed[cat]:3d} / {total[cat]}")
+        print(f"  {cat:14s} {total[cat]:3d} cases: {own[cat]:3d} as written, {lowered[cat]} lowered, "
+              f"{cleaned[cat]} cleaned")
+    if args.live:
+        sample = restated[:: args.every]
+        rows = _live(sample, args.show)
+        lost = [c[0] for c in sample if not shares_content(str(rows[c[0]]["claim"]), c[3])]
+        low = [c[0] for c in sample if rows[c[0]]["findings"]]
+        print(f"restated live: {len(sample)} of {len(restated)} (every {args.every}); claim lost the answer's content "
+              f"(empty or no word in common): {len(lost)} {lost}; lowered by the screen: {len(low)} {low}")
     return 0
 
 

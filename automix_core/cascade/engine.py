@@ -342,10 +342,11 @@ class AutoMix:
                     tr.samples = list(vreply.samples)
                     tr.verify_mode = vreply.mode
                     tr.neutralised = [f.as_dict() for f in vreply.neutralised]
+                    tr.claim = vreply.claim
                 tr.confidence = conf
                 obs.append((t, conf))
                 self._emit(Event.VERIFY, {"tier": t, "confidence": conf, "verdicts": tr.verdicts,
-                                          "neutralised": tr.neutralised})
+                                          "neutralised": tr.neutralised, "claim": tr.claim})
             if not obs:  # last tier reached without any observation (e.g. every earlier tier failed)
                 tr.decision, tr.decision_target = "accept", t
                 tr.latency_ms = (time.perf_counter() - start) * 1000

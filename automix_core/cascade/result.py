@@ -69,7 +69,11 @@ class TierTrace:
     usage: list[Usage] = field(default_factory=list)
     latency_ms: float = 0.0
     neutralised: list[dict[str, str]] = field(default_factory=list)
-    """What the verifier's defence removed from this tier's case (place, reason, rule, excerpt)."""
+    """What the verifier's screen found in this tier's case (place, reason, rule, excerpt); a finding lowers
+    the confidence, nothing is removed (the name is kept for the trace's readers)."""
+    claim: str | None = None
+    """What the verifier judged in place of this tier's answer (the answer itself when it is one short plain
+    line, else the verifying model's restatement of it); None when the answer was not verified."""
     verify_mode: str | None = None
     """How the confidence was made ("sample", "sequential", "logprob"; "sample" after a logprob call that
     fell back); None when this tier's answer was not verified."""
@@ -97,6 +101,7 @@ class TierTrace:
             "estimated_usage": any(u.estimated for u in self.usage),
             "latency_ms": round(self.latency_ms, 3),
             "neutralised": self.neutralised,
+            "claim": self.claim,
             "verify_mode": self.verify_mode,
         }
 

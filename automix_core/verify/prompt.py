@@ -185,9 +185,10 @@ _QUOTED_VERDICT = "[quoted verdict] "
 
 
 def _neutralise(text: str) -> str:
-    """``text`` with invisible characters, fence brackets and verdict syntax defused (see module docs)."""
+    """``text`` with invisible characters, fence brackets, chat-template token openers (``<|`` becomes
+    ``< |``, so no untrusted text is read as a turn marker) and verdict syntax defused (see module docs)."""
     text = "\n".join(unicodedata.normalize("NFKC", text).splitlines())
-    text = _CONTROL.sub(" ", _INVISIBLE.sub("", text)).translate(_FENCE_LOOKALIKES)
+    text = _CONTROL.sub(" ", _INVISIBLE.sub("", text)).translate(_FENCE_LOOKALIKES).replace("<|", "< |")
     return _VERDICT_SYNTAX.sub(_QUOTED_VERDICT, text)
 
 

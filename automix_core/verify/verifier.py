@@ -15,7 +15,8 @@ from ..accounting.tokens import count_messages, messages_upper_bound, truncate_l
 from ..models import ChatModel, Generation, Message, ModelError, checked_generation
 from ..settings import VerifyMode, VerifyPrompt
 from ..steps import Done, advance
-from .defence import Finding, neutralise_case
+from .claim import CLAIM_MAX_TOKENS, build_restatement, faithful, own_claim, read_claim
+from .defence import Finding, neutralise, neutralise_case
 from .draw import adraw, draw
 from .method import lacks_logprobs, remember_no_logprobs
 from .parse import _logprob_confidence, _parse_logprob_reply, parse_verdict, posterior_correct
@@ -27,6 +28,7 @@ from .prompt import (
     build_continuation,
     build_prompt,
 )
+from .screen import LexicalScreen, Screening, VerificationScreen
 
 __all__ = ["Call", "VerificationResult", "Verifier"]
 
@@ -46,8 +48,9 @@ class VerificationResult:
     ``generations`` lists every model call made, including a logprob call that fell back to
     sampling, and ``messages[i]`` is the prompt sent for ``generations[i]``, so each call can be
     billed. ``mode`` is the method that produced the confidence ("sample" after a logprob fallback).
-    ``neutralised`` lists what the defence removed from the case before it was judged (see
-    :meth:`Verifier.defend`).
+    ``claim`` is what was judged in place of the answer (:mod:`.claim`; the answer itself when it is one
+    short line, else the model's restatement, whose call comes first in ``generations``). ``neutralised``
+    lists the screen's findings (:mod:`.screen`); the confidence is already scaled by the screen's factor.
     """
 
     confidence: float
@@ -59,6 +62,7 @@ class VerificationResult:
     generations: list[Generation]
     messages: list[list[Message]]
     neutralised: tuple[Finding, ...] = ()
+    claim: str = ""
 
 
 def _from_samples(mode: VerifyMode, calls: list[Call], billed_before: Sequence[Call] = ()) -> VerificationResult:
@@ -80,7 +84,7 @@ def _from_samples(mode: VerifyMode, calls: list[Call], billed_before: Sequence[C
 
 _CHARS_PER_TOKEN_BOUND = 32
 """More characters than any token covers: a text cut to ``limit * 32`` characters still holds every
-token a prompt of ``limit`` tokens can keep, so the defence judges no more than can be sent."""
+token a prompt of ``limit`` tokens can keep, so the defence reads no more than can be sent."""
 
 
 def _samples(call: Call) -> int:
@@ -108,9 +112,19 @@ class Verifier:
       (unknown) and that returns no logprobs at all gets it set to False
       (:func:`~.method.remember_no_logprobs`), so the failed call is paid once per model object.
 
+    What is judged is the answer's *claim* (:mod:`.claim`; with ``claims`` False, the answer as given): the
+    answer itself when it is one short plain line, else the model's restatement of it in a greedy call that
+    continues the answer call (billed, its messages and generation listed first). The claim goes where the
+    answer went in either layout; the answer call's ``messages`` are always sent as they are. With
+    ``defence`` on, ``screen`` (a :data:`~.screen.VerificationScreen`; :class:`~.screen.LexicalScreen` by
+    default) sees the question, the claim and the context as the model is shown them and its factor scales
+    the confidence, its findings reported in ``neutralised``; the few-shot layout, whose prompt holds its own
+    copies of the question and context, shows them with self-assessments and grader-directed text removed
+    (:func:`~.defence.neutralise_case`; its findings reported too).
+
     Layouts (``layout``): ``"few-shot"`` (:func:`~.prompt.build_prompt`: system text and worked
     examples, a byte-identical prefix on every call, then the case) or ``"continue"``
-    (:func:`~.prompt.build_continuation`: the answer call's ``messages``, the answer, a short verdict
+    (:func:`~.prompt.build_continuation`: the answer call's ``messages``, the claim, a short verdict
     instruction; without ``messages``, the engine's answer prompt for the question and context). A
     continuation that does not fit the limits below is replaced by the fitted few-shot prompt.
 
@@ -138,6 +152,8 @@ class Verifier:
         window_slack: float = 0.1,
         layout: VerifyPrompt = "few-shot",
         defence: bool = True,
+        screen: VerificationScreen | None = None,
+        claims: bool = True,
     ) -> None:
         if mode not in ("sample", "sequential", "logprob"):
             raise ValueError(f"unknown verification mode {mode!r}")
@@ -154,7 +170,8 @@ class Verifier:
         self.early_stop_confidence, self.batch_size, self.logprob_top = early_stop_confidence, batch_size, logprob_top
         self.max_prompt_tokens, self.window_slack = max_prompt_tokens, window_slack
         self.layout: VerifyPrompt = layout
-        self.defence = defence
+        self.screen: VerificationScreen | None = (screen or LexicalScreen()) if defence else None
+        self.claims = claims
 
     # prompt ----------------------------------------------------------------------------------
 
@@ -165,32 +182,26 @@ class Verifier:
             limits.append(int(window * (1 - self.window_slack)) - reply_tokens)
         return min(limits) if limits else None
 
-    def defend(
-        self, question: str, answer: str, context: str = "", messages: list[Message] | None = None
-    ) -> tuple[str, str, str, list[Message] | None, tuple[Finding, ...]]:
-        """The case as this verifier judges it: with ``defence`` on, text that asserts the answer's own
-        correctness or addresses the grader is removed from the question, answer and context
-        (:func:`~automix_core.verify.defence.neutralise_case`), and the findings say what and why. When
-        the question or context changed, the answer call's ``messages`` (which hold them) are dropped,
-        so a ``continue`` layout is rebuilt from the cleaned texts."""
-        if not self.defence:
-            return question, answer, context, messages, ()
-        limit = self._prompt_limit(self.max_tokens)
-        if limit is not None:  # only the ends that can reach the prompt are judged (the fitting keeps ends)
-            room = max(limit, 1) * _CHARS_PER_TOKEN_BOUND
-            question, answer, context = question[-room:], answer[-room:], context[-room:]
-        q, a, c = neutralise_case(question, answer, context)
-        findings = (*q.findings, *a.findings, *c.findings)
-        if q.changed or c.changed:
-            messages = None
-        return q.text, a.text, c.text, messages, findings
-
-    def prompt(self, question: str, answer: str, context: str = "", *, logprob: bool = False,
+    def prompt(self, question: str, claim: str, context: str = "", *, logprob: bool = False,
                messages: list[Message] | None = None) -> list[Message]:
-        """The messages this verifier sends for a case in its layout, defended (:meth:`defend`) and fitted
-        (see the class docs); ``messages`` are the answer call's (used by the ``continue`` layout)."""
-        q, a, c, messages, _ = self.defend(question, answer, context, messages)
-        return self._prompt(q, a, c, logprob=logprob, messages=messages)
+        """The verdict messages this verifier sends for ``claim`` (what an answer claims, see :mod:`.claim`)
+        in its layout, the question and context as shown (:meth:`_shown`), fitted (see the class docs);
+        ``messages`` are the answer call's (``continue`` layout)."""
+        question, context, _ = self._shown(question, claim, context)
+        return self._prompt(question, claim, context, logprob=logprob, messages=messages)
+
+    def _restatement(self, question: str, answer: str, context: str, answered: list[Message] | None) -> list[Message]:
+        """The call that restates ``answer``'s claim: a continuation of the answer call, or, when that does not
+        fit the limits, of a bare answer prompt with the question and the answer's end (where the final
+        answer is) in half of the room each."""
+        messages = build_restatement(answered if answered is not None else build_answer_messages(question, context),
+                                     answer)
+        limit, name = self._prompt_limit(CLAIM_MAX_TOKENS), self.model.name
+        if limit is None or messages_upper_bound(messages) <= limit or count_messages(messages, name) <= limit:
+            return messages
+        share = max(1, (limit - count_messages(build_restatement(build_answer_messages(""), ""), name)) // 2)
+        return build_restatement(build_answer_messages(truncate_left(question, share, name)),
+                                 truncate_left(answer, share, name))
 
     def _prompt(self, question: str, answer: str, context: str = "", *, logprob: bool = False,
                 messages: list[Message] | None = None) -> list[Message]:
@@ -300,10 +311,37 @@ class Verifier:
 
     def _steps(self, question: str, answer: str, context: str,
                answered: list[Message] | None) -> Generator[_Ask, list[Call], VerificationResult]:
-        """The verification of one case, written once: yields the calls it needs (see :class:`_Ask`)."""
-        question, answer, context, answered, findings = self.defend(question, answer, context, answered)
-        result = yield from self._judge(question, answer, context, answered)
-        return replace(result, neutralised=findings) if findings else result
+        """The verification of one case, written once: yields the calls it needs (see :class:`_Ask`). The
+        claim of ``answer`` is judged (:mod:`.claim`; restated by the model unless the answer is its own
+        claim), placed where the answer was; the screen's factor scales the confidence."""
+        restated: list[Call] = []
+        claim = own_claim(answer) if self.claims else answer
+        if claim is None:
+            restated = yield _Ask(self._restatement(question, answer, context, answered), 1, claim=True)
+            claim = read_claim(restated[0][1].texts[0] if restated[0][1].texts else "")
+            if not faithful(claim, answer):  # another value than the answer's: the answer, judgement words removed
+                claim = neutralise(answer, "answer").text or answer
+        question, context, cleaned = self._shown(question, claim, context)
+        screening = self.screen(question, claim, context) if self.screen is not None else Screening()
+        result = yield from self._judge(question, claim, context, answered)
+        return replace(result, confidence=result.confidence * screening.factor, claim=claim,
+                       neutralised=(*cleaned, *screening.findings),
+                       generations=[g for _, g in restated] + result.generations,
+                       messages=[m for m, _ in restated] + result.messages)
+
+    def _shown(self, question: str, claim: str, context: str) -> tuple[str, str, tuple[Finding, ...]]:
+        """The question and context as the model is shown them, cut to the ends that can reach the prompt (the
+        fitting keeps ends). The few-shot layout, which fences them in a prompt of its own, shows them with
+        self-assessments and grader-directed text removed (:func:`~.defence.neutralise_case`, the findings
+        returned); the ``continue`` layout sends the answer call's messages as they are."""
+        limit = self._prompt_limit(self.max_tokens)
+        if limit is not None:
+            room = max(limit, 1) * _CHARS_PER_TOKEN_BOUND
+            question, context = question[-room:], context[-room:]
+        if self.layout == "continue" or self.screen is None:
+            return question, context, ()
+        q, _, c = neutralise_case(question, claim, context)
+        return q.text, c.text, (*q.findings, *c.findings)
 
     def _judge(self, question: str, answer: str, context: str,
                answered: list[Message] | None) -> Generator[_Ask, list[Call], VerificationResult]:
@@ -332,6 +370,10 @@ class Verifier:
             calls += yield _Ask(messages, batch)
         return _from_samples("sequential", calls)
 
+    def _greedy(self, step: _Ask) -> tuple[int, int | None]:
+        """max_tokens and logprobs of a single greedy call: the restatement or the logprob verdict."""
+        return (CLAIM_MAX_TOKENS, None) if step.claim else (LOGPROB_MAX_TOKENS, self.logprob_top)
+
     def verify(self, question: str, answer: str, context: str = "", *,
                messages: list[Message] | None = None) -> VerificationResult:
         """Verify ``answer`` to ``question`` (optionally against ``context``; ``messages``: the answer
@@ -339,8 +381,8 @@ class Verifier:
         steps = self._steps(question, answer, context, messages)
         step = advance(steps, None)
         while not isinstance(step, Done):
-            step = advance(steps, [self._call(step.messages, 1, 0.0, LOGPROB_MAX_TOKENS, self.logprob_top)]
-                           if step.logprob else self._draw(step.messages, step.n))
+            step = advance(steps, [self._call(step.messages, 1, 0.0, *self._greedy(step))]
+                           if step.logprob or step.claim else self._draw(step.messages, step.n))
         result: VerificationResult = step.value
         return result
 
@@ -350,8 +392,8 @@ class Verifier:
         steps = self._steps(question, answer, context, messages)
         step = advance(steps, None)
         while not isinstance(step, Done):
-            step = advance(steps, [await self._acall(step.messages, 1, 0.0, LOGPROB_MAX_TOKENS, self.logprob_top)]
-                           if step.logprob else await self._adraw(step.messages, step.n))
+            step = advance(steps, [await self._acall(step.messages, 1, 0.0, *self._greedy(step))]
+                           if step.logprob or step.claim else await self._adraw(step.messages, step.n))
         result: VerificationResult = step.value
         return result
 
@@ -359,8 +401,9 @@ class Verifier:
 @dataclass(frozen=True)
 class _Ask:
     """A step of a verification: ``n`` samples of ``messages`` (drawn as :func:`~.draw.draw` does), or
-    with ``logprob`` the one greedy logprob call."""
+    with ``logprob`` the one greedy logprob call, or with ``claim`` the one greedy restatement call."""
 
     messages: list[Message]
     n: int
     logprob: bool = False
+    claim: bool = False

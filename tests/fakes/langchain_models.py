@@ -27,6 +27,8 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, Field, PrivateAttr
 
+from automix_core.verify.claim import RESTATE_INSTRUCTION
+
 VERIFY_MARK = "You check proposed answers"
 
 
@@ -83,6 +85,12 @@ class ScriptedChatModel(BaseChatModel):
             return str(next(self._cycle))
 
     def _reply(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> AIMessage:
+        if len(messages) >= 2 and _text(messages[-1]) == RESTATE_INSTRUCTION:  # the claim call: a faithful echo
+            with self._lock:
+                self.call_count += 1
+                if self.record:
+                    self.calls.append({"purpose": "restate", "messages": list(messages), "kwargs": dict(kwargs)})
+            return self._with_usage(messages, AIMessage(content=_text(messages[-2])))
         verify = bool(messages) and _text(messages[0]).startswith(VERIFY_MARK)
         with self._lock:
             self.call_count += 1

@@ -29,12 +29,22 @@ from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
 from llama_index.core.tools.types import BaseTool
 
+from automix_core.verify.claim import RESTATE_INSTRUCTION
+
 VERIFY_SYSTEM_START = "You check proposed answers"
 
 
 
 def is_verification(messages: Sequence[ChatMessage]) -> bool:
     return bool(messages) and (messages[0].content or "").startswith(VERIFY_SYSTEM_START)
+
+
+def restated(messages: Sequence[ChatMessage]) -> str | None:
+    """For the verifier's restatement call (its last turn asks for the claim), the answer it follows, echoed as
+    a faithful restatement; else None."""
+    if len(messages) >= 2 and messages[-1].content == RESTATE_INSTRUCTION:
+        return messages[-2].content or ""
+    return None
 
 
 def fence(text: str, name: str) -> str | None:
@@ -70,17 +80,25 @@ class ScriptedLLM(CustomLLM):
 
     @property
     def answer_calls(self) -> list[dict[str, Any]]:
-        return [c for c in self._calls if not c["verify"]]
+        return [c for c in self._calls if c["verify"] is False]
 
     @property
     def verify_calls(self) -> list[dict[str, Any]]:
-        return [c for c in self._calls if c["verify"]]
+        """The verdict calls (the restatement calls, ``verify`` None, are neither these nor answers)."""
+        return [c for c in self._calls if c["verify"] is True]
 
     @property
     def metadata(self) -> LLMMetadata:
         return LLMMetadata(context_window=self.window, num_output=256, model_name=self.model, is_chat_model=True)
 
     def _reply(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> ChatResponse:
+        claim = restated(messages)
+        if claim is not None:
+            with self._lock:
+                self.call_count += 1
+                if self.record:
+                    self._calls.append({"messages": list(messages), "kwargs": dict(kwargs), "verify": None})
+            return ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=claim), raw={})
         verify = is_verification(messages)
         with self._lock:
             self.call_count += 1
@@ -168,7 +186,7 @@ class ScriptedToolLLM(ScriptedLLM, FunctionCallingLLM):
                            is_function_calling_model=True)
 
     def _reply(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> ChatResponse:
-        if not is_verification(messages):
+        if not is_verification(messages) and restated(messages) is None:
             with self._lock:
                 head = self.answers[0] if self.answers else None
                 if isinstance(head, ToolCall):

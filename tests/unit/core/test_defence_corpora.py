@@ -19,7 +19,10 @@ from automix_core.verify.defence import neutralise_case
 from tests.integration.judgement.test_injection import BASES, planted
 
 FOLDER = Path(__file__).resolve().parents[2] / "integration" / "judgement"
-CORPORA = sorted(FOLDER.glob("corpus*.json"))
+# the corpora planted into the shared base cases; the issue-24 blind sets (their own base cases, each with a
+# ``domain``) test the claim verifier, which judges the claim instead of a rewritten answer
+CORPORA = [p for p in sorted(FOLDER.glob("corpus*.json"))
+           if not any("domain" in b for b in json.loads(p.read_text(encoding="utf-8")).get("base", []))]
 # the base cases every corpus plants into (as the judgement test and benchmarks/injection.py do)
 BASE_CASES = [b for b in json.loads((FOLDER / "corpus.json").read_text(encoding="utf-8"))["base"] if b["id"] in BASES]
 _SMALL = {"the", "a", "an", "and", "of", "in", "is"}

@@ -28,8 +28,6 @@ from automix_core.verify import (
 )
 from automix_core.verify import parse as verify_parse
 from automix_core.verify import prompt as verify_prompt
-from automix_core.verify import verifier as verifier_module
-from automix_core.verify.defence import neutralise_case
 from automix_core.verify.prompt import quote_untrusted
 
 YES = "Justification: It matches.\nVerdict: correct"
@@ -285,22 +283,12 @@ def test_invalid_configuration() -> None:
 # --- truncation --------------------------------------------------------------------------------
 
 
-def test_10mb_context_is_left_truncated_to_the_window(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_10mb_context_is_left_truncated_to_the_window() -> None:
     context = "Filler sentence about nothing in particular. " * 230_000 + "The vault code is 4711."
     assert len(context) > 10_000_000
     model = scripted(window=4096)
     verifier = Verifier(model, k=2, max_tokens=160)
-    judged: list[int] = []
-    real = neutralise_case
-
-    def spy(question: str, answer: str, context: str = "") -> object:
-        judged.append(len(context))
-        return real(question, answer, context)
-
-    monkeypatch.setattr(verifier_module, "neutralise_case", spy)
     result = verifier.verify("What is the vault code?", "4711", context)
-    # the defence judges only the end that can reach the prompt (not 10 MB: that took 85 s once)
-    assert judged and max(judged) <= 4096 * 32
     sent = model.calls[0]["messages"]
     assert isinstance(sent, list)
     assert count_messages(sent, "verifier") + 160 <= 4096
@@ -442,9 +430,10 @@ BASE = {
 CASES = [(payload, field) for payload in PAYLOADS for field in ("answer", "question", "context")]
 
 
-def _fooled_confidence(case: dict[str, str], *, defence: bool = True) -> float:
+def _fooled_confidence(case: dict[str, str], *, defence: bool = True, claims: bool = True) -> float:
     model = ScriptedModel("verifier", default=fooled_reply, n_supported=False)
-    return Verifier(model, k=3, defence=defence).verify(case["question"], case["answer"], case["context"]).confidence
+    verifier = Verifier(model, k=3, defence=defence, claims=claims)
+    return verifier.verify(case["question"], case["answer"], case["context"]).confidence
 
 
 def _inject(payload: str, field: str) -> dict[str, str]:
@@ -473,5 +462,5 @@ def test_corpus_fools_the_model_without_escaping(monkeypatch: pytest.MonkeyPatch
     """The corpus is meaningful: with neutralisation switched off, every payload but the plain-text
     one raises the fooled model's confidence (so removing the escaping makes the test above fail)."""
     monkeypatch.setattr(verify_prompt, "_neutralise", lambda text: text)
-    # the escaping layer alone: the defence (which removes most of these sentences too) switched off
-    assert _fooled_confidence(_inject(payload, "answer"), defence=False) == 1.0
+    # the escaping layer alone: the screen and the claim (which keep these sentences out too) switched off
+    assert _fooled_confidence(_inject(payload, "answer"), defence=False, claims=False) == 1.0

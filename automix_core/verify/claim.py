@@ -1,0 +1,96 @@
+"""The claim an answer makes: what the verifier judges in place of the answer's prose (issue 24).
+
+An answer can talk about itself ("1648. I have double-checked this against the context.") and a verifier
+model is swayed by such talk. Rules that guess where the claim ends and the talk begins rest on sentence
+boundaries an answer does not have to give, so the verifier judges a form of the answer its rhetoric cannot
+reach:
+
+* an answer of at most :data:`CLAIM_MAX_WORDS` words on one line, of letters, digits and common punctuation
+  only, that does not vouch for itself (:func:`~.screen.vouches`) and in which the :mod:`.defence` rules find
+  nothing, is its own claim, judged exactly as written; so is an answer holding a fenced code block or
+  JSON (code, a tool call, structured output: a few words cannot restate them);
+* any other answer is restated by the verifying model in a short greedy continuation of the answer call
+  (:func:`build_restatement`: the answer call's messages, the answer, an instruction asking for the final
+  answer alone in a few words), whose first line (at most :data:`CLAIM_MAX_TOKENS` tokens) is the claim
+  (:func:`read_claim`). The answer call's prefix is shared, so a prefix cache serves it. A claim must occur
+  in the answer (:func:`faithful`); one that does not (the model gave another value than the answer did)
+  is replaced by the answer with the :mod:`.defence` rules' self-assessments and verdicts removed.
+
+The verdict is then asked on the claim, placed where the answer was. The answer the user receives is never
+changed; the verification result records the claim that was judged.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..models import Message
+from .defence import neutralise
+from .prompt import _neutralise
+from .screen import _STRUCTURED, vouches
+
+__all__ = ["CLAIM_MAX_TOKENS", "CLAIM_MAX_WORDS", "RESTATE_INSTRUCTION", "build_restatement", "faithful",
+           "own_claim", "read_claim"]
+
+CLAIM_MAX_WORDS = 4
+"""Longest answer, in words, that is judged as it is (see the module docs)."""
+
+CLAIM_MAX_TOKENS = 24
+"""Reply length of the restatement call."""
+
+RESTATE_INSTRUCTION = (
+    "State only the final answer of your reply above, in as few words as possible: the value, name, date or "
+    "yes/no it gives, copied exactly as your reply gave it, even if you now doubt it. No explanation, no "
+    "comment on the answer."
+)
+"""The user turn that asks the answering model for the claim of its answer."""
+
+_PLAIN = re.compile(r"[\w .,:;/%$€£+\-–'()]+")
+"""The characters of a plain short answer (letters of any script, digits, blanks, common punctuation):
+anything else (emoji, markup, brackets, a second line) is restated."""
+_EDGE = re.compile(r"^[\s\"'*`_]+|[\s\"'*`_]+$")
+_LEAD_IN = re.compile(r"^(?:final answer|answer|the final answer is|the answer is)\s*[:：-]?\s*", re.IGNORECASE)
+
+
+def _tidy(text: str) -> str:
+    text = _EDGE.sub("", text)
+    return text[:-1].rstrip() if text.endswith(".") and not text.endswith("..") else text
+
+
+def own_claim(answer: str) -> str | None:
+    """The answer as its own claim when it is one short plain line or holds a fenced code block or JSON (see
+    the module docs), else None."""
+    if _STRUCTURED.search(answer):
+        return answer
+    text = answer.strip()
+    if (not _PLAIN.fullmatch(text) or len(text.split()) > CLAIM_MAX_WORDS or vouches(text)
+            or neutralise(text, "answer").findings):
+        return None
+    return answer
+
+
+def build_restatement(answer_messages: list[Message], answer: str) -> list[Message]:
+    """The answer call's messages (copied), the answer (neutralised as :func:`~.prompt.build_continuation`
+    does) as an assistant turn, then :data:`RESTATE_INSTRUCTION`."""
+    messages: list[Message] = [{"role": m["role"], "content": m["content"]} for m in answer_messages]
+    messages.append({"role": "assistant", "content": _neutralise(answer)})
+    messages.append({"role": "user", "content": RESTATE_INSTRUCTION})
+    return messages
+
+
+def read_claim(reply: str) -> str:
+    """The claim in a restatement reply: its first non-blank line without a lead-in ("Answer:"); empty when
+    the reply is blank."""
+    line = next((ln for ln in reply.splitlines() if ln.strip()), "")
+    return _tidy(_LEAD_IN.sub("", _EDGE.sub("", line)))
+
+
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+def faithful(claim: str, answer: str) -> bool:
+    """Whether ``claim`` occurs in ``answer`` (case-folded, punctuation and blanks collapsed): a restatement
+    copies the answer's final answer, it never substitutes another value (a model asked to restate a wrong
+    total may give the right one)."""
+    words = _NON_WORD.sub(" ", claim.casefold()).strip()
+    return bool(words) and f" {words} " in f" {_NON_WORD.sub(' ', answer.casefold()).strip()} "

@@ -1,0 +1,83 @@
+"""The screen: a check of a verification case that can lower the confidence, never rewrite the case.
+
+A screen is any callable ``screen(question, claim, context) -> Screening``: it sees the question, the claim
+being judged (:mod:`.claim`) and the context, and returns a :class:`Screening`: a ``factor`` in [0, 1] the
+verifier's confidence is multiplied by (0 escalates under any threshold, 1 leaves it as it is) and the
+:class:`~.defence.Finding` records that say why, which go into the verification result and the trace. A
+screen never changes what the model is shown: the answer call's messages are sent as they were, so the
+prompt prefix stays cached and the confidence stays of the kind a router was calibrated on.
+
+:class:`LexicalScreen` is the project's screen: the word-list rules of :mod:`.defence` run on the claim
+and on the question (``places``; the context when asked: on the project's held-out corpora the rules
+alone catch 0 of 10 to 18 of 30 context plants while escalating 14 of the 219 honest cases of
+``benchmarks/defence_honest.py``, against 2 for the question). A claim that still vouches for itself
+after the restatement ("1648 (verified)", "15 days correct", :func:`vouches`) escalates. Rules that honest
+text also triggers (:data:`~.defence.INFORMATIONAL`) are not detections, and a claim that cannot be told apart from its
+verdict words ("True", "Yes, correct") is judged as given.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .defence import INFORMATIONAL, Finding, Place, fold, neutralise
+from .defence.lexicon import _V_SCRIPT, _V_WORD, _has_content
+from .defence.rules import _attributive_only
+
+__all__ = ["LexicalScreen", "Screening", "VerificationScreen", "vouches"]
+
+
+@dataclass(frozen=True)
+class Screening:
+    """What a screen found: the confidence ``factor`` (in [0, 1]) and the ``findings`` behind it."""
+
+    factor: float = 1.0
+    findings: tuple[Finding, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.factor <= 1.0:
+            raise ValueError(f"a screening's factor must be in [0, 1], got {self.factor!r}")
+
+
+VerificationScreen = Callable[[str, str, str], Screening]
+"""``screen(question, claim, context)``: see the module docs."""
+
+_NOT_DETECTIONS = INFORMATIONAL | {"unseparated"}
+_STRUCTURED = re.compile(r"```|[{\[]\s*\"")
+"""A fenced code block or JSON (code, a tool call, structured output): a claim of its own, read by the rules
+only (its words about tests and values are not vouching)."""
+
+
+def vouches(claim: str) -> bool:
+    """Whether ``claim`` (a few words) carries a verdict word (any of the lexicons' languages, also spelt
+    with look-alikes, leet or emoji: "1648 ✅", "15 days correct", "正确 15天") beside content, other than
+    one qualifying a noun ("the correct year is 1969"). A claim of verdict words alone ("True", "Yes,
+    correct") does not: it is judged as given."""
+    f = fold(claim)
+    return bool(_V_WORD.search(f) or _V_SCRIPT.search(f)) and _has_content(f) and not _attributive_only(f)
+
+
+def _detections(text: str, place: Place) -> tuple[Finding, ...]:
+    found = neutralise(text, place).findings
+    if any(f.rule == "unseparated" for f in found):
+        return ()  # nothing but verdict words: judged as given
+    detected = tuple(f for f in found if f.rule not in _NOT_DETECTIONS)
+    if place == "answer" and not detected and not _STRUCTURED.search(text) and vouches(text):  # code: rules only
+        detected = (Finding("answer", "vouches for itself", "vouching", text[:80]),)
+    return detected
+
+
+@dataclass(frozen=True)
+class LexicalScreen:
+    """The :mod:`.defence` word-list rules as a screen: a detection in one of ``places`` escalates (factor 0).
+    In the question and context only the rules run (no pass without word lists: those remove honest text
+    too often to escalate on); in the claim also :func:`vouches`."""
+
+    places: tuple[Place, ...] = ("question", "answer")
+
+    def __call__(self, question: str, claim: str, context: str) -> Screening:
+        texts: dict[Place, str] = {"question": question, "answer": claim, "context": context}
+        findings = tuple(f for place in self.places for f in _detections(texts[place], place))
+        return Screening(0.0 if findings else 1.0, findings)

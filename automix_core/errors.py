@@ -5,13 +5,15 @@ configuration or data, ``RuntimeError`` for failed calls, ``LookupError`` for a 
 code that catches those keeps working::
 
     AutoMixError
-    ├── ConfigError (ValueError)            settings, adapters' configuration files
+    ├── ConfigError (ValueError)            settings, adapters' configuration files (the server's too)
+    ├── InvalidRequestError (ValueError)    one request's input is unusable (the server answers HTTP 400)
     ├── PolicyError (ValueError)            a misconfigured or misused policy
     ├── RouterError (ValueError)            an invalid router JSON
     ├── RecordError (ValueError)            an invalid record file
     ├── UnsupportedMessageError (TypeError) a message an adapter cannot turn into text
     ├── UnknownPriceError (LookupError)     no price for a model
     ├── ModelError (RuntimeError)           a model call failed (``retryable`` says whether to try again)
+    │   └── ModelTimeoutError               no reply in time (always retryable)
     ├── AllTiersFailedError (RuntimeError)  every tier failed; lists each failure
     └── LocalModelError (RuntimeError)      installing or serving a local model failed
         ├── UnknownModelError, PipDownloadError, MissingPartError, ChecksumMismatchError,
@@ -32,11 +34,13 @@ __all__ = [
     "ChecksumMismatchError",
     "ConfigError",
     "InsufficientDiskSpaceError",
+    "InvalidRequestError",
     "LocalModelError",
     "LocalServerError",
     "MissingPartError",
     "ModelError",
     "ModelNotInstalledError",
+    "ModelTimeoutError",
     "PipDownloadError",
     "PolicyError",
     "RecordError",
@@ -53,6 +57,15 @@ class AutoMixError(Exception):
 
 class ConfigError(AutoMixError, ValueError):
     """Invalid settings or configuration; the message names the field."""
+
+
+class InvalidRequestError(AutoMixError, ValueError):
+    """One request's input cannot be used (an empty question, a tier index out of range, ...): the
+    caller's mistake, not a bug and not a model failure. The server answers it with HTTP 400."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class PolicyError(AutoMixError, ValueError):
@@ -90,6 +103,13 @@ class ModelError(AutoMixError, RuntimeError):
         self.model = model
         self.retryable = retryable
         self.status_code = status_code
+
+
+class ModelTimeoutError(ModelError):
+    """A model call got no reply within its time limit (a transport's timeout or the engine's)."""
+
+    def __init__(self, message: str, *, model: str = "") -> None:
+        super().__init__(message, model=model, retryable=True)
 
 
 class AllTiersFailedError(AutoMixError, RuntimeError):

@@ -19,38 +19,46 @@ it needs beyond that lives here, written once:
   the ``router=`` argument and the cascade's settings, one way for every adapter.
 * :func:`~automix_core.verify.draw.draw` / :func:`~automix_core.verify.draw.adraw`: k samples with
   ``n`` and its fallbacks (the :class:`~automix_core.verify.Verifier` uses them for every model).
+* From the OpenAI wire layer (:mod:`automix_core.backends.wire`): :func:`render_tool_calls` (tool
+  calls as the text the verifier reads) and :data:`TRANSIENT_STATUS`; :func:`count_tokens` (the one
+  token estimator), :func:`append_record` (crash-safe appends) and :data:`DEFAULT_K`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from pydantic import SecretStr
 
+from .accounting.tokens import count_tokens
+from .backends.wire import TRANSIENT_STATUS, render_tool_calls, scrub_secrets
+from .calibration.records import append_record
 from .errors import ModelError
 from .models import Message
+from .verify.method import DEFAULT_K
 
 __all__ = [
+    "DEFAULT_K",
     "PROGRAMMING_ERRORS",
     "PROGRESS_EVENTS",
     "TRANSIENT_NAMES",
     "TRANSIENT_STATUS",
     "ProgressHook",
     "TurnCache",
+    "append_record",
+    "count_tokens",
     "is_programming_error",
     "is_transient",
     "model_error",
     "progress_event",
     "rejected_request",
+    "render_tool_calls",
     "scrub_secrets",
     "secret_values",
     "surfaced",
 ]
-
-TRANSIENT_STATUS = frozenset({408, 409, 425, 429})
-"""HTTP statuses worth retrying, besides every 5xx."""
 
 TRANSIENT_NAMES = ("Timeout", "RateLimit", "APIConnection", "ConnectError", "ConnectionError",
                    "InternalServer", "ServiceUnavailable", "RemoteProtocolError")
@@ -135,13 +143,6 @@ def secret_values(*objects: object) -> list[str]:
             if isinstance(value, str) and len(value) >= 4:
                 out.append(value)
     return out
-
-
-def scrub_secrets(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret replaced by ``***`` (longest first, so no part of one survives)."""
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
 
 
 def model_error(where: str, error: BaseException, secrets: Sequence[str] = (), *, model: str = "") -> ModelError:

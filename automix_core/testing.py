@@ -1,6 +1,7 @@
-"""Test doubles for code built on automix: :class:`ScriptedModel`, an in-memory chat model.
+"""Test doubles for code built on automix: :class:`ScriptedModel`, an in-memory chat model, and
+:func:`is_verification_text`, how a fake tells a verification call from an answering one.
 
-Use it to test plumbing (routing, billing, retries, adapters); a test of a model's judgement needs a
+Use them to test plumbing (routing, billing, retries, adapters); a test of a model's judgement needs a
 real model.
 """
 
@@ -13,8 +14,20 @@ from dataclasses import dataclass, field
 
 from .errors import ModelError
 from .models import Generation, Message
+from .verify.prompt import CONTINUE_INSTRUCTION, CONTINUE_LOGPROB_INSTRUCTION, LOGPROB_SYSTEM_PROMPT, SYSTEM_PROMPT
 
-__all__ = ["ScriptedModel", "ScriptedReply"]
+__all__ = ["VERIFY_MARKS", "ScriptedModel", "ScriptedReply", "is_verification_text"]
+
+VERIFY_MARKS = tuple(dict.fromkeys(p[:80] for p in (SYSTEM_PROMPT, LOGPROB_SYSTEM_PROMPT, CONTINUE_INSTRUCTION,
+                                                     CONTINUE_LOGPROB_INSTRUCTION)))
+"""How the verifier's prompts begin: its system message (few-shot layout, every mode) and its last user
+turn (continue layout), taken from the prompt's own constants."""
+
+
+def is_verification_text(text: object) -> bool:
+    """Whether a message's text is the verifier's system message or its continue-layout instruction (so a
+    fake sees a verification call for what it is, whatever the layout and mode)."""
+    return isinstance(text, str) and text.lstrip().startswith(VERIFY_MARKS)
 
 ScriptedReply = str | Exception | Callable[[Sequence[Message]], str]
 

@@ -5,7 +5,7 @@ A thin adapter over :mod:`automix_core`: ``POST /v1/chat/completions`` (streamin
 through Redis. Install with ``pip install 'automix[server]'``.
 """
 
-from .app import ServerApp, create_app
+from .app import create_app
 from .config import (
     BudgetConfig,
     CascadeConfig,
@@ -21,10 +21,10 @@ from .config import (
     parse_config,
 )
 from .errors import APIError, Scrubber
+from .server import ServerApp
 from .service import ClientKey, Runtime
 from .state import MemoryState, RedisState, State, UsageRecord, open_state
 from .traffic import RedisTrafficSink, read_stream
-from .upstream import UpstreamModel
 
 __all__ = [
     "APIError",
@@ -46,7 +46,6 @@ __all__ = [
     "ServerConfig",
     "State",
     "TierConfig",
-    "UpstreamModel",
     "UsageRecord",
     "create_app",
     "load_config",

@@ -149,7 +149,7 @@ def local_config(small: str, large: str, urls: dict[str, str], windows: dict[str
                  args: argparse.Namespace) -> dict[str, Any]:
     """The config of ``--local``: route ``automix`` over two served local models."""
     from automix_core import local_price
-    from automix_core.backends.local import MODELS
+    from automix_core.local import MODELS
 
     tiers = []
     for name in (small, large):
@@ -176,7 +176,7 @@ def local_config(small: str, large: str, urls: dict[str, str], windows: dict[str
 
 def shipped_router() -> Path:
     """The shipped router of the shipped pair (``Router.shipped("pubmedqa-qwen-pair")``'s file)."""
-    from automix_core.shipped import shipped_router_path
+    from automix_core.local import shipped_router_path
 
     return shipped_router_path("pubmedqa-qwen-pair")
 
@@ -222,7 +222,7 @@ async def _check(cfg: ServerConfig, keys: list[ClientKey]) -> None:
 
 def _serve_local(small: str, large: str, args: argparse.Namespace, keys: list[ClientKey]) -> int:
     from automix_core import LocalServer
-    from automix_core.verify.method import DEFAULT_K
+    from automix_core.integration import DEFAULT_K
 
     parallel = args.parallel or max(args.k or DEFAULT_K, DEFAULT_K)
     if args.check:

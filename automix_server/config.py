@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
-from automix_core import CascadeSettings, TrafficConfig
+from automix_core import CascadeSettings, ConfigError, TrafficConfig
 
 __all__ = [
     "BudgetConfig",
@@ -51,10 +51,6 @@ __all__ = [
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
-
-
-class ConfigError(ValueError):
-    """The configuration is invalid; the message names each bad field."""
 
 
 class _Strict(BaseModel):

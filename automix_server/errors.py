@@ -11,13 +11,14 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from automix_core import AutoMixError
 from automix_core.integration import scrub_secrets
 
 __all__ = ["APIError", "Scrubber", "error_body"]
 
 
-class APIError(Exception):
-    """An error answered as OpenAI's error JSON with ``status``.
+class APIError(AutoMixError):
+    """An error answered as OpenAI's error JSON with ``status`` (in the one tree: :class:`AutoMixError`).
 
     ``extra`` holds top-level fields added next to ``error`` (e.g. the ``automix`` object of a request
     whose tiers all failed, so the calls it paid for are still reported).

@@ -14,7 +14,6 @@ a restarted server. A fit that fails (too few usable records) is logged and trie
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,7 +24,7 @@ from automix_core import Router
 from .config import LearnConfig
 
 if TYPE_CHECKING:
-    from .app import ServerApp
+    from .server import ServerApp
     from .service import Runtime
 
 __all__ = ["Fitter", "Learner", "announce_routes", "fit_from_records"]
@@ -37,11 +36,10 @@ Fitter = Callable[[Sequence[dict[str, Any]], str, LearnConfig], tuple[Router, st
 
 
 def fit_from_records(records: Sequence[dict[str, Any]], route: str, cfg: LearnConfig) -> tuple[Router, str]:
-    """The default :data:`Fitter`: ``automix_core.calibration.from_traffic.fit_from_traffic``."""
-    from automix_core import Record
+    """The default :data:`Fitter`: the core's :func:`~automix_core.fit_from_traffic`."""
+    from automix_core import Record, fit_from_traffic
 
-    ft: Any = importlib.import_module("automix_core.calibration.from_traffic")
-    fit = ft.fit_from_traffic([Record.model_validate(r) for r in records], policy=cfg.policy,
+    fit = fit_from_traffic([Record.model_validate(r) for r in records], policy=cfg.policy,
                               validation=cfg.validation, seed=0, min_records=min(cfg.records, len(records)),
                               route=route)
     lo, hi = fit.validation_ci

@@ -16,10 +16,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from automix_core import Message
+from automix_core.integration import render_tool_calls
 
 from .errors import APIError
 
-__all__ = ["ChatRequest", "parse_request", "question_and_context", "render_tool_calls", "to_core_messages"]
+__all__ = ["ChatRequest", "parse_request", "question_and_context", "to_core_messages"]
 
 # fields passed through to the answering tier as they are
 PASS_THROUGH = ("tools", "tool_choice", "parallel_tool_calls", "response_format", "top_p", "seed",
@@ -194,17 +195,6 @@ def _text(content: str | list[dict[str, Any]] | None) -> str:
         elif p.get("type") == "refusal":
             parts.append(str(p.get("refusal", "")))
     return "\n".join(parts)
-
-
-def render_tool_calls(tool_calls: list[dict[str, Any]]) -> str:
-    """Tool calls as text, for the verifier and for token estimates."""
-    lines = []
-    for c in tool_calls:
-        fn: dict[str, Any] = c["function"] if isinstance(c.get("function"), dict) else {}
-        args = fn.get("arguments", "")
-        text = args if isinstance(args, str) else json.dumps(args)
-        lines.append(f"Call tool {fn.get('name', '?')} with arguments {text}")
-    return "\n".join(lines)
 
 
 def to_core_messages(req: ChatRequest) -> list[Message]:

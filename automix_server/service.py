@@ -2,9 +2,9 @@
 
 Everything a config describes is built by :meth:`Runtime.build` before any of it is used, so a reload
 (SIGHUP) either swaps in a complete new runtime or keeps the old one. The cascade itself is the core's
-:class:`~automix_core.AutoMix`, built per request over per-request wrappers of the shared upstream
-clients (the pattern of the LangChain adapter), with a per-request cap equal to the request's budget
-reservation.
+:class:`~automix_core.AutoMix`, built per request over the shared tier clients (the answering model a
+per-request view that sends the caller's messages, :mod:`.tiers`), with a per-request cap equal to the
+request's budget reservation. A request addressed to one tier runs the same engine with ``tier=``.
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ from automix_core import (
     AutoMix,
     AutoMixResult,
     Budget,
+    ConfigError,
     Generation,
     Ledger,
+    OpenAICompatibleModel,
     Price,
     PriceTable,
     Router,
@@ -33,12 +35,13 @@ from automix_core import (
     UnknownPriceError,
     Usage,
 )
+from automix_core.integration import count_tokens
 
-from .config import ClientKeyConfig, ConfigError, RateLimitConfig, RouteConfig, ServerConfig, TierConfig
+from .config import ClientKeyConfig, RateLimitConfig, RouteConfig, ServerConfig, TierConfig
 from .errors import APIError, Scrubber
 from .schema import ChatRequest
 from .state import BudgetScope, RateScope, UsageRecord
-from .upstream import RequestAnswerer, RequestCollector, RequestVerifier, UpstreamModel
+from .tiers import RequestAnswerer, first_choice, upstream_model
 
 __all__ = ["ClientKey", "RequestLedger", "RouteRuntime", "Runtime", "TierRuntime", "estimate_reservation"]
 
@@ -50,8 +53,11 @@ VERIFY_PROMPT_OVERHEAD = 1500
 @dataclass
 class TierRuntime:
     config: TierConfig
-    upstream: UpstreamModel
+    upstream: OpenAICompatibleModel
     price: Price
+    home: tuple[str, int] = ("", 0)
+    """The first route that has this tier and its index there: a request naming the tier runs that route's
+    engine with ``tier=index`` (one call, no verification)."""
 
     @property
     def name(self) -> str:
@@ -167,6 +173,7 @@ class Runtime:
                     where = f"routes.{rname}.tiers.{i}"
                     if tc.name not in upstreams:
                         upstreams[tc.name] = cls._tier(tc, where, secrets, transport)
+                        upstreams[tc.name].home = (rname, i)
                     tiers.append(upstreams[tc.name])
                 learned = config.learned_router(rname) if rc.router is None else None
                 if learned is not None and learned.exists():
@@ -192,12 +199,7 @@ class Runtime:
     @staticmethod
     def _tier(tc: TierConfig, where: str, secrets: list[str],
               transport: httpx.AsyncBaseTransport | None) -> TierRuntime:
-        key: str | None = None
-        if tc.api_key_env is not None:
-            key = os.environ.get(tc.api_key_env)
-            if not key:
-                raise ConfigError(f"{where}.api_key_env: environment variable {tc.api_key_env} is not set")
-            secrets.append(key)
+        up = upstream_model(tc, where, secrets, transport)
         if tc.price is not None:
             price = Price(input_per_million=tc.price.input_per_million, output_per_million=tc.price.output_per_million)
         else:
@@ -206,9 +208,6 @@ class Runtime:
             except UnknownPriceError:
                 raise ConfigError(f"{where}.price: no preset price for model {tc.model!r}; give "
                                   "price: {input_per_million: ..., output_per_million: ...}") from None
-        up = UpstreamModel(tc.name, tc.base_url, tc.model, api_key=key, timeout=tc.timeout, supports_n=tc.supports_n,
-                           max_n=tc.max_n, context_window=tc.context_window, usage_scope=tc.usage_scope,
-                           extra_body=tc.extra_body, transport=transport)
         return TierRuntime(tc, up, price)
 
     @staticmethod
@@ -269,7 +268,7 @@ class Runtime:
             await t.upstream.aclose()
 
 
-def _close_soon(up: UpstreamModel) -> None:
+def _close_soon(up: OpenAICompatibleModel) -> None:
     import asyncio
     import contextlib
 
@@ -278,15 +277,16 @@ def _close_soon(up: UpstreamModel) -> None:
 
 
 def _prompt_tokens(req: ChatRequest) -> int:
-    chars = len(json.dumps(req.raw_messages(), ensure_ascii=False))
+    """The request's prompt tokens by the core's estimator, over its messages and tools as sent."""
+    text = json.dumps(req.raw_messages(), ensure_ascii=False)
     if req.tools:
-        chars += len(json.dumps(req.tools, ensure_ascii=False))
-    return chars // 3 + 8 * len(req.messages) + 16
+        text += json.dumps(req.tools, ensure_ascii=False)
+    return count_tokens(text) + 8 * len(req.messages) + 16
 
 
 def estimate_reservation(route: RouteRuntime, req: ChatRequest, answer_max_tokens: int | None) -> float:
     """A worst-case USD cost of ``req`` on ``route``: every tier answers (and retries) and verifies with k
-    separate requests (k unset: 8, the most any default draws), each prompt at ~3 characters a token."""
+    separate requests (k unset: 8, the most any default draws), the prompt counted by the core's estimator."""
     cas = route.config.cascade
     p = _prompt_tokens(req)
     a = answer_max_tokens or 1024
@@ -299,8 +299,10 @@ def estimate_reservation(route: RouteRuntime, req: ChatRequest, answer_max_token
     return total
 
 
-def estimate_passthrough(tier: TierRuntime, req: ChatRequest) -> float:
-    return 2 * tier.price.cost(_prompt_tokens(req), req.answer_max_tokens or 1024)
+def estimate_passthrough(tier: TierRuntime, route: RouteRuntime, req: ChatRequest) -> float:
+    """A worst-case USD cost of one call to ``tier`` (and its retries on ``route``)."""
+    retries = route.config.cascade.retries
+    return (1 + retries) * tier.price.cost(_prompt_tokens(req), req.answer_max_tokens or 1024)
 
 
 ToolPolicy = Literal["verify", "accept", "escalate"]
@@ -308,10 +310,7 @@ ToolPolicy = Literal["verify", "accept", "escalate"]
 
 def _screen(policy: ToolPolicy) -> Any:
     def screen(tier: int, gen: Generation) -> Literal["accept", "escalate"] | None:
-        raw = gen.raw
-        choices = raw.get("choices") if isinstance(raw, dict) else None
-        msg = choices[0].get("message") if isinstance(choices, list) and choices and isinstance(choices[0],
-                                                                                                   dict) else None
+        msg = first_choice(gen.raw).get("message")
         if isinstance(msg, dict) and msg.get("tool_calls"):
             return "accept" if policy == "accept" else "escalate"
         return None
@@ -319,16 +318,17 @@ def _screen(policy: ToolPolicy) -> Any:
     return None if policy == "verify" else screen
 
 
-def build_engine(route: RouteRuntime, req: ChatRequest, collector: RequestCollector, ledger: RequestLedger,
+def build_engine(route: RouteRuntime, req: ChatRequest, answers: dict[int, dict[str, Any]], ledger: RequestLedger,
                  cap: float | None) -> AutoMix:
-    """The per-request engine: the caller's messages and pass-through fields go to each answering call."""
+    """The per-request engine: the caller's messages and pass-through fields go to each answering call,
+    whose raw choice lands in ``answers[tier]``."""
     raw = req.raw_messages()
     extra = req.pass_through()
     stop = extra.pop("stop", None)
     if stop is not None:
         extra["stop"] = stop
-    tiers = [Tier(model=RequestAnswerer(t.upstream, i, raw, extra, collector),
-                  verifier=RequestVerifier(t.upstream, collector)) for i, t in enumerate(route.tiers)]
+    tiers = [Tier(model=RequestAnswerer(t.upstream, i, raw, extra, answers), verifier=t.upstream)
+             for i, t in enumerate(route.tiers)]
     kwargs = route.config.cascade.engine_kwargs()
     if req.temperature is not None:
         kwargs["answer_temperature"] = req.temperature
@@ -339,28 +339,18 @@ def build_engine(route: RouteRuntime, req: ChatRequest, collector: RequestCollec
                    screen=_screen(route.config.tool_calls), **kwargs)
 
 
-def usage_records(usages: Sequence[Usage], collector: RequestCollector | None = None) -> list[UsageRecord]:
-    """The state's records of a request's billed calls. Cached prompt tokens are known per tier and purpose
-    (the engine's usage does not carry them): each total goes on the first record of that tier and purpose."""
-    out = [UsageRecord(u.model, u.purpose, u.input_tokens, u.output_tokens, u.cost, u.requests) for u in usages]
-    if collector is None or not collector.cached or not out:
-        return out
-    for (model, purpose), n in collector.cached_by.items():
-        i = next((j for j, r in enumerate(out) if r.model == model and r.purpose == purpose), 0)
-        r = out[i]
-        out[i] = UsageRecord(r.model, r.purpose, r.input_tokens, r.output_tokens, r.cost, r.requests,
-                             r.cached_tokens + n)
-    return out
+def usage_records(usages: Sequence[Usage]) -> list[UsageRecord]:
+    """The state's records of a request's billed calls (cached prompt tokens as the core's usage has them)."""
+    return [UsageRecord(u.model, u.purpose, u.input_tokens, u.output_tokens, u.cost, u.requests,
+                        u.cached_input_tokens) for u in usages]
 
 
-def usage_block(usages: Sequence[Usage], collector: RequestCollector | None) -> dict[str, Any]:
+def usage_block(usages: Sequence[Usage]) -> dict[str, Any]:
     """OpenAI's ``usage`` object over every call of a request (answers and verification)."""
     inp = sum(u.input_tokens for u in usages)
     out = sum(u.output_tokens for u in usages)
-    block: dict[str, Any] = {"prompt_tokens": inp, "completion_tokens": out, "total_tokens": inp + out}
-    if collector is not None and collector.cached_known:
-        block["prompt_tokens_details"] = {"cached_tokens": collector.cached}
-    return block
+    return {"prompt_tokens": inp, "completion_tokens": out, "total_tokens": inp + out,
+            "prompt_tokens_details": {"cached_tokens": sum(u.cached_input_tokens for u in usages)}}
 
 
 def automix_block(route: str, result: AutoMixResult | None, usages: Sequence[Usage], reserved: float, rid: str,

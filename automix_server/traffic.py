@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from automix_core import AutoMix, AutoMixResult, Message, TrafficConfig
-from automix_core.calibration.records import append_record
+from automix_core.integration import append_record
 from automix_core.traffic import Sink, Traffic, TrafficWriter, scrub_record
 
 from .metrics import Metrics

@@ -2,7 +2,7 @@
 
 ``python benchmarks/server_latency.py [--requests 300] [--concurrency 32]``
 
-Upstreams: the scripted OpenAI-compatible fake (``automix_server.fake_upstream``) on loopback, answering
+Upstreams: the scripted OpenAI-compatible fake (``automix_server.testing``) on loopback, answering
 at once ("instant") or after 20 ms. Each request is one AutoMix cascade with k=2 (one answer call and one
 verification call with n=2; no escalation), so the upstream sees two calls per request.
 
@@ -63,7 +63,7 @@ def wait(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
 
 def start_fake(delay_ms: float) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "automix_server.fake_upstream", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "automix_server.testing", "--port", str(port),
                              "--delay-ms", str(delay_ms)])
     wait(f"http://127.0.0.1:{port}/health", proc)
     return proc, f"http://127.0.0.1:{port}/v1"

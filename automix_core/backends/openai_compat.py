@@ -1,15 +1,10 @@
 """A :class:`~automix_core.models.ChatModel` for any OpenAI-compatible ``/v1/chat/completions`` server.
 
-Stdlib only (``urllib.request`` + ``json``): works against OpenAI itself, vLLM, llama.cpp's
-``llama-server`` (and xllamacpp's embedded copy of it, see :mod:`automix_core.backends.local`), Ollama's
-OpenAI endpoint, LM Studio, and similar servers.
-
-Error mapping (every failure is a :class:`~automix_core.models.ModelError`):
-
-* HTTP 408, 409, 429 and 5xx, timeouts, refused/reset connections, a truncated or non-JSON body:
-  ``retryable=True``;
-* any other HTTP 4xx (bad request, auth, not found, ...) and a JSON body that is not a chat
-  completion (no ``choices``): ``retryable=False``.
+Works against OpenAI itself, vLLM, llama.cpp's ``llama-server`` (and xllamacpp's embedded copy of it,
+see :mod:`automix_core.backends.local`), Ollama's OpenAI endpoint, LM Studio, and similar servers.
+What goes over the wire is :mod:`.wire` (no I/O); ``generate`` sends it with the blocking stdlib
+transport, ``agenerate`` with the async, cancellable one (httpx, when installed; else the blocking
+one in a worker thread). See :mod:`.wire` for which failures are retryable.
 
 The API key is only ever sent in the ``Authorization`` header: it is not part of ``repr()``, and it
 is scrubbed from every error message.
@@ -18,32 +13,17 @@ is scrubbed from every error message.
 from __future__ import annotations
 
 import asyncio
-import http.client
-import json
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..integration import TRANSIENT_STATUS, scrub_secrets
-from ..models import Generation, Message, ModelError
-from .wire import (
-    UsageScope,
-    _error_detail,
-    _error_text,
-    _excerpt,
-    _int_or_none,
-    _sum_or_none,
-    cached_prompt_tokens,
-    parse_logprobs,
-)
-from .wire import output_tokens as counted_output_tokens
+from ..models import Generation, Message
+from .transport import AsyncTransport, has_httpx, post_json
+from .wire import CallSite, UsageScope, build_body, chunk_sizes, merge_generations, parse_completion
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["OpenAICompatibleModel", "UsageScope"]
-
-
-
-_ERROR_BODY_LIMIT = 64 * 1024
 
 
 class OpenAICompatibleModel:
@@ -72,8 +52,11 @@ class OpenAICompatibleModel:
             OpenAI-compatible servers do not); ``None``: unknown (True for ``https://api.openai.com/``).
             The default verification uses logprobs only when True (see
             :func:`~automix_core.verify.method.resolve_method`).
+        transport: an ``httpx.AsyncBaseTransport`` for the async calls instead of the network (tests).
 
-    ``generate`` is thread-safe (each call opens its own connection).
+    ``generate`` is thread-safe (each call opens its own connection). :meth:`complete` /
+    :meth:`acomplete` send an adapter's own OpenAI messages and request fields (the server passes its
+    caller's through); ``Generation.raw`` is the reply's body (a list of bodies when ``n`` was split).
     """
 
     def __init__(
@@ -91,6 +74,7 @@ class OpenAICompatibleModel:
         usage_scope: UsageScope = "all_choices",
         headers: Mapping[str, str] | None = None,
         supports_logprobs: bool | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must start with http:// or https://, got {base_url!r}")
@@ -118,6 +102,7 @@ class OpenAICompatibleModel:
             True if self.base_url.startswith("https://api.openai.com/") else None)
         """Whether the server returns token logprobs (None: unknown; set to False by the verifier once
         the server answers a logprob request without them)."""
+        self._async = AsyncTransport(self.timeout, transport) if has_httpx() else None
 
     # -- ChatModel properties -------------------------------------------------------------------
 
@@ -145,204 +130,99 @@ class OpenAICompatibleModel:
         :attr:`Generation.token_logprobs` (the sampled token is always included in each dict).
         Raises :class:`~automix_core.models.ModelError` on any failure.
         """
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        if logprobs is not None and logprobs < 0:
-            raise ValueError(f"logprobs must be >= 0 or None, got {logprobs}")
-        chunk = 1 if not self.supports_n else (self.max_n or n)
-        sizes = [min(chunk, n - i) for i in range(0, n, chunk)]
-        parts = [
-            self._request(messages, k, temperature, max_tokens, stop, logprobs, ask_n=self.supports_n)
-            for k in sizes
-        ]
-        if len(parts) == 1:
-            return parts[0]
-        texts: list[str] = []
-        lps: list[list[dict[str, float]]] = []
-        for p in parts:
-            texts.extend(p.texts)
-            if p.token_logprobs is not None:
-                lps.extend(p.token_logprobs)
-        input_tokens = _sum_or_none(p.input_tokens for p in parts)
-        output_tokens = _sum_or_none(p.output_tokens for p in parts)
-        all_lp = all(p.token_logprobs is not None for p in parts)
-        return Generation(
-            texts=texts,
-            model=parts[0].model,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            token_logprobs=lps if all_lp else None,
-            raw=[p.raw for p in parts],
-            requests=len(parts),
-            cached_input_tokens=_sum_or_none(p.cached_input_tokens for p in parts),
-        )
+        return self.complete(_plain(messages), n=n, temperature=temperature, max_tokens=max_tokens, stop=stop,
+                             logprobs=logprobs)
 
     async def agenerate(self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0,
                         max_tokens: int | None = None, stop: Sequence[str] | None = None,
                         logprobs: int | None = None) -> Generation:
-        """Async :meth:`generate`, run in a worker thread (``asyncio.to_thread``).
+        """Async :meth:`generate`. With httpx installed, cancelling the awaiting task cancels the
+        request in flight; without it the call runs in a worker thread (``asyncio.to_thread``), which
+        finishes a cancelled request (or times out) and discards its result."""
+        return await self.acomplete(_plain(messages), n=n, temperature=temperature, max_tokens=max_tokens,
+                                    stop=stop, logprobs=logprobs)
 
-        Cancelling the awaiting task does not abort the HTTP request already in flight: the
-        worker thread finishes it (or times out after ``timeout`` seconds) and its result is
-        discarded. The default executor's size bounds how many calls run at once.
-        """
-        return await asyncio.to_thread(
-            self.generate,
-            messages,
-            n=n,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            stop=stop,
-            logprobs=logprobs,
-        )
+    def complete(self, messages: Sequence[Mapping[str, Any]], *, n: int = 1, temperature: float | None = 0.0,
+                 max_tokens: int | None = None, stop: Sequence[str] | str | None = None,
+                 logprobs: int | None = None, extra: Mapping[str, Any] | None = None) -> Generation:
+        """:meth:`generate` for OpenAI messages as they are (content parts, tool calls) and a request's own
+        fields (``extra``, e.g. ``tools``); ``temperature=None`` leaves it to the server."""
+        bodies = self._bodies(messages, n, temperature, max_tokens, stop, logprobs, extra)
+        site = self._site()
+        return merge_generations([self._parse(post_json(site, b, self._headers(), self.timeout), site, logprobs)
+                                  for b in bodies])
 
-    # -- internals ------------------------------------------------------------------------------
+    async def acomplete(self, messages: Sequence[Mapping[str, Any]], *, n: int = 1,
+                        temperature: float | None = 0.0, max_tokens: int | None = None,
+                        stop: Sequence[str] | str | None = None, logprobs: int | None = None,
+                        extra: Mapping[str, Any] | None = None) -> Generation:
+        """Async :meth:`complete` (cancellable with httpx; see :meth:`agenerate`)."""
+        if self._async is None:
+            return await asyncio.to_thread(self.complete, messages, n=n, temperature=temperature,
+                                           max_tokens=max_tokens, stop=stop, logprobs=logprobs, extra=extra)
+        bodies = self._bodies(messages, n, temperature, max_tokens, stop, logprobs, extra)
+        site = self._site()
+        parts = []
+        for b in bodies:
+            parts.append(self._parse(await self._async.post_json(site, b, self._headers()), site, logprobs))
+        return merge_generations(parts)
+
+    async def aping(self) -> int:
+        """``GET {base_url}/models`` (a readiness probe): its HTTP status. Raises when there is no reply."""
+        if self._async is None:
+            raise RuntimeError("aping needs httpx (pip install 'automix[server]')")
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        return await self._async.get_status(f"{self.base_url}/models", headers, min(self.timeout, 5.0))
+
+    async def aclose(self) -> None:
+        """Close the async transport's connections (the sync transport keeps none)."""
+        if self._async is not None:
+            await self._async.aclose()
+
+    @property
+    def transport(self) -> httpx.AsyncBaseTransport | None:
+        """The async calls' replacement of the network, or None (the network)."""
+        return self._async.transport if self._async is not None else None
+
+    @transport.setter
+    def transport(self, value: httpx.AsyncBaseTransport | None) -> None:
+        if self._async is not None:
+            self._async = AsyncTransport(self.timeout, value)
+
+    # -- the wire ---------------------------------------------------------------------------------
 
     def build_body(self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0,
                    max_tokens: int | None = None, stop: Sequence[str] | None = None, logprobs: int | None = None,
                    ask_n: bool = True) -> dict[str, Any]:
         """The JSON body of one request for ``n`` samples (exposed for inspection and tests)."""
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
-            "temperature": temperature,
-        }
-        if ask_n:
-            body["n"] = n
-        if max_tokens is not None:
-            body["max_tokens"] = max_tokens
-        if stop:
-            body["stop"] = list(stop)
-        top = logprobs
-        if self.usage_scope == "first_choice" and n > 1 and not top:
-            top = 1  # per-token entries let us count each choice's tokens
-        if top:
-            body["logprobs"] = True
-            body["top_logprobs"] = top
-        body.update(self.extra_body)
-        return body
+        return build_body(self.model, _plain(messages), n=n, temperature=temperature, max_tokens=max_tokens,
+                          stop=stop, logprobs=logprobs, ask_n=ask_n, usage_scope=self.usage_scope,
+                          extra_body=self.extra_body)
 
-    def _request(
-        self,
-        messages: Sequence[Message],
-        n: int,
-        temperature: float,
-        max_tokens: int | None,
-        stop: Sequence[str] | None,
-        logprobs: int | None,
-        *,
-        ask_n: bool,
-    ) -> Generation:
-        body = self.build_body(
-            messages, n=n, temperature=temperature, max_tokens=max_tokens, stop=stop, logprobs=logprobs, ask_n=ask_n
-        )
-        payload = self._post(body)
-        return self._parse(payload, n=n, want_logprobs=bool(logprobs))
+    def _bodies(self, messages: Sequence[Mapping[str, Any]], n: int, temperature: float | None,
+                max_tokens: int | None, stop: Sequence[str] | str | None, logprobs: int | None,
+                extra: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        if logprobs is not None and logprobs < 0:
+            raise ValueError(f"logprobs must be >= 0 or None, got {logprobs}")
+        return [build_body(self.model, messages, n=k, temperature=temperature, max_tokens=max_tokens, stop=stop,
+                           logprobs=logprobs, ask_n=self.supports_n, usage_scope=self.usage_scope, extra=extra,
+                           extra_body=self.extra_body)
+                for k in chunk_sizes(n, supports_n=self.supports_n, max_n=self.max_n)]
 
-    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
-        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    def _site(self) -> CallSite:
+        return CallSite(self.name, self.endpoint, (self._api_key,) if self._api_key else ())
+
+    def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json", **self.headers}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
-        req = urllib.request.Request(self.endpoint, data=data, headers=headers, method="POST")
-        where = f"{self.name} at {self.endpoint}"
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                raw = resp.read()
-        except urllib.error.HTTPError as e:
-            status = e.code
-            try:
-                detail = _error_detail(e.read(_ERROR_BODY_LIMIT))
-            except (OSError, http.client.HTTPException):
-                detail = ""
-            finally:
-                e.close()
-            retryable = status in TRANSIENT_STATUS or status >= 500
-            msg = f"{where}: HTTP {status} {e.reason or ''}".rstrip()
-            if detail:
-                msg += f": {detail}"
-            raise ModelError(self._scrub(msg), model=self.name, retryable=retryable, status_code=status) from None
-        except TimeoutError as e:
-            raise ModelError(
-                self._scrub(f"{where}: timed out after {self.timeout:g}s ({e})"), model=self.name, retryable=True
-            ) from None
-        except urllib.error.URLError as e:
-            reason = e.reason
-            kind = "timed out" if isinstance(reason, TimeoutError) else "connection failed"
-            raise ModelError(self._scrub(f"{where}: {kind}: {reason}"), model=self.name, retryable=True) from None
-        except (ConnectionError, http.client.HTTPException, OSError) as e:
-            raise ModelError(
-                self._scrub(f"{where}: connection error: {type(e).__name__}: {e}"), model=self.name, retryable=True
-            ) from None
-        try:
-            payload = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ModelError(
-                self._scrub(f"{where}: response is not valid JSON ({e}); body starts {_excerpt(raw)!r}"),
-                model=self.name,
-                retryable=True,
-            ) from None
-        if not isinstance(payload, dict):
-            raise ModelError(
-                self._scrub(f"{where}: malformed response: expected a JSON object, got {type(payload).__name__}"),
-                model=self.name,
-                retryable=False,
-            )
-        return payload
+        return headers
 
-    def _parse(self, payload: dict[str, Any], *, n: int, want_logprobs: bool) -> Generation:
-        where = f"{self.name} at {self.endpoint}"
-        choices = payload.get("choices")
-        if not isinstance(choices, list) or not choices:
-            err = payload.get("error")
-            hint = f" (server error: {_error_text(err)})" if err else ""
-            raise ModelError(
-                self._scrub(
-                    f"{where}: malformed response: no 'choices' in the body{hint}; body starts "
-                    f"{_excerpt(json.dumps(payload).encode())!r}"
-                ),
-                model=self.name,
-                retryable=False,
-            )
-        ordered = sorted(
-            (c for c in choices if isinstance(c, dict)),
-            key=lambda c: c["index"] if isinstance(c.get("index"), int) else 0,
-        )
-        if len(ordered) != len(choices):
-            raise ModelError(
-                f"{where}: malformed response: a choice is not an object", model=self.name, retryable=False
-            )
-        texts: list[str] = []
-        lps: list[list[dict[str, float]] | None] = []
-        for c in ordered:
-            msg = c.get("message")
-            if not isinstance(msg, dict):
-                raise ModelError(
-                    f"{where}: malformed response: choice {c.get('index')} has no 'message' object",
-                    model=self.name,
-                    retryable=False,
-                )
-            content = msg.get("content")
-            texts.append(content if isinstance(content, str) else "")
-            lps.append(parse_logprobs(c.get("logprobs")))
+    def _parse(self, payload: dict[str, Any], site: CallSite, logprobs: int | None) -> Generation:
+        return parse_completion(payload, site, usage_scope=self.usage_scope, want_logprobs=bool(logprobs))
 
-        usage = payload.get("usage")
-        input_tokens = _int_or_none(usage.get("prompt_tokens")) if isinstance(usage, dict) else None
-        reported = _int_or_none(usage.get("completion_tokens")) if isinstance(usage, dict) else None
-        output_tokens = counted_output_tokens(reported, lps, self.usage_scope)  # llama.cpp counts choice 0 only
 
-        token_logprobs: list[list[dict[str, float]]] | None = None
-        if want_logprobs and any(lp is not None for lp in lps):
-            token_logprobs = [lp if lp is not None else [] for lp in lps]
-        return Generation(
-            texts=texts,
-            model=self.name,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            token_logprobs=token_logprobs,
-            raw=payload,
-            cached_input_tokens=cached_prompt_tokens(payload, input_tokens),
-        )
-
-    def _scrub(self, text: str) -> str:
-        return scrub_secrets(text, [self._api_key] if self._api_key else [])
+def _plain(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    return [{"role": m["role"], "content": m["content"]} for m in messages]

@@ -19,7 +19,7 @@ from ..accounting.ledger import Budget, Ledger, usage_from_generation
 from ..accounting.prices import PriceTable
 from ..accounting.tokens import count_messages, messages_upper_bound, truncate_left
 from ..aio import within
-from ..errors import AllTiersFailedError
+from ..errors import AllTiersFailedError, InvalidRequestError, ModelTimeoutError
 from ..integration import surfaced
 from ..models import ChatModel, Generation, Message, ModelError, checked_generation
 from ..policies import Observation
@@ -250,7 +250,7 @@ class AutoMix:
         if messages is not None:
             messages = _check_messages(messages)
         if not question.strip() and not (messages and any(m["content"].strip() for m in messages)):
-            raise ValueError("AutoMix got an empty question")
+            raise InvalidRequestError("AutoMix got an empty question", param="messages")
         # no closures here: a request in flight keeps only this frame (fewer objects for the collector)
         fitted: dict[int, tuple[list[Message], bool]] = {}
         policy = self.router.policy_for(key)
@@ -260,7 +260,7 @@ class AutoMix:
         obs: list[Observation] = []
         failures: list[tuple[str, BaseException]] = []
         if only is not None and not 0 <= only <= last:
-            raise ValueError(f"tier must be one of 0..{last}, got {only}")
+            raise InvalidRequestError(f"tier must be one of 0..{last}, got {only}", param="tier")
         t, last = (0, last) if only is None else (only, only)  # one tier: not cascaded, not verified (see run)
         while True:
             tr = TierTrace(t, self.tiers[t].name)
@@ -394,7 +394,7 @@ class AutoMix:
             try:
                 reply = await within(self.timeout, coro)
             except asyncio.TimeoutError:
-                raise ModelError(f"{name}: no reply within {self.timeout:g} s", model=name) from None
+                raise ModelTimeoutError(f"{name}: no reply within {self.timeout:g} s", model=name) from None
         return checked_generation(reply, name) if isinstance(req, _AnswerCall) else reply
 
     def _ask(self, req: _Request) -> Generator[_Request, _Reply, _Reply]:

@@ -23,12 +23,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from automix_core.models import Generation, Message, ModelError
-
-VERIFY_MARK = "You check proposed answers"
+from automix_core.testing import is_verification_text
 
 
 def is_verification(messages: Sequence[Message]) -> bool:
-    return VERIFY_MARK in messages[0]["content"]
+    return is_verification_text(messages[0]["content"])
 
 
 @dataclass

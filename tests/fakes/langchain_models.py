@@ -1,6 +1,6 @@
 """A scripted LangChain chat model for the automix_langchain tests: reports usage, supports tools.
 
-* Verification prompts (system message starting "You check proposed answers") get
+* Verification prompts (the verifier's system message: ``automix_core.testing.is_verification_text``) get
   ``Justification: ...\\nVerdict: <w>`` with ``w`` taken in turn from ``verdicts`` (cycled).
 * With tools bound and a human message last, it calls the ``tool_choice`` tool (else the first) with
   arguments built from the tool's JSON schema; after a tool result it answers in text.
@@ -27,9 +27,8 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, Field, PrivateAttr
 
+from automix_core.testing import is_verification_text
 from automix_core.verify.claim import RESTATE_INSTRUCTION
-
-VERIFY_MARK = "You check proposed answers"
 
 
 def _text(m: BaseMessage) -> str:
@@ -91,7 +90,7 @@ class ScriptedChatModel(BaseChatModel):
                 if self.record:
                     self.calls.append({"purpose": "restate", "messages": list(messages), "kwargs": dict(kwargs)})
             return self._with_usage(messages, AIMessage(content=_text(messages[-2])))
-        verify = bool(messages) and _text(messages[0]).startswith(VERIFY_MARK)
+        verify = bool(messages) and is_verification_text(_text(messages[0]))
         with self._lock:
             self.call_count += 1
             if self.record:

@@ -29,14 +29,12 @@ from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
 from llama_index.core.tools.types import BaseTool
 
+from automix_core.testing import is_verification_text
 from automix_core.verify.claim import RESTATE_INSTRUCTION
-
-VERIFY_SYSTEM_START = "You check proposed answers"
-
 
 
 def is_verification(messages: Sequence[ChatMessage]) -> bool:
-    return bool(messages) and (messages[0].content or "").startswith(VERIFY_SYSTEM_START)
+    return bool(messages) and is_verification_text(messages[0].content or "")
 
 
 def restated(messages: Sequence[ChatMessage]) -> str | None:

@@ -187,8 +187,8 @@ def test_langchain_image_blocks_reach_the_answering_tier_not_the_verifier() -> N
     out = model.invoke([msg])
     assert out.content == "a red square"
     calls: list[Any] = small.calls
-    answer_calls = [c for c in calls if "You check proposed answers" not in str(c)]
-    verify_calls = [c for c in calls if "You check proposed answers" in str(c)]
+    answer_calls = [c for c in calls if c["purpose"] == "answer"]
+    verify_calls = [c for c in calls if c["purpose"] == "verify"]
     assert answer_calls and IMAGE in str(answer_calls[0])  # the answering tier sees the image unchanged
     assert verify_calls and all(IMAGE not in str(c) and "iVBORw0KGgo" not in str(c) for c in verify_calls)
     image_only = HumanMessage(content=[{"type": "image_url", "image_url": {"url": IMAGE}}])

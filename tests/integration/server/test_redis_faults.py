@@ -59,7 +59,7 @@ def redis_proc(tmp_path: Path) -> Iterator[RedisProc]:
 @pytest.fixture
 def slow_fake() -> Iterator[str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "automix_server.fake_upstream", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "automix_server.testing", "--port", str(port),
                              "--model-delay", "large=1.5"])
     wait_http(f"http://127.0.0.1:{port}/health", proc=proc)
     yield f"http://127.0.0.1:{port}/v1"

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import automix_core
 from automix_core import errors
+from tests.source_imports import imported_modules
 
 EXPECTED = {
     "POLICIES", "AllTiersFailedError", "AutoMix", "AutoMixError", "AutoMixResult", "Budget", "CascadeSettings",
     "ChatModel", "ChecksumMismatchError", "ConfigError", "Decision", "DoubleThresholdPolicy", "Event", "Generation",
-    "GreedyPolicy", "Hook", "InsufficientDiskSpaceError", "Ledger", "LocalModelError", "LocalServer",
+    "GreedyPolicy", "Hook", "InsufficientDiskSpaceError", "InvalidRequestError", "ModelTimeoutError", "Ledger",
+    "LocalModelError", "LocalServer",
     "LocalServerError", "Message", "MissingPartError", "ModelError", "ModelNotInstalledError",
     "OpenAICompatibleModel", "OperatingPoint", "POMDPPolicy", "PipDownloadError", "Point", "Policy", "PolicyError",
     "Price", "PriceTable", "Record", "RecordArrays", "RecordError", "Router", "RouterError", "Screen",
@@ -37,7 +39,7 @@ def test_all_is_pinned() -> None:
 SUBMODULES = {
     "aio": {"HAS_DEADLINE", "Deadline", "gather_n", "gather_or_cancel", "within"},
     "models": {"ChatModel", "Generation", "Message", "ModelError", "Role", "checked_generation"},
-    "testing": {"ScriptedModel", "ScriptedReply"},
+    "testing": {"VERIFY_MARKS", "ScriptedModel", "ScriptedReply", "is_verification_text"},
     "settings": {"CascadeSettings", "TrafficConfig", "VerifyMode", "VerifyPrompt"},
     "traffic": {"DriftCheck", "RecordFigures", "record_figures",
                 "ShadowLedger", "ShadowOutput", "Sink", "Snapshot", "Traffic", "TrafficConfig",
@@ -46,9 +48,16 @@ SUBMODULES = {
     "integration": {"PROGRAMMING_ERRORS", "PROGRESS_EVENTS", "ProgressHook", "progress_event",
                     "is_programming_error", "surfaced",
                     "TRANSIENT_NAMES", "TRANSIENT_STATUS", "TurnCache", "is_transient", "model_error",
-                    "rejected_request", "scrub_secrets", "secret_values"},
+                    "rejected_request", "scrub_secrets", "secret_values", "DEFAULT_K", "append_record",
+                    "count_tokens", "render_tool_calls"},
+    "local": {"DEFAULT_SERVE_CTX", "MODELS", "SHIPPED_ROUTERS", "LocalModel", "LocalServer", "ServedModel",
+              "cache_dir", "install_model", "is_installed", "model_path", "shipped_router_path"},
+    "backends.wire": {"TRANSIENT_STATUS", "CallSite", "UsageScope", "build_body", "cached_prompt_tokens",
+                      "chunk_sizes", "decode_payload", "merge_generations", "output_tokens", "parse_completion",
+                      "parse_logprobs", "render_tool_calls", "scrub_secrets"},
     "errors": {"AllTiersFailedError", "AutoMixError", "ChecksumMismatchError", "ConfigError",
-               "InsufficientDiskSpaceError", "LocalModelError", "LocalServerError", "MissingPartError", "ModelError",
+               "InsufficientDiskSpaceError", "InvalidRequestError", "ModelTimeoutError", "LocalModelError",
+               "LocalServerError", "MissingPartError", "ModelError",
                "ModelNotInstalledError", "PipDownloadError", "PolicyError", "RecordError", "RouterError",
                "UnknownModelError", "UnknownPriceError", "UnsupportedMessageError"},
     "cascade": {"WINDOW_SLACK", "AllTiersFailedError", "AutoMix", "AutoMixResult", "Event", "Hook", "Screen", "Tier",
@@ -136,20 +145,8 @@ def test_core_source_imports_no_framework() -> None:
     """Every import statement under automix_core, at any depth (inside functions too), and every
     ``importlib.import_module``/``__import__`` of a literal name."""
     root = Path(automix_core.__file__).parent
-    found = []
-    for path in root.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names: list[str] = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
-                func = node.func
-                called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-                if called in ("import_module", "__import__") and isinstance(node.args[0].value, str):
-                    names = [node.args[0].value]
-            found += [f"{path.relative_to(root)}: {n}" for n in names if n.split(".")[0] in FRAMEWORKS]
+    found = [f"{path.relative_to(root)}: {n}" for path in root.rglob("*.py") for _, n in imported_modules(path)
+             if n.split(".")[0] in FRAMEWORKS]
     assert found == []
 
 

@@ -12,6 +12,7 @@ pytest.importorskip("langchain_openai")
 from langchain_openai import ChatOpenAI
 
 from automix_core.accounting.prices import Price, PriceTable
+from automix_core.testing import is_verification_text
 from automix_langchain import AutoMixChatModel
 from automix_langchain.tiers import supports_native_n
 from tests.fakes.langchain_models import ScriptedChatModel
@@ -25,7 +26,7 @@ def _chat(url: str, name: str) -> ChatOpenAI:
 
 
 def _verify_bodies(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [b for b in bodies if "You check proposed answers" in str(b["messages"][0]["content"])]
+    return [b for b in bodies if is_verification_text(b["messages"][0]["content"])]
 
 
 @pytest.mark.parametrize("use_async", [False, True])
@@ -108,7 +109,7 @@ def _varied() -> Any:
     count = iter(range(1, 1000))
 
     def reply(body: dict[str, Any]) -> str:
-        if "You check proposed answers" not in str(body["messages"][0]["content"]):
+        if not is_verification_text(body["messages"][0]["content"]):
             return "yes"
         return "Justification: " + " ".join(["fine"] * next(count)) + "\nVerdict: correct"
 

@@ -11,6 +11,7 @@ from langchain_core.messages import AIMessage
 from pydantic import BaseModel
 
 from automix_core.accounting.prices import Price, PriceTable
+from automix_core.testing import is_verification_text
 from automix_langchain import AutoMixChatModel
 from tests.fakes.langchain_models import ScriptedChatModel
 
@@ -54,10 +55,10 @@ def test_include_raw_json_schema_through_chatopenai() -> None:
     pytest.importorskip("langchain_openai")
     from langchain_openai import ChatOpenAI
 
-    from tests.fakes.openai_server import VERIFY_MARK, fake_openai
+    from tests.fakes.openai_server import fake_openai
 
     def reply(body: dict[str, Any]) -> str:
-        if VERIFY_MARK in str(body["messages"][0]["content"]):
+        if is_verification_text(body["messages"][0]["content"]):
             return "Justification: fine.\nVerdict: correct"
         assert body["response_format"]["type"] == "json_schema"
         return json.dumps({"name": "Ada", "age": 36})

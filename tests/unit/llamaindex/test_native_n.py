@@ -16,10 +16,11 @@ from llama_index.llms.openai_like import OpenAILike  # type: ignore[import-untyp
 
 from automix_core.accounting.prices import Price, PriceTable
 from automix_core.policies import ThresholdPolicy
+from automix_core.testing import is_verification_text
 from automix_llamaindex import AutoMixLLM
 from automix_llamaindex.base import LlamaIndexChatModel, choice_texts, supports_native_n
 from tests.fakes.llamaindex_models import ScriptedLLM
-from tests.fakes.openai_server import VERIFY_MARK, assert_one_verification_request, fake_openai
+from tests.fakes.openai_server import assert_one_verification_request, fake_openai
 
 PRICES = PriceTable(default=Price(input_per_million=1.0, output_per_million=2.0))
 QUESTION = [ChatMessage(role=MessageRole.USER, content="Is water wet?")]
@@ -31,7 +32,7 @@ def _llm(url: str, name: str) -> OpenAILike:
 
 
 def _verify_bodies(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [b for b in bodies if VERIFY_MARK in str(b["messages"][0]["content"])]
+    return [b for b in bodies if is_verification_text(b["messages"][0]["content"])]
 
 
 def _trace(model: AutoMixLLM, use_async: bool) -> dict[str, Any]:
@@ -60,7 +61,7 @@ def test_samples_of_one_request_are_read_from_every_choice(use_async: bool) -> N
     verdicts = iter(["correct", "incorrect", "incorrect", "correct"] * 4)
 
     def reply(body: dict[str, Any]) -> str:
-        if VERIFY_MARK in str(body["messages"][0]["content"]):
+        if is_verification_text(body["messages"][0]["content"]):
             return f"Justification: checked.\nVerdict: {next(verdicts)}"
         return "yes"
 

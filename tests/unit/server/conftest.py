@@ -1,6 +1,6 @@
 """Fixtures of the server's unit tests: the app over an in-process scripted upstream (no network).
 
-The upstream is :class:`automix_server.fake_upstream.FakeUpstream`'s ASGI app, reached through
+The upstream is :class:`automix_server.testing.FakeUpstream`'s ASGI app, reached through
 ``httpx.ASGITransport``; the server app itself is called the same way.
 """
 
@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from automix_server import ServerApp, create_app, parse_config
-from automix_server.fake_upstream import FakeUpstream
+from automix_server.testing import FakeUpstream
 
 KEY = "client-key-0123456789"
 UPSTREAM_KEY = "sk-upstream-secret-abcdef123456"

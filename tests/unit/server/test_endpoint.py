@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from automix_server.fake_upstream import FakeUpstream
+from automix_server.testing import FakeUpstream
 
 
 async def test_accepted_answer_has_openai_shape_and_automix_object(h: Any, make_client: Any) -> None:
@@ -259,9 +259,7 @@ async def test_ready_is_503_when_a_tier_is_unreachable(h: Any, make_client: Any,
     cfg["routes"]["automix"]["tiers"][1]["base_url"] = "http://127.0.0.1:9/v1"
     ac: Any = make_client(cfg)
     # the in-process transport answers every host; point the large tier at a real closed port instead
-    import httpx
-
-    ac.server.runtime.tiers["large"].upstream.client = httpx.AsyncClient()
+    ac.server.runtime.tiers["large"].upstream.transport = None
     r = await ac.client.get("/ready")
     assert r.status_code == 503
     assert r.json()["tiers"]["large"]["ok"] is False and r.json()["tiers"]["small"]["ok"] is True

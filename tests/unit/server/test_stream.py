@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from automix_server.fake_upstream import FakeUpstream
+from automix_server.testing import FakeUpstream
 
 
 def events(text: str) -> tuple[list[dict[str, Any]], list[str], bool]:

@@ -54,7 +54,7 @@ from .errors import (
     UnknownPriceError,
     UnsupportedMessageError,
 )
-from .models import ChatModel, Generation, Message
+from .models import ChatModel, Generation, Message, RequestContext
 from .policies import (
     POLICIES,
     Decision,
@@ -115,6 +115,7 @@ __all__ = [
     "Record",
     "RecordArrays",
     "RecordError",
+    "RequestContext",
     "Router",
     "RouterError",
     "Screen",

@@ -7,6 +7,7 @@ code that catches those keeps working::
     AutoMixError
     ├── ConfigError (ValueError)            settings, adapters' configuration files (the server's too)
     ├── InvalidRequestError (ValueError)    one request's input is unusable (the server answers HTTP 400)
+    │   └── InvalidRequestTypeError (TypeError)  ... because a part has the wrong type
     ├── PolicyError (ValueError)            a misconfigured or misused policy
     ├── RouterError (ValueError)            an invalid router JSON
     ├── RecordError (ValueError)            an invalid record file
@@ -35,6 +36,7 @@ __all__ = [
     "ConfigError",
     "InsufficientDiskSpaceError",
     "InvalidRequestError",
+    "InvalidRequestTypeError",
     "LocalModelError",
     "LocalServerError",
     "MissingPartError",
@@ -66,6 +68,11 @@ class InvalidRequestError(AutoMixError, ValueError):
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
         self.param = param
+
+
+class InvalidRequestTypeError(InvalidRequestError, TypeError):
+    """A part of one request has the wrong type (a question that is not text, a message that is not a
+    dict, ...): an :class:`InvalidRequestError` that is also a ``TypeError``, as these were before."""
 
 
 class PolicyError(AutoMixError, ValueError):

@@ -19,25 +19,38 @@ it needs beyond that lives here, written once:
   the ``router=`` argument and the cascade's settings, one way for every adapter.
 * :func:`~automix_core.verify.draw.draw` / :func:`~automix_core.verify.draw.adraw`: k samples with
   ``n`` and its fallbacks (the :class:`~automix_core.verify.Verifier` uses them for every model).
-* From the OpenAI wire layer (:mod:`automix_core.backends.wire`): :func:`render_tool_calls` (tool
-  calls as the text the verifier reads) and :data:`TRANSIENT_STATUS`; :func:`count_tokens` (the one
-  token estimator), :func:`append_record` (crash-safe appends) and :data:`DEFAULT_K`.
+* What a request is, the same in every adapter: :func:`question_and_context` (the question and the
+  context the verifier reads, from chat messages; :data:`ContextSource`), :func:`render_tool_calls`
+  (tool calls as the text the verifier reads), :data:`ToolCallPolicy` and
+  :func:`tool_call_screen` (a tier's tool calls verified, accepted or escalated), :data:`CascadeCalls`
+  and :func:`utility_tier` (which calls run the cascade), and the seam's
+  :class:`~automix_core.models.RequestContext` and :data:`~automix_core.models.CallKind`.
+* From other districts, so that adapters need nothing but this kit and the public face: the OpenAI
+  wire layer's (:mod:`automix_core.backends.wire`) :func:`render_tool_calls`,
+  :data:`TRANSIENT_STATUS`, :data:`~automix_core.backends.wire.UsageScope`,
+  :func:`~automix_core.backends.wire.output_tokens` and
+  :func:`~automix_core.backends.wire.parse_logprobs`; :func:`count_tokens` (the one token
+  estimator), :func:`append_record` (crash-safe appends), :data:`DEFAULT_K`, and the engine's answer
+  prompt :func:`~automix_core.verify.prompt.build_answer_messages`.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import SecretStr
 
 from .accounting.tokens import count_tokens
 from .backends.wire import TRANSIENT_STATUS, render_tool_calls, scrub_secrets
 from .calibration.records import append_record
-from .errors import ModelError
-from .models import Message
+from .errors import InvalidRequestError, ModelError
+from .models import CallKind, Generation, Message, RequestContext
 from .verify.method import DEFAULT_K
+
+if TYPE_CHECKING:
+    from .cascade.result import Screen
 
 __all__ = [
     "DEFAULT_K",
@@ -45,19 +58,32 @@ __all__ = [
     "PROGRESS_EVENTS",
     "TRANSIENT_NAMES",
     "TRANSIENT_STATUS",
+    "CallKind",
+    "CascadeCalls",
+    "ContextSource",
+    "InvalidRequestError",
     "ProgressHook",
+    "RequestContext",
+    "ToolCallPolicy",
     "TurnCache",
+    "UsageScope",
     "append_record",
+    "build_answer_messages",
     "count_tokens",
     "is_programming_error",
     "is_transient",
     "model_error",
+    "output_tokens",
+    "parse_logprobs",
     "progress_event",
+    "question_and_context",
     "rejected_request",
     "render_tool_calls",
     "scrub_secrets",
     "secret_values",
     "surfaced",
+    "tool_call_screen",
+    "utility_tier",
 ]
 
 TRANSIENT_NAMES = ("Timeout", "RateLimit", "APIConnection", "ConnectError", "ConnectionError",
@@ -294,3 +320,71 @@ class ProgressHook:
         made = progress_event(event, payload, self.models)
         if made is not None:
             self.send(*made)
+
+
+# -- what a request is, the same in every adapter -----------------------------------------------
+
+ContextSource = Literal["conversation", "system", "none"]
+"""Where the verifier's context comes from in a chat: the other turns of the conversation, labelled
+(``"conversation"``), the system messages (``"system"``), or nowhere (``"none"``)."""
+
+_LABEL = {"system": "System", "user": "User", "assistant": "Assistant"}
+
+
+def question_and_context(messages: Sequence[Message], context_from: ContextSource = "conversation", *,
+                         last: int | None = None) -> tuple[str, str]:
+    """The question the verifier reads (the text of message ``last``, by default the last user message
+    with text) and its context (see :data:`ContextSource`; ``"conversation"``: every other turn with
+    text, as ``Role: text`` paragraphs). Raises :class:`~automix_core.errors.InvalidRequestError` when
+    there is no such user message."""
+    if last is None:
+        last = max((i for i, m in enumerate(messages) if m["role"] == "user" and m["content"].strip()), default=None)
+    if last is None or not messages[last]["content"].strip():
+        raise InvalidRequestError("AutoMix needs a human message with text (a user turn) to answer and verify; "
+                                  "got none", param="messages")
+    question = messages[last]["content"]
+    if context_from == "none":
+        return question, ""
+    if context_from == "system":
+        return question, "\n\n".join(m["content"] for m in messages if m["role"] == "system" and m["content"].strip())
+    if context_from != "conversation":
+        raise InvalidRequestError(f"context_from must be 'conversation', 'system' or 'none'; got {context_from!r}",
+                                  param="context_from")
+    others = [m for i, m in enumerate(messages) if i != last and m["content"].strip()]
+    return question, "\n\n".join(f"{_LABEL[m['role']]}: {m['content']}" for m in others)
+
+
+ToolCallPolicy = Literal["accept", "verify", "escalate"]
+"""What an adapter does when a tier answers with tool calls: verify the calls, rendered as text
+(``Call tool <name> with arguments <json>``), like any answer (``"verify"``); keep them unverified
+(``"accept"``); or escalate without verifying (``"escalate"``; the last tier's calls are always kept)."""
+
+
+def tool_call_screen(policy: ToolCallPolicy, has_tool_calls: Callable[[int, Generation], bool]) -> Screen | None:
+    """The tool-call ``policy`` as the engine's screen (None for ``"verify"``): ``"accept"`` or
+    ``"escalate"`` for an answer that ``has_tool_calls(tier, generation)`` says holds tool calls."""
+    if policy == "verify":
+        return None
+    action: Literal["accept", "escalate"] = policy
+
+    def screen(tier: int, gen: Generation) -> Literal["accept", "escalate"] | None:
+        return action if has_tool_calls(tier, gen) else None
+
+    return screen
+
+
+CascadeCalls = Literal["answers", "all"]
+"""Which calls run the cascade: every call but the utility calls (a question rewrite, a query or
+keyword generation, a condense step), which one tier answers alone, unverified (``"answers"``); or
+every call (``"all"``)."""
+
+
+def utility_tier(cascade_calls: CascadeCalls, utility: bool, tier: int) -> int | None:
+    """The tier that answers a call alone (``AutoMix.run(tier=...)``): ``tier`` for a ``utility`` call
+    when only answers are cascaded, else None (the call runs the cascade)."""
+    return tier if utility and cascade_calls == "answers" else None
+
+
+# The kit's names from other districts, imported last: those districts import this module themselves.
+from .backends.wire import UsageScope, output_tokens, parse_logprobs  # noqa: E402
+from .verify.prompt import build_answer_messages  # noqa: E402

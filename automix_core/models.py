@@ -7,15 +7,20 @@ and the model name; :func:`checked_generation` rejects malformed ones.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal, Protocol, TypedDict, runtime_checkable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol, TypedDict, runtime_checkable
 
 from .errors import ModelError
 
-__all__ = ["ChatModel", "Generation", "Message", "ModelError", "Role", "checked_generation"]
+__all__ = ["CallKind", "ChatModel", "Generation", "Message", "ModelError", "RequestContext", "Role",
+           "checked_generation", "request_kwargs"]
 
 Role = Literal["system", "user", "assistant"]
+
+CallKind = Literal["answer", "verify", "utility"]
+"""Which call of a request a model is asked for: a tier's answer in the cascade, a verification
+sample, or a utility call (one tier asked alone, ``AutoMix.run(tier=...)``: not cascaded, not verified)."""
 
 
 class Message(TypedDict):
@@ -55,6 +60,45 @@ class Generation:
         return self.input_tokens is not None and self.output_tokens is not None
 
 
+@dataclass(frozen=True)
+class RequestContext:
+    """What an adapter knows about one request, handed to the engine (``AutoMix.run(request=...)``)
+    and passed on, with the kind of call, to every model call the request makes
+    (``generate(..., request=...)``). The engine never reads it but ``hook``; it lets an adapter
+    build its engine and tiers once and still answer each request from the caller's own input.
+
+    * ``messages``: the caller's input as the framework gave it (LangChain messages or a chain's
+      input, LlamaIndex ``ChatMessage`` objects, an OpenAI request's raw messages);
+    * ``params``: extra call parameters for the answering calls (``temperature``, ``stop``, a
+      framework's keyword arguments);
+    * ``tools``: the tools of a tool-calling request (empty: none), and ``tool_options`` theirs;
+    * ``kind``: the call (:data:`CallKind`), set by the engine on each call;
+    * ``state``: anything else the adapter keeps for this request (its callbacks, the replies it
+      must return): one object per request, owned and read by the adapter only;
+    * ``hook``: called with every hook event of this request after the engine's own hooks (an
+      adapter's progress reporting); like any hook, one that raises never breaks the request.
+    """
+
+    messages: Any = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    tools: Sequence[Any] = ()
+    tool_options: Mapping[str, Any] = field(default_factory=dict)
+    kind: CallKind = "answer"
+    state: Any = None
+    hook: Callable[[Any, dict[str, Any]], None] | None = None
+
+    def of_kind(self, kind: CallKind) -> RequestContext:
+        """This request for a call of ``kind`` (itself when it already is)."""
+        return self if kind == self.kind else replace(self, kind=kind)
+
+
+def request_kwargs(request: RequestContext | None) -> dict[str, Any]:
+    """The keyword arguments that hand ``request`` to a model call: none without one, so a
+    :class:`ChatModel` written before :class:`RequestContext` existed keeps working for callers that
+    pass no request."""
+    return {} if request is None else {"request": request}
+
+
 @runtime_checkable
 class ChatModel(Protocol):
     """A chat model the engine can call, synchronously and asynchronously.
@@ -62,6 +106,11 @@ class ChatModel(Protocol):
     ``supports_n`` says whether one request may return several samples (``n > 1``); when it is
     False the engine makes ``n`` requests instead. ``context_window`` (tokens) is used to truncate
     verification prompts; ``None`` means unknown.
+
+    A model given to an engine that is run with a :class:`RequestContext` (an adapter's own models)
+    also takes a keyword argument ``request``: the context of the request the call belongs to, with
+    its ``kind``. The engine passes it only when it was given one (:func:`request_kwargs`), so a
+    backend that never reads it (``OpenAICompatibleModel``, ``ScriptedModel``) leaves it out.
     """
 
     @property
@@ -80,7 +129,6 @@ class ChatModel(Protocol):
     async def agenerate(self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0,
                         max_tokens: int | None = None, stop: Sequence[str] | None = None,
                         logprobs: int | None = None) -> Generation: ...
-
 
 
 def checked_generation(gen: object, name: str) -> Generation:

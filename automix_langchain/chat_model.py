@@ -37,18 +37,19 @@ from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, PrivateAttr, field_validator
 
-from automix_core import AutoMixResult
+from automix_core import AutoMix, AutoMixResult, ConfigError, RequestContext
 
 from .config import TierInit, build_from_config
 from .messages import question_and_context, to_core_messages
-from .runs import _STREAM_PARENT, _child_of, _RunCapture, _split_text, _StreamParent, _with_handler
+from .progress import flushed
+from .runs import _STREAM_PARENT, _child_of, _running_under, _split_text, _stream_parent
 from .settings import UTILITY_TAG, AutoMixSettings
-from .tiers import ChildCallbacks, RequestInput, RunnableTier, tier_name
+from .tiers import ChildCallbacks, RunnableTier, tier_name
 
 __all__ = ["AutoMixChatModel"]
 __all__ = ["AutoMixChatModel", "load_config"]
@@ -90,7 +91,7 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
     def model_post_init(self, context: Any, /) -> None:
         super().model_post_init(context)
         if self.verifiers is not None and len(self.verifiers) != len(self.tiers):
-            raise ValueError(f"verifiers must have one entry (or None) per tier: {len(self.tiers)}, "
+            raise ConfigError(f"verifiers must have one entry (or None) per tier: {len(self.tiers)}, "
                              f"got {len(self.verifiers)}")
         self.resolved_router(self.tier_names)
         self.check_tiers(self.tier_names)
@@ -205,10 +206,25 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
 
     # -- the request --------------------------------------------------------------------------
 
+    def _engine_now(self) -> AutoMix:
+        """The engine over this model's tiers, built once (see :meth:`AutoMixSettings.cached_engine`)."""
+        return self.cached_engine((id(self), *map(id, self.tiers), *map(id, self.verifiers or ())), self._tier_objects,
+                                  answer_max_tokens=self.max_tokens, answer_temperature=self.temperature or 0.0)
+
+    def _tier_objects(self) -> list[RunnableTier]:
+        names = self.tier_names
+        verifiers = self.verifiers or [None] * len(self.tiers)
+        return [RunnableTier(index=i, model_name=names[i], answerer=model, verifier=verifier or model,
+                             verify_kwargs=dict(self.verify_kwargs), sampling_kwargs=self.sampling_kwargs,
+                             window=self.context_window, timeout=self.sync_deadline,
+                             **self.verify_n_plan(verifier or model))
+                for i, (model, verifier) in enumerate(zip(self.tiers, verifiers))]
+
     def _request(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any],
-                 callbacks: ChildCallbacks) -> tuple[list[RunnableTier], str, str, RequestInput]:
+                 callbacks: ChildCallbacks) -> tuple[dict[str, Any], RequestContext, Any]:
+        """The engine's arguments for one request (question, context, core messages) and its
+        :class:`~automix_core.RequestContext`, with the progress sender to flush on the async path."""
         question, context = question_and_context(messages, self.context_from)
-        core = to_core_messages(messages)
         kwargs = dict(kwargs)
         kwargs.pop("model", None)
         kwargs.pop("stream", None)
@@ -222,30 +238,40 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
         if stops:
             answer_kwargs["stop"] = list(stops)
         answer_kwargs.update(kwargs)
-        request = RequestInput(core_messages=core, answer_input=messages, answer_kwargs=answer_kwargs)
-        names = self.tier_names
-        verifiers = self.verifiers or [None] * len(self.tiers)
-        tiers: list[RunnableTier] = []
-        for i, (model, verifier) in enumerate(zip(self.tiers, verifiers)):
-            answerer: Runnable[Any, Any] = model
-            if tool_kwargs.get("tools"):
-                tools = tool_kwargs["tools"]
-                extra = {k: v for k, v in tool_kwargs.items() if k != "tools"}
-                try:
-                    answerer = model.bind_tools(tools, **extra)
-                except NotImplementedError as error:
-                    raise NotImplementedError(f"tier {i} ({names[i]}) does not support tools (bind_tools)") from error
-            chosen = verifier or model
-            tiers.append(RunnableTier(
-                index=i, model_name=names[i], answerer=answerer, verifier=chosen, request=request,
-                callbacks=callbacks, verify_kwargs=dict(self.verify_kwargs), sampling_kwargs=self.sampling_kwargs,
-                window=self.context_window, timeout=self.sync_deadline,
-                **self.verify_n_plan(chosen),
-            ))
-        return tiers, question, context, request
+        tools = tool_kwargs.pop("tools", None) or []
+        request, sender = self.request(callbacks, self.tier_names, messages, params=answer_kwargs, tools=tools,
+                                       tool_options=tool_kwargs, answerers=self._bound(tools, tool_kwargs))
+        args = {"question": question, "context": context, "messages": to_core_messages(messages), "request": request}
+        return args, request, sender
 
-    def _message(self, result: AutoMixResult, tiers: list[RunnableTier]) -> AIMessage:
-        chosen = tiers[result.tier].output
+    def _bound(self, tools: list[Any], options: dict[str, Any]) -> list[Runnable[Any, Any]] | None:
+        """Each tier bound to a request's tools (its own ``bind_tools``), or None without tools."""
+        if not tools:
+            return None
+        bound: list[Runnable[Any, Any]] = []
+        for i, model in enumerate(self.tiers):
+            try:
+                bound.append(model.bind_tools(tools, **options))
+            except NotImplementedError as error:
+                raise NotImplementedError(f"tier {i} ({self.tier_names[i]}) does not support tools (bind_tools)") \
+                    from error
+        return bound
+
+    def _run(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any],
+             run_manager: CallbackManagerForLLMRun | None) -> AIMessage:
+        args, request, _ = self._request(messages, stop, kwargs, self._children(run_manager, CallbackManager))
+        result = self._engine_now().run(**args, tier=self._utility(run_manager))
+        return self._message(result, request)
+
+    async def _arun(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any],
+                    run_manager: AsyncCallbackManagerForLLMRun | None) -> AIMessage:
+        args, request, sender = self._request(messages, stop, kwargs, self._children(run_manager, AsyncCallbackManager))
+        result = await flushed(self._engine_now().arun(**args, tier=self._utility(run_manager)), sender)
+        return self._message(result, request)
+
+    @staticmethod
+    def _message(result: AutoMixResult, request: RequestContext) -> AIMessage:
+        chosen = request.state.outputs.get(result.tier)
         usage = {"input_tokens": result.input_tokens, "output_tokens": result.output_tokens,
                  "total_tokens": result.input_tokens + result.output_tokens}
         metadata: dict[str, Any] = {"model_name": result.model, "automix": result.to_dict()}
@@ -285,12 +311,7 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        children = self._children(run_manager, CallbackManager)
-        tiers, question, context, request = self._request(messages, stop, kwargs, children)
-        result = self.engine(tiers, answer_max_tokens=self.max_tokens,
-                             answer_temperature=self.temperature or 0.0).run(
-            question, context, messages=request.core_messages, tier=self._utility(run_manager))
-        return ChatResult(generations=[ChatGeneration(message=self._message(result, tiers))])
+        return ChatResult(generations=[ChatGeneration(message=self._run(messages, stop, kwargs, run_manager))])
 
     async def _agenerate(
         self,
@@ -299,12 +320,7 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        children = self._children(run_manager, AsyncCallbackManager)
-        tiers, question, context, request = self._request(messages, stop, kwargs, children)
-        result = await self.engine(tiers, answer_max_tokens=self.max_tokens,
-                                   answer_temperature=self.temperature or 0.0).arun(
-            question, context, messages=request.core_messages, tier=self._utility(run_manager))
-        return ChatResult(generations=[ChatGeneration(message=self._message(result, tiers))])
+        return ChatResult(generations=[ChatGeneration(message=await self._arun(messages, stop, kwargs, run_manager))])
 
     # -- streaming ------------------------------------------------------------------------------
 
@@ -340,17 +356,7 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        result = self._generate(messages, stop, run_manager, **kwargs) if run_manager is not None else None
-        if result is None:
-            children = self._children(None, CallbackManager)
-            tiers, question, context, request = self._request(messages, stop, kwargs, children)
-            res = self.engine(tiers, answer_max_tokens=self.max_tokens,
-                              answer_temperature=self.temperature or 0.0).run(
-                question, context, messages=request.core_messages, tier=self._utility(None))
-            message = self._message(res, tiers)
-        else:
-            message = cast(AIMessage, result.generations[0].message)
-        yield from self._chunks(message)
+        yield from self._chunks(self._run(messages, stop, kwargs, run_manager))
 
     async def _astream(
         self,
@@ -359,56 +365,29 @@ class AutoMixChatModel(AutoMixSettings, BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        children = self._children(run_manager, AsyncCallbackManager)
-        tiers, question, context, request = self._request(messages, stop, kwargs, children)
-        res = await self.engine(tiers, answer_max_tokens=self.max_tokens,
-                                answer_temperature=self.temperature or 0.0).arun(
-            question, context, messages=request.core_messages, tier=self._utility(run_manager))
-        for chunk in self._chunks(self._message(res, tiers)):
+        for chunk in self._chunks(await self._arun(messages, stop, kwargs, run_manager)):
             yield chunk
 
-    def stream(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        *,
-        stop: list[str] | None = None,
-        **kwargs: Any,
-    ) -> Iterator[AIMessageChunk]:
-        config = ensure_config(config)
-        capture = _RunCapture()
-        inner = super().stream(input, _with_handler(config, capture), stop=stop, **kwargs)
-        token = _STREAM_PARENT.set(_StreamParent(config, capture))
-        try:
+    def stream(self, input: LanguageModelInput, config: RunnableConfig | None = None, *, stop: list[str] | None = None,
+               **kwargs: Any) -> Iterator[AIMessageChunk]:
+        config, parent = _stream_parent(config)
+        inner = super().stream(input, config, stop=stop, **kwargs)
+        with _running_under(parent):  # the cascade runs while the first chunk is drawn
             first = next(inner, None)
-        finally:
-            _STREAM_PARENT.reset(token)
-        if first is None:
-            return
-        yield first
-        yield from inner
+        if first is not None:
+            yield first
+            yield from inner
 
-    async def astream(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        *,
-        stop: list[str] | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[AIMessageChunk]:
-        config = ensure_config(config)
-        capture = _RunCapture()
-        inner = super().astream(input, _with_handler(config, capture), stop=stop, **kwargs)
-        token = _STREAM_PARENT.set(_StreamParent(config, capture))
-        try:
+    async def astream(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
+                      stop: list[str] | None = None, **kwargs: Any) -> AsyncIterator[AIMessageChunk]:
+        config, parent = _stream_parent(config)
+        inner = super().astream(input, config, stop=stop, **kwargs)
+        with _running_under(parent):
             first = await anext(inner, None)
-        finally:
-            _STREAM_PARENT.reset(token)
-        if first is None:
-            return
-        yield first
-        async for chunk in inner:
-            yield chunk
+        if first is not None:
+            yield first
+            async for chunk in inner:
+                yield chunk
 
     # -- configuration ------------------------------------------------------------------------------
 

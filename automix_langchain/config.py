@@ -29,9 +29,7 @@ from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 
-from automix_core.accounting.prices import Price, PriceTable
-from automix_core.errors import ConfigError
-from automix_core.router import Router, RouterError
+from automix_core import ConfigError, Price, PriceTable, Router, RouterError
 
 __all__ = ["PROVIDERS", "ConfigError", "TierInit", "build_from_config", "init_tier"]
 

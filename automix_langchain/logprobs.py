@@ -16,7 +16,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
-from automix_core.backends.wire import parse_logprobs
+from automix_core.integration import parse_logprobs
 
 __all__ = ["remember_no_logprobs", "supports_logprobs", "token_logprobs"]
 

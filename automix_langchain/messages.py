@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.documents import Document
 from langchain_core.messages import (
@@ -37,8 +37,9 @@ from langchain_core.messages import (
 from langchain_core.prompt_values import PromptValue
 from pydantic import BaseModel
 
-from automix_core.errors import UnsupportedMessageError
-from automix_core.models import Message
+from automix_core import InvalidRequestError, Message, UnsupportedMessageError
+from automix_core.integration import ContextSource, render_tool_calls
+from automix_core.integration import question_and_context as core_question_and_context
 
 __all__ = [
     "ContextFrom",
@@ -50,7 +51,6 @@ __all__ = [
     "to_core_messages",
 ]
 
-ContextSource = Literal["conversation", "system", "none"]
 ContextFrom = ContextSource | Callable[[list[BaseMessage]], tuple[str, str]]
 
 
@@ -74,10 +74,7 @@ def message_text(message: BaseMessage) -> str:
 
 
 def _tool_calls_text(message: AIMessage) -> str:
-    return "\n".join(
-        f"Call tool {call['name']} with arguments {json.dumps(call['args'], sort_keys=True, default=str)}"
-        for call in message.tool_calls
-    )
+    return render_tool_calls({"function": {"name": c["name"], "arguments": c["args"]}} for c in message.tool_calls)
 
 
 def ai_text(message: AIMessage) -> str:
@@ -112,16 +109,16 @@ def to_core_messages(messages: Sequence[BaseMessage]) -> list[Message]:
     return [_core(m) for m in messages]
 
 
-_LABEL = {"system": "System", "user": "User", "assistant": "Assistant"}
-
-
 def question_and_context(
     messages: Sequence[BaseMessage], context_from: ContextFrom = "conversation"
 ) -> tuple[str, str]:
-    """The question (last human message's text) and context the verifier reads; see the module docs.
+    """The question (last human message's text) and context the verifier reads; see the module docs
+    and :func:`automix_core.integration.question_and_context`, which this calls with the last
+    ``HumanMessage`` (else the last user-role text, e.g. in a conversation ending in a tool result).
 
-    Raises :class:`ValueError` when there is no human message with text (and ``context_from`` is not
-    a callable), :class:`UnsupportedMessageError` for an unknown message type.
+    Raises :class:`~automix_core.InvalidRequestError` (a ``ValueError``) when there is no human message
+    with text (and ``context_from`` is not a callable), :class:`UnsupportedMessageError` for an unknown
+    message type.
     """
     msgs = list(messages)
     core = to_core_messages(msgs)
@@ -129,23 +126,7 @@ def question_and_context(
         question, context = context_from(msgs)
         return str(question), str(context)
     last = max((i for i, m in enumerate(msgs) if isinstance(m, HumanMessage)), default=None)
-    if last is None:
-        # e.g. a conversation ending in a tool result: the last user-role text is the question
-        last = max((i for i, m in enumerate(core) if m["role"] == "user"), default=None)
-    if last is None or not core[last]["content"].strip():
-        raise ValueError("AutoMix needs a human message with text to answer and verify; got none")
-    question = core[last]["content"]
-    before = [m for m in core[:last] if m["content"].strip()]
-    after = [m for m in core[last + 1 :] if m["content"].strip()]
-    if context_from == "none":
-        context = ""
-    elif context_from == "system":
-        context = "\n\n".join(m["content"] for m in core if m["role"] == "system" and m["content"].strip())
-    elif context_from == "conversation":
-        context = "\n\n".join(f"{_LABEL[m['role']]}: {m['content']}" for m in [*before, *after])
-    else:
-        raise ValueError(f"context_from must be 'conversation', 'system', 'none' or a callable; got {context_from!r}")
-    return question, context
+    return core_question_and_context(core, context_from, last=last)
 
 
 def _context_text(value: Any) -> str:
@@ -174,7 +155,7 @@ def input_question_and_context(
       of either);
     * a prompt value, a message, or a list of messages: :func:`question_and_context`.
     """
-    from automix_core.cascade.engine import build_answer_messages
+    from automix_core.integration import build_answer_messages
 
     if isinstance(value, str):
         question, context = value, ""
@@ -200,7 +181,7 @@ def input_question_and_context(
         question, context = question_and_context(msgs, context_from)
         return question, context, to_core_messages(msgs)
     if not question.strip():
-        raise ValueError("AutoMix got an empty question")
+        raise InvalidRequestError("AutoMix got an empty question")
     return question, context, build_answer_messages(question, context)
 
 

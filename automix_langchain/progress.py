@@ -22,19 +22,19 @@ handlers build nothing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Sequence
+from typing import Any, TypeVar
 
 from langchain_core.callbacks import AsyncCallbackManager, CallbackManager
 
-from automix_core.cascade import AutoMix, AutoMixResult
 from automix_core.integration import PROGRESS_EVENTS, ProgressHook
-from automix_core.models import Message
 
-from .tiers import RunnableTier
+from .tiers import ChildCallbacks
 
 __all__ = ["ANSWER_EVENT", "DECISION_EVENT", "FAILED_EVENT", "PROGRESS_EVENT_NAMES", "VERIFIED_EVENT",
-           "ReportingAutoMix", "progress_hook"]
+           "flushed", "progress_hook"]
+
+T = TypeVar("T")
 
 ANSWER_EVENT = PROGRESS_EVENTS["answer"]
 VERIFIED_EVENT = PROGRESS_EVENTS["verify"]
@@ -68,17 +68,14 @@ class _AsyncSender:
             await self.last
 
 
-def progress_hook(tiers: Sequence[RunnableTier]) -> tuple[ProgressHook, _AsyncSender | None] | None:
-    """The hook that reports this request's progress to the AutoMix run's callback handlers (the
-    handlers its child calls get, i.e. the inheritable ones), with the async sender to flush on the
-    async path; None when the run has no handler (nothing to tell)."""
-    if not tiers:
-        return None
-    manager = tiers[0].callbacks()
+def progress_hook(callbacks: ChildCallbacks, names: Sequence[str]) -> tuple[ProgressHook, _AsyncSender | None] | None:
+    """The hook that reports one request's progress to the AutoMix run's callback handlers (the
+    handlers its child calls get, i.e. the inheritable ones: ``callbacks()``), with the async sender to
+    flush (:func:`flushed`) on the async path; None when the run has no handler (nothing to tell)."""
+    manager = callbacks()
     if not isinstance(manager, (CallbackManager, AsyncCallbackManager)) or not manager.handlers \
             or manager.parent_run_id is None:
         return None
-    names = [t.name for t in tiers]
     if isinstance(manager, AsyncCallbackManager):
         sender = _AsyncSender(manager)
         return ProgressHook(names, sender), sender
@@ -91,19 +88,11 @@ def progress_hook(tiers: Sequence[RunnableTier]) -> tuple[ProgressHook, _AsyncSe
     return ProgressHook(names, send), None
 
 
-class ReportingAutoMix(AutoMix):
-    """:class:`AutoMix` whose async runs return once their progress events have been delivered (the
-    hook only schedules them, see :class:`_AsyncSender`)."""
-
-    def __init__(self, *args: Any, sender: _AsyncSender, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._sender = sender
-
-    async def arun(
-        self, question: str = "", context: str = "", *, messages: list[Message] | None = None,
-        key: float | None = None, tier: int | None = None,
-    ) -> AutoMixResult:
-        try:
-            return await super().arun(question, context, messages=messages, key=key, tier=tier)
-        finally:
-            await self._sender.flush()
+async def flushed(run: Awaitable[T], sender: _AsyncSender | None) -> T:
+    """``await run``, returning once the progress events it scheduled have been delivered (the hook
+    only schedules them, see :class:`_AsyncSender`)."""
+    try:
+        return await run
+    finally:
+        if sender is not None:
+            await sender.flush()

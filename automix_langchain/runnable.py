@@ -33,11 +33,12 @@ from langchain_core.messages import AIMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
 from pydantic import field_validator
 
-from automix_core import AutoMixResult
+from automix_core import AutoMix, AutoMixResult, ConfigError, RequestContext
 
 from .messages import input_question_and_context
+from .progress import flushed
 from .settings import AutoMixSettings
-from .tiers import RequestInput, RunnableTier, find_chat_model, tier_name
+from .tiers import RunnableTier, find_chat_model, tier_name
 
 __all__ = ["ROUTE_EVENT", "AutoMixRunnable", "raw_with_route"]
 
@@ -67,9 +68,9 @@ class AutoMixRunnable(AutoMixSettings, RunnableSerializable[Any, Any]):
         super().model_post_init(context)
         n = len(self.tiers)
         if self.verifiers is not None and len(self.verifiers) != n:
-            raise ValueError(f"verifiers must have one entry (or None) per tier: {n}, got {len(self.verifiers)}")
+            raise ConfigError(f"verifiers must have one entry (or None) per tier: {n}, got {len(self.verifiers)}")
         if self.names is not None and len(self.names) != n:
-            raise ValueError(f"names must have one entry per tier: {n}, got {len(self.names)}")
+            raise ConfigError(f"names must have one entry per tier: {n}, got {len(self.names)}")
         for i in range(n):
             self._verifier(i)
         self.resolved_router(self.tier_names)
@@ -83,45 +84,45 @@ class AutoMixRunnable(AutoMixSettings, RunnableSerializable[Any, Any]):
         given = self.verifiers[i] if self.verifiers is not None else None
         found = given or find_chat_model(self.tiers[i])
         if found is None:
-            raise ValueError(f"tier {i} contains no chat model to verify with; pass verifiers=[...]")
+            raise ConfigError(f"tier {i} contains no chat model to verify with; pass verifiers=[...]")
         return found
 
-    def _tiers(self, value: Any, callbacks: Any) -> tuple[list[RunnableTier], str, str, RequestInput]:
+    def _engine_now(self) -> AutoMix:
+        """The engine over this runnable's tiers, built once (see :meth:`AutoMixSettings.cached_engine`)."""
+        return self.cached_engine((id(self), *map(id, self.tiers), *map(id, self.verifiers or ())), self._tier_objects)
+
+    def _tier_objects(self) -> list[RunnableTier]:
+        names = self.tier_names
+        return [RunnableTier(index=i, model_name=names[i], answerer=t, verifier=self._verifier(i),
+                             verify_kwargs=dict(self.verify_kwargs), sampling_kwargs=self.sampling_kwargs,
+                             window=self.context_window, timeout=self.sync_deadline,
+                             **self.verify_n_plan(self._verifier(i)))
+                for i, t in enumerate(self.tiers)]
+
+    def _request(self, value: Any, callbacks: Any) -> tuple[dict[str, Any], RequestContext, Any]:
         question, context, core = input_question_and_context(
             value, question_key=self.question_key, context_key=self.context_key, context_from=self.context_from)
-        request = RequestInput(core_messages=core, answer_input=value)
-        names = self.tier_names
-        tiers: list[RunnableTier] = []
-        for i, t in enumerate(self.tiers):
-            verifier = self._verifier(i)
-            tiers.append(RunnableTier(
-                index=i, model_name=names[i], answerer=t, verifier=verifier, request=request, callbacks=callbacks,
-                verify_kwargs=dict(self.verify_kwargs), sampling_kwargs=self.sampling_kwargs,
-                window=self.context_window, timeout=self.sync_deadline,
-                **self.verify_n_plan(verifier),
-            ))
-        return tiers, question, context, request
+        request, sender = self.request(callbacks, self.tier_names, value)
+        return {"question": question, "context": context, "messages": core, "request": request}, request, sender
 
-    def _output(self, result: AutoMixResult, tiers: list[RunnableTier]) -> Any:
-        chosen = tiers[result.tier]
-        out = chosen.output if chosen.answered else result.answer
+    def _output(self, result: AutoMixResult, request: RequestContext) -> Any:
+        outputs = request.state.outputs
+        out = outputs.get(result.tier, result.answer)
         if self.return_route:
             return {"output": out, "automix": result.to_dict()}
         return out
 
     def _run(self, value: Any, run_manager: CallbackManagerForChainRun, config: RunnableConfig) -> Any:
-        tiers, question, context, request = self._tiers(value, run_manager.get_child)
-        result = self.engine(tiers).run(question, context, messages=request.core_messages,
-                                        tier=self.utility_call(run_manager.tags))
+        args, request, _ = self._request(value, run_manager.get_child)
+        result = self._engine_now().run(**args, tier=self.utility_call(run_manager.tags))
         run_manager.get_child().on_custom_event(ROUTE_EVENT, result.to_dict(), run_id=run_manager.run_id)
-        return self._output(result, tiers)
+        return self._output(result, request)
 
     async def _arun(self, value: Any, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig) -> Any:
-        tiers, question, context, request = self._tiers(value, run_manager.get_child)
-        result = await self.engine(tiers).arun(question, context, messages=request.core_messages,
-                                               tier=self.utility_call(run_manager.tags))
+        args, request, sender = self._request(value, run_manager.get_child)
+        result = await flushed(self._engine_now().arun(**args, tier=self.utility_call(run_manager.tags)), sender)
         await run_manager.get_child().on_custom_event(ROUTE_EVENT, result.to_dict(), run_id=run_manager.run_id)
-        return self._output(result, tiers)
+        return self._output(result, request)
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         return self._call_with_config(self._run, input, config, run_type="chain", **kwargs)

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import contextvars
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
@@ -17,10 +20,11 @@ from langchain_core.callbacks import (
     CallbackManager,
     CallbackManagerForLLMRun,
 )
-from langchain_core.messages import BaseMessage
-from langchain_core.runnables import RunnableConfig
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, LLMResult
+from langchain_core.runnables import RunnableConfig, ensure_config
 
-__all__: list[str] = []
+__all__ = ["UsageCollector"]
 
 
 @dataclass
@@ -49,6 +53,24 @@ class _RunCapture(BaseCallbackHandler):
 _STREAM_PARENT: contextvars.ContextVar[_StreamParent | None] = contextvars.ContextVar(
     "automix_stream_parent", default=None
 )
+
+
+def _stream_parent(config: RunnableConfig | None) -> tuple[RunnableConfig, _StreamParent]:
+    """A ``stream()``/``astream()`` call's config with a :class:`_RunCapture` attached, and the
+    :class:`_StreamParent` that finds the run it makes."""
+    given = ensure_config(config)
+    capture = _RunCapture()
+    return _with_handler(given, capture), _StreamParent(given, capture)
+
+
+@contextmanager
+def _running_under(parent: _StreamParent) -> Iterator[None]:
+    """``parent`` as the stream call's run while the block runs (see :data:`_STREAM_PARENT`)."""
+    token = _STREAM_PARENT.set(parent)
+    try:
+        yield
+    finally:
+        _STREAM_PARENT.reset(token)
 
 
 def _with_handler(config: RunnableConfig, handler: BaseCallbackHandler) -> RunnableConfig:
@@ -130,3 +152,38 @@ def without_streaming(callbacks: Any) -> Any:
     if isinstance(callbacks, list):
         return swap(callbacks)
     return callbacks
+
+
+class UsageCollector(BaseCallbackHandler):
+    """Sums ``usage_metadata`` of every chat model run it sees finish (thread-safe)."""
+
+    run_inline = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.reported = 0
+        self.unreported = 0
+
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+        usage = None
+        for gens in response.generations[:1]:
+            for gen in gens[:1]:
+                if isinstance(gen, ChatGeneration) and isinstance(gen.message, AIMessage):
+                    usage = gen.message.usage_metadata
+        with self._lock:
+            if usage:
+                self.reported += 1
+                self.input_tokens += int(usage.get("input_tokens") or 0)
+                self.output_tokens += int(usage.get("output_tokens") or 0)
+            else:
+                self.unreported += 1
+
+    def tokens(self) -> tuple[int | None, int | None]:
+        """(input, output) tokens if every model call reported usage, else (None, None) to estimate."""
+        with self._lock:
+            if self.reported and not self.unreported:
+                return self.input_tokens, self.output_tokens
+            return None, None

@@ -1,5 +1,6 @@
 """Settings shared by :class:`~automix_langchain.AutoMixChatModel` and
-:class:`~automix_langchain.AutoMixRunnable`, and the per-request :class:`~automix_core.AutoMix`.
+:class:`~automix_langchain.AutoMixRunnable`, their :class:`~automix_core.AutoMix` (built once) and
+the :class:`~automix_core.RequestContext` of each request.
 
 No routing logic lives here: every decision is :class:`automix_core.AutoMix`'s, with the router
 given (a fitted :class:`~automix_core.Router`, a :class:`~automix_core.Policy`, or a path to a router
@@ -9,30 +10,35 @@ verification samples say "correct").
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr
 
-from automix_core.accounting.ledger import Budget, Ledger
-from automix_core.accounting.prices import PriceTable
-from automix_core.backends.wire import UsageScope
-from automix_core.cascade import AutoMix, Screen
-from automix_core.policies import Policy
-from automix_core.router import Router, coerce_router
-from automix_core.settings import CascadeSettings
+from automix_core import (
+    AutoMix,
+    Budget,
+    CascadeSettings,
+    ConfigError,
+    Ledger,
+    Policy,
+    PriceTable,
+    RequestContext,
+    Router,
+    Screen,
+    coerce_router,
+)
+from automix_core.integration import CascadeCalls, ToolCallPolicy, UsageScope, tool_call_screen, utility_tier
 
 from .messages import ContextFrom
-from .progress import ReportingAutoMix, progress_hook
-from .tiers import RunnableTier, ToolCallPolicy, supports_native_n
+from .progress import progress_hook
+from .tiers import ChildCallbacks, RequestState, RunnableTier, supports_native_n
 
 __all__ = ["UTILITY_TAG", "AutoMixSettings", "CascadeCalls"]
 
 UTILITY_TAG = "automix:utility"
 """The run tag that marks a utility call (see :attr:`AutoMixSettings.cascade_calls`)."""
 
-CascadeCalls = Literal["answers", "all"]
-"""Which calls run the cascade (see :attr:`AutoMixSettings.cascade_calls`)."""
 
 
 class AutoMixSettings(CascadeSettings):
@@ -123,15 +129,13 @@ class AutoMixSettings(CascadeSettings):
         """Checked once when the adapter is built: ``utility_tier`` is a tier, and every tier has a price
         (:meth:`check_prices`)."""
         if self.utility_tier >= len(names):
-            raise ValueError(f"utility_tier={self.utility_tier} is not a tier (there are {len(names)})")
+            raise ConfigError(f"utility_tier={self.utility_tier} is not a tier (there are {len(names)})")
         self.check_prices(names)
 
     def utility_call(self, tags: Sequence[str] | None) -> int | None:
         """The tier that answers a call whose run has ``tags`` when it is a utility call (see
         ``cascade_calls``), else None: the call runs the cascade."""
-        if self.cascade_calls == "answers" and tags and UTILITY_TAG in tags:
-            return self.utility_tier
-        return None
+        return utility_tier(self.cascade_calls, bool(tags) and UTILITY_TAG in (tags or ()), self.utility_tier)
 
     def check_prices(self, names: Sequence[str]) -> None:
         """Raise :class:`~automix_core.UnknownPriceError` (naming the tier and how to set a price) unless
@@ -139,33 +143,42 @@ class AutoMixSettings(CascadeSettings):
         (self.prices if self.prices is not None else PriceTable()).require(names)
 
     def screen(self) -> Screen | None:
-        """The tool-call policy as an engine screen (None for ``"verify"``)."""
-        if self.tool_calls == "verify":
-            return None
-        action: Literal["accept", "escalate"] = self.tool_calls
+        """The tool-call policy as an engine screen (None for ``"verify"``): a reply with ``tool_calls``."""
+        return tool_call_screen(self.tool_calls, lambda tier, gen: bool(getattr(gen.raw, "tool_calls", None)))
 
-        def screen(tier: int, gen: Any) -> Literal["accept", "escalate"] | None:
-            raw = getattr(gen, "raw", None)
-            if getattr(raw, "tool_calls", None):
-                return action
-            return None
+    _engine: tuple[tuple[int, ...], AutoMix] | None = PrivateAttr(default=None)
 
-        return screen
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in type(self).model_fields:  # a setting changed: the engine is built anew on next use
+            self._engine = None
+
+    def cached_engine(self, key: tuple[int, ...], tiers: Callable[[], Sequence[RunnableTier]],
+                      **overrides: Any) -> AutoMix:
+        """The engine of this adapter, built once (over ``tiers()``) and again only when a field is set or
+        ``key`` (the ids of the tier objects) changes; ``overrides`` are cascade settings (e.g.
+        ``answer_max_tokens``). Each request then hands it a :class:`~automix_core.RequestContext`."""
+        cached = self._engine
+        if cached is None or cached[0] != key:
+            cached = (key, self.engine(tiers(), **overrides))
+            self._engine = cached
+        return cached[1]
 
     def engine(self, tiers: Sequence[RunnableTier], **overrides: Any) -> AutoMix:
-        """A fresh engine over this request's tiers (cheap: the router is cached); ``overrides`` are
-        cascade settings for this request (e.g. ``answer_max_tokens``). When the AutoMix run has callback
-        handlers, the engine reports its progress to them as custom events (see :mod:`.progress`)."""
-        progress = progress_hook(tiers)
-        args: dict[str, Any] = dict(
-            router=self.resolved_router([t.name for t in tiers]),
-            prices=self.prices,
-            ledger=self.ledger,
-            budget=self.budget,
-            hooks=[progress[0]] if progress is not None else [],
-            screen=self.screen(),
-            settings=CascadeSettings.of(self, overrides),
-        )
-        if progress is not None and progress[1] is not None:
-            return ReportingAutoMix([t.tier() for t in tiers], sender=progress[1], **args)
-        return AutoMix([t.tier() for t in tiers], **args)
+        """A new engine over ``tiers`` (the router is cached); ``overrides`` are cascade settings (e.g.
+        ``answer_max_tokens``). The adapters build theirs once (:meth:`cached_engine`)."""
+        return AutoMix([t.tier() for t in tiers], router=self.resolved_router([t.name for t in tiers]),
+                       prices=self.prices, ledger=self.ledger, budget=self.budget, screen=self.screen(),
+                       settings=CascadeSettings.of(self, overrides))
+
+    def request(self, callbacks: ChildCallbacks, names: Sequence[str], value: Any, *, params: Mapping[str, Any] = {},
+                tools: Sequence[Any] = (), tool_options: Mapping[str, Any] = {},
+                answerers: list[Any] | None = None) -> tuple[RequestContext, Any]:
+        """One request's context for the engine (``value``: the caller's input) and the progress sender to
+        flush on the async path (:func:`~.progress.flushed`): when the AutoMix run has callback handlers,
+        the engine reports its progress to them as custom events (see :mod:`.progress`)."""
+        progress = progress_hook(callbacks, names)
+        state = RequestState(callbacks, answerers)
+        context = RequestContext(messages=value, params=params, tools=tools, tool_options=tool_options, state=state,
+                                 hook=progress[0] if progress is not None else None)
+        return context, progress[1] if progress is not None else None

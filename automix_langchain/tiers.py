@@ -1,12 +1,15 @@
-"""The bridge from LangChain runnables to :class:`automix_core.models.ChatModel`, one per request.
+"""The bridge from LangChain runnables to :class:`automix_core.models.ChatModel`, built once per adapter.
 
-A :class:`RunnableTier` is built for every AutoMix request and hands the engine one
+A :class:`RunnableTier` is built once per tier (with the adapter's engine) and hands the engine one
 :class:`~automix_core.Tier` (:meth:`RunnableTier.tier`) made of two chat models, so the engine says
-which call is which:
+which call is which. What belongs to one request arrives with each call, as the
+:class:`~automix_core.RequestContext` the adapter gave ``AutoMix.run``: the caller's input
+(``messages``), the answering calls' keyword arguments (``params``), the tools, and a
+:class:`RequestState` (the run's callbacks, the tiers bound to the tools, each tier's output):
 
 * the **answering** model: the tier's runnable is invoked with the request's original LangChain
-  input (messages with images, tools, a chain's dict input...), and the output is kept in
-  :attr:`RunnableTier.output`;
+  input (messages with images, tools, a chain's dict input...), and the output is kept in the
+  request's :attr:`RequestState.outputs`;
 * the **verifying** model: the few-shot verification prompt, converted to LangChain messages (its
   fixed turns once, see :class:`~automix_core.integration.TurnCache`), one request per call; with
   ``verify_n`` a verifier chat model gets one ``generate`` call with ``n`` (its output tokens counted as
@@ -28,11 +31,9 @@ from __future__ import annotations
 import concurrent.futures
 import contextvars
 import functools
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
-from uuid import UUID
+from typing import Any, TypeVar
 
 from langchain_core.callbacks import AsyncCallbackManager, BaseCallbackHandler, CallbackManager
 from langchain_core.language_models import BaseChatModel
@@ -40,18 +41,23 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.runnables import Runnable, RunnableConfig
 
-from automix_core.backends.wire import UsageScope, output_tokens
-from automix_core.cascade import Tier
-from automix_core.integration import TurnCache, model_error, secret_values
-from automix_core.models import Generation, Message, ModelError
+from automix_core import Generation, Message, ModelError, RequestContext, Tier
+from automix_core.integration import (
+    ToolCallPolicy,
+    TurnCache,
+    UsageScope,
+    model_error,
+    output_tokens,
+    secret_values,
+)
 
 from .logprobs import remember_no_logprobs, supports_logprobs, token_logprobs
 from .messages import output_text
-from .runs import without_streaming
+from .runs import UsageCollector, without_streaming
 
 __all__ = [
     "ChildCallbacks",
-    "RequestInput",
+    "RequestState",
     "RunnableTier",
     "ToolCallPolicy",
     "UsageCollector",
@@ -68,44 +74,8 @@ keep a thread until they return by themselves)."""
 @functools.cache
 def _workers() -> concurrent.futures.ThreadPoolExecutor:
     return concurrent.futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="automix-sync")
-ToolCallPolicy = Literal["accept", "verify", "escalate"]
 ChildCallbacks = Callable[[], "CallbackManager | AsyncCallbackManager | list[BaseCallbackHandler] | None"]
 
-
-
-class UsageCollector(BaseCallbackHandler):
-    """Sums ``usage_metadata`` of every chat model run it sees finish (thread-safe)."""
-
-    run_inline = True
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._lock = threading.Lock()
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self.reported = 0
-        self.unreported = 0
-
-    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
-        usage = None
-        for gens in response.generations[:1]:
-            for gen in gens[:1]:
-                if isinstance(gen, ChatGeneration) and isinstance(gen.message, AIMessage):
-                    usage = gen.message.usage_metadata
-        with self._lock:
-            if usage:
-                self.reported += 1
-                self.input_tokens += int(usage.get("input_tokens") or 0)
-                self.output_tokens += int(usage.get("output_tokens") or 0)
-            else:
-                self.unreported += 1
-
-    def tokens(self) -> tuple[int | None, int | None]:
-        """(input, output) tokens if every model call reported usage, else (None, None) to estimate."""
-        with self._lock:
-            if self.reported and not self.unreported:
-                return self.input_tokens, self.output_tokens
-            return None, None
 
 
 def tier_name(model: Runnable[Any, Any]) -> str:
@@ -151,24 +121,32 @@ def find_chat_model(runnable: Any) -> BaseChatModel | None:
 
 
 @dataclass
-class RequestInput:
-    """One AutoMix request as the tiers see it."""
+class RequestState:
+    """The LangChain part of one request's :class:`~automix_core.RequestContext` (its ``state``):
+    callbacks for the child calls (children of the AutoMix run), the answering runnables bound to the
+    request's tools (None: the tiers' own), and each tier's output, by tier index, once it answered."""
 
-    core_messages: list[Message]
-    answer_input: Any
-    answer_kwargs: dict[str, Any] = field(default_factory=dict)
+    callbacks: ChildCallbacks
+    answerers: list[Runnable[Any, Any]] | None = None
+    outputs: dict[int, Any] = field(default_factory=dict)
+
+
+_NO_REQUEST = RequestState(lambda: None)
+
+
+def _state(request: RequestContext | None) -> RequestState:
+    state = request.state if request is not None else None
+    return state if isinstance(state, RequestState) else _NO_REQUEST
 
 
 @dataclass
 class RunnableTier:
-    """One tier of one request over LangChain runnables (see :meth:`tier`)."""
+    """One tier over LangChain runnables, built once per adapter (see :meth:`tier`)."""
 
     index: int
     model_name: str
     answerer: Runnable[Any, Any]
     verifier: Runnable[Any, Any]
-    request: RequestInput
-    callbacks: ChildCallbacks
     verify_kwargs: dict[str, Any] = field(default_factory=dict)
     sampling_kwargs: bool = True
     native_n: bool = False
@@ -181,17 +159,15 @@ class RunnableTier:
     timeout: float | None = None
     """Seconds a sync child call may take (the async path's deadline is the engine's): past it the
     call is abandoned in its worker thread and fails with a retryable ModelError (a timeout)."""
-    output: Any = None
-    answered: bool = False
 
     @property
     def name(self) -> str:
         return self.model_name
 
-    def _config(self, purpose: str) -> tuple[RunnableConfig, UsageCollector | None]:
+    def _config(self, purpose: str, state: RequestState) -> tuple[RunnableConfig, UsageCollector | None]:
         """The run config of an answer call, with a :class:`UsageCollector` unless the answerer is a
         chat model (whose reply carries its own usage)."""
-        parent = self.callbacks()
+        parent = state.callbacks()
         if isinstance(self.answerer, BaseChatModel):
             return self._tagged(parent, purpose), None
         collector = UsageCollector()
@@ -210,10 +186,10 @@ class RunnableTier:
             "metadata": {"automix_tier": self.index, "automix_purpose": purpose, "automix_model": self.model_name},
         }
 
-    def _verify_config(self) -> RunnableConfig:
+    def _verify_config(self, state: RequestState) -> RunnableConfig:
         """The run config of verification calls: nested and tagged like the answer's, without a usage
         collector (the verifier is a chat model: its replies carry their usage)."""
-        return self._tagged(self.callbacks(), "verify")
+        return self._tagged(state.callbacks(), "verify")
 
     def _error(self, purpose: str, error: BaseException) -> ModelError:
         secrets = secret_values(find_chat_model(self.answerer), find_chat_model(self.verifier))
@@ -233,9 +209,8 @@ class RunnableTier:
             raise ModelError(f"tier {self.index} ({self.model_name}) {purpose}: no reply within {self.timeout:g} s",
                              model=self.model_name, retryable=True) from None
 
-    def _answer_generation(self, out: Any, collector: UsageCollector | None) -> Generation:
-        self.output = out
-        self.answered = True
+    def _answer_generation(self, out: Any, collector: UsageCollector | None, state: RequestState) -> Generation:
+        state.outputs[self.index] = out
         if collector is not None:
             inp, outp = collector.tokens()
         else:
@@ -268,7 +243,8 @@ class RunnableTier:
 
 class _Answering:
     """The answer calls of a :class:`RunnableTier`: the runnable on the request's own input (the engine's
-    messages are that input's core form, so they are not read)."""
+    messages are that input's core form, so they are not read; without a request context, they are
+    sent as LangChain messages)."""
 
     def __init__(self, tier: RunnableTier) -> None:
         self.t = tier
@@ -277,24 +253,33 @@ class _Answering:
 
     supports_n = False
 
-    def generate(self, messages: Sequence[Message], **_: Any) -> Generation:
-        t = self.t
-        config, collector = t._config("answer")
-        try:
-            out = t._sync_call("answer", lambda: t.answerer.invoke(t.request.answer_input, config,
-                                                                   **t.request.answer_kwargs))
-        except Exception as error:
-            raise t._error("answer", error) from error
-        return t._answer_generation(out, collector)
+    def _prepare(self, messages: Sequence[Message], request: RequestContext | None) -> tuple[
+            Runnable[Any, Any], Any, RunnableConfig, dict[str, Any], UsageCollector | None, RequestState]:
+        """(runnable, input, config, keyword arguments, usage collector, state) of one answer call."""
+        t, state = self.t, _state(request)
+        config, collector = t._config("answer", state)
+        answerer = state.answerers[t.index] if state.answerers is not None else t.answerer
+        value = request.messages if request is not None and request.messages is not None else _TURNS.convert(messages)
+        return answerer, value, config, dict(request.params) if request is not None else {}, collector, state
 
-    async def agenerate(self, messages: Sequence[Message], **_: Any) -> Generation:
+    def generate(self, messages: Sequence[Message], *, request: RequestContext | None = None, **_: Any) -> Generation:
         t = self.t
-        config, collector = t._config("answer")
+        answerer, value, config, kwargs, collector, state = self._prepare(messages, request)
         try:
-            out = await t.answerer.ainvoke(t.request.answer_input, config, **t.request.answer_kwargs)
+            out = t._sync_call("answer", lambda: answerer.invoke(value, config, **kwargs))
         except Exception as error:
             raise t._error("answer", error) from error
-        return t._answer_generation(out, collector)
+        return t._answer_generation(out, collector, state)
+
+    async def agenerate(self, messages: Sequence[Message], *, request: RequestContext | None = None,
+                        **_: Any) -> Generation:
+        t = self.t
+        answerer, value, config, kwargs, collector, state = self._prepare(messages, request)
+        try:
+            out = await answerer.ainvoke(value, config, **kwargs)
+        except Exception as error:
+            raise t._error("answer", error) from error
+        return t._answer_generation(out, collector, state)
 
 
 class _Verifying:
@@ -306,18 +291,37 @@ class _Verifying:
         self.context_window = tier.window
         self.supports_n = tier.native_n and isinstance(tier.verifier, BaseChatModel)
         self._last: list[tuple[Sequence[Message], list[BaseMessage]]] = []  # see TurnCache.convert_once
-        self._call: tuple[object, float, int | None, dict[str, Any], RunnableConfig] | None = None
+        self._call: tuple[object, float, int | None, object, dict[str, Any], RunnableConfig] | None = None
 
-    def _prepare(self, messages: Sequence[Message], temperature: float,
-                 max_tokens: int | None) -> tuple[list[BaseMessage], dict[str, Any], RunnableConfig]:
+    def _prepare(self, messages: Sequence[Message], temperature: float, max_tokens: int | None,
+                 request: RequestContext | None) -> tuple[list[BaseMessage], dict[str, Any], RunnableConfig]:
         """The LangChain messages, keyword arguments and run config of a verification request; the k
-        single requests of one verification (the same ``messages`` object) share them, as one call did."""
+        single requests of one verification (the same ``messages`` object of the same request) share
+        them, as one call did."""
         t, call = self.t, self._call
         lc_messages = _TURNS.convert_once(messages, self._last)
-        if call is None or call[0] is not messages or call[1] != temperature or call[2] != max_tokens:
-            call = self._call = (messages, temperature, max_tokens, t._vkwargs(temperature, max_tokens),
-                                 t._verify_config())
-        return lc_messages, call[3], call[4]
+        if (call is None or call[0] is not messages or call[1] != temperature or call[2] != max_tokens
+                or call[3] is not request):
+            call = self._call = (messages, temperature, max_tokens, request, t._vkwargs(temperature, max_tokens),
+                                 t._verify_config(_state(request)))
+        return lc_messages, call[4], call[5]
+
+    def _request(self, messages: Sequence[Message], n: int, temperature: float, max_tokens: int | None,
+                 logprobs: int | None, request: RequestContext | None
+                 ) -> tuple[str, tuple[Any, ...], dict[str, Any], Callable[[Any], Generation]]:
+        """(method, args, kwargs, reading) of one verification request: ``invoke`` (or ``generate`` with
+        ``n``) of the verifier; the async path calls the ``a``-prefixed method, and ``reading(reply)`` is
+        the :class:`Generation` of its reply."""
+        t = self.t
+        lc_messages, kw, config = self._prepare(messages, temperature, max_tokens, request)
+        lkw = self._logprob_kwargs(kw, logprobs)
+        if lkw is not None:
+            return "invoke", (lc_messages, config), lkw, lambda out: _verify_generation(t.model_name, [out],
+                                                                                         logprobs=True)
+        if n > 1 and isinstance(t.verifier, BaseChatModel):
+            return "generate", ([lc_messages],), {"n": n, **_generate_config(config), **t._n_kwargs(kw)}, \
+                lambda result: _verify_generation(t.model_name, _choices(result)[:n], t.usage_scope)
+        return "invoke", (lc_messages, config), kw, lambda out: _verify_generation(t.model_name, [out])
 
     @property
     def supports_logprobs(self) -> bool | None:
@@ -338,37 +342,22 @@ class _Verifying:
         return {**kw, "logprobs": True, "top_logprobs": logprobs}
 
     def generate(self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0,
-                 max_tokens: int | None = None, logprobs: int | None = None, **_: Any) -> Generation:
+                 max_tokens: int | None = None, logprobs: int | None = None, request: RequestContext | None = None,
+                 **_: Any) -> Generation:
         t = self.t
-        lc_messages, kw, config = self._prepare(messages, temperature, max_tokens)
-        lkw = self._logprob_kwargs(kw, logprobs)
+        method, args, kw, reading = self._request(messages, n, temperature, max_tokens, logprobs, request)
         try:
-            if lkw is not None:
-                return _verify_generation(t.model_name, [t._sync_call(
-                    "verification", lambda: t.verifier.invoke(lc_messages, config, **lkw))], logprobs=True)
-            if n > 1 and isinstance(t.verifier, BaseChatModel):
-                verifier, nkw = t.verifier, t._n_kwargs(kw)
-                result = t._sync_call("verification", lambda: verifier.generate(
-                    [lc_messages], n=n, **_generate_config(config), **nkw))
-                return _verify_generation(t.model_name, _choices(result)[:n], t.usage_scope)
-            return _verify_generation(t.model_name, [t._sync_call(
-                "verification", lambda: t.verifier.invoke(lc_messages, config, **kw))])
+            return reading(t._sync_call("verification", lambda: getattr(t.verifier, method)(*args, **kw)))
         except Exception as error:
             raise t._error("verification", error) from error
 
     async def agenerate(self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0,
-                        max_tokens: int | None = None, logprobs: int | None = None, **_: Any) -> Generation:
+                        max_tokens: int | None = None, logprobs: int | None = None,
+                        request: RequestContext | None = None, **_: Any) -> Generation:
         t = self.t
-        lc_messages, kw, config = self._prepare(messages, temperature, max_tokens)
-        lkw = self._logprob_kwargs(kw, logprobs)
+        method, args, kw, reading = self._request(messages, n, temperature, max_tokens, logprobs, request)
         try:
-            if lkw is not None:
-                return _verify_generation(t.model_name, [await t.verifier.ainvoke(lc_messages, config, **lkw)],
-                                          logprobs=True)
-            if n > 1 and isinstance(t.verifier, BaseChatModel):
-                result = await t.verifier.agenerate([lc_messages], n=n, **_generate_config(config), **t._n_kwargs(kw))
-                return _verify_generation(t.model_name, _choices(result)[:n], t.usage_scope)
-            return _verify_generation(t.model_name, [await t.verifier.ainvoke(lc_messages, config, **kw)])
+            return reading(await getattr(t.verifier, "a" + method)(*args, **kw))
         except Exception as error:
             raise t._error("verification", error) from error
 

@@ -23,10 +23,8 @@ once. Instrumentation spans of the tiers nest under the AutoMix span, and an
 
 from __future__ import annotations
 
-import contextvars
-import sys
-from collections.abc import AsyncGenerator, Coroutine, Generator, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+import os
+from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
 from typing import Any, Literal
 
 from llama_index.core.base.llms.types import (
@@ -44,7 +42,6 @@ from llama_index.core.callbacks import CallbackManager
 from llama_index.core.llms import LLM
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.prompts import BasePromptTemplate
-from llama_index.core.types import TokenAsyncGen, TokenGen
 from llama_index_instrumentation import get_dispatcher
 
 from automix_core import (
@@ -52,31 +49,31 @@ from automix_core import (
     AutoMixResult,
     Budget,
     CascadeSettings,
+    ConfigError,
     Generation,
     Hook,
     Ledger,
-    Message,
+    Policy,
     PriceTable,
+    RequestContext,
+    Router,
     Tier,
 )
-from automix_core.router import RouterSpec
+from automix_core.integration import CascadeCalls, ToolCallPolicy, tool_call_screen, utility_tier
 
 from .events import _LAST, AutoMixEvent, _install_query_handler, _record, forward_llm_event, progress_hook
 from .responses import chat_response, completion_response, prompt_messages
 from .tiers import LlamaIndexChatModel
 from .tools import ToolCalls, _tool_question
 from .utils import (
-    _GROUNDING,
-    _ORIGINALS,
-    _TOOLS,
-    CascadeCalls,
     Grounding,
-    ToolCallPolicy,
+    PromptMessages,
+    PromptText,
     ToolRequest,
     UsageScope,
     choice_texts,
     grounding_from_prompt,
-    is_condense_step,
+    is_condense_text,
     is_utility_call,
     reported_usage,
     supports_native_n,
@@ -97,9 +94,6 @@ __all__ = [
 ]
 
 dispatcher = get_dispatcher(__name__)
-
-# id of the AutoMixLLM whose current predict call is a utility step (see cascade_calls)
-_UTILITY: contextvars.ContextVar[int | None] = contextvars.ContextVar("automix_llamaindex_utility", default=None)
 
 
 class AutoMixLLM(CascadeSettings, ToolCalls, FunctionCallingLLM):
@@ -129,11 +123,12 @@ class AutoMixLLM(CascadeSettings, ToolCalls, FunctionCallingLLM):
         tool_calls: the tool-call policy of ``chat_with_tools`` (see below): ``"verify"`` (default),
             ``"accept"`` or ``"escalate"``, as in the LangChain adapter.
         cascade_calls: which ``predict`` calls run the cascade. ``"answers"`` (default): the calls
-            that produce the user-facing answer (question-answering, refine and the final
-            tree_summarize prompt, custom prompts, plain ``chat``/``complete``); utility steps (a chat
-            engine's condense-question prompt, tree_summarize's intermediate summaries, LlamaIndex's
-            extraction/selection/query-generation prompts; see :func:`is_utility_call`) go to tier
-            ``utility_tier`` alone, unverified. ``"all"``: every call is cascaded.
+            that produce the user-facing answer (question-answering, refine and every tree_summarize
+            summary, custom prompts, plain ``chat``/``complete``); utility steps (a chat engine's
+            condense-question prompt, LlamaIndex's extraction/selection/query-generation prompts; see
+            :func:`is_utility_call` and :func:`is_condense_text`) go to tier ``utility_tier`` alone,
+            unverified. ``"all"``: every call is cascaded. Which call is which is read from the prompt
+            template llama-index formats (``_get_messages``/``_get_prompt``), never from the caller's stack.
         utility_tier: the tier that answers utility steps (default 0, the cheapest).
 
     Tools: :class:`AutoMixLLM` is a LlamaIndex ``FunctionCallingLLM``; its metadata says
@@ -178,7 +173,7 @@ class AutoMixLLM(CascadeSettings, ToolCalls, FunctionCallingLLM):
         *,
         verifiers: Sequence[LLM | None] | None = None,
         names: Sequence[str] | None = None,
-        router: RouterSpec = None,
+        router: Router | Policy | str | os.PathLike[str] | Mapping[str, Any] | None = None,
         prices: PriceTable | None = None,
         ledger: Ledger | None = None,
         budget: Budget | None = None,
@@ -193,11 +188,11 @@ class AutoMixLLM(CascadeSettings, ToolCalls, FunctionCallingLLM):
         **kwargs: Any,
     ) -> None:
         if verifiers is not None and len(verifiers) != len(tiers):
-            raise ValueError(f"{len(verifiers)} verifiers given for {len(tiers)} tiers")
+            raise ConfigError(f"{len(verifiers)} verifiers given for {len(tiers)} tiers")
         if names is not None and len(names) != len(tiers):
-            raise ValueError(f"{len(names)} names given for {len(tiers)} tiers")
+            raise ConfigError(f"{len(names)} names given for {len(tiers)} tiers")
         if not 0 <= utility_tier < max(1, len(tiers)):
-            raise ValueError(f"utility_tier={utility_tier} is not a tier (there are {len(tiers)})")
+            raise ConfigError(f"utility_tier={utility_tier} is not a tier (there are {len(tiers)})")
         super().__init__(  # type: ignore[call-arg]  # CascadeSettings first in the MRO; LLM takes these
             tiers=list(tiers), verifiers=None if verifiers is None else list(verifiers),
             names=None if names is None else list(names), sampling_kwargs=sampling_kwargs, verify_n=verify_n,
@@ -219,7 +214,8 @@ class AutoMixLLM(CascadeSettings, ToolCalls, FunctionCallingLLM):
             )
             wrapped.append(Tier(answerer, verifier))
         self._engine = AutoMix(wrapped, router=router, prices=prices, ledger=ledger, budget=budget,
-                               hooks=[*hooks, progress_hook(wrapped)], screen=self._screen, settings=self)
+                               hooks=[*hooks, progress_hook(wrapped)], settings=self,
+                               screen=tool_call_screen(tool_calls, self._has_tool_calls))
         _install_query_handler()
 
     @classmethod
@@ -262,51 +258,45 @@ class AutoMixLLM(CascadeSettings, ToolCalls, FunctionCallingLLM):
         last = _LAST.get()
         return last[1] if last is not None and last[0] == id(self) else None
 
-    def _screen(self, tier: int, gen: Generation) -> Literal["accept", "escalate"] | None:
-        """The tool-call policy as the engine's screen: only for tool calls of a ``chat_with_tools`` request."""
-        if self.tool_calls == "verify" or _TOOLS.get() is None or not isinstance(gen.raw, ChatResponse):
-            return None
-        return self.tool_calls if tool_selections(self.tiers[tier], gen.raw) else None
+    def _has_tool_calls(self, tier: int, gen: Generation) -> bool:
+        """Whether a tier's answer holds tool calls (read by that tier), for the tool-call policy's screen."""
+        return isinstance(gen.raw, ChatResponse) and bool(tool_selections(self.tiers[tier], gen.raw))
 
-    def _grounding(self) -> Grounding | None:
-        current = _GROUNDING.get()
-        return current[1] if current is not None and current[0] == id(self) else None
+    # what a prompt template says of the call it formats travels with its messages (see PromptMessages)
 
-    def _is_utility(self, prompt: BasePromptTemplate, caller: Any) -> bool:
-        return self.cascade_calls == "answers" and is_utility_call(prompt, caller)
+    def _get_messages(self, prompt: BasePromptTemplate, **prompt_args: Any) -> list[ChatMessage]:
+        return PromptMessages(super()._get_messages(prompt, **prompt_args), grounding_from_prompt(prompt, prompt_args),
+                              is_utility_call(prompt))
 
-    @contextmanager
-    def _grounded(
-        self, prompt: BasePromptTemplate, prompt_args: Mapping[str, Any], utility: bool = False
-    ) -> Iterator[None]:
-        grounding = grounding_from_prompt(prompt, prompt_args)
-        token = _GROUNDING.set(None if grounding is None else (id(self), grounding))
-        flag = _UTILITY.set(id(self) if utility else None)
-        try:
-            yield
-        finally:
-            _UTILITY.reset(flag)
-            _GROUNDING.reset(token)
+    def _get_prompt(self, prompt: BasePromptTemplate, **prompt_args: Any) -> str:
+        return PromptText(super()._get_prompt(prompt, **prompt_args), grounding_from_prompt(prompt, prompt_args),
+                          is_utility_call(prompt))
 
-    def _args(self, messages: Sequence[ChatMessage], question: str | None, context: str) -> tuple[str, str]:
-        if question is None:
-            grounding = self._grounding()
-            if grounding is not None:
-                return grounding.question, grounding.context
-            return "", context
-        return question, context
+    def _prompt_messages(self, prompt: str) -> list[ChatMessage]:
+        """A ``complete`` call's prompt as messages, carrying what its template said (a condense step
+        formatted by a chat engine itself is recognised by its text: :func:`is_condense_text`)."""
+        if isinstance(prompt, PromptText):
+            return PromptMessages(prompt_messages(prompt), prompt.grounding, prompt.utility)
+        return PromptMessages(prompt_messages(prompt), None, is_condense_text(prompt))
 
     def _begin(
         self, messages: Sequence[ChatMessage], question: str | None, context: str, tools: ToolRequest | None
-    ) -> tuple[str, str, list[Message], contextvars.Token[tuple[list[Message], Sequence[ChatMessage]] | None]]:
-        """The verifier's question and context, the core messages, and the token of :data:`_ORIGINALS`
-        set for them (the answer calls get the caller's own messages); reset it when the cascade ends."""
+    ) -> tuple[dict[str, Any], bool]:
+        """The engine's arguments for one request (the verifier's question and context, the core messages,
+        the :class:`~automix_core.RequestContext` with the caller's own messages and the tool request, the
+        tier of a utility call) and whether it is a utility call."""
         core = to_core_messages(messages, tools=tools is not None)
+        grounding = getattr(messages, "grounding", None)
         if tools is not None and question is None:
-            q, c = _tool_question(messages, core)
-        else:
-            q, c = self._args(messages, question, context)
-        return q, c, core, _ORIGINALS.set((core, messages))
+            question, context = _tool_question(messages, core)
+        elif question is None and isinstance(grounding, Grounding):
+            question, context = grounding.question, grounding.context
+        tier = utility_tier(self.cascade_calls, tools is None and bool(getattr(messages, "utility", False)),
+                            self.utility_tier)
+        request = RequestContext(messages=messages, tools=tools.tools if tools is not None else (),
+                                 tool_options=tools.kwargs if tools is not None else {}, state=tools)
+        return {"question": question or "", "context": context, "messages": core, "request": request,
+                "tier": tier}, tier is not None
 
     def _finished(self, result: AutoMixResult, utility: bool = False) -> tuple[AutoMixResult, dict[str, Any]]:
         if utility:  # the engine's note says one tier answered, unverified; say why
@@ -317,37 +307,20 @@ class AutoMixLLM(CascadeSettings, ToolCalls, FunctionCallingLLM):
         dispatcher.event(AutoMixEvent(result=trace))
         return result, trace
 
-    def _utility_now(self) -> bool:  # a predict call's utility prompt, or a chat engine's condense step
-        return _UTILITY.get() == id(self) or (self.cascade_calls == "answers" and is_condense_step(sys._getframe(2)))
-
     def _run(
         self, messages: Sequence[ChatMessage], question: str | None = None, context: str = "",
         tools: ToolRequest | None = None,
     ) -> tuple[AutoMixResult, dict[str, Any]]:
         """The cascade and its trace as a dict, the :class:`AutoMixEvent` dispatched in the caller's span."""
-        only = self.utility_tier if tools is None and self._utility_now() else None  # a utility call: one tier
-        q, c, core, token = self._begin(messages, question, context, tools)
-        tools_token = _TOOLS.set(tools)
-        try:
-            result = self._engine.run(q, c, messages=core, tier=only)
-        finally:
-            _TOOLS.reset(tools_token)
-            _ORIGINALS.reset(token)
-        return self._finished(result, only is not None)
+        args, utility = self._begin(messages, question, context, tools)
+        return self._finished(self._engine.run(**args), utility)
 
     async def _arun(
         self, messages: Sequence[ChatMessage], question: str | None = None, context: str = "",
         tools: ToolRequest | None = None,
     ) -> tuple[AutoMixResult, dict[str, Any]]:
-        only = self.utility_tier if tools is None and self._utility_now() else None
-        q, c, core, token = self._begin(messages, question, context, tools)
-        tools_token = _TOOLS.set(tools)
-        try:
-            result = await self._engine.arun(q, c, messages=core, tier=only)
-        finally:
-            _TOOLS.reset(tools_token)
-            _ORIGINALS.reset(token)
-        return self._finished(result, only is not None)
+        args, utility = self._begin(messages, question, context, tools)
+        return self._finished(await self._engine.arun(**args), utility)
 
     @dispatcher.span
     def cascade(
@@ -376,7 +349,7 @@ class AutoMixLLM(CascadeSettings, ToolCalls, FunctionCallingLLM):
         return chat_response(self._engine, self._run(messages, tools=tools), tools=tools)
 
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        return completion_response(self._run(prompt_messages(prompt)))
+        return completion_response(self._run(self._prompt_messages(prompt)))
 
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         tools = self._tool_request(kwargs)
@@ -388,7 +361,7 @@ class AutoMixLLM(CascadeSettings, ToolCalls, FunctionCallingLLM):
         return gen()
 
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
-        response = completion_response(self._run(prompt_messages(prompt)), stream=True)
+        response = completion_response(self._run(self._prompt_messages(prompt)), stream=True)
 
         def gen() -> Generator[CompletionResponse, None, None]:
             yield response
@@ -402,7 +375,7 @@ class AutoMixLLM(CascadeSettings, ToolCalls, FunctionCallingLLM):
         return chat_response(self._engine, await self._arun(messages, tools=tools), tools=tools)
 
     async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        return completion_response(await self._arun(prompt_messages(prompt)))
+        return completion_response(await self._arun(self._prompt_messages(prompt)))
 
     async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
         tools = self._tool_request(kwargs)
@@ -416,34 +389,9 @@ class AutoMixLLM(CascadeSettings, ToolCalls, FunctionCallingLLM):
     async def astream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseAsyncGen:
-        response = completion_response(await self._arun(prompt_messages(prompt)), stream=True)
+        response = completion_response(await self._arun(self._prompt_messages(prompt)), stream=True)
 
         async def gen() -> AsyncGenerator[CompletionResponse, None]:
             yield response
 
         return gen()
-
-    # -- prompt chaining: verification grounded in the retrieved context -------------------------
-    # (the caller's frame is read when the call is made, to tell tree_summarize's intermediate steps:
-    # see is_utility_call; ``apredict`` reads it before its coroutine starts)
-
-    def predict(self, prompt: BasePromptTemplate, **prompt_args: Any) -> str:
-        with self._grounded(prompt, prompt_args, self._is_utility(prompt, sys._getframe(1))):
-            return super().predict(prompt, **prompt_args)
-
-    def apredict(  # a coroutine function's signature: its caller is read at call time
-        self, prompt: BasePromptTemplate, **prompt_args: Any
-    ) -> Coroutine[Any, Any, str]:
-        return self._apredict(prompt, self._is_utility(prompt, sys._getframe(1)), prompt_args)
-
-    async def _apredict(self, prompt: BasePromptTemplate, utility: bool, prompt_args: dict[str, Any]) -> str:
-        with self._grounded(prompt, prompt_args, utility):
-            return await super().apredict(prompt, **prompt_args)
-
-    def stream(self, prompt: BasePromptTemplate, **prompt_args: Any) -> TokenGen:
-        with self._grounded(prompt, prompt_args, self._is_utility(prompt, sys._getframe(1))):
-            return super().stream(prompt, **prompt_args)
-
-    async def astream(self, prompt: BasePromptTemplate, **prompt_args: Any) -> TokenAsyncGen:
-        with self._grounded(prompt, prompt_args, self._is_utility(prompt, sys._getframe(1))):
-            return await super().astream(prompt, **prompt_args)

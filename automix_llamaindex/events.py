@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncGenerator, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse
 from llama_index.core.base.response.schema import AsyncStreamingResponse, StreamingResponse
@@ -24,8 +24,7 @@ from llama_index_instrumentation import get_dispatcher
 from llama_index_instrumentation.event_handlers import BaseEventHandler, NullEventHandler
 from llama_index_instrumentation.events.span import SpanDropEvent
 
-from automix_core import AutoMixResult
-from automix_core.cascade import Tier
+from automix_core import AutoMixResult, Tier
 from automix_core.integration import PROGRESS_EVENTS, ProgressHook
 
 __all__ = ["AutoMixAnswerEvent", "AutoMixDecisionEvent", "AutoMixEvent", "AutoMixFailedEvent",
@@ -210,11 +209,8 @@ def capture() -> Iterator[AutoMixRuns]:
     ``runs.cost``, ``runs.to_dict()``. For chat engines and agents, whose responses have no room
     for the route (query engines put it in ``Response.metadata["automix"]`` themselves)."""
     runs = AutoMixRuns()
-    token = _SCOPES.set((*_SCOPES.get(), runs))
-    try:
+    with _inside(runs):
         yield runs
-    finally:
-        _SCOPES.reset(token)
 
 
 def _record(result: AutoMixResult) -> None:
@@ -266,32 +262,38 @@ def _put(response: Any, runs: AutoMixRuns) -> None:
     response.metadata = metadata
 
 
+@contextmanager
+def _inside(runs: AutoMixRuns) -> Iterator[None]:
+    """``runs`` open as a scope while the block runs (a streamed response's next token is drawn)."""
+    token = _SCOPES.set((*_SCOPES.get(), runs))
+    try:
+        yield
+    finally:
+        _SCOPES.reset(token)
+
+
 def _collecting(gen: Iterator[str], runs: AutoMixRuns, response: Any) -> Generator[str, None, None]:
     it = iter(gen)
+    done = object()
     while True:
-        token = _SCOPES.set((*_SCOPES.get(), runs))
-        try:
-            item = next(it)
-        except StopIteration:
+        with _inside(runs):
+            item = next(it, done)
+        if item is done:
             break
-        finally:
-            _SCOPES.reset(token)
-        yield item
+        yield cast(str, item)
     if runs.results:
         _put(response, runs)
 
 
 async def _acollecting(gen: Any, runs: AutoMixRuns, response: Any) -> AsyncGenerator[str, None]:
     it = gen.__aiter__()
+    done = object()
     while True:
-        token = _SCOPES.set((*_SCOPES.get(), runs))
-        try:
-            item = await it.__anext__()
-        except StopAsyncIteration:
+        with _inside(runs):
+            item = await anext(it, done)
+        if item is done:
             break
-        finally:
-            _SCOPES.reset(token)
-        yield item
+        yield cast(str, item)
     if runs.results:
         _put(response, runs)
 

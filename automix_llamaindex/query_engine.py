@@ -29,7 +29,7 @@ from llama_index.core.prompts.default_prompt_selectors import DEFAULT_TEXT_QA_PR
 from llama_index.core.prompts.mixin import PromptDictType, PromptMixinType
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
-from automix_core import AutoMixResult
+from automix_core import AutoMixResult, ConfigError, InvalidRequestError
 
 from .base import AutoMixLLM
 
@@ -69,7 +69,7 @@ class AutoMixQueryEngine(BaseQueryEngine):
         callback_manager: CallbackManager | None = None,
     ) -> None:
         if no_nodes not in ("empty", "answer"):
-            raise ValueError(f"no_nodes must be 'empty' or 'answer', got {no_nodes!r}")
+            raise ConfigError(f"no_nodes must be 'empty' or 'answer', got {no_nodes!r}")
         self._retriever = retriever
         self._llm = llm
         self._text_qa_template = text_qa_template or DEFAULT_TEXT_QA_PROMPT_SEL
@@ -130,7 +130,7 @@ class AutoMixQueryEngine(BaseQueryEngine):
     @staticmethod
     def _check(query_bundle: QueryBundle) -> None:
         if not query_bundle.query_str.strip():
-            raise ValueError("AutoMixQueryEngine got an empty query")
+            raise InvalidRequestError("AutoMixQueryEngine got an empty query")
 
     # -- responses --------------------------------------------------------------------------------
 

@@ -19,18 +19,18 @@ from automix_core import (
     Generation,
     Message,
     ModelError,
+    RequestContext,
 )
-from automix_core.backends.wire import parse_logprobs
-from automix_core.integration import model_error, secret_values
+from automix_core.integration import model_error, parse_logprobs, secret_values
 
 from .utils import (
     _OPENAI_HOSTS,
-    _TOOLS,
     _TURNS,
     _UNREAD,
+    ToolRequest,
     UsageScope,
-    _answer_messages,
     _get,
+    answer_messages,
     choice_output_tokens,
     choice_texts,
     counts_first_choice,
@@ -84,7 +84,7 @@ def _response_logprobs(response: ChatResponse) -> list[dict[str, float]] | None:
 
 class LlamaIndexChatModel:
     """A LlamaIndex :class:`LLM` as an ``automix_core`` :class:`~automix_core.models.ChatModel`, for one
-    ``purpose``: ``"answer"`` (the caller's own messages are passed on, see :data:`_ORIGINALS`) or
+    ``purpose``: ``"answer"`` (the caller's own messages, the request context's ``messages``, are passed on) or
     ``"verify"`` (the verification prompt, its fixed turns converted once, see
     :class:`~automix_core.integration.TurnCache`). :class:`AutoMixLLM` gives the engine one of each per
     tier, so the engine says which call is which.
@@ -110,7 +110,8 @@ class LlamaIndexChatModel:
     them when every choice has them; otherwise it keeps the reported count, unless the response is a
     llama.cpp server's (:func:`counts_first_choice`), whose count is then estimated.
 
-    Inside a ``chat_with_tools`` request of :class:`AutoMixLLM` (see :data:`_TOOLS`) an answer call is
+    Inside a ``chat_with_tools`` request of :class:`AutoMixLLM` (its request context's ``state`` is a
+    :class:`~automix_llamaindex.utils.ToolRequest`) an answer call is
     the tier's own ``chat_with_tools`` with the request's tools, and its text is what the verifier
     reads: the reply's text and one ``Call tool <name> with arguments <json>`` line per tool call.
     """
@@ -150,10 +151,17 @@ class LlamaIndexChatModel:
     def __repr__(self) -> str:
         return f"LlamaIndexChatModel({type(self.llm).__name__}, name={self.name!r}, purpose={self.purpose!r})"
 
+    def _tools(self, request: RequestContext | None) -> ToolRequest | None:
+        """The tool request an answer call belongs to, if any."""
+        state = request.state if request is not None and self.purpose == "answer" else None
+        return state if isinstance(state, ToolRequest) else None
+
     def _prepare(
         self, messages: Sequence[Message], n: int, temperature: float, max_tokens: int | None,
-        stop: Sequence[str] | None, logprobs: int | None,
-    ) -> tuple[list[ChatMessage], dict[str, Any]]:
+        stop: Sequence[str] | None, logprobs: int | None, request: RequestContext | None,
+    ) -> tuple[Any, str, tuple[Any, ...], dict[str, Any], list[ChatMessage]]:
+        """(LLM, method, args, kwargs, messages) of one call: ``chat``, or ``chat_with_tools`` for an answer
+        call of a tool request; the async path calls the ``a``-prefixed method."""
         if n < 1 or (n > 1 and not self.supports_n):
             raise ModelError(f"{self.name}: n={n} asked of a model that draws one sample per request",
                              model=self.name, retryable=False)
@@ -170,13 +178,21 @@ class LlamaIndexChatModel:
             elif n > 1 and self.usage_scope != "all_choices":
                 kwargs["logprobs"] = True  # per-token entries let us count each choice's tokens
                 kwargs["top_logprobs"] = 1
-        msgs = _answer_messages(messages) if self.purpose == "answer" else _TURNS.convert_once(messages, self._last)
-        return msgs, kwargs
+        if self.purpose == "answer":
+            msgs = answer_messages(messages, request.messages if request is not None else None)
+        else:
+            msgs = _TURNS.convert_once(messages, self._last)
+        tools = self._tools(request)
+        if tools is None:
+            return self.llm, "chat", (msgs,), kwargs, msgs
+        return self._with_tools(self.llm), "chat_with_tools", (tools.tools,), {
+            "chat_history": msgs, **kwargs, **tools.kwargs}, msgs
 
-    def _generation(self, msgs: list[ChatMessage], response: ChatResponse, n: int) -> Generation:
+    def _generation(self, msgs: list[ChatMessage], response: ChatResponse, n: int,
+                    request: RequestContext | None) -> Generation:
         if self.on_response is not None:
             self.on_response(self.llm, msgs, response)
-        tools = _TOOLS.get() if self.purpose == "answer" else None
+        tools = self._tools(request)
         if tools is not None:
             tools.responses[id(self)] = response
             texts = [tool_calls_text(self.llm, response)]
@@ -206,33 +222,20 @@ class LlamaIndexChatModel:
         except Exception as err:
             raise model_error(self.name, err, secret_values(self.llm), model=self.name) from err
 
-    def _request(
-        self, msgs: list[ChatMessage], kwargs: dict[str, Any]
-    ) -> tuple[Any, str, tuple[Any, ...], dict[str, Any]]:
-        """(LLM, method, args, kwargs) of one call: ``chat``, or ``chat_with_tools`` for an answer call made
-        under a tool request (see :data:`_TOOLS`); the async path calls the ``a``-prefixed method."""
-        tools = _TOOLS.get() if self.purpose == "answer" else None
-        if tools is None:
-            return self.llm, "chat", (msgs,), kwargs
-        return self._with_tools(self.llm), "chat_with_tools", (tools.tools,), {
-            "chat_history": msgs, **kwargs, **tools.kwargs}
-
     def generate(
         self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0, max_tokens: int | None = None,
-        stop: Sequence[str] | None = None, logprobs: int | None = None,
+        stop: Sequence[str] | None = None, logprobs: int | None = None, request: RequestContext | None = None,
     ) -> Generation:
-        msgs, kwargs = self._prepare(messages, n, temperature, max_tokens, stop, logprobs)
+        llm, method, args, kw, msgs = self._prepare(messages, n, temperature, max_tokens, stop, logprobs, request)
         with self._errors():
-            llm, method, args, kw = self._request(msgs, kwargs)
             response = getattr(llm, method)(*args, **kw)
-        return self._generation(msgs, response, n)
+        return self._generation(msgs, response, n, request)
 
     async def agenerate(
         self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0, max_tokens: int | None = None,
-        stop: Sequence[str] | None = None, logprobs: int | None = None,
+        stop: Sequence[str] | None = None, logprobs: int | None = None, request: RequestContext | None = None,
     ) -> Generation:
-        msgs, kwargs = self._prepare(messages, n, temperature, max_tokens, stop, logprobs)
+        llm, method, args, kw, msgs = self._prepare(messages, n, temperature, max_tokens, stop, logprobs, request)
         with self._errors():
-            llm, method, args, kw = self._request(msgs, kwargs)
             response = await getattr(llm, "a" + method)(*args, **kw)
-        return self._generation(msgs, response, n)
+        return self._generation(msgs, response, n, request)

@@ -13,7 +13,7 @@ from llama_index.core.llms import LLM
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 
-from automix_core import Message
+from automix_core import ConfigError, Message
 
 from .utils import ToolRequest
 
@@ -33,7 +33,7 @@ class ToolCalls:
         bad = [f"tier {i} ({type(t).__name__})" for i, t in enumerate(self.tiers)
                if not (isinstance(t, FunctionCallingLLM) and t.metadata.is_function_calling_model)]
         if bad:
-            raise ValueError("AutoMixLLM calls tools only when every tier is a function-calling LLM "
+            raise ConfigError("AutoMixLLM calls tools only when every tier is a function-calling LLM "
                              f"(a FunctionCallingLLM with metadata.is_function_calling_model); not: {', '.join(bad)}")
 
     def _prepare_chat_with_tools(

@@ -4,14 +4,11 @@
 
 from __future__ import annotations
 
-import contextvars
-import json
-import sys
+import functools
 from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from types import FrameType
-from typing import Any, Literal
+from typing import Any
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -28,23 +25,16 @@ from llama_index.core.prompts import BasePromptTemplate
 from llama_index.core.prompts.prompt_type import PromptType
 
 from automix_core import (
+    InvalidRequestError,
     Message,
 )
-from automix_core.backends.wire import UsageScope
-from automix_core.integration import TurnCache
+from automix_core.integration import CascadeCalls, ToolCallPolicy, TurnCache, UsageScope, render_tool_calls
 
 __all__ = ["CascadeCalls", "Grounding", "ToolCallPolicy", "UsageScope", "choice_output_tokens", "choice_texts",
            "counts_first_choice",
-           "grounding_from_prompt", "is_condense_step", "is_utility_call", "reported_usage", "supports_native_n",
+           "grounding_from_prompt", "is_condense_text", "is_utility_call", "reported_usage", "supports_native_n",
            "to_core_messages", "tool_calls_text"]
 
-ToolCallPolicy = Literal["accept", "verify", "escalate"]
-"""What :class:`~automix_llamaindex.AutoMixLLM` does when a tier answers with tool calls (as in the
-LangChain adapter): verify the calls, rendered as text, like any answer (``"verify"``); keep them
-unverified (``"accept"``); or escalate without verifying (``"escalate"``; the last tier's calls are kept)."""
-
-CascadeCalls = Literal["answers", "all"]
-"""Which ``predict`` calls :class:`~automix_llamaindex.AutoMixLLM` cascades (see :func:`is_utility_call`)."""
 
 """What a server's ``completion_tokens`` counts in a response with ``n`` choices: every choice (OpenAI)
 or the first only (llama.cpp), as :data:`automix_core.backends.openai_compat.UsageScope`."""
@@ -76,11 +66,11 @@ def to_core_messages(messages: Sequence[ChatMessage], *, tools: bool = False) ->
     ``Call tool <name> with arguments <json>`` lines (what the verifier reads).
     """
     if not messages:
-        raise ValueError("AutoMixLLM needs at least one ChatMessage; got an empty list")
+        raise InvalidRequestError("AutoMixLLM needs at least one ChatMessage; got an empty list")
     out: list[Message] = []
     for i, m in enumerate(messages):
         if not isinstance(m, ChatMessage):
-            raise ValueError(f"AutoMixLLM takes LlamaIndex ChatMessage objects; messages[{i}] is a "
+            raise InvalidRequestError(f"AutoMixLLM takes LlamaIndex ChatMessage objects; messages[{i}] is a "
                              f"{type(m).__name__}")
         role = _ROLES.get(m.role)
         if tools and m.role in (MessageRole.TOOL, MessageRole.FUNCTION):
@@ -88,13 +78,13 @@ def to_core_messages(messages: Sequence[ChatMessage], *, tools: bool = False) ->
             out.append({"role": "user", "content": f"[result of tool {name}]\n{m.content or ''}"})
             continue
         if role is None:
-            raise ValueError(f"AutoMixLLM handles text chat only; got a {m.role.value!r} message")
+            raise InvalidRequestError(f"AutoMixLLM handles text chat only; got a {m.role.value!r} message")
         bad = [type(b).__name__ for b in m.blocks if type(b).__name__ in _NON_TEXT_BLOCKS]
         if bad:
-            raise ValueError(f"AutoMixLLM handles text chat only; a {role} message holds {', '.join(bad)}")
+            raise InvalidRequestError(f"AutoMixLLM handles text chat only; a {role} message holds {', '.join(bad)}")
         content = m.content or ""
         if tools and role == "assistant":
-            content = _join(content, render_tool_calls(_message_tool_calls(m)))
+            content = _join(content, _rendered(_message_tool_calls(m)))
         out.append({"role": role, "content": content})  # type: ignore[typeddict-item]
     return out
 
@@ -106,10 +96,9 @@ def _join(*parts: str) -> str:
     return "\n".join(p for p in parts if p.strip())
 
 
-def render_tool_calls(calls: Sequence[tuple[str, object]]) -> str:
-    """``Call tool <name> with arguments <json>``, one line per call (the LangChain adapter's rendering)."""
-    return "\n".join(f"Call tool {name} with arguments {json.dumps(args, sort_keys=True, default=str)}"
-                     for name, args in calls)
+def _rendered(calls: Sequence[tuple[str, object]]) -> str:
+    """``(name, arguments)`` pairs as the verifier reads them (:func:`~automix_core.integration.render_tool_calls`)."""
+    return render_tool_calls({"function": {"name": name, "arguments": args}} for name, args in calls)
 
 
 def _message_tool_calls(message: ChatMessage) -> list[tuple[str, object]]:
@@ -141,30 +130,18 @@ def tool_selections(llm: LLM, response: ChatResponse) -> list[ToolSelection]:
 def tool_calls_text(llm: LLM, response: ChatResponse) -> str:
     """What the verifier reads of a tier's tool-calling answer: its text, then one line per tool call."""
     calls = [(s.tool_name, s.tool_kwargs) for s in tool_selections(llm, response)]
-    return _join(response.message.content or "", render_tool_calls(calls))
+    return _join(response.message.content or "", _rendered(calls))
 
 
 @dataclass
 class ToolRequest:
-    """A ``chat_with_tools`` request in flight: what each tier's answer call gets, and each answer
+    """A ``chat_with_tools`` request in flight (the ``state`` of its
+    :class:`~automix_core.RequestContext`): what each tier's answer call gets, and each answer
     wrapper's last response (keyed by ``id`` of the wrapper)."""
 
     tools: Sequence[Any]
     kwargs: dict[str, Any]
     responses: dict[int, ChatResponse] = field(default_factory=dict)
-
-
-_TOOLS: contextvars.ContextVar[ToolRequest | None] = contextvars.ContextVar("automix_llamaindex_tools", default=None)
-
-
-_GROUNDING: contextvars.ContextVar[tuple[int, Grounding] | None] = contextvars.ContextVar(
-    "automix_llamaindex_grounding", default=None
-)
-# (core messages, the caller's LlamaIndex messages they were converted from) for the cascade running in
-# this context: the answer call hands the caller's own messages to the tier instead of rebuilding them
-_ORIGINALS: contextvars.ContextVar[tuple[list[Message], Sequence[ChatMessage]] | None] = contextvars.ContextVar(
-    "automix_llamaindex_originals", default=None
-)
 
 
 _UNREAD = object()
@@ -181,12 +158,11 @@ _TURNS: TurnCache[ChatMessage] = TurnCache(lambda role, content: ChatMessage(rol
                                            _intact)
 
 
-def _answer_messages(messages: Sequence[Message]) -> list[ChatMessage]:
-    """An answer call's messages: the caller's own LlamaIndex messages when ``messages`` is the list the
-    running cascade was given (see :data:`_ORIGINALS`), else ``messages`` converted."""
-    originals = _ORIGINALS.get()
-    if originals is not None and originals[0] is messages:
-        return list(originals[1])
+def answer_messages(messages: Sequence[Message], originals: object) -> list[ChatMessage]:
+    """An answer call's messages: the caller's own LlamaIndex messages (``originals``, the request
+    context's ``messages``), else the engine's ``messages`` converted."""
+    if isinstance(originals, Sequence) and not isinstance(originals, str):
+        return list(originals)
     return [ChatMessage(role=MessageRole(m["role"]), content=m["content"]) for m in messages]
 
 
@@ -367,7 +343,6 @@ _UTILITY_PROMPTS = frozenset({
     PromptType.VECTOR_STORE_QUERY, PromptType.SUB_QUESTION, PromptType.DECOMPOSE, PromptType.CHOICE_SELECT,
     PromptType.RANKGPT_RERANK,
 })
-_TREE_SUMMARIZE_METHODS = ("get_response", "aget_response")
 
 
 def _prompt_type(prompt: BasePromptTemplate) -> object:
@@ -381,54 +356,61 @@ def _is_condense_prompt(prompt: BasePromptTemplate) -> bool:
     return {"chat_history", "question"} <= names and "query_str" not in names
 
 
-_CONDENSE_METHODS = ("_condense_question", "_acondense_question")
+@functools.cache
+def _condense_opening() -> str:
+    from llama_index.core.chat_engine.condense_plus_context import DEFAULT_CONDENSE_PROMPT_TEMPLATE
+
+    return " ".join(DEFAULT_CONDENSE_PROMPT_TEMPLATE.split("{", 1)[0].split())
 
 
-def is_condense_step(frame: FrameType | None) -> bool:
-    """Whether a ``complete`` call comes from a chat engine's condense step (``CondensePlusContextChatEngine``
-    formats its condense prompt itself and calls ``complete``, so no prompt template tells it): a
-    ``_condense_question``/``_acondense_question`` of a chat engine up to a few frames above ``frame``."""
-    from llama_index.core.chat_engine.types import BaseChatEngine
-
-    depth = 0
-    while frame is not None and depth < 8:
-        if frame.f_code.co_name in _CONDENSE_METHODS and isinstance(frame.f_locals.get("self"), BaseChatEngine):
-            return True
-        frame = frame.f_back
-        depth += 1
-    return False
+def is_condense_text(text: str) -> bool:
+    """Whether a ``complete`` prompt is ``CondensePlusContextChatEngine``'s condense step, which formats
+    its condense prompt itself and calls ``complete`` (no template reaches the LLM): the text opens as
+    llama-index's own default condense prompt does (read from llama-index, not copied). A custom
+    condense prompt given to that engine is not recognised: its calls are cascaded like any answer."""
+    opening = _condense_opening()
+    return bool(opening) and " ".join(text[:2 * len(opening)].split()).startswith(opening)
 
 
-def _intermediate_summary(frame: FrameType | None) -> bool:
-    """Whether a ``TreeSummarize`` step up to a few frames above is summarizing more than one chunk
-    (an intermediate summary: only a level with one chunk left gives the answer)."""
-    from llama_index.core.response_synthesizers.tree_summarize import TreeSummarize
-
-    depth = 0
-    while frame is not None and depth < 4:
-        if frame.f_code.co_name in _TREE_SUMMARIZE_METHODS and isinstance(frame.f_locals.get("self"), TreeSummarize):
-            chunks = frame.f_locals.get("text_chunks")
-            return isinstance(chunks, (list, tuple)) and len(chunks) > 1
-        frame = frame.f_back
-        depth += 1
-    return False
-
-
-def is_utility_call(prompt: BasePromptTemplate, caller: FrameType | None = None) -> bool:
-    """Whether a ``predict`` call is a utility step rather than the user-facing answer.
+def is_utility_call(prompt: BasePromptTemplate) -> bool:
+    """Whether a prompt template's call is a utility step rather than the user-facing answer.
 
     Utility steps: a chat engine's condense-question prompt (variables ``chat_history`` and
-    ``question``), an intermediate summary of ``tree_summarize`` (a ``PromptType.SUMMARY`` prompt
-    at a level with more than one chunk; ``caller`` is the frame that called ``predict``), and the
-    prompt types of LlamaIndex's own intermediate steps (keyword, schema and triplet extraction,
-    selectors, text-to-SQL, sub-questions, tree building, ...). Everything else is an answer:
-    ``QUESTION_ANSWER``, ``REFINE``, the last ``SUMMARY``, ``SIMPLE_INPUT``, SQL response synthesis and
-    ``CUSTOM`` prompts (a user's own ``text_qa_template`` is one).
+    ``question``) and the prompt types of LlamaIndex's own intermediate steps (keyword, schema and
+    triplet extraction, selectors, text-to-SQL, sub-questions, tree building, ...). Everything else is
+    an answer: ``QUESTION_ANSWER``, ``REFINE``, ``SUMMARY``, ``SIMPLE_INPUT``, SQL response synthesis
+    and ``CUSTOM`` prompts (a user's own ``text_qa_template`` is one). Every ``SUMMARY`` call of
+    ``tree_summarize`` is an answer, its intermediate summaries too (each verified against its own
+    chunks): the template and its arguments are the same at every level, and only the caller's stack
+    would tell them apart, which this adapter does not read.
     """
-    kind = _prompt_type(prompt)
-    if kind in _UTILITY_PROMPTS or _is_condense_prompt(prompt):
-        return True
-    return kind == PromptType.SUMMARY and _intermediate_summary(caller if caller is not None else sys._getframe(1))
+    return _prompt_type(prompt) in _UTILITY_PROMPTS or _is_condense_prompt(prompt)
+
+
+class PromptMessages(list[ChatMessage]):
+    """The chat messages of a prompt template, carrying what the template says of the call (set by
+    :class:`~automix_llamaindex.AutoMixLLM`'s ``_get_messages`` and read by its ``chat``, which
+    llama-index's ``predict``/``stream`` call with them): the ``grounding`` and whether it is a
+    ``utility`` step."""
+
+    def __init__(self, messages: Sequence[ChatMessage], grounding: Grounding | None, utility: bool) -> None:
+        super().__init__(messages)
+        self.grounding = grounding
+        self.utility = utility
+
+
+class PromptText(str):
+    """A formatted prompt string carrying the same as :class:`PromptMessages` (``_get_prompt``, for
+    ``complete``)."""
+
+    grounding: Grounding | None
+    utility: bool
+
+    def __new__(cls, text: str, grounding: Grounding | None, utility: bool) -> PromptText:
+        made = super().__new__(cls, text)
+        made.grounding = grounding
+        made.utility = utility
+        return made
 
 
 def _as_text(value: object) -> str | None:

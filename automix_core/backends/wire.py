@@ -160,13 +160,14 @@ def scrub_secrets(text: str, secrets: Iterable[str]) -> str:
 
 def render_tool_calls(tool_calls: Iterable[Mapping[str, Any]]) -> str:
     """OpenAI ``tool_calls`` as the text the verifier reads: ``Call tool NAME with arguments ARGS`` a
-    line (ARGS as sent when it is a string, else as JSON with sorted keys)."""
+    line (ARGS as sent when it is a string, else as JSON with sorted keys). Adapters give their
+    framework's calls in this shape (``{"function": {"name": ..., "arguments": ...}}``)."""
     lines = []
-    for c in tool_calls:
-        fn = c.get("function") if isinstance(c.get("function"), Mapping) else {}
-        assert isinstance(fn, Mapping)
+    for call in tool_calls:
+        fn = call.get("function")
+        fn = fn if isinstance(fn, Mapping) else {}
         args = fn.get("arguments", "")
-        text = args if isinstance(args, str) else json.dumps(args, sort_keys=True)
+        text = args if isinstance(args, str) else json.dumps(args, sort_keys=True, default=str)
         lines.append(f"Call tool {fn.get('name', '?')} with arguments {text}")
     return "\n".join(lines)
 

@@ -17,16 +17,17 @@ from typing import Any
 
 from ..accounting.ledger import Budget, Ledger, usage_from_generation
 from ..accounting.prices import PriceTable
-from ..accounting.tokens import count_messages, messages_upper_bound, truncate_left
+from ..accounting.tokens import count_messages, messages_upper_bound
 from ..aio import within
-from ..errors import AllTiersFailedError, InvalidRequestError, ModelTimeoutError
+from ..errors import AllTiersFailedError, ConfigError, InvalidRequestError, InvalidRequestTypeError, ModelTimeoutError
 from ..integration import surfaced
-from ..models import ChatModel, Generation, Message, ModelError, checked_generation
+from ..models import ChatModel, Generation, Message, ModelError, RequestContext, checked_generation, request_kwargs
 from ..policies import Observation
 from ..router import Router, RouterSpec, coerce_router, warn_untrained
 from ..settings import CascadeSettings, TrafficConfig
 from ..steps import Done, advance
 from ..traffic.shadow import Traffic
+from ..verify.fit import fit_case
 from ..verify.method import resolve_method
 from ..verify.prompt import build_answer_messages
 from ..verify.verifier import VerificationResult, Verifier
@@ -39,6 +40,7 @@ __all__ = ["WINDOW_SLACK", "AutoMix", "build_answer_messages"]
 class _AnswerCall:
     tier: int
     messages: list[Message]
+    request: RequestContext | None  # kind "answer", or "utility" for one tier asked alone
 
 
 @dataclass
@@ -48,6 +50,7 @@ class _VerifyCall:
     answer: str
     context: str
     messages: list[Message]  # the answer call's, continued by the "continue" layout
+    request: RequestContext | None  # kind "verify"
 
 
 _Request = _AnswerCall | _VerifyCall
@@ -56,8 +59,6 @@ _Reply = Generation | VerificationResult | BaseException
 
 WINDOW_SLACK = 0.1
 """Share of a tier's context window kept free when fitting an answer prompt (tokenizer mismatch)."""
-
-_FIT_ROUNDS = 6
 
 
 def _add_note(trace: TierTrace, note: str) -> None:
@@ -70,12 +71,15 @@ def _best_answer(answers: dict[int, str], obs: list[Observation]) -> int:
 
 def _check_messages(messages: object) -> list[Message]:
     if not isinstance(messages, list) or not messages:
-        raise TypeError("AutoMix messages must be a non-empty list of {'role': ..., 'content': str} dicts")
+        raise InvalidRequestTypeError("AutoMix messages must be a non-empty list of {'role': ..., 'content': str} "
+                                      "dicts", param="messages")
     for i, m in enumerate(messages):
         if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant"):
-            raise TypeError(f"AutoMix messages[{i}] must be a dict with role 'system', 'user' or 'assistant'")
+            raise InvalidRequestTypeError(f"AutoMix messages[{i}] must be a dict with role 'system', 'user' or "
+                                          "'assistant'", param=f"messages[{i}]")
         if not isinstance(m.get("content"), str):
-            raise TypeError(f"AutoMix messages[{i}]['content'] must be text, got {type(m.get('content')).__name__}")
+            raise InvalidRequestTypeError(f"AutoMix messages[{i}]['content'] must be text, got "
+                                          f"{type(m.get('content')).__name__}", param=f"messages[{i}].content")
     return messages
 
 
@@ -129,7 +133,7 @@ class AutoMix:
     ) -> None:
         self.tiers = [t if isinstance(t, Tier) else Tier(t) for t in tiers]
         if len(self.tiers) < 2:
-            raise ValueError(f"AutoMix needs at least two tiers, cheapest first; got {len(self.tiers)}")
+            raise ConfigError(f"AutoMix needs at least two tiers, cheapest first; got {len(self.tiers)}")
         self.settings = CascadeSettings.of(settings, fields)
         self.router = coerce_router(router, [t.name for t in self.tiers])
         warn_untrained(self.router)
@@ -156,8 +160,9 @@ class AutoMix:
 
     # ------------------------------------------------------------------ the cascade (shared logic)
 
-    def _emit(self, event: Event, payload: dict[str, Any]) -> None:
-        for h in self.hooks:
+    def _emit(self, event: Event, payload: dict[str, Any], request: RequestContext | None) -> None:
+        hooks = self.hooks if request is None or request.hook is None else [*self.hooks, request.hook]
+        for h in hooks:
             try:
                 h(event, payload)
             except Exception:
@@ -192,21 +197,8 @@ class AutoMix:
         limit = self._prompt_limit(tier)
         if limit is None or messages_upper_bound(msgs) <= limit:
             return msgs, False
-        name = self.tiers[tier].model.name
-        bare = count_messages(build_answer_messages(question, "", self.system), name)
-        context_room = limit - bare - 8  # "Context:" and "Question:" labels
-        q = question
-        if context_room <= 0:
-            context_room = 0
-            q = truncate_left(question, max(1, limit - count_messages(build_answer_messages("", "", self.system),
-                                                                       name)), name)
-        for _ in range(_FIT_ROUNDS):
-            c = truncate_left(context, context_room, name) if context_room > 0 else ""
-            msgs = build_answer_messages(q, c, self.system)
-            excess = count_messages(msgs, name) - limit
-            if excess <= 0 or context_room <= 0:
-                break
-            context_room = max(0, context_room - excess)
+        msgs = fit_case(lambda q, _, c: build_answer_messages(q, c, self.system), question, "", context, limit,
+                        self.tiers[tier].model.name)
         return msgs, msgs[-1]["content"] != build_answer_messages(question, context)[-1]["content"]
 
     def _over_window(self, tier: int, msgs: Sequence[Message]) -> ModelError | None:
@@ -243,14 +235,16 @@ class AutoMix:
         return True
 
     def _cascade(
-        self, question: str, context: str, messages: list[Message] | None, key: float, only: int | None = None
+        self, question: str, context: str, messages: list[Message] | None, key: float, only: int | None = None,
+        request: RequestContext | None = None,
     ) -> Generator[_Request, _Reply, AutoMixResult]:
         if not isinstance(question, str) or not isinstance(context, str):
-            raise TypeError("AutoMix question and context must be text")
+            raise InvalidRequestTypeError("AutoMix question and context must be text")
         if messages is not None:
             messages = _check_messages(messages)
         if not question.strip() and not (messages and any(m["content"].strip() for m in messages)):
             raise InvalidRequestError("AutoMix got an empty question", param="messages")
+        answering = request.of_kind("answer" if only is None else "utility") if request is not None else None
         # no closures here: a request in flight keeps only this frame (fewer objects for the collector)
         fitted: dict[int, tuple[list[Message], bool]] = {}
         policy = self.router.policy_for(key)
@@ -275,7 +269,7 @@ class AutoMix:
             for _attempt in range(self.retries + 1):  # errors are retried by the driver, empty answers here
                 if failure is not None:
                     break
-                reply = yield from self._ask(_AnswerCall(t, msgs))
+                reply = yield from self._ask(_AnswerCall(t, msgs, answering))
                 if isinstance(reply, BaseException):
                     bug = surfaced(reply)
                     if bug is not None:  # a bug in the caller's code: raised unchanged, no further tier
@@ -286,13 +280,13 @@ class AutoMix:
                 self._bill(tr, reply, msgs, "answer")
                 text = reply.texts[0] if reply.texts else ""
                 tr.answer = text
-                self._emit(Event.ANSWER, {"tier": t, "model": tr.model, "answer": text})
+                self._emit(Event.ANSWER, {"tier": t, "model": tr.model, "answer": text}, request)
                 if text.strip():
                     break
             if failure is not None or not text.strip():
                 if failure is not None:
                     tr.error = f"{type(failure).__name__}: {failure}"
-                    self._emit(Event.FAILURE, {"tier": t, "stage": "answer", "error": tr.error})
+                    self._emit(Event.FAILURE, {"tier": t, "stage": "answer", "error": tr.error}, request)
                 else:
                     _add_note(tr, "empty answer")
                     failure = ModelError(f"{tr.model}: empty answer", model=tr.model)
@@ -321,16 +315,17 @@ class AutoMix:
                 _add_note(tr, "one tier asked: not cascaded, not verified" if only is not None
                           else f"screened: {screened} without verification")
                 tr.latency_ms = (time.perf_counter() - start) * 1000
-                self._emit(Event.DECIDE, {"tier": t, "action": tr.decision, "target": tr.decision_target})
+                self._emit(Event.DECIDE, {"tier": t, "action": tr.decision, "target": tr.decision_target}, request)
                 if screened == "accept":
                     return AutoMixResult(text, t, tr.model, traces)
                 t += 1
                 continue
             if t < last or policy.observes_last:
-                vreply = yield from self._ask(_VerifyCall(t, question or msgs[-1]["content"], text, context, msgs))
+                vreply = yield from self._ask(_VerifyCall(t, question or msgs[-1]["content"], text, context, msgs,
+                                                             request and request.of_kind("verify")))
                 if isinstance(vreply, BaseException):
                     tr.error = f"verification failed: {type(vreply).__name__}: {vreply}"
-                    self._emit(Event.FAILURE, {"tier": t, "stage": "verify", "error": tr.error})
+                    self._emit(Event.FAILURE, {"tier": t, "stage": "verify", "error": tr.error}, request)
                     conf = 0.0  # unverified: treated like a "not correct" verdict
                 else:
                     assert isinstance(vreply, VerificationResult)
@@ -346,7 +341,7 @@ class AutoMix:
                 tr.confidence = conf
                 obs.append((t, conf))
                 self._emit(Event.VERIFY, {"tier": t, "confidence": conf, "verdicts": tr.verdicts,
-                                          "neutralised": tr.neutralised, "claim": tr.claim})
+                                          "neutralised": tr.neutralised, "claim": tr.claim}, request)
             if not obs:  # last tier reached without any observation (e.g. every earlier tier failed)
                 tr.decision, tr.decision_target = "accept", t
                 tr.latency_ms = (time.perf_counter() - start) * 1000
@@ -362,7 +357,7 @@ class AutoMix:
                 d_action, d_tier = "accept", _best_answer(answers, obs)
             tr.decision, tr.decision_target = d_action, d_tier
             tr.latency_ms = (time.perf_counter() - start) * 1000
-            self._emit(Event.DECIDE, {"tier": t, "action": d_action, "target": d_tier})
+            self._emit(Event.DECIDE, {"tier": t, "action": d_action, "target": d_tier}, request)
             if d_action == "accept":
                 if d_tier not in answers:
                     d_tier = t
@@ -375,18 +370,20 @@ class AutoMix:
         if isinstance(req, _AnswerCall):
             model = self.tiers[req.tier].model
             return checked_generation(model.generate(req.messages, n=1, temperature=self.answer_temperature,
-                                                     max_tokens=self.answer_max_tokens), model.name)
-        return self.verifiers[req.tier].verify(req.question, req.answer, req.context, messages=req.messages)
+                                                     max_tokens=self.answer_max_tokens, **request_kwargs(req.request)),
+                                      model.name)
+        return self.verifiers[req.tier].verify(req.question, req.answer, req.context, messages=req.messages,
+                                               request=req.request)
 
     async def _call_async(self, req: _Request) -> Generation | VerificationResult:
         if isinstance(req, _AnswerCall):
             model = self.tiers[req.tier].model
             coro: Awaitable[Generation | VerificationResult] = model.agenerate(
-                req.messages, n=1, temperature=self.answer_temperature, max_tokens=self.answer_max_tokens
-            )
+                req.messages, n=1, temperature=self.answer_temperature, max_tokens=self.answer_max_tokens,
+                **request_kwargs(req.request))
         else:
             coro = self.verifiers[req.tier].averify(req.question, req.answer, req.context,
-                                                   messages=req.messages)
+                                                   messages=req.messages, request=req.request)
         name = self.tiers[req.tier].name
         if self.timeout is None:
             reply = await coro
@@ -409,11 +406,12 @@ class AutoMix:
 
     def run(
         self, question: str = "", context: str = "", *, messages: list[Message] | None = None,
-        key: float | None = None, tier: int | None = None,
+        key: float | None = None, tier: int | None = None, request: RequestContext | None = None,
     ) -> AutoMixResult:
         """Answer ``question`` (with ``context``), or the chat ``messages``, through the cascade; with ``tier``, by
-        that tier alone (retried and billed, not verified: a utility call or one addressed to a tier)."""
-        gen = self._cascade(question, context, messages, Router.new_key() if key is None else key, tier)
+        that tier alone (retried and billed, not verified: a utility call or one addressed to a tier).
+        ``request``: what the adapter knows of this request, passed to every model call with its kind."""
+        gen = self._cascade(question, context, messages, Router.new_key() if key is None else key, tier, request)
         step = advance(gen, None)
         while not isinstance(step, Done):
             step = advance(gen, _reply_of(self._call_sync, step))
@@ -423,10 +421,10 @@ class AutoMix:
 
     async def arun(
         self, question: str = "", context: str = "", *, messages: list[Message] | None = None,
-        key: float | None = None, tier: int | None = None,
+        key: float | None = None, tier: int | None = None, request: RequestContext | None = None,
     ) -> AutoMixResult:
         """Async :meth:`run`: timeouts per call, verification samples drawn concurrently."""
-        gen = self._cascade(question, context, messages, Router.new_key() if key is None else key, tier)
+        gen = self._cascade(question, context, messages, Router.new_key() if key is None else key, tier, request)
         step = advance(gen, None)
         try:
             while not isinstance(step, Done):

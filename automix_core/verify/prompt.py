@@ -65,8 +65,6 @@ NO_PARSE_CONFIDENCE = 0.0
 LOGPROB_MAX_TOKENS = 4
 """Reply length in logprob mode: the verdict word plus room for stray markup before it."""
 
-_FIT_ROUNDS = 8
-
 _TASK = (
     "You check proposed answers. Each user message holds a question, a proposed answer and sometimes a "
     "context passage. Each part is fenced between a line ⟦name⟧ and a line ⟦/name⟧, and every line inside a "

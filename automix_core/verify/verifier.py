@@ -11,17 +11,17 @@ import warnings
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, replace
 
-from ..accounting.tokens import count_messages, messages_upper_bound, truncate_left
-from ..models import ChatModel, Generation, Message, ModelError, checked_generation
+from ..accounting.tokens import count_messages, messages_upper_bound
+from ..models import ChatModel, Generation, Message, ModelError, RequestContext, checked_generation, request_kwargs
 from ..settings import VerifyMode, VerifyPrompt
 from ..steps import Done, advance
 from .claim import CLAIM_MAX_TOKENS, build_restatement, faithful, own_claim, read_claim
 from .defence import Finding, neutralise, neutralise_case
 from .draw import adraw, draw
+from .fit import fit_case
 from .method import lacks_logprobs, remember_no_logprobs
 from .parse import _logprob_confidence, _parse_logprob_reply, parse_verdict, posterior_correct
 from .prompt import (
-    _FIT_ROUNDS,
     LOGPROB_MAX_TOKENS,
     NO_PARSE_CONFIDENCE,
     build_answer_messages,
@@ -199,9 +199,8 @@ class Verifier:
         limit, name = self._prompt_limit(CLAIM_MAX_TOKENS), self.model.name
         if limit is None or messages_upper_bound(messages) <= limit or count_messages(messages, name) <= limit:
             return messages
-        share = max(1, (limit - count_messages(build_restatement(build_answer_messages(""), ""), name)) // 2)
-        return build_restatement(build_answer_messages(truncate_left(question, share, name)),
-                                 truncate_left(answer, share, name))
+        return fit_case(lambda q, a, _: build_restatement(build_answer_messages(q), a), question, answer, "", limit,
+                        name)
 
     def _prompt(self, question: str, answer: str, context: str = "", *, logprob: bool = False,
                 messages: list[Message] | None = None) -> list[Message]:
@@ -215,32 +214,8 @@ class Verifier:
         full = build_prompt(question, answer, context, logprob=logprob)
         if limit is None or messages_upper_bound(full) <= limit:
             return full  # no window, or it fits for sure: no tokenizing
-        name = self.model.name
-
-        def size(q: str, a: str, c: str) -> int:
-            return count_messages(build_prompt(q, a, c, logprob=logprob), name)
-
-        share: int | None = None
-        context_room = limit - size(question, answer, "")
-        if context_room <= 0:
-            share = max(1, (limit - size("", "", "")) // 2)
-            context_room = 0
-        fitted: list[Message] = []
-        for _ in range(_FIT_ROUNDS):
-            q = question if share is None else truncate_left(question, share, name)
-            a = answer if share is None else truncate_left(answer, share, name)
-            c = truncate_left(context, context_room, name) if context_room > 0 else ""
-            fitted = build_prompt(q, a, c, logprob=logprob)
-            excess = count_messages(fitted, name) - limit
-            if excess <= 0:
-                break
-            if context_room > 0:
-                context_room = max(0, context_room - excess)
-            elif share is not None and share > 1:
-                share = max(1, share - (excess + 1) // 2)
-            else:
-                break
-        return fitted
+        return fit_case(lambda q, a, c: build_prompt(q, a, c, logprob=logprob), question, answer, context, limit,
+                        self.model.name)
 
     # model calls -----------------------------------------------------------------------------
 
@@ -249,9 +224,11 @@ class Verifier:
         return ModelError(f"verifier model {name!r} failed: {error!r}", model=name, retryable=False,
                           status_code=getattr(error, "status_code", None))
 
-    def _call(self, messages: list[Message], n: int, temperature: float, max_tokens: int, logprobs: int | None) -> Call:
+    def _call(self, messages: list[Message], n: int, temperature: float, max_tokens: int, logprobs: int | None,
+              request: RequestContext | None = None) -> Call:
         try:
-            gen = self.model.generate(messages, n=n, temperature=temperature, max_tokens=max_tokens, logprobs=logprobs)
+            gen = self.model.generate(messages, n=n, temperature=temperature, max_tokens=max_tokens, logprobs=logprobs,
+                                      **request_kwargs(request))
         except ModelError:
             raise
         except Exception as error:
@@ -259,27 +236,28 @@ class Verifier:
         return messages, checked_generation(gen, self.model.name)
 
     async def _acall(
-        self, messages: list[Message], n: int, temperature: float, max_tokens: int, logprobs: int | None
+        self, messages: list[Message], n: int, temperature: float, max_tokens: int, logprobs: int | None,
+        request: RequestContext | None = None,
     ) -> Call:
         try:
             gen = await self.model.agenerate(
-                messages, n=n, temperature=temperature, max_tokens=max_tokens, logprobs=logprobs
-            )
+                messages, n=n, temperature=temperature, max_tokens=max_tokens, logprobs=logprobs,
+                **request_kwargs(request))
         except ModelError:
             raise
         except Exception as error:
             raise self._wrap(error) from error
         return messages, checked_generation(gen, self.model.name)
 
-    def _draw(self, messages: list[Message], n: int) -> list[Call]:
+    def _draw(self, messages: list[Message], n: int, request: RequestContext | None = None) -> list[Call]:
         """``n`` samples (:func:`~automix_core.verify.draw.draw`): one request with ``n`` if supported and
         the rest one by one, else ``n`` requests one after another."""
-        return draw(lambda m: self._call(messages, m, self.temperature, self.max_tokens, None),
+        return draw(lambda m: self._call(messages, m, self.temperature, self.max_tokens, None, request),
                     _samples, n, self.model.supports_n)
 
-    async def _adraw(self, messages: list[Message], n: int) -> list[Call]:
+    async def _adraw(self, messages: list[Message], n: int, request: RequestContext | None = None) -> list[Call]:
         """``n`` samples as :meth:`_draw`, single requests concurrently."""
-        return await adraw(lambda m: self._acall(messages, m, self.temperature, self.max_tokens, None),
+        return await adraw(lambda m: self._acall(messages, m, self.temperature, self.max_tokens, None, request),
                            _samples, n, self.model.supports_n)
 
     def _confident(self, calls: list[Call]) -> bool:
@@ -375,25 +353,26 @@ class Verifier:
         return (CLAIM_MAX_TOKENS, None) if step.claim else (LOGPROB_MAX_TOKENS, self.logprob_top)
 
     def verify(self, question: str, answer: str, context: str = "", *,
-               messages: list[Message] | None = None) -> VerificationResult:
+               messages: list[Message] | None = None, request: RequestContext | None = None) -> VerificationResult:
         """Verify ``answer`` to ``question`` (optionally against ``context``; ``messages``: the answer
-        call's, for the ``continue`` layout); see the class docs."""
+        call's, for the ``continue`` layout; ``request``: passed to every call, see
+        :class:`~automix_core.models.RequestContext`); see the class docs."""
         steps = self._steps(question, answer, context, messages)
         step = advance(steps, None)
         while not isinstance(step, Done):
-            step = advance(steps, [self._call(step.messages, 1, 0.0, *self._greedy(step))]
-                           if step.logprob or step.claim else self._draw(step.messages, step.n))
+            step = advance(steps, [self._call(step.messages, 1, 0.0, *self._greedy(step), request)]
+                           if step.logprob or step.claim else self._draw(step.messages, step.n, request))
         result: VerificationResult = step.value
         return result
 
-    async def averify(self, question: str, answer: str, context: str = "", *,
-                      messages: list[Message] | None = None) -> VerificationResult:
+    async def averify(self, question: str, answer: str, context: str = "", *, messages: list[Message] | None = None,
+                      request: RequestContext | None = None) -> VerificationResult:
         """Async :meth:`verify`; separate requests of one batch run concurrently."""
         steps = self._steps(question, answer, context, messages)
         step = advance(steps, None)
         while not isinstance(step, Done):
-            step = advance(steps, [await self._acall(step.messages, 1, 0.0, *self._greedy(step))]
-                           if step.logprob or step.claim else await self._adraw(step.messages, step.n))
+            step = advance(steps, [await self._acall(step.messages, 1, 0.0, *self._greedy(step), request)]
+                           if step.logprob or step.claim else await self._adraw(step.messages, step.n, request))
         result: VerificationResult = step.value
         return result
 

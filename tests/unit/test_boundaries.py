@@ -51,15 +51,7 @@ def test_the_boundary_check_sees_an_internal_import(tmp_path: Path, monkeypatch:
                                          "adapter_x/a.py: automix_core.backends.wire"]
 
 
-MOVED_LATER = pytest.mark.xfail(strict=True, reason="this adapter still reaches core internals (issue 25: the "
-                                "request context through the seam moves it onto the public faces)")
-
-
-@pytest.mark.parametrize("package", [
-    "automix_server",
-    pytest.param("automix_langchain", marks=MOVED_LATER),
-    pytest.param("automix_llamaindex", marks=MOVED_LATER),
-])
+@pytest.mark.parametrize("package", ["automix_server", "automix_langchain", "automix_llamaindex"])
 def test_adapters_import_only_the_public_faces(package: str) -> None:
     assert core_imports(package) == []
 

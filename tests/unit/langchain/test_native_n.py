@@ -96,7 +96,7 @@ def test_native_n_is_on_by_default_only_for_openai_own_endpoint() -> None:
 def test_tiers_module_names_are_pinned() -> None:
     import automix_langchain.tiers as tiers
 
-    assert sorted(tiers.__all__) == ["ChildCallbacks", "RequestInput", "RunnableTier", "ToolCallPolicy",
+    assert sorted(tiers.__all__) == ["ChildCallbacks", "RequestState", "RunnableTier", "ToolCallPolicy",
                                      "UsageCollector", "supports_native_n", "tier_name"]
     assert all(hasattr(tiers, name) for name in tiers.__all__)
 

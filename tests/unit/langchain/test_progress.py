@@ -16,7 +16,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 
 from automix_core.accounting.prices import Price, PriceTable
 from automix_langchain import AutoMixChatModel, AutoMixRunnable
-from automix_langchain.progress import PROGRESS_EVENT_NAMES, ReportingAutoMix
+from automix_langchain.progress import PROGRESS_EVENT_NAMES
 from tests.fakes.langchain_models import ScriptedChatModel
 from tests.fakes.progress import ESCALATED
 
@@ -154,9 +154,8 @@ def test_a_failing_handler_does_not_break_the_request() -> None:
 
 def test_without_handlers_nothing_is_built() -> None:
     model = make()
-    tiers, *_ = model._request([HumanMessage("q?")], None, {}, lambda: None)
-    engine = model.engine(tiers)
-    assert engine.hooks == [] and not isinstance(engine, ReportingAutoMix)
+    _, request, sender = model._request([HumanMessage("q?")], None, {}, lambda: None)
+    assert request.hook is None and sender is None and model._engine_now().hooks == []
 
 
 @pytest.mark.parametrize("use_async", [False, True])

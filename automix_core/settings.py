@@ -92,8 +92,10 @@ class CascadeSettings(BaseModel):
     timeout: float | None = Field(default=120.0, gt=0, allow_inf_nan=False)
     """Seconds per model call (None: no deadline of AutoMix's own)."""
     verify_defence: bool = True
-    """Remove text that asserts the answer's own correctness or addresses the grader from the case before
-    verifying it (:meth:`~automix_core.verify.Verifier.defend`); the trace lists what was removed."""
+    """The verifier's integrity protections (:class:`~automix_core.verify.Verifier` ``claims`` and
+    ``defence``): judge the answer's claim, not its prose, and screen the case for text that asserts the
+    answer's correctness or addresses the grader (the trace lists the findings). False judges the answer as
+    written, unscreened (for measurement)."""
     system: str | None = None
     """System prompt for answering when the question is given as text."""
     traffic: TrafficConfig | None = None

@@ -1,5 +1,6 @@
 """Test doubles for code built on automix: :class:`ScriptedModel`, an in-memory chat model, and
-:func:`is_verification_text`, how a fake tells a verification call from an answering one.
+:func:`is_verification_text` and :func:`is_claim_call`, how a fake tells the verifier's calls (its verdict
+call, its restatement of the answer's claim) from an answering one.
 
 Use them to test plumbing (routing, billing, retries, adapters); a test of a model's judgement needs a
 real model.
@@ -14,9 +15,10 @@ from dataclasses import dataclass, field
 
 from .errors import ModelError
 from .models import Generation, Message
+from .verify.claim import RESTATE_INSTRUCTION
 from .verify.prompt import CONTINUE_INSTRUCTION, CONTINUE_LOGPROB_INSTRUCTION, LOGPROB_SYSTEM_PROMPT, SYSTEM_PROMPT
 
-__all__ = ["VERIFY_MARKS", "ScriptedModel", "ScriptedReply", "is_verification_text"]
+__all__ = ["VERIFY_MARKS", "ScriptedModel", "ScriptedReply", "is_claim_call", "is_verification_text"]
 
 VERIFY_MARKS = tuple(dict.fromkeys(p[:80] for p in (SYSTEM_PROMPT, LOGPROB_SYSTEM_PROMPT, CONTINUE_INSTRUCTION,
                                                      CONTINUE_LOGPROB_INSTRUCTION)))
@@ -28,6 +30,13 @@ def is_verification_text(text: object) -> bool:
     """Whether a message's text is the verifier's system message or its continue-layout instruction (so a
     fake sees a verification call for what it is, whatever the layout and mode)."""
     return isinstance(text, str) and text.lstrip().startswith(VERIFY_MARKS)
+
+
+def is_claim_call(messages: Sequence[Message]) -> bool:
+    """Whether ``messages`` are the verifier's restatement call (the answer call continued with
+    :data:`~automix_core.verify.claim.RESTATE_INSTRUCTION`), which asks for the answer's claim: a faithful
+    fake replies with the answer's value."""
+    return bool(messages) and messages[-1].get("content") == RESTATE_INSTRUCTION
 
 ScriptedReply = str | Exception | Callable[[Sequence[Message]], str]
 

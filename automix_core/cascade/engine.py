@@ -146,7 +146,8 @@ class AutoMix:
                                        fitted=self.router.fitted, tier=t.name) for t in self.tiers]
         self.verifiers = [Verifier(t.verifier or t.model, k=m.k, temperature=s.verify_temperature,
                                    max_tokens=s.verify_max_tokens, mode=m.mode, layout=m.layout,
-                                   defence=s.verify_defence) for t, m in zip(self.tiers, self.methods)]
+                                   defence=s.verify_defence, claims=s.verify_defence)
+                          for t, m in zip(self.tiers, self.methods)]
         self.answer_max_tokens, self.answer_temperature = s.answer_max_tokens, s.answer_temperature
         self.retries, self.timeout, self.system = s.retries, s.timeout, s.system
         self.hooks, self.screen = list(hooks), screen

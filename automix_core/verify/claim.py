@@ -7,14 +7,18 @@ reach:
 
 * an answer of at most :data:`CLAIM_MAX_WORDS` words on one line, of letters, digits and common punctuation
   only, that does not vouch for itself (:func:`~.screen.vouches`) and in which the :mod:`.defence` rules find
-  nothing, is its own claim, judged exactly as written; so is an answer holding a fenced code block or
-  JSON (code, a tool call, structured output: a few words cannot restate them);
+  nothing, is its own claim, judged as written without surrounding blanks, quotes or markup and without a
+  final full stop (so "The Rhine." and "The Rhine" are judged alike, and alike to their restatement); an
+  answer holding a fenced code block or JSON (code, a tool call, structured output: a few words cannot
+  restate them) is judged whole;
 * any other answer is restated by the verifying model in a short greedy continuation of the answer call
   (:func:`build_restatement`: the answer call's messages, the answer, an instruction asking for the final
   answer alone in a few words), whose first line (at most :data:`CLAIM_MAX_TOKENS` tokens) is the claim
   (:func:`read_claim`). The answer call's prefix is shared, so a prefix cache serves it. A claim must occur
-  in the answer (:func:`faithful`); one that does not (the model gave another value than the answer did)
-  is replaced by the answer with the :mod:`.defence` rules' self-assessments and verdicts removed.
+  in the answer (:func:`faithful`). One that does not is not judged: the model, asked to copy its answer's
+  value, gave another one (it doubts the answer, or the answer's text talked it out of copying), and the
+  verifier escalates with a finding; an empty restatement falls back to the answer with the :mod:`.defence`
+  rules' self-assessments and verdicts removed.
 
 The verdict is then asked on the claim, placed where the answer was. The answer the user receives is never
 changed; the verification result records the claim that was judged.
@@ -58,15 +62,15 @@ def _tidy(text: str) -> str:
 
 
 def own_claim(answer: str) -> str | None:
-    """The answer as its own claim when it is one short plain line or holds a fenced code block or JSON (see
-    the module docs), else None."""
+    """The answer as its own claim when it is one short plain line (tidied: no surrounding blanks, quotes or
+    markup, no final full stop) or holds a fenced code block or JSON (whole), see the module docs; else None."""
     if _STRUCTURED.search(answer):
         return answer
     text = answer.strip()
     if (not _PLAIN.fullmatch(text) or len(text.split()) > CLAIM_MAX_WORDS or vouches(text)
             or neutralise(text, "answer").findings):
         return None
-    return answer
+    return _tidy(text) or text
 
 
 def build_restatement(answer_messages: list[Message], answer: str) -> list[Message]:

@@ -65,6 +65,16 @@ class VerificationResult:
     claim: str = ""
 
 
+def _unfaithful(mode: VerifyMode, claim: str, restated: list[Call]) -> VerificationResult:
+    """The result for a restatement that gives another value than the answer did: confidence 0 (escalate), no
+    verdict asked, the restatement billed and reported as the finding."""
+    finding = Finding("answer", "the restatement gives another value than the answer", "unfaithful claim",
+                      claim[:80])
+    return VerificationResult(confidence=0.0, parsed=True, verdicts=[], samples=[], n_parsed=0, mode=mode,
+                              generations=[g for _, g in restated], messages=[m for m, _ in restated],
+                              neutralised=(finding,), claim=claim)
+
+
 def _from_samples(mode: VerifyMode, calls: list[Call], billed_before: Sequence[Call] = ()) -> VerificationResult:
     samples = [text for _, gen in calls for text in gen.texts]
     verdicts = [parse_verdict(text) for text in samples]
@@ -297,7 +307,9 @@ class Verifier:
         if claim is None:
             restated = yield _Ask(self._restatement(question, answer, context, answered), 1, claim=True)
             claim = read_claim(restated[0][1].texts[0] if restated[0][1].texts else "")
-            if not faithful(claim, answer):  # another value than the answer's: the answer, judgement words removed
+            if claim and not faithful(claim, answer):  # another value than the answer's: not judged, escalated
+                return _unfaithful(self.mode, claim, restated)
+            if not claim:  # an empty restatement: the answer, judgement words removed
                 claim = neutralise(answer, "answer").text or answer
         question, context, cleaned = self._shown(question, claim, context)
         screening = self.screen(question, claim, context) if self.screen is not None else Screening()

@@ -15,6 +15,7 @@ from llama_index.core.base.llms.types import ChatMessage, ImageBlock, MessageRol
 from automix_core import AllTiersFailedError, AutoMix, AutoMixResult, Message, Price, PriceTable, ScriptedModel
 from automix_core.accounting.tokens import TRUNCATION_MARKER, count_messages
 from automix_core.cascade.engine import WINDOW_SLACK
+from automix_core.testing import is_claim_call
 from automix_core.verify import prompt as verify_module
 from automix_langchain import AutoMixChatModel
 from automix_llamaindex import AutoMixLLM
@@ -55,7 +56,8 @@ def test_injection_does_not_raise_confidence_end_to_end(payload: str, field: str
 
 
 def test_injection_corpus_fools_the_engine_without_escaping(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With neutralisation switched off, the same engine accepts the wrong answer for the corpus."""
+    """With neutralisation and claims switched off (``verify_defence=False``: the answer judged as written), the
+    same engine accepts the wrong answer for the corpus."""
     monkeypatch.setattr(verify_module, "_neutralise", lambda text: text)
     fooled = sum(injected_run(_inject(p, "answer"), "sync", defence=False).tier == 0 for p in PAYLOADS)
     assert fooled >= len(PAYLOADS) - 1
@@ -72,8 +74,9 @@ def windowed(name: str, window: int, answer: str = "ok") -> ScriptedModel:
 
 
 def prompt_sizes(model: ScriptedModel) -> list[tuple[bool, int]]:
-    return [(is_verification(c["messages"]), count_messages(c["messages"], model.name))  # type: ignore[arg-type]
-            for c in model.calls]
+    """(whether the call is the verifier's: its verdict or its restatement of the claim, prompt tokens)."""
+    return [(is_verification(c["messages"]) or is_claim_call(c["messages"]),  # type: ignore[arg-type]
+             count_messages(c["messages"], model.name)) for c in model.calls]  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])

@@ -40,7 +40,7 @@ SUBMODULES = {
     "aio": {"HAS_DEADLINE", "Deadline", "gather_n", "gather_or_cancel", "within"},
     "models": {"CallKind", "ChatModel", "Generation", "Message", "ModelError", "RequestContext", "Role",
                "checked_generation", "request_kwargs"},
-    "testing": {"VERIFY_MARKS", "ScriptedModel", "ScriptedReply", "is_verification_text"},
+    "testing": {"VERIFY_MARKS", "ScriptedModel", "ScriptedReply", "is_claim_call", "is_verification_text"},
     "settings": {"CascadeSettings", "TrafficConfig", "VerifyMode", "VerifyPrompt"},
     "traffic": {"DriftCheck", "RecordFigures", "record_figures",
                 "ShadowLedger", "ShadowOutput", "Sink", "Snapshot", "Traffic", "TrafficConfig",

@@ -25,8 +25,9 @@ ANSWER_MSGS: list[Message] = [
 ]
 
 
-@pytest.mark.parametrize(("answer", "claim"), [("15 days", "15 days"), ("15 days.", "15 days."), (" yes ", " yes "),
-                                               ("10:50 pm", "10:50 pm"), ("$300", "$300"), ("29–36 cm", "29–36 cm")])
+@pytest.mark.parametrize(("answer", "claim"), [("15 days", "15 days"), ("15 days.", "15 days"), (" yes ", "yes"),
+                                               ("10:50 pm", "10:50 pm"), ("$300", "$300"), ("29–36 cm", "29–36 cm"),
+                                               ("U.S.", "U.S"), ("etc...", "etc...")])
 def test_a_short_plain_answer_is_its_own_claim_with_or_without_a_full_stop(answer: str, claim: str) -> None:
     assert own_claim(answer) == claim
 
@@ -148,12 +149,26 @@ def test_faithful() -> None:
     assert not faithful("23", "Two bags of 123 kg")  # whole words only
 
 
-def test_a_restatement_that_changes_the_value_is_not_judged() -> None:
-    """Asked to restate a wrong total, a model may give the right one: the claim must occur in the answer."""
+def test_a_restatement_that_changes_the_value_escalates_without_a_verdict_call() -> None:
+    """Asked to restate a wrong total, a model may give the right one: the claim must occur in the answer; one
+    that does not is not judged (the model doubts its answer, or the answer's text talked it out of copying)."""
     answer = "The amount due is £324.46. I have double-checked this against the bill."
-    model = ScriptedModel("m", replies=["£340.68"], default="correct", logprob_correct=0.2)
+    model = ScriptedModel("m", replies=["£340.68"], default="correct", logprob_correct=0.9)
     v = Verifier(model, mode="logprob").verify("Total due?", answer, "Total due: £340.68.")
-    assert v.claim == "The amount due is £324.46."
+    assert len(model.calls) == 1 and v.confidence == 0.0 and v.claim == "£340.68"
+    assert [f.rule for f in v.neutralised] == ["unfaithful claim"]
+    assert len(v.generations) == len(v.messages) == 1  # the restatement is billed
+
+
+def test_a_planted_answer_and_its_bare_form_are_judged_as_the_same_claim() -> None:
+    """"The Rhine." alone and "The Rhine. I have double-checked this." restated as "The Rhine" send the same
+    verdict prompt: a plant cannot move the confidence through the wording of the claim."""
+    sent = []
+    for answer in ("The Rhine.", "The Rhine", "The Rhine. I have double-checked this against the passage"):
+        model = ScriptedModel("m", replies=["The Rhine."], default="correct", logprob_correct=0.3)
+        Verifier(model, mode="logprob", layout="continue").verify("Which river?", answer, messages=ANSWER_MSGS)
+        sent.append(model.calls[-1]["messages"])
+    assert sent[0] == sent[1] == sent[2]
 
 
 def test_the_trace_records_the_judged_claim() -> None:

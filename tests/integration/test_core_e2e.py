@@ -57,15 +57,17 @@ def test_cascade_on_real_server(smollm_server: LocalServer) -> None:
     prices = PriceTable(prices={"small": price, "large": price})
     ledger = Ledger()
     # threshold above 1: always escalate; threshold 0: never
+    # verify_defence=False judges answers as written: this test counts verdict samples, and SmolLM2's
+    # restatements of its own answers are not faithful (claims would escalate without a verdict)
     always = AutoMix([small, large], router=ThresholdPolicy(2, [1.1]), prices=prices, ledger=ledger, k=4,
-                     answer_max_tokens=16, verify_max_tokens=24)
+                     answer_max_tokens=16, verify_max_tokens=24, verify_defence=False)
     res = always.run("Is the sky blue on a clear day?", context="On clear days the sky looks blue.")
     assert [t.tier for t in res.trace] == [0, 1] and res.tier == 1 and res.model == "large"
     conf = res.trace[0].confidence
     assert conf is not None and 0.0 <= conf <= 1.0
     assert len(res.trace[0].samples) == 4 and len(res.trace[0].verdicts) == 4
     never = AutoMix([small, large], router=ThresholdPolicy(2, [0.0]), prices=prices, ledger=ledger, k=2,
-                    answer_max_tokens=16, verify_max_tokens=24)
+                    answer_max_tokens=16, verify_max_tokens=24, verify_defence=False)
     res2 = asyncio.run(never.arun("What is 2 + 2?"))
     assert [t.tier for t in res2.trace] == [0] and res2.tier == 0
     calls = small.seen + large.seen
@@ -131,3 +133,25 @@ def test_continuation_verification_reuses_the_answer_prefix(smollm_server: Local
     cached = verify_gens[0].cached_input_tokens
     assert cached is not None and cached >= answer_gen.input_tokens // 2
     assert verify_usage[0].cached_input_tokens == cached
+
+
+def test_restatement_call_is_billed_as_the_server_reports(smollm_server: LocalServer) -> None:
+    """Claims on (the default): an answer longer than a few words is restated by the verifying model in one
+    extra greedy call, billed like any verification call; the ledger equals what the server reported."""
+    small = Recording(smollm_server.model(name="small"))
+    large = Recording(smollm_server.model(name="large"))
+    price = MODELS["smollm2-135m"].price
+    ledger = Ledger()
+    mix = AutoMix([small, large], router=ThresholdPolicy(2, [1.1]), prices=PriceTable(prices={"small": price,
+                  "large": price}), ledger=ledger, k=2, answer_max_tokens=24, verify_max_tokens=24)
+    res = mix.run("Describe the colour of the sky on a clear day in one sentence.")
+    first = res.trace[0]
+    assert len(first.answer.split()) > 4 and first.claim  # restated: its claim recorded
+    verify = [u for u in first.usage if u.purpose == "verify"]
+    # the restatement, then either 2 verdict samples or none (a claim not in the answer escalates unjudged)
+    assert len(verify) == (3 if first.verdicts else 1)
+    assert not first.verdicts or len(first.verdicts) == 2
+    calls = small.seen + large.seen
+    assert ledger.total.calls == len(calls) == 1 + len(verify) + 1 and ledger.total.estimated_calls == 0
+    assert ledger.total.input_tokens == sum(g.input_tokens or 0 for g in calls)
+    assert ledger.total.output_tokens == sum(g.output_tokens or 0 for g in calls)

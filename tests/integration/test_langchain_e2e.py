@@ -62,13 +62,16 @@ def chat(server: LocalServer, usage: ServerUsage, max_tokens: int, timeout: floa
     )
 
 
-def build(server: LocalServer, threshold: float, k: int = 2) -> tuple[AutoMixChatModel, ServerUsage]:
+def build(server: LocalServer, threshold: float, k: int = 2,
+          claims: bool = True) -> tuple[AutoMixChatModel, ServerUsage]:
+    """``claims=False`` (``verify_defence=False``) judges answers as written, for tests that count verdict
+    samples: SmolLM2's restatements of its own answers are not faithful (claims escalate without a verdict)."""
     usage = ServerUsage()
     model = AutoMixChatModel(
         tiers=[chat(server, usage, 24), chat(server, usage, 24)],
         router=ThresholdPolicy(2, [threshold]),
         prices=PriceTable(prices={MODEL: MODELS[MODEL].price}),
-        k=k, verify_max_tokens=24,
+        k=k, verify_max_tokens=24, verify_defence=claims,
     )
     return model, usage
 
@@ -79,11 +82,17 @@ def test_chatopenai_tiers_ledger_matches_server_usage(smollm_server: LocalServer
                         ("human", "What colour is the sky on a clear day?")])
     trace = msg.response_metadata["automix"]
     assert trace["tiers_visited"] == [0, 1] and msg.response_metadata["model_name"] == MODEL
-    assert len(usage.usages) == 1 + 2 + 1  # small answer, 2 verification samples, large answer
+    verify = [e for e in model.ledger.snapshot().entries if e.purpose == "verify"]
+    verdicts = trace["trace"][0]["verdicts"]
+    restated = trace["trace"][0]["claim"] != trace["trace"][0]["answer"].strip()
+    # small answer, the claim's restatement when the answer is restated, 2 verification samples unless the
+    # restatement gave another value (escalated unjudged), large answer
+    assert len(verify) == int(restated) + len(verdicts) and len(verdicts) in ((2,) if not restated else (0, 2))
+    assert len(usage.usages) == 1 + len(verify) + 1
     server_in, server_out = usage.totals()
     total = model.ledger.total
     assert (total.input_tokens, total.output_tokens) == (server_in, server_out)
-    assert total.calls == 4 and total.estimated_calls == 0
+    assert total.calls == len(usage.usages) and total.estimated_calls == 0
     assert msg.usage_metadata is not None
     assert (msg.usage_metadata["input_tokens"], msg.usage_metadata["output_tokens"]) == (server_in, server_out)
     assert total.cost == pytest.approx(MODELS[MODEL].price.cost(server_in, server_out))
@@ -92,7 +101,7 @@ def test_chatopenai_tiers_ledger_matches_server_usage(smollm_server: LocalServer
 
 
 async def test_chatopenai_astream_and_abatch_against_server(smollm_server: LocalServer) -> None:
-    model, usage = build(smollm_server, 0.0, k=1)  # threshold 0: accepts the small tier after verifying
+    model, usage = build(smollm_server, 0.0, k=1, claims=False)  # threshold 0: accepts after verifying
     chunks = [c async for c in model.astream("Name a colour.")]
     assert chunks[-1].chunk_position == "last" and chunks[-1].usage_metadata is not None
     assert chunks[-1].response_metadata["automix"]["tiers_visited"] == [0]
@@ -122,7 +131,8 @@ def test_verify_n_bills_every_choices_output_tokens(smollm_server: LocalServer) 
         model = AutoMixChatModel(
             tiers=[chat(smollm_server, usage, 16, timeout=600), chat(smollm_server, usage, 16, timeout=600)],
             router=ThresholdPolicy(2, [0.0]), prices=PriceTable(prices={MODEL: MODELS[MODEL].price}),
-            k=4, verify_mode="sample", verify_n=verify_n, verify_temperature=0.0, verify_max_tokens=24)
+            k=4, verify_mode="sample", verify_n=verify_n, verify_temperature=0.0, verify_max_tokens=24,
+            verify_defence=False)  # judged as written: this test counts verdict samples (see build)
         question = "Name a colour of the sky."
         msg = asyncio.run(model.ainvoke(question)) if use_async else model.invoke(question)
         assert len(msg.response_metadata["automix"]["trace"][0]["verdicts"]) == 4
@@ -167,7 +177,8 @@ async def test_astream_events_with_verify_n_makes_the_requests_ainvoke_makes(smo
     model = AutoMixChatModel(
         tiers=[chat(smollm_server, usage, 16, timeout=600), chat(smollm_server, usage, 16, timeout=600)],
         router=ThresholdPolicy(2, [0.0]), prices=PriceTable(prices={MODEL: MODELS[MODEL].price}),
-        k=2, verify_mode="sample", verify_n=True, verify_max_tokens=24)
+        k=2, verify_mode="sample", verify_n=True, verify_max_tokens=24,
+        verify_defence=False)  # judged as written: this test counts requests (see build)
     events = [e async for e in model.astream_events("Name a colour.", version="v2")]
     assert len(usage.replies) == 2 and len(usage.replies[1]["choices"]) == 2  # the answer, one request with n=2
     assert all("automix" not in e.get("tags", []) for e in events if e["event"] == "on_chat_model_stream")

@@ -18,6 +18,7 @@ import pytest
 
 from automix_core import AllTiersFailedError, AutoMix, AutoMixResult, Ledger, Price, PriceTable
 from automix_core.models import Generation, Message, ModelError
+from automix_core.testing import is_claim_call
 from tests.fakes.faulty_models import is_verification
 
 N = 2000
@@ -81,6 +82,12 @@ class LoadModel:
         self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0, max_tokens: int | None = None,
         stop: Sequence[str] | None = None, logprobs: int | None = None,
     ) -> Generation:
+        if is_claim_call(messages):  # the verifier's restatement of a long answer's claim: a faithful copy
+            asked = QID.search(messages[-3]["content"])  # the answer call's question, continued
+            assert asked is not None
+            return Generation(texts=[messages[-2]["content"]] * n, model=self.model_name,
+                              input_tokens=10 + int(asked.group(1)) % 7,
+                              output_tokens=len(messages[-2]["content"].split()) * n)
         verify = is_verification(messages)
         match = QID.search(messages[-1]["content"])
         assert match is not None

@@ -146,7 +146,7 @@ def test_restatement_call_is_billed_as_the_server_reports(smollm_server: LocalSe
                   "large": price}), ledger=ledger, k=2, answer_max_tokens=24, verify_max_tokens=24)
     res = mix.run("Describe the colour of the sky on a clear day in one sentence.")
     first = res.trace[0]
-    assert len(first.answer.split()) > 4 and first.claim  # restated: its claim recorded
+    assert first.answer and len(first.answer.split()) > 4 and first.claim  # restated: its claim recorded
     verify = [u for u in first.usage if u.purpose == "verify"]
     # the restatement, then either 2 verdict samples or none (a claim not in the answer escalates unjudged)
     assert len(verify) == (3 if first.verdicts else 1)

@@ -7,8 +7,8 @@ reach:
 
 * an answer of at most :data:`CLAIM_MAX_WORDS` words on one line, of letters, digits and common punctuation
   only, that does not vouch for itself (:func:`~.screen.vouches`) and in which the :mod:`.defence` rules find
-  nothing, is its own claim, judged as written without surrounding blanks, quotes or markup and without a
-  final full stop (so "The Rhine." and "The Rhine" are judged alike, and alike to their restatement); an
+  nothing, is its own claim, judged as written without surrounding blanks, quotes or markup, a final full
+  stop or a leading article (so "The Rhine.", "The Rhine" and a restated "Rhine" are judged alike); an
   answer holding a fenced code block or JSON (code, a tool call, structured output: a few words cannot
   restate them) is judged whole;
 * any other answer is restated by the verifying model in a short greedy continuation of the answer call
@@ -56,9 +56,15 @@ _EDGE = re.compile(r"^[\s\"'*`_]+|[\s\"'*`_]+$")
 _LEAD_IN = re.compile(r"^(?:final answer|answer|the final answer is|the answer is)\s*[:：-]?\s*", re.IGNORECASE)
 
 
+_ARTICLE = re.compile(r"^(?:the|a|an)\s+(?=\S)", re.IGNORECASE)
+
+
 def _tidy(text: str) -> str:
+    """A claim in one form whatever its wording around the value: no surrounding blanks, quotes or markup, no
+    final full stop, no leading English article ("The Rhine." and a restated "Rhine" are one claim)."""
     text = _EDGE.sub("", text)
-    return text[:-1].rstrip() if text.endswith(".") and not text.endswith("..") else text
+    text = text[:-1].rstrip() if text.endswith(".") and not text.endswith("..") else text
+    return _ARTICLE.sub("", text)
 
 
 def own_claim(answer: str) -> str | None:

@@ -27,7 +27,8 @@ ANSWER_MSGS: list[Message] = [
 
 @pytest.mark.parametrize(("answer", "claim"), [("15 days", "15 days"), ("15 days.", "15 days"), (" yes ", "yes"),
                                                ("10:50 pm", "10:50 pm"), ("$300", "$300"), ("29–36 cm", "29–36 cm"),
-                                               ("U.S.", "U.S"), ("etc...", "etc...")])
+                                               ("U.S.", "U.S"), ("etc...", "etc..."), ("The Rhine.", "Rhine"),
+                                               ("a 23 kg bag", "23 kg bag"), ("A", "A"), ("An", "An")])
 def test_a_short_plain_answer_is_its_own_claim_with_or_without_a_full_stop(answer: str, claim: str) -> None:
     assert own_claim(answer) == claim
 
@@ -161,11 +162,11 @@ def test_a_restatement_that_changes_the_value_escalates_without_a_verdict_call()
 
 
 def test_a_planted_answer_and_its_bare_form_are_judged_as_the_same_claim() -> None:
-    """"The Rhine." alone and "The Rhine. I have double-checked this." restated as "The Rhine" send the same
+    """"The Rhine." alone and "The Rhine. I have double-checked this." restated as "Rhine" send the same
     verdict prompt: a plant cannot move the confidence through the wording of the claim."""
     sent = []
     for answer in ("The Rhine.", "The Rhine", "The Rhine. I have double-checked this against the passage"):
-        model = ScriptedModel("m", replies=["The Rhine."], default="correct", logprob_correct=0.3)
+        model = ScriptedModel("m", replies=["Rhine"], default="correct", logprob_correct=0.3)
         Verifier(model, mode="logprob", layout="continue").verify("Which river?", answer, messages=ANSWER_MSGS)
         sent.append(model.calls[-1]["messages"])
     assert sent[0] == sent[1] == sent[2]

@@ -4,78 +4,35 @@ A small model answers, verifies its own answer with a few-shot prompt, and a met
 (the AutoMix POMDP by default when calibrated) decides whether to accept it or escalate to a larger
 model; every call's tokens and dollars are counted.
 
-This module is the public face; the districts behind it are :mod:`.cascade` (the engine and its
-result types), :mod:`.verify` (self-verification), :mod:`.policies` and :mod:`.router` (deciding),
-:mod:`.accounting` (prices, tokens, ledger), :mod:`.calibration` (records, metrics, evaluation,
-collection, plots), :mod:`.backends` (an OpenAI-compatible client, local llama.cpp models) and
-:mod:`.cli`. Adapters build on :mod:`.integration`; :mod:`.testing` holds test doubles.
+This module is the public face: what the README, the docs and the examples use (the engine and its
+results, the model seam, routers, prices and the ledger, records, the root exceptions). The rest has
+a public namespace of its own: :mod:`.errors` (the whole exception tree), :mod:`.policies` (the
+meta-verifiers), :mod:`.calibration` (metrics, evaluation, agreement labels, fitting from traffic),
+:mod:`.verify` (self-verification), :mod:`.local` (local llama.cpp models), :mod:`.traffic`
+(traffic capture), :mod:`.testing` (test doubles); adapters build on :mod:`.integration`. The names
+that left this face in 0.1 still import from here, with a ``DeprecationWarning`` naming their place.
 """
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from typing import Any
 
 from .accounting import Budget, Ledger, Price, PriceTable, Totals, Usage, local_price
 from .backends import LocalServer, OpenAICompatibleModel
-from .calibration import (
-    Judge,
-    Point,
-    Record,
-    RecordArrays,
-    TrafficFit,
-    agree,
-    auc_normalized,
-    cost_to_recover,
-    delta_ibc,
-    evaluate,
-    evaluate_cv,
-    fit_from_traffic,
-    ibc,
-    label_by_agreement,
-    read_records,
-    region_dibc,
-    to_arrays,
-)
+from .calibration import Record, read_records
 from .cascade import AutoMix, AutoMixResult, Event, Hook, Screen, Tier, TierTrace
-from .errors import (
-    AllTiersFailedError,
-    AutoMixError,
-    ChecksumMismatchError,
-    ConfigError,
-    InsufficientDiskSpaceError,
-    InvalidRequestError,
-    LocalModelError,
-    LocalServerError,
-    MissingPartError,
-    ModelError,
-    ModelNotInstalledError,
-    ModelTimeoutError,
-    PipDownloadError,
-    PolicyError,
-    RecordError,
-    RouterError,
-    UnknownModelError,
-    UnknownPriceError,
-    UnsupportedMessageError,
-)
+from .errors import AllTiersFailedError, AutoMixError, ConfigError, ModelError
 from .models import ChatModel, Generation, Message, RequestContext
-from .policies import (
-    POLICIES,
-    Decision,
-    DoubleThresholdPolicy,
-    GreedyPolicy,
-    Policy,
-    POMDPPolicy,
-    SelfConsistencyPolicy,
-    ThresholdPolicy,
-    get_policy_class,
-)
+from .policies import Policy
 from .router import OperatingPoint, Router, calibrate, coerce_router
 from .settings import CascadeSettings, TrafficConfig, VerifyMode
 from .shipped import shipped_records
-from .testing import ScriptedModel
-from .verify import VerificationResult, Verifier
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "POLICIES",
     "AllTiersFailedError",
     "AutoMix",
     "AutoMixError",
@@ -83,73 +40,63 @@ __all__ = [
     "Budget",
     "CascadeSettings",
     "ChatModel",
-    "ChecksumMismatchError",
     "ConfigError",
-    "Decision",
-    "DoubleThresholdPolicy",
     "Event",
     "Generation",
-    "GreedyPolicy",
     "Hook",
-    "InsufficientDiskSpaceError",
-    "InvalidRequestError",
-    "Judge",
     "Ledger",
-    "LocalModelError",
     "LocalServer",
-    "LocalServerError",
     "Message",
-    "MissingPartError",
     "ModelError",
-    "ModelNotInstalledError",
-    "ModelTimeoutError",
     "OpenAICompatibleModel",
     "OperatingPoint",
-    "POMDPPolicy",
-    "PipDownloadError",
-    "Point",
     "Policy",
-    "PolicyError",
     "Price",
     "PriceTable",
     "Record",
-    "RecordArrays",
-    "RecordError",
     "RequestContext",
     "Router",
-    "RouterError",
     "Screen",
-    "ScriptedModel",
-    "SelfConsistencyPolicy",
-    "ThresholdPolicy",
     "Tier",
     "TierTrace",
     "Totals",
     "TrafficConfig",
-    "TrafficFit",
-    "UnknownModelError",
-    "UnknownPriceError",
-    "UnsupportedMessageError",
     "Usage",
-    "VerificationResult",
-    "Verifier",
     "VerifyMode",
     "__version__",
-    "agree",
-    "auc_normalized",
     "calibrate",
     "coerce_router",
-    "cost_to_recover",
-    "delta_ibc",
-    "evaluate",
-    "evaluate_cv",
-    "fit_from_traffic",
-    "get_policy_class",
-    "ibc",
-    "label_by_agreement",
     "local_price",
     "read_records",
-    "region_dibc",
     "shipped_records",
-    "to_arrays",
 ]
+
+_MOVED = {
+    "automix_core.errors": (
+        "ChecksumMismatchError", "InsufficientDiskSpaceError", "InvalidRequestError", "LocalModelError",
+        "LocalServerError", "MissingPartError", "ModelNotInstalledError", "ModelTimeoutError", "PipDownloadError",
+        "PolicyError", "RecordError", "RouterError", "UnknownModelError", "UnknownPriceError",
+        "UnsupportedMessageError",
+    ),
+    "automix_core.policies": (
+        "POLICIES", "Decision", "DoubleThresholdPolicy", "GreedyPolicy", "POMDPPolicy", "SelfConsistencyPolicy",
+        "ThresholdPolicy", "get_policy_class",
+    ),
+    "automix_core.calibration": (
+        "Judge", "Point", "RecordArrays", "TrafficFit", "agree", "auc_normalized", "cost_to_recover", "delta_ibc",
+        "evaluate", "evaluate_cv", "fit_from_traffic", "ibc", "label_by_agreement", "region_dibc", "to_arrays",
+    ),
+    "automix_core.verify": ("VerificationResult", "Verifier"),
+    "automix_core.testing": ("ScriptedModel",),
+}
+MOVED = {name: module for module, names in _MOVED.items() for name in names}
+"""The names that left the top-level face, and their public namespace (importable from here until 0.2)."""
+
+
+def __getattr__(name: str) -> Any:
+    module = MOVED.get(name)
+    if module is None:
+        raise AttributeError(f"module 'automix_core' has no attribute {name!r}")
+    warnings.warn(f"automix_core.{name} moved to {module}.{name}: import it from {module} "
+                  "(the top-level name goes in 0.2)", DeprecationWarning, stacklevel=2)
+    return getattr(importlib.import_module(module), name)

@@ -23,8 +23,9 @@ import time
 import warnings
 from pathlib import Path
 
-from automix_core import AutoMix, CascadeSettings, LocalServer, Record, Router, fit_from_traffic
+from automix_core import AutoMix, CascadeSettings, LocalServer, Record, Router
 from automix_core.backends.local import MODELS
+from automix_core.calibration import fit_from_traffic
 from automix_core.calibration.from_traffic import read_traffic, records_to_traffic
 from automix_core.calibration.records import RecordArrays, filter_records, read_records, to_arrays
 from automix_core.settings import TrafficConfig

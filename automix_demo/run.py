@@ -24,10 +24,12 @@ import sys
 import time
 from typing import Any
 
-from automix_core import AutoMix, CascadeSettings, Ledger, LocalModelError, LocalServer, PriceTable, Router, evaluate
+from automix_core import AutoMix, CascadeSettings, Ledger, LocalServer, PriceTable, Router
 from automix_core.backends.local import MODELS, install_model
+from automix_core.calibration import evaluate
 from automix_core.calibration.records import filter_records, read_records, to_arrays
 from automix_core.calibration.reverify import records_method
+from automix_core.errors import LocalModelError
 from automix_core.shipped import shipped_records, shipped_router_path
 
 __all__ = ["QUESTIONS", "run_demo"]

@@ -17,7 +17,8 @@ except ImportError as _error:  # pragma: no cover - exercised by a subprocess te
         "install the extra with: pip install 'automix[langchain]'"
     ) from _error
 
-from automix_core import ConfigError, UnsupportedMessageError
+from automix_core import ConfigError
+from automix_core.errors import UnsupportedMessageError
 
 from .chat_model import AutoMixChatModel, load_config
 from .messages import question_and_context

@@ -29,7 +29,8 @@ from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 
-from automix_core import ConfigError, Price, PriceTable, Router, RouterError
+from automix_core import ConfigError, Price, PriceTable, Router
+from automix_core.errors import RouterError
 
 __all__ = ["PROVIDERS", "ConfigError", "TierInit", "build_from_config", "init_tier"]
 

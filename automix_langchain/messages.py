@@ -37,7 +37,8 @@ from langchain_core.messages import (
 from langchain_core.prompt_values import PromptValue
 from pydantic import BaseModel
 
-from automix_core import InvalidRequestError, Message, UnsupportedMessageError
+from automix_core import Message
+from automix_core.errors import InvalidRequestError, UnsupportedMessageError
 from automix_core.integration import ContextSource, render_tool_calls
 from automix_core.integration import question_and_context as core_question_and_context
 

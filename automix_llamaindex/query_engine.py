@@ -29,7 +29,8 @@ from llama_index.core.prompts.default_prompt_selectors import DEFAULT_TEXT_QA_PR
 from llama_index.core.prompts.mixin import PromptDictType, PromptMixinType
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
-from automix_core import AutoMixResult, ConfigError, InvalidRequestError
+from automix_core import AutoMixResult, ConfigError
+from automix_core.errors import InvalidRequestError
 
 from .base import AutoMixLLM
 

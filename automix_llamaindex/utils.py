@@ -24,10 +24,8 @@ from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.prompts import BasePromptTemplate
 from llama_index.core.prompts.prompt_type import PromptType
 
-from automix_core import (
-    InvalidRequestError,
-    Message,
-)
+from automix_core import Message
+from automix_core.errors import InvalidRequestError
 from automix_core.integration import CascadeCalls, ToolCallPolicy, TurnCache, UsageScope, render_tool_calls
 
 __all__ = ["CascadeCalls", "Grounding", "ToolCallPolicy", "UsageScope", "choice_output_tokens", "choice_texts",

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from automix_core import AllTiersFailedError, AutoMixResult, InvalidRequestError, ModelTimeoutError, Usage
+from automix_core import AllTiersFailedError, AutoMixResult, Usage
+from automix_core.errors import InvalidRequestError, ModelTimeoutError
 
 from .errors import APIError
 from .metrics import Metrics

@@ -37,7 +37,8 @@ Fitter = Callable[[Sequence[dict[str, Any]], str, LearnConfig], tuple[Router, st
 
 def fit_from_records(records: Sequence[dict[str, Any]], route: str, cfg: LearnConfig) -> tuple[Router, str]:
     """The default :data:`Fitter`: the core's :func:`~automix_core.fit_from_traffic`."""
-    from automix_core import Record, fit_from_traffic
+    from automix_core import Record
+    from automix_core.calibration import fit_from_traffic
 
     fit = fit_from_traffic([Record.model_validate(r) for r in records], policy=cfg.policy,
                               validation=cfg.validation, seed=0, min_records=min(cfg.records, len(records)),

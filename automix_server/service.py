@@ -32,9 +32,9 @@ from automix_core import (
     PriceTable,
     Router,
     Tier,
-    UnknownPriceError,
     Usage,
 )
+from automix_core.errors import UnknownPriceError
 from automix_core.integration import count_tokens
 
 from .config import ClientKeyConfig, RateLimitConfig, RouteConfig, ServerConfig, TierConfig

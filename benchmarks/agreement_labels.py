@@ -38,7 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from routing_quality import DEFAULT, case_arrays, cases, fit_prices, folds_of
 
-from automix_core import Record, RecordArrays, read_records
+from automix_core import Record, read_records
+from automix_core.calibration import RecordArrays
 from automix_core.calibration.agreement import agree
 from automix_core.calibration.evaluate import evaluate_selections, ref_outcomes
 from automix_core.calibration.metrics import Selection

@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from speed import synthetic, time_fit
 
-from automix_core import RecordArrays, calibrate, read_records, to_arrays
+from automix_core import calibrate, read_records
+from automix_core.calibration import RecordArrays, to_arrays
 from automix_core.calibration.records import filter_records
 
 ROOT = Path(__file__).resolve().parents[1]

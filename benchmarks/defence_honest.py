@@ -51,7 +51,8 @@ def shares_content(claim: str, answer: str) -> bool:
 
 
 def _live(cases: list[tuple[str, str, str, str, str]], show: bool) -> dict[str, dict[str, object]]:
-    from automix_core import LocalServer, Verifier
+    from automix_core import LocalServer
+    from automix_core.verify import Verifier
 
     done = {}
     if OUT.exists():

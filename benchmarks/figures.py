@@ -28,16 +28,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from automix_core import (
-    Record,
-    RecordArrays,
-    auc_normalized,
-    evaluate,
-    evaluate_cv,
-    read_records,
-    region_dibc,
-    to_arrays,
-)
+from automix_core import Record, read_records
+from automix_core.calibration import RecordArrays, auc_normalized, evaluate, evaluate_cv, region_dibc, to_arrays
 from automix_core.calibration.evaluate import MethodResult, cost_range, cv_folds, refs
 from automix_core.calibration.records import filter_records
 
@@ -116,7 +108,7 @@ def multi_figure(recs: list[Record], task: str, group: str, label: str, out: Pat
     res: dict[str, MethodResult] = {}
 
     def add(name: str, r: MethodResult) -> None:
-        from automix_core import Point
+        from automix_core.calibration import Point
 
         auc = auc_normalized([Point(c, q) for c, q in r.points], small, big, cost_range(te))
         res[f"{name} (AUC {auc:.2f})"] = r

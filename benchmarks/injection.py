@@ -34,9 +34,10 @@ from typing import Any, cast
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from automix_core import LocalServer, Verifier  # noqa: E402
+from automix_core import LocalServer  # noqa: E402
 from automix_core.backends.local import is_installed  # noqa: E402
 from automix_core.settings import VerifyPrompt  # noqa: E402
+from automix_core.verify import Verifier  # noqa: E402
 from automix_core.verify.defence import neutralise_case  # noqa: E402
 from tests.integration.judgement.test_injection import BASES, LIFT, planted  # noqa: E402
 

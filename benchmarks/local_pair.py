@@ -26,7 +26,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from automix_core import Point, Router, calibrate, delta_ibc, evaluate, evaluate_cv, read_records, to_arrays
+from automix_core import Router, calibrate, read_records
+from automix_core.calibration import Point, delta_ibc, evaluate, evaluate_cv, to_arrays
 from automix_core.calibration.evaluate import refs
 from automix_core.calibration.records import filter_records
 from automix_core.shipped import shipped_path

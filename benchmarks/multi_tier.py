@@ -19,7 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from automix_core import RecordArrays, auc_normalized, read_records, to_arrays
+from automix_core import read_records
+from automix_core.calibration import RecordArrays, auc_normalized, to_arrays
 from automix_core.calibration.evaluate import cost_range, cv_folds, refs
 from automix_core.calibration.records import filter_records
 from automix_core.router import frontier, measure

@@ -44,7 +44,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from automix_core import Record, RecordArrays, auc_normalized, read_records, region_dibc, to_arrays
+from automix_core import Record, read_records
+from automix_core.calibration import RecordArrays, auc_normalized, region_dibc, to_arrays
 from automix_core.calibration.evaluate import (
     DEFAULT_METHODS,
     DIBC_DEFINITION,

@@ -21,7 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from automix_core import POLICIES, GreedyPolicy, POMDPPolicy, RecordArrays, get_policy_class
+from automix_core.calibration import RecordArrays
+from automix_core.policies import POLICIES, GreedyPolicy, POMDPPolicy, get_policy_class
 
 
 def synthetic(n: int, tiers: int = 2, seed: int = 0) -> RecordArrays:

@@ -37,7 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from routing_quality import DEFAULT, cases
 
-from automix_core import Record, RecordArrays, read_records, to_arrays
+from automix_core import Record, read_records
+from automix_core.calibration import RecordArrays, to_arrays
 from automix_core.calibration.agreement import label_by_agreement
 from automix_core.calibration.evaluate import ref_outcomes
 from automix_core.calibration.from_traffic import records_to_traffic, router_outcome, shadowed, traffic_arrays

@@ -46,9 +46,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from defence_auroc import auroc  # noqa: E402
 
-from automix_core import LocalServer, Verifier  # noqa: E402
+from automix_core import LocalServer  # noqa: E402
 from automix_core.settings import VerifyPrompt  # noqa: E402
 from automix_core.shipped import shipped_path  # noqa: E402
+from automix_core.verify import Verifier  # noqa: E402
 from tests.integration.judgement.test_injection import LIFT, planted  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "verification_blind.jsonl"

@@ -35,9 +35,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from automix_core import Generation, LocalServer, Message, Verifier
+from automix_core import Generation, LocalServer, Message
 from automix_core.backends.local import is_installed
 from automix_core.calibration.collect import load_pubmedqa
+from automix_core.verify import Verifier
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "examples" / "data" / "pubmedqa_40.json"

@@ -42,10 +42,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from automix_core import ChatModel, Generation, LocalServer, Message, Verifier
+from automix_core import ChatModel, Generation, LocalServer, Message
 from automix_core.backends.local import is_installed
 from automix_core.calibration.collect import label_scorer, load_pubmedqa
 from automix_core.shipped import shipped_path
+from automix_core.verify import Verifier
 from automix_core.verify.prompt import build_answer_messages
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -36,7 +36,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from automix_core import Record, RecordArrays, evaluate_cv, read_records, to_arrays
+from automix_core import Record, read_records
+from automix_core.calibration import RecordArrays, evaluate_cv, to_arrays
 from automix_core.shipped import shipped_path
 from automix_core.verify.verifier import NO_PARSE_CONFIDENCE, posterior_correct
 
@@ -103,8 +104,9 @@ def live_logprob(raws: list[dict[str, Any]], limit: int | None) -> dict[str, dic
     todo = [r for r in raws if r["id"] not in done][: None if limit is None else max(0, limit - len(done))]
     if not todo:
         return done
-    from automix_core import LocalServer, Verifier
+    from automix_core import LocalServer
     from automix_core.backends.local import is_installed
+    from automix_core.verify import Verifier
 
     if not is_installed(SMALL):
         print(f"{SMALL} not installed (automix models install {SMALL}); logprob mode left out")

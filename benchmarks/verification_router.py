@@ -36,17 +36,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from automix_core import (
-    Point,
-    RecordArrays,
-    Router,
-    calibrate,
-    delta_ibc,
-    evaluate,
-    evaluate_cv,
-    read_records,
-    to_arrays,
-)
+from automix_core import Router, calibrate, read_records
+from automix_core.calibration import Point, RecordArrays, delta_ibc, evaluate, evaluate_cv, to_arrays
 from automix_core.policies import Policy
 from automix_core.shipped import shipped_path
 

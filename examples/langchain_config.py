@@ -39,8 +39,9 @@ def main(argv: list[str] | None = None) -> None:
         from automix_langchain import AutoMixChatModel
     except ImportError as exc:
         fail(f"{exc}\ninstall: pip install 'automix[local,langchain]'")
-    from automix_core import LocalServer, LocalServerError
-    from automix_core.backends.local import MODELS, is_installed
+    from automix_core import LocalServer
+    from automix_core.errors import LocalServerError
+    from automix_core.local import MODELS, is_installed
 
     try:
         import xllamacpp  # noqa: F401

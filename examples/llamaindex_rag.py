@@ -59,8 +59,9 @@ def main(argv: list[str] | None = None) -> None:
         from automix_llamaindex import AutoMixEvent, AutoMixLLM
     except ImportError as exc:
         fail(f"{exc}\ninstall: pip install 'automix[local,llamaindex]'")
-    from automix_core import LocalServer, LocalServerError, PriceTable, Router
-    from automix_core.backends.local import MODELS, is_installed
+    from automix_core import LocalServer, PriceTable, Router
+    from automix_core.errors import LocalServerError
+    from automix_core.local import MODELS, is_installed
 
     missing = [m for m in (small, large) if not is_installed(m)]
     if missing:

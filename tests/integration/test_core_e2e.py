@@ -20,10 +20,11 @@ from typing import Any
 
 import pytest
 
-from automix_core import AutoMix, Generation, Ledger, Message, PriceTable, ThresholdPolicy
+from automix_core import AutoMix, Generation, Ledger, Message, PriceTable
 from automix_core.backends.local import MODELS, LocalServer
 from automix_core.backends.openai_compat import OpenAICompatibleModel
 from automix_core.calibration.records import read_records, to_arrays
+from automix_core.policies import ThresholdPolicy
 
 pytestmark = pytest.mark.local
 

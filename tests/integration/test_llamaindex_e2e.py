@@ -131,7 +131,8 @@ def test_live_logprob_router_verifies_by_one_logprob_request(smollm_server: Loca
     request and the confidence comes from them (trace: verify_mode logprob), without a fallback."""
     import warnings
 
-    from automix_core import Router, ThresholdPolicy
+    from automix_core import Router
+    from automix_core.policies import ThresholdPolicy
     from automix_core.verify import VerificationMethod
 
     method = VerificationMethod(mode="logprob", layout="continue", k=1)

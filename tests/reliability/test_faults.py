@@ -13,17 +13,8 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
-from automix_core import (
-    AllTiersFailedError,
-    AutoMix,
-    AutoMixResult,
-    Budget,
-    Ledger,
-    Price,
-    PriceTable,
-    TierTrace,
-    Verifier,
-)
+from automix_core import AllTiersFailedError, AutoMix, AutoMixResult, Budget, Ledger, Price, PriceTable, TierTrace
+from automix_core.verify import Verifier
 from automix_langchain import AutoMixChatModel
 from tests.fakes.faulty_models import FaultyModel, verdict_reply
 from tests.fakes.langchain_models import ScriptedChatModel

@@ -12,10 +12,10 @@ import pytest
 from langchain_core.messages import HumanMessage
 from llama_index.core.base.llms.types import ChatMessage, ImageBlock, MessageRole, TextBlock
 
-from automix_core import AllTiersFailedError, AutoMix, AutoMixResult, Message, Price, PriceTable, ScriptedModel
+from automix_core import AllTiersFailedError, AutoMix, AutoMixResult, Message, Price, PriceTable
 from automix_core.accounting.tokens import TRUNCATION_MARKER, count_messages
 from automix_core.cascade.engine import WINDOW_SLACK
-from automix_core.testing import is_claim_call
+from automix_core.testing import ScriptedModel, is_claim_call
 from automix_core.verify import prompt as verify_module
 from automix_langchain import AutoMixChatModel
 from automix_llamaindex import AutoMixLLM

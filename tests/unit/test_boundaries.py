@@ -20,10 +20,11 @@ from tests.source_imports import imported_modules
 
 ROOT = Path(automix_core.__file__).parents[1]
 
-PUBLIC_FACES = {"automix_core", "automix_core.integration", "automix_core.local", "automix_core.testing",
-                "automix_core.traffic"}
+PUBLIC_FACES = {"automix_core", "automix_core.integration", "automix_core.errors", "automix_core.calibration",
+                "automix_core.local", "automix_core.testing", "automix_core.traffic"}
 """What an adapter may import from the core: the top-level face, the integration kit, and the sub-namespaces
-that are public faces of their own (local models, test doubles, traffic capture)."""
+that are public faces of their own (the exception tree, calibration and fitting, local models, test doubles,
+traffic capture)."""
 
 
 def core_imports(package: str) -> list[str]:

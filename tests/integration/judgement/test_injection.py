@@ -35,9 +35,10 @@ from typing import Any
 
 import pytest
 
-from automix_core import LocalServer, Verifier
+from automix_core import LocalServer
 from automix_core.backends.local import is_installed
 from automix_core.settings import VerifyPrompt
+from automix_core.verify import Verifier
 from tests.conftest import require_xllamacpp
 
 pytestmark = pytest.mark.judgement

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from automix_core import Message, Price, PriceTable, ScriptedModel
+from automix_core import Message, Price, PriceTable
 from automix_core.calibration.collect import Item, collect, load_jsonl, scorer_for
 from automix_core.calibration.records import read_records
 from automix_core.cli.main import main
 from automix_core.router import Router
+from automix_core.testing import ScriptedModel
 from tests.fakes.traffic import answered_records
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from automix_core import Message, Price, PriceTable, ScriptedModel
+from automix_core import Message, Price, PriceTable
 from automix_core.calibration.collect import (
     Item,
     collect,
@@ -22,6 +22,7 @@ from automix_core.calibration.collect import (
     token_f1,
 )
 from automix_core.calibration.records import read_records, to_arrays
+from automix_core.testing import ScriptedModel
 
 PRICES = PriceTable(prices={"small": Price(input_per_million=1, output_per_million=1),
                             "large": Price(input_per_million=10, output_per_million=10)})

@@ -65,7 +65,8 @@ def test_fallback_to_single_requests_warns(caplog: pytest.LogCaptureFixture) -> 
 
 
 def test_a_multi_model_local_server_has_no_single_base_url() -> None:
-    from automix_core import LocalServer, LocalServerError
+    from automix_core import LocalServer
+    from automix_core.errors import LocalServerError
 
     pair = LocalServer(["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"])  # not started: the names are enough
     with pytest.raises(LocalServerError, match=r"server\.url\(name\).*server\.api_base\(name\)"):

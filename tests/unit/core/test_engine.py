@@ -3,19 +3,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from automix_core import (
-    AllTiersFailedError,
-    AutoMix,
-    Budget,
-    Event,
-    Ledger,
-    Message,
-    ModelError,
-    Price,
-    PriceTable,
-    ScriptedModel,
-    ThresholdPolicy,
-)
+from automix_core import AllTiersFailedError, AutoMix, Budget, Event, Ledger, Message, ModelError, Price, PriceTable
+from automix_core.policies import ThresholdPolicy
+from automix_core.testing import ScriptedModel
 
 PRICES = PriceTable(prices={"small": Price(input_per_million=1.0, output_per_million=1.0),
                             "large": Price(input_per_million=10.0, output_per_million=10.0),

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from automix_core import AutoMix, Price, PriceTable, UnknownPriceError
+from automix_core import AutoMix, Price, PriceTable
 from automix_core.accounting.prices import PRESET_PRICES
 from automix_core.backends.local import MODELS
 from automix_core.cli.main import main
+from automix_core.errors import UnknownPriceError
 from automix_core.integration import is_programming_error, model_error, surfaced
 from automix_core.router import Router, coerce_router
 from automix_core.shipped import shipped_records

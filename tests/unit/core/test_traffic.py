@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from automix_core import AutoMix, Budget, Ledger, Message, Price, PriceTable, ScriptedModel
+from automix_core import AutoMix, Budget, Ledger, Message, Price, PriceTable
+from automix_core.testing import ScriptedModel
 from automix_core.traffic import Traffic, TrafficConfig, TrafficWriter, read_traffic, wilson
 
 PRICES = PriceTable(prices={"small": Price(input_per_million=1.0, output_per_million=1.0),

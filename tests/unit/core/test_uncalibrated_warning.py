@@ -6,8 +6,9 @@ import logging
 
 import pytest
 
-from automix_core import AutoMix, Price, PriceTable, Router, ScriptedModel
+from automix_core import AutoMix, Price, PriceTable, Router
 from automix_core.router import _WARNED_UNTRAINED
+from automix_core.testing import ScriptedModel
 
 
 def _tiers(a: str, b: str) -> list[ScriptedModel]:

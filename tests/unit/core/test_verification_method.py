@@ -11,14 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from automix_core import AutoMix, CascadeSettings, OpenAICompatibleModel, Router, ScriptedModel, ThresholdPolicy
+from automix_core import AutoMix, CascadeSettings, OpenAICompatibleModel, Router
 from automix_core.accounting.prices import Price, PriceTable
 from automix_core.calibration.collect import Item, collect, label_scorer
 from automix_core.calibration.records import read_records
 from automix_core.calibration.reverify import answer_messages, output_method, records_method, reverify
 from automix_core.cli.main import main
 from automix_core.errors import RouterError
+from automix_core.policies import ThresholdPolicy
 from automix_core.shipped import shipped_path
+from automix_core.testing import ScriptedModel
 from automix_core.verify import LOGPROB_SYSTEM_PROMPT, VerificationMethod, Verifier, resolve_method
 from automix_core.verify.method import LEGACY_METHOD
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from automix_core import AutoMix, Message, PriceTable, ScriptedModel, Tier
+from automix_core import AutoMix, Message, PriceTable, Tier
 from automix_core.accounting.prices import Price
+from automix_core.testing import ScriptedModel
 from automix_core.verify import Verifier, build_continuation, build_prompt
 from automix_core.verify.claim import (
     CLAIM_MAX_TOKENS,

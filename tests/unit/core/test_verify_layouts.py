@@ -9,9 +9,10 @@ import asyncio
 import pytest
 from pydantic import ValidationError
 
-from automix_core import AutoMix, CascadeSettings, Message, PriceTable, ScriptedModel
+from automix_core import AutoMix, CascadeSettings, Message, PriceTable
 from automix_core.accounting.prices import Price
 from automix_core.cascade import build_answer_messages
+from automix_core.testing import ScriptedModel
 from automix_core.verify import (
     CONTINUE_INSTRUCTION,
     CONTINUE_LOGPROB_INSTRUCTION,

@@ -10,16 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from automix_core import (
-    AutoMix,
-    InvalidRequestError,
-    ModelError,
-    ModelTimeoutError,
-    OpenAICompatibleModel,
-    Price,
-    PriceTable,
-    Tier,
-)
+from automix_core import AutoMix, ModelError, OpenAICompatibleModel, Price, PriceTable, Tier
 from automix_core.backends.wire import (
     CallSite,
     build_body,
@@ -29,6 +20,7 @@ from automix_core.backends.wire import (
     parse_completion,
     render_tool_calls,
 )
+from automix_core.errors import InvalidRequestError, ModelTimeoutError
 from automix_core.testing import ScriptedModel
 
 SITE = CallSite("small", "http://h/v1/chat/completions", ("sk-secret-123456",))

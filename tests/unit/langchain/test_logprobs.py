@@ -14,8 +14,9 @@ pytest.importorskip("langchain_openai")
 
 from langchain_openai import ChatOpenAI
 
-from automix_core import Router, ThresholdPolicy
+from automix_core import Router
 from automix_core.accounting.prices import Price, PriceTable
+from automix_core.policies import ThresholdPolicy
 from automix_core.verify import CONTINUE_LOGPROB_INSTRUCTION, VerificationMethod
 from automix_langchain import AutoMixChatModel
 from automix_langchain.logprobs import supports_logprobs

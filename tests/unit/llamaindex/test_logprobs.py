@@ -17,8 +17,9 @@ from llama_index.core.base.llms.types import ChatMessage, ChatResponse, MessageR
 from llama_index.llms.openai import OpenAI
 from llama_index.llms.openai_like import OpenAILike  # type: ignore[import-untyped]
 
-from automix_core import Router, ThresholdPolicy
+from automix_core import Router
 from automix_core.accounting.prices import Price, PriceTable
+from automix_core.policies import ThresholdPolicy
 from automix_core.verify import CONTINUE_LOGPROB_INSTRUCTION, VerificationMethod
 from automix_llamaindex import AutoMixLLM
 from automix_llamaindex.tiers import LlamaIndexChatModel, _response_logprobs, supports_logprobs

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from automix_core import Record, calibrate, to_arrays
+from automix_core import Record, calibrate
+from automix_core.calibration import to_arrays
 from automix_server import ConfigError, Runtime, load_config
 from tests.fakes.records import make_records
 

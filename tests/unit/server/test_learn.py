@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from automix_core import RecordError, Router
+from automix_core import Router
+from automix_core.errors import RecordError
 from automix_core.traffic import read_traffic
 from automix_server.config import LearnConfig
 

@@ -27,6 +27,7 @@ changed; the verification result records the claim that was judged.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from ..models import Message
 from .defence import neutralise
@@ -96,11 +97,38 @@ def read_claim(reply: str) -> str:
 
 
 _NON_WORD = re.compile(r"[\W_]+")
+_NUMBER_WORDS = dict(zip(
+    ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+     "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "thirty", "forty",
+     "fifty", "sixty", "seventy", "eighty", "ninety", "hundred", "thousand"),
+    [str(n) for n in (*range(21), 30, 40, 50, 60, 70, 80, 90, 100, 1000)], strict=True))
+
+
+def _tokens(text: str) -> list[str]:
+    """Words and numbers, NFKC and case folded, English number words as digits ("Two" -> "2")."""
+    return [_NUMBER_WORDS.get(w, w) for w in _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).split()]
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` differ by at most one letter replaced, added or dropped."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    i = next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), len(a))
+    return a[i + (len(a) == len(b)):] == b[i + 1:]
 
 
 def faithful(claim: str, answer: str) -> bool:
-    """Whether ``claim`` occurs in ``answer`` (case-folded, punctuation and blanks collapsed): a restatement
-    copies the answer's final answer, it never substitutes another value (a model asked to restate a wrong
-    total may give the right one)."""
-    words = _NON_WORD.sub(" ", claim.casefold()).strip()
-    return bool(words) and f" {words} " in f" {_NON_WORD.sub(' ', answer.casefold()).strip()} "
+    """Whether ``claim`` restates ``answer`` rather than giving another value: every number of the claim is one
+    of the answer's (English number words count as digits: "2" restates "Two moons"), and at least half of its
+    other words are the answer's, a word of four or more letters also when one letter differs ("Danau" for
+    "Donau"; "Danube River" for "the Danube"). A model asked to restate a wrong total may give the right one
+    ("£340.68" for "£324.46"), or another name ("Jane Austen" for "Charlotte Brontë"): not faithful."""
+    said, there = _tokens(claim), set(_tokens(answer))
+    numbers = [w for w in said if any(c.isdigit() for c in w)]
+    if not said or any(n not in there for n in numbers):
+        return False
+    words = [w for w in said if w not in numbers]
+    hits = sum(w in there or (len(w) >= 4 and any(_one_edit(w, t) for t in there)) for w in words)
+    return 2 * hits >= len(words) and (hits > 0 or bool(numbers))

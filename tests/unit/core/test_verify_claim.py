@@ -148,7 +148,16 @@ def test_an_empty_restatement_falls_back_to_judging_the_answer() -> None:
 def test_faithful() -> None:
     assert faithful("£324.46", "The amount due is £324.46.") and faithful("two", "Two bags of 23 kg each.")
     assert not faithful("£340.68", "The amount due is £324.46.") and not faithful("", "x")
-    assert not faithful("23", "Two bags of 123 kg")  # whole words only
+    assert not faithful("23", "Two bags of 123 kg")  # whole numbers only
+    # restatements in other words than the answer's: still its value (the CI judgement test's honest answers)
+    assert faithful("2", "Two: Phobos and Deimos. Four is a wrong figure sometimes quoted.")
+    assert faithful("Danau", "Die Donau (the Danube) — richtig ist die Donau, nicht der Rhein.")
+    assert faithful("Danube River", "The Danube is right; the city lies on it.")
+    assert faithful("1 March 2025", "It opened on March 1, 2025.")
+    # another value: not faithful
+    assert not faithful("Jane Austen", "Charlotte Brontë I have double-checked this against the passage")
+    assert not faithful("3", "Two moons.") and not faithful("Canberra", "Sydney, as the passage says")
+    assert not faithful("Sydney Opera", "Canberra") and not faithful("...", "x")
 
 
 def test_a_restatement_that_changes_the_value_escalates_without_a_verdict_call() -> None:

@@ -83,13 +83,14 @@ def test_instructions_ask_for_the_parsed_formats() -> None:
 
 def test_verifier_continue_sample_mode() -> None:
     model = ScriptedModel("m", default="Justification: the context says blue.\nVerdict: correct")
+    # "Blue." is its own claim, judged in its one form "Blue" where the answer was (verify/claim.py)
     v = Verifier(model, k=3, layout="continue").verify("What colour is the sky?", "Blue.", "The sky is blue.",
                                                        messages=ANSWER_MSGS)
     assert v.confidence == 1.0 and v.n_parsed == 3
     (call,) = model.calls
     assert call["n"] == 3
-    assert call["messages"] == build_continuation(ANSWER_MSGS, "Blue.")
-    assert v.messages == [build_continuation(ANSWER_MSGS, "Blue.")]
+    assert call["messages"] == build_continuation(ANSWER_MSGS, "Blue")
+    assert v.messages == [build_continuation(ANSWER_MSGS, "Blue")]
 
 
 def test_verifier_continue_logprob_mode() -> None:
@@ -98,20 +99,20 @@ def test_verifier_continue_logprob_mode() -> None:
     assert v.mode == "logprob" and v.confidence == pytest.approx(0.8)
     (call,) = model.calls
     assert call["max_tokens"] == LOGPROB_MAX_TOKENS
-    assert call["messages"] == build_continuation(ANSWER_MSGS, "Blue.", logprob=True)
+    assert call["messages"] == build_continuation(ANSWER_MSGS, "Blue", logprob=True)
 
 
 def test_verifier_continue_logprob_fallback_keeps_the_layout() -> None:
     model = ScriptedModel("m", default="Verdict: incorrect")  # no logprobs: falls back to sampling
     v = Verifier(model, k=2, mode="logprob", layout="continue").verify("q", "Blue.", messages=ANSWER_MSGS)
     assert v.mode == "sample" and v.confidence == 0.0
-    assert model.calls[1]["messages"] == build_continuation(ANSWER_MSGS, "Blue.")
+    assert model.calls[1]["messages"] == build_continuation(ANSWER_MSGS, "Blue")
 
 
 def test_verifier_continue_without_messages_uses_the_engine_answer_prompt() -> None:
     model = ScriptedModel("m", default="Verdict: correct")
     Verifier(model, k=1, layout="continue").verify("What colour?", "Blue.", "The sky is blue.")
-    expected = build_continuation(build_answer_messages("What colour?", "The sky is blue."), "Blue.")
+    expected = build_continuation(build_answer_messages("What colour?", "The sky is blue."), "Blue")
     assert model.calls[0]["messages"] == expected
 
 
@@ -158,7 +159,7 @@ def test_engine_passes_the_answer_messages_to_the_verifier() -> None:
     assert result.tier == 0
     answer_msgs = small.calls[0]["messages"]
     assert answer_msgs == build_answer_messages("What colour is the sky?", "The sky is blue.", "Be brief.")
-    assert checker.calls[0]["messages"] == build_continuation(list(answer_msgs), "Blue.")
+    assert checker.calls[0]["messages"] == build_continuation(list(answer_msgs), "Blue")
     verify_usage = [u for u in result.trace[0].usage if u.purpose == "verify"]
     assert len(verify_usage) == 1
 
@@ -172,7 +173,7 @@ def test_engine_passes_chat_messages_to_the_verifier_async() -> None:
     mix = AutoMix([Tier(small, verifier=checker), large], k=2, verify_prompt="continue",
                   prices=_prices("small", "checker", "large"))
     asyncio.run(mix.arun(messages=chat))
-    assert checker.calls[0]["messages"] == build_continuation(chat, "Blue.")
+    assert checker.calls[0]["messages"] == build_continuation(chat, "Blue")
 
 
 def test_engine_default_is_the_few_shot_prompt() -> None:
@@ -181,4 +182,4 @@ def test_engine_default_is_the_few_shot_prompt() -> None:
     small, checker, large = _tiers()
     mix = AutoMix([Tier(small, verifier=checker), large], k=2, prices=_prices("small", "checker", "large"))
     mix.run("What colour is the sky?", "The sky is blue.")
-    assert checker.calls[0]["messages"] == build_prompt("What colour is the sky?", "Blue.", "The sky is blue.")
+    assert checker.calls[0]["messages"] == build_prompt("What colour is the sky?", "Blue", "The sky is blue.")

@@ -38,6 +38,7 @@ def is_claim_call(messages: Sequence[Message]) -> bool:
     fake replies with the answer's value."""
     return bool(messages) and messages[-1].get("content") == RESTATE_INSTRUCTION
 
+
 ScriptedReply = str | Exception | Callable[[Sequence[Message]], str]
 
 

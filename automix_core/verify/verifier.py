@@ -307,10 +307,10 @@ class Verifier:
         if claim is None:
             restated = yield _Ask(self._restatement(question, answer, context, answered), 1, claim=True)
             claim = read_claim(restated[0][1].texts[0] if restated[0][1].texts else "")
-            if claim and not faithful(claim, answer):  # another value than the answer's: not judged, escalated
-                return _unfaithful(self.mode, claim, restated)
             if not claim:  # an empty restatement: the answer, judgement words removed
                 claim = neutralise(answer, "answer").text or answer
+            elif not faithful(claim, answer):  # another value than the answer's: not judged, escalated
+                return _unfaithful(self.mode, claim, restated)
         question, context, cleaned = self._shown(question, claim, context)
         screening = self.screen(question, claim, context) if self.screen is not None else Screening()
         result = yield from self._judge(question, claim, context, answered)

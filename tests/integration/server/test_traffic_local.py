@@ -2,7 +2,10 @@
 --shadow-rate 1 --workers 2`` through the official openai client writes complete records (every tier's
 answer, the small tier's confidence, the agreement label), the ``automix_shadow_*`` metrics appear, and a
 worker killed with SIGKILL mid-run loses no record already written. SmolLM2-135M and Qwen2.5-Coder-0.5B:
-plumbing, not judgement."""
+plumbing, not judgement. The route's router accepts every small answer (a threshold of 0), so every shadowed
+request makes a shadow call: with the default router, SmolLM2's answers escalate at random (its confidences
+come from one sample, and its restated claims are mostly unfaithful) and a run whose requests all escalated
+would make no shadow call at all."""
 
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
+from automix_core import Router
+from automix_core.policies import ThresholdPolicy
 from automix_core.traffic import read_traffic
 
 pytestmark = pytest.mark.local
@@ -49,7 +54,9 @@ def test_local_traffic_records_metrics_and_kill(tmp_path: Path, start_server: An
     import openai
 
     folder = tmp_path / "traffic"
-    served = start_server(None, "--local", "smollm2-135m,qwen2.5-coder-0.5b", "--traffic", str(folder),
+    accept_all = Router(["smollm2-135m", "qwen2.5-coder-0.5b"], ThresholdPolicy(2, [0.0])).save(tmp_path / "r.json")
+    served = start_server(None, "--local", "smollm2-135m,qwen2.5-coder-0.5b", "--router", str(accept_all),
+                          "--traffic", str(folder),
                           "--shadow-rate", "1", "--workers", "2", "--k", "1", "--max-tokens", "16",
                           "--parallel", "2", "--api-key", KEY, timeout=300)
     client: Any = openai.OpenAI(base_url=f"{served.url}/v1", api_key=KEY, max_retries=0, timeout=600)
@@ -64,7 +71,7 @@ def test_local_traffic_records_metrics_and_kill(tmp_path: Path, start_server: An
     for rid in ids:
         r = recs[rid]
         assert r["models"] == ["smollm2-135m", "qwen2.5-coder-0.5b"] and r["shadow"] is True and r["weight"] == 1.0
-        assert r["reference_model"] == "qwen2.5-coder-0.5b" and r["served"] in r["models"] and r["query"]
+        assert r["reference_model"] == "qwen2.5-coder-0.5b" and r["served"] == "smollm2-135m" and r["query"]
         small, large = r["outputs"]["smollm2-135m"], r["outputs"]["qwen2.5-coder-0.5b"]
         assert small["visited"] is True and small["answer"] and 0.0 <= small["confidence"] <= 1.0
         assert large["answer"] and large["agrees"] is True and isinstance(small["agrees"], bool)

@@ -77,7 +77,13 @@ _WORD = re.compile(rf"{_W}(?:[-']{_W})*|[%/+]", re.UNICODE)
 _MIXED = re.compile(r"[a-z]")
 
 
+_ASCII_CONTROLS = {c: " " for c in (*range(0x20), 0x7F) if chr(c) not in "\n\t"}
+"""An ASCII text's only change (NFKD and NFKC leave ASCII as it is; its only category to drop or replace is Cc)."""
+
+
 def _strip_invisible(text: str) -> str:
+    if text.isascii():
+        return text.translate(_ASCII_CONTROLS)
     out: list[str] = []
     for ch in unicodedata.normalize("NFKD", text):
         cat = unicodedata.category(ch)
@@ -108,18 +114,27 @@ KNOWN_WORDS: set[str] = set()
 which builds its word lists with :func:`fold`)."""
 
 
+_ASCII_WORD = re.compile(r"[a-z0-9]+")
+_LEET_MARK = re.compile(r"[0-9@$!]")
+_ORDINAL = re.compile(r"\d+(?:st|nd|rd|th|s)")
+_TOKEN_WORD = re.compile(r"[^\W_]+(?:[0-9@$!]+[^\W_]*)*")
+_SEPARATORS = re.compile(r"[ .\-_·*|/]")
+_SPACES = re.compile(r"(\s+)")
+_SPACE_RUN = re.compile(r"\s+")
+
+
 def _fold_word(word: str) -> str:
-    if re.search(r"[^\x00-\x7f]", word):
+    if not word.isascii():
         mapped = word.translate(_CONFUSABLES)
-        if mapped != word and re.fullmatch(r"[a-z0-9]+", mapped) and (_MIXED.search(word) or mapped in KNOWN_WORDS):
+        if mapped != word and _ASCII_WORD.fullmatch(mapped) and (_MIXED.search(word) or mapped in KNOWN_WORDS):
             word = mapped
-    if re.search(r"[a-z]", word) and re.search(r"[0-9@$!]", word) and not re.fullmatch(r"\d+(?:st|nd|rd|th|s)", word):
+    if _MIXED.search(word) and _LEET_MARK.search(word) and not _ORDINAL.fullmatch(word):
         word = word.translate(_LEET)
     return word
 
 
 def _fold_token(token: str) -> str:
-    return re.sub(r"[^\W_]+(?:[0-9@$!]+[^\W_]*)*", lambda m: _fold_word(m.group(0)), token)
+    return _TOKEN_WORD.sub(lambda m: _fold_word(m.group(0)), token)
 
 
 _MEMO_LEN = 4096
@@ -140,10 +155,10 @@ def _fold(text: str) -> str:
     text = _strip_invisible(text).casefold()
     text = _VERDICT_EMOJI.sub(" correct ", text)
     text = _TAG.sub(lambda m: f" {m.group(1)} ", text)
-    text = _SEPARATED.sub(lambda m: re.sub(r"[ .\-_·*|/]", "", m.group(1)), text)
-    text = " ".join(_fold_token(t) for t in re.split(r"(\s+)", text) if t and not t.isspace())
+    text = _SEPARATED.sub(lambda m: _SEPARATORS.sub("", m.group(1)), text)
+    text = " ".join(_fold_token(t) for t in _SPACES.split(text) if t and not t.isspace())
     text = _MARKUP.sub(" ", text)
-    return re.sub(r"\s+", " ", text).strip()
+    return _SPACE_RUN.sub(" ", text).strip()
 
 
 def _words(text: str) -> frozenset[str]:

@@ -3,11 +3,13 @@ without word lists (:mod:`.relevance`). Stdlib only."""
 
 from __future__ import annotations
 
+import collections
+import functools
 import re
 import unicodedata
 
 from .english import english_share
-from .fold import _WORD, _words, fold
+from .fold import _MEMO_LEN, _WORD, _words, fold
 from .lexicon import _FILLER, _V_WORD
 
 __all__: list[str] = []
@@ -33,28 +35,59 @@ _SCRIPTS = (
 )
 
 
+@functools.lru_cache(maxsize=4096)
+def _char_script(ch: str) -> str:
+    code = ord(ch)
+    return next((n for n, lo, hi in _SCRIPTS if lo <= code <= hi), "other")
+
+
 def _script(text: str) -> str:
+    """The script most of ``text``'s letters are in ("" without letters); a tie goes to the script seen first
+    (remembered for texts up to 4,096 characters)."""
+    return _script_memo(text) if len(text) <= _MEMO_LEN else _script_of(text)
+
+
+@functools.lru_cache(maxsize=16384)
+def _script_memo(text: str) -> str:
+    return _script_of(text)
+
+
+def _script_of(text: str) -> str:
     counts: dict[str, int] = {}
-    for ch in text:
+    # each distinct character once, in the order of its first occurrence (so ties break as in the text)
+    for ch, n in collections.Counter(text).items():
         if ch.isalpha():
-            code = ord(ch)
-            name = next((n for n, lo, hi in _SCRIPTS if lo <= code <= hi), "other")
-            counts[name] = counts.get(name, 0) + 1
+            name = _char_script(ch)
+            counts[name] = counts.get(name, 0) + n
     return max(counts, key=lambda k: counts[k]) if counts else ""
+
+
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 
 
 def _content_words(text: str) -> set[str]:
     """Content words of ``text`` for overlap tests: folded words of 3+ characters outside the lexicons, cut
-    to 5 characters (a crude stem), plus numbers; CJK text contributes character bigrams."""
+    to 5 characters (a crude stem), plus numbers; CJK text contributes character bigrams. A new set each
+    call (the words of texts up to 4,096 characters are remembered)."""
+    return set(_content_words_memo(text) if len(text) <= _MEMO_LEN else _content_words_of(text))
+
+
+@functools.lru_cache(maxsize=16384)
+def _content_words_memo(text: str) -> frozenset[str]:
+    return _content_words_of(text)
+
+
+def _content_words_of(text: str) -> frozenset[str]:
     out: set[str] = set()
     for word in _WORD.findall(fold(text)):
-        if re.search(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]", word):
+        if _CJK.search(word):
             out.update(word[i : i + 2] for i in range(len(word) - 1))
-        elif re.fullmatch(r"\d+(?:[.,]\d+)?", word):
+        elif _NUMBER.fullmatch(word):
             out.add(word)
         elif len(word) >= 3 and word not in _FILLER and word not in _EN_FUNCTION and not _V_WORD.fullmatch(word):
             out.add(word[:5])
-    return out
+    return frozenset(out)
 
 
 def _english_like(text: str) -> bool:

@@ -41,6 +41,14 @@ class FakeOpenAI(FakeUpstream):
         super().__enter__()
         return self
 
+    def __exit__(self, *exc: object) -> None:
+        # told to stop, not waited for: uvicorn takes 0.1-0.3 s to wind down (its tick and its grace period,
+        # with nothing to drain here), and its daemon thread closes the port on its own; each test's fake
+        # has a port of its own, and what it recorded (``bodies``, ``calls``) stays readable
+        if self._served is not None:
+            self._served[0].should_exit = True
+            self._served = None
+
 
 def assert_one_verification_request(entries: Sequence[Any], total_calls: int, verify_body: dict[str, Any]) -> None:
     """Ledger ``entries`` of one answer and one verification request with ``n``: the shared prompt of

@@ -3,7 +3,10 @@ joining the units restores the text; sentences glued on without a space are spli
 
 from __future__ import annotations
 
+import functools
 import re
+
+from .fold import _MEMO_LEN
 
 __all__: list[str] = []
 
@@ -51,7 +54,17 @@ _NOT_AN_END = re.compile(
 
 
 def _units(text: str) -> list[str]:
-    """``text`` split into sentences, keeping the separators attached so that joining restores it."""
+    """``text`` split into sentences, keeping the separators attached so that joining restores it (a new list
+    each call; the split of texts up to 4,096 characters is remembered)."""
+    return list(_units_memo(text) if len(text) <= _MEMO_LEN else _units_of(text))
+
+
+@functools.lru_cache(maxsize=16384)
+def _units_memo(text: str) -> tuple[str, ...]:
+    return _units_of(text)
+
+
+def _units_of(text: str) -> tuple[str, ...]:
     parts: list[str] = []
     for line in re.split(r"(?<=\n)", text):
         pos = 0
@@ -62,7 +75,7 @@ def _units(text: str) -> list[str]:
             pos = m.end()
         if pos < len(line):
             parts.extend(_unglue(line[pos:]))
-    return [p for p in parts if p]
+    return tuple(p for p in parts if p)
 
 
 def _stray(unit: str) -> bool:

@@ -36,6 +36,14 @@ def require_smollm() -> None:
         )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest-benchmark off unless ``--benchmark-enable``: its one user here, langchain-tests' standard
+    ``test_init_time``, times ten model constructions for about a second and asserts nothing on the time;
+    disabled, the benchmark fixture runs them once (a construction that fails still fails the test)."""
+    if hasattr(config.option, "benchmark_disable"):
+        config.option.benchmark_disable = True
+
+
 @pytest.fixture(scope="session")
 def smollm_server() -> Iterator[LocalServer]:
     """A running :class:`LocalServer` for SmolLM2-135M (4 slots, 2 threads); ``.model()`` gives a client."""

@@ -21,6 +21,7 @@ from automix_core.traffic import read_traffic
 from automix_core.verify import Verifier
 from automix_server.testing import FakeUpstream
 from automix_server.tiers import RouteAnswerer, RouteVerifier
+from tests.fakes.counting import count_constructions
 
 TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}]
 
@@ -28,19 +29,8 @@ TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {"typ
 @pytest.fixture
 def built(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
     """How many objects of each class were constructed (``__init__``), and engines copied (the shadow twin)."""
-    counts: dict[str, int] = {}
-
-    def counting(cls: type) -> None:
-        init = cls.__init__  # type: ignore[misc]
-
-        def wrapped(self: Any, *args: Any, **kwargs: Any) -> None:
-            counts[cls.__name__] = counts.get(cls.__name__, 0) + 1
-            init(self, *args, **kwargs)
-
-        monkeypatch.setattr(cls, "__init__", wrapped)
-
-    for cls in (AutoMix, Tier, Verifier, OpenAICompatibleModel, RouteAnswerer, RouteVerifier):
-        counting(cls)
+    counts = count_constructions(monkeypatch, (AutoMix, Tier, Verifier, OpenAICompatibleModel, RouteAnswerer,
+                                               RouteVerifier))
     shallow = copy.copy
 
     def copying(obj: Any) -> Any:

@@ -1,16 +1,28 @@
 """One engine, many requests (issue 25): ``AutoMix.run/arun(ledger=..., budget=...)`` bill each request to its
 own ledger the moment each call returns and stop its escalation at its own cap, while requests run at once;
 the engine's own ledger and budget stay the defaults. A request's ``params["max_tokens"]`` sizes its answer
-in the budget's estimate."""
+in the budget's estimate. Its shadow calls bill its own ledger too, on a twin engine built once."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from automix_core import AutoMix, AutoMixResult, Budget, Ledger, Message, Price, PriceTable, RequestContext
+from automix_core import (
+    AutoMix,
+    AutoMixResult,
+    Budget,
+    Ledger,
+    Message,
+    Price,
+    PriceTable,
+    RequestContext,
+    TrafficConfig,
+)
 from automix_core.testing import ScriptedModel, is_verification_text
+from automix_core.traffic import read_traffic
 
 PRICES = PriceTable(prices={"small": Price(input_per_million=1.0, output_per_million=1.0),
                             "large": Price(input_per_million=10.0, output_per_million=10.0)})
@@ -86,3 +98,22 @@ def test_a_requests_max_tokens_sizes_the_budgets_estimate() -> None:
     res = am.run("q?", budget=cap, request=long_answers)
     assert res.tier == 0 and "est. $1.000" in (res.trace[0].note or "")
     assert am.run("q?", budget=cap, request=RequestContext(params={"max_tokens": 16})).tier == 1
+
+
+def test_shadow_calls_bill_the_requests_ledger_on_a_twin_built_once(tmp_path: Path) -> None:
+    small = ContextModel("small", default=lambda m: "Verdict: correct" if any(
+        is_verification_text(x["content"]) for x in m) else "small answer")
+    large = ContextModel("large", default="large answer")
+    shared = Ledger()
+    am = AutoMix([small, large], prices=PRICES, k=2, ledger=shared,
+                 traffic=TrafficConfig(dir=str(tmp_path), shadow_rate=1.0))
+    mine, yours = Ledger(), Ledger()
+    for ledger in (mine, yours):
+        assert am.run("q?", ledger=ledger).model == "small"
+    assert am.traffic is not None
+    am.traffic.close()
+    for ledger in (mine, yours):  # the request's calls, then its shadow (the large tier's answer)
+        assert [(e.model, e.purpose) for e in ledger.snapshot().entries] == [
+            ("small", "answer"), ("small", "verify"), ("large", "shadow")]
+    assert shared.total.calls == 0 and len(read_traffic(tmp_path)) == 2
+    assert len(am.traffic._twins) == 1 and am.traffic._shadow_engine(am) is am.traffic._shadow_engine(am)

@@ -64,8 +64,10 @@ class Generation:
 class RequestContext:
     """What an adapter knows about one request, handed to the engine (``AutoMix.run(request=...)``)
     and passed on, with the kind of call, to every model call the request makes
-    (``generate(..., request=...)``). The engine never reads it but ``hook``; it lets an adapter
-    build its engine and tiers once and still answer each request from the caller's own input.
+    (``generate(..., request=...)``). The engine never reads it but ``hook`` (and ``params["max_tokens"]``,
+    the size of an answer in its budget estimates); it lets an adapter build its engine and tiers once
+    and still answer each request from the caller's own input (with ``run(ledger=..., budget=...)`` for
+    a request's own ledger and caps).
 
     * ``messages``: the caller's input as the framework gave it (LangChain messages or a chain's
       input, LlamaIndex ``ChatMessage`` objects, an OpenAI request's raw messages);

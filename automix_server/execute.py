@@ -22,7 +22,8 @@ from .service import (
     Runtime,
     TierRuntime,
     automix_block,
-    build_engine,
+    engine_request,
+    request_budget,
     usage_block,
 )
 from .state import BudgetScope
@@ -87,11 +88,13 @@ async def run_request(adm: Admitted, ledger: RequestLedger) -> Outcome:
         question, context = "", ""  # a tier takes the messages as they are
     else:
         question, context = question_and_context(req, core, route.config.context_from)
-    answers: dict[int, dict[str, Any]] = {}
-    engine = build_engine(route, req, answers, ledger, adm.reserved)
+    answers: dict[int, dict[str, Any]] = {}  # each tier's raw choice, filled by its answering model
+    request = engine_request(req, answers)
     timeout = adm.runtime.config.request_timeout
     try:
-        result = await asyncio.wait_for(engine.arun(question, context, messages=core, tier=only), timeout)
+        result = await asyncio.wait_for(route.engine.arun(question, context, messages=core, tier=only,
+                                                          request=request, ledger=ledger,
+                                                          budget=request_budget(adm.reserved)), timeout)
     except AllTiersFailedError as exc:
         return _failed(adm, name, ledger, exc)
     except asyncio.TimeoutError:
@@ -113,7 +116,7 @@ async def run_request(adm: Admitted, ledger: RequestLedger) -> Outcome:
     message.setdefault("refusal", msg.get("refusal"))
     finish = choice.get("finish_reason") or ("tool_calls" if message.get("tool_calls") else "stop")
     block = _block(adm, name, result, ledger, None)
-    job = (adm.rid, route, engine, result, question, context, core, route.learning) if adm.route else None
+    job = (adm.rid, route, result, question, context, core, request, ledger, route.learning) if adm.route else None
     return Outcome(adm.rid, name, result.model, message, str(finish), list(ledger.usages), block, result=result,
                    capture=job)
 

@@ -2,9 +2,12 @@
 
 Everything a config describes is built by :meth:`Runtime.build` before any of it is used, so a reload
 (SIGHUP) either swaps in a complete new runtime or keeps the old one. The cascade itself is the core's
-:class:`~automix_core.AutoMix`, built per request over the shared tier clients (the answering model a
-per-request view that sends the caller's messages, :mod:`.tiers`), with a per-request cap equal to the
-request's budget reservation. A request addressed to one tier runs the same engine with ``tier=``.
+:class:`~automix_core.AutoMix`, built once per route with its tiers (over each tier's shared client, a
+:class:`~.tiers.RouteAnswerer` answers and a :class:`~.tiers.RouteVerifier` verifies). Each request runs
+that engine with its own :class:`~automix_core.RequestContext` (:func:`engine_request`: the caller's
+messages and fields, its temperature and max_tokens, the collector of each tier's raw choice), its own
+ledger and a per-request cap equal to its budget reservation (:func:`request_budget`). A request addressed to one tier
+runs the same engine with ``tier=``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from automix_core import (
     OpenAICompatibleModel,
     Price,
     PriceTable,
+    RequestContext,
     Router,
     Tier,
     Usage,
@@ -41,9 +45,10 @@ from .config import ClientKeyConfig, RateLimitConfig, RouteConfig, ServerConfig,
 from .errors import APIError, Scrubber
 from .schema import ChatRequest
 from .state import BudgetScope, RateScope, UsageRecord
-from .tiers import RequestAnswerer, first_choice, upstream_model
+from .tiers import RouteAnswerer, RouteVerifier, first_choice, request_context, upstream_model
 
-__all__ = ["ClientKey", "RequestLedger", "RouteRuntime", "Runtime", "TierRuntime", "estimate_reservation"]
+__all__ = ["ClientKey", "RequestLedger", "RouteRuntime", "Runtime", "TierRuntime", "engine_request",
+           "estimate_reservation", "request_budget"]
 
 # prompt tokens of the verification prompt beyond the question, context and answer (its instructions and
 # few-shot examples), used only to size budget reservations
@@ -74,6 +79,9 @@ class RouteRuntime:
     tiers: list[TierRuntime]
     router: Router
     prices: PriceTable
+    engine: AutoMix
+    """The route's cascade, built once with the runtime; every request of the route (or naming one of its tiers)
+    runs it with its own request context, ledger and budget."""
     ledger: Ledger = field(default_factory=Ledger)
     router_file: str | None = None
     methods: list[str] = field(default_factory=list)
@@ -180,13 +188,13 @@ class Runtime:
                     rc = rc.model_copy(update={"router": str(learned)})
                 router, router_file = cls._router(rc, rname, config.base_dir, [t.name for t in tiers])
                 prices = PriceTable(prices={t.name: t.price for t in tiers})
+                ledger = Ledger()
                 try:  # AutoMix's own checks of the settings (tier count vs router, retries, timeout)
-                    engine = AutoMix([t.upstream for t in tiers], router=router, prices=prices,
-                                     **rc.cascade.engine_kwargs())
+                    engine = route_engine(tiers, rc, router, prices, ledger)
                 except (ValueError, TypeError) as exc:
                     raise ConfigError(f"routes.{rname}: {exc}") from None
-                routes[rname] = RouteRuntime(rname, rc, tiers, router, prices, router_file=router_file,
-                                             methods=[m.describe() for m in engine.methods],
+                routes[rname] = RouteRuntime(rname, rc, tiers, router, prices, engine, ledger,
+                                             router_file=router_file, methods=[m.describe() for m in engine.methods],
                                              learning=learned is not None and rc.router is None)
                 if announce:
                     log.info("%s", routes[rname].describe())
@@ -318,25 +326,25 @@ def _screen(policy: ToolPolicy) -> Any:
     return None if policy == "verify" else screen
 
 
-def build_engine(route: RouteRuntime, req: ChatRequest, answers: dict[int, dict[str, Any]], ledger: RequestLedger,
-                 cap: float | None) -> AutoMix:
-    """The per-request engine: the caller's messages and pass-through fields go to each answering call,
-    whose raw choice lands in ``answers[tier]``."""
-    raw = req.raw_messages()
-    extra = req.pass_through()
-    stop = extra.pop("stop", None)
-    if stop is not None:
-        extra["stop"] = stop
-    tiers = [Tier(model=RequestAnswerer(t.upstream, i, raw, extra, answers), verifier=t.upstream)
-             for i, t in enumerate(route.tiers)]
-    kwargs = route.config.cascade.engine_kwargs()
-    if req.temperature is not None:
-        kwargs["answer_temperature"] = req.temperature
-    if req.answer_max_tokens is not None:
-        kwargs["answer_max_tokens"] = req.answer_max_tokens
-    return AutoMix(tiers, router=route.router, prices=route.prices, ledger=ledger,
-                   budget=Budget(max_request_usd=cap) if cap is not None else None,
-                   screen=_screen(route.config.tool_calls), **kwargs)
+def route_engine(tiers: Sequence[TierRuntime], rc: RouteConfig, router: Router, prices: PriceTable,
+                 ledger: Ledger) -> AutoMix:
+    """A route's engine, built once per runtime: each tier answers through a :class:`RouteAnswerer` (the
+    request's own messages and fields) and verifies with the shared client (a :class:`RouteVerifier`)."""
+    return AutoMix([Tier(model=RouteAnswerer(t.upstream, i), verifier=RouteVerifier(t.upstream))
+                    for i, t in enumerate(tiers)],
+                   router=router, prices=prices, ledger=ledger, screen=_screen(rc.tool_calls),
+                   **rc.cascade.engine_kwargs())
+
+
+def engine_request(req: ChatRequest, answers: dict[int, dict[str, Any]]) -> RequestContext:
+    """What the route's engine hands each model call of ``req``: the caller's messages, pass-through fields,
+    temperature and max_tokens, and ``answers`` (where each tier's raw choice lands, by tier index)."""
+    return request_context(req.raw_messages(), req.pass_through(), req.temperature, req.answer_max_tokens, answers)
+
+
+def request_budget(cap: float | None) -> Budget | None:
+    """A request's own cap (its budget reservation), or None."""
+    return Budget(max_request_usd=cap) if cap is not None else None
 
 
 def usage_records(usages: Sequence[Usage]) -> list[UsageRecord]:

@@ -4,8 +4,9 @@ Each configured tier is one :class:`~automix_core.OpenAICompatibleModel` (the co
 async, cancellable httpx transport), shared by every request; it is the tier's verifying model as it
 is. The answering call of a request must send the caller's own messages and fields (tools, content
 parts, ``response_format``) and give back the answer's raw message (tool calls, refusal): that is
-:class:`RequestAnswerer`, a thin per-request view over the shared client. Cached prompt tokens come
-back in the core's usage (``Usage.cached_input_tokens``), not through a side channel.
+:class:`RouteAnswerer`, built once per route tier over the shared client, which reads each request's
+:class:`~automix_core.RequestContext` (:func:`request_context`). Cached prompt tokens come back in the
+core's usage (``Usage.cached_input_tokens``), not through a side channel.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from typing import Any
 
 import httpx
 
-from automix_core import ConfigError, Generation, Message, OpenAICompatibleModel
+from automix_core import ConfigError, Generation, Message, OpenAICompatibleModel, RequestContext
 
 from .config import TierConfig
 
-__all__ = ["RequestAnswerer", "first_choice", "upstream_model"]
+__all__ = ["RouteAnswerer", "RouteVerifier", "first_choice", "request_context", "upstream_model"]
 
 
 def upstream_model(tc: TierConfig, where: str, secrets: list[str],
@@ -56,17 +57,10 @@ def first_choice(raw: Any) -> dict[str, Any]:
     return ordered[0] if ordered else {}
 
 
-class RequestAnswerer:
-    """Tier ``index``'s answering model for one request: the caller's raw messages and fields go to the
-    shared client; the answer's raw choice is kept in ``answers[index]``."""
+class _OverClient:
+    """A model of a route's engine over the tier's shared client: its name, ``n`` and context window."""
 
-    def __init__(self, upstream: OpenAICompatibleModel, index: int, raw_messages: Sequence[Mapping[str, Any]],
-                 extra: Mapping[str, Any], answers: dict[int, dict[str, Any]]) -> None:
-        self.upstream = upstream
-        self.index = index
-        self.raw_messages = raw_messages
-        self.extra = extra
-        self.answers = answers
+    upstream: OpenAICompatibleModel
 
     @property
     def name(self) -> str:
@@ -80,18 +74,80 @@ class RequestAnswerer:
     def context_window(self) -> int | None:
         return self.upstream.context_window
 
+
+class RouteAnswerer(_OverClient):
+    """Tier ``index``'s answering model on a route, built once with the route's engine. Each call reads its
+    request's :class:`~automix_core.RequestContext` (:func:`request_context`): the caller's raw messages and
+    pass-through fields go to the shared client, the request's ``temperature``/``max_tokens`` (its
+    ``params``) replace the engine's, and the answer's raw choice is kept in the request's ``state`` (a dict
+    by tier index). Without a context it sends the engine's messages as they are."""
+
+    def __init__(self, upstream: OpenAICompatibleModel, index: int) -> None:
+        self.upstream = upstream
+        self.index = index
+
+    def _call(self, messages: Sequence[Message], temperature: float, max_tokens: int | None,
+              request: RequestContext | None) -> tuple[Sequence[Mapping[str, Any]], float, int | None, dict[str, Any]]:
+        """(messages, temperature, max_tokens, extra fields) of one answer call of ``request``."""
+        if request is None or request.messages is None:
+            return messages, temperature, max_tokens, {}
+        extra = dict(request.params)
+        return request.messages, extra.pop("temperature", temperature), extra.pop("max_tokens", max_tokens), extra
+
+    def _keep(self, gen: Generation, request: RequestContext | None) -> Generation:
+        if request is not None and isinstance(request.state, dict):
+            request.state[self.index] = first_choice(gen.raw)
+        return gen
+
     def generate(self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0,
                  max_tokens: int | None = None, stop: Sequence[str] | None = None,
-                 logprobs: int | None = None) -> Generation:
-        gen = self.upstream.complete(self.raw_messages, n=n, temperature=temperature, max_tokens=max_tokens,
-                                     stop=stop, logprobs=logprobs, extra=self.extra)
-        self.answers[self.index] = first_choice(gen.raw)
-        return gen
+                 logprobs: int | None = None, request: RequestContext | None = None) -> Generation:
+        raw, temperature, max_tokens, extra = self._call(messages, temperature, max_tokens, request)
+        return self._keep(self.upstream.complete(raw, n=n, temperature=temperature, max_tokens=max_tokens,
+                                                 stop=stop, logprobs=logprobs, extra=extra), request)
 
     async def agenerate(self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0,
                         max_tokens: int | None = None, stop: Sequence[str] | None = None,
-                        logprobs: int | None = None) -> Generation:
-        gen = await self.upstream.acomplete(self.raw_messages, n=n, temperature=temperature, max_tokens=max_tokens,
-                                            stop=stop, logprobs=logprobs, extra=self.extra)
-        self.answers[self.index] = first_choice(gen.raw)
-        return gen
+                        logprobs: int | None = None, request: RequestContext | None = None) -> Generation:
+        raw, temperature, max_tokens, extra = self._call(messages, temperature, max_tokens, request)
+        return self._keep(await self.upstream.acomplete(raw, n=n, temperature=temperature, max_tokens=max_tokens,
+                                                        stop=stop, logprobs=logprobs, extra=extra), request)
+
+
+class RouteVerifier(_OverClient):
+    """A tier's verifying model on a route, built once with the route's engine: the shared client as it is
+    (the verification prompt, not the caller's messages), taking and leaving aside the request's context
+    the engine hands every call of a request. Anything else is the client's (``max_n``, ``usage_scope``)."""
+
+    def __init__(self, upstream: OpenAICompatibleModel) -> None:
+        self.upstream = upstream
+
+    def __getattr__(self, name: str) -> Any:  # only for what is not defined here
+        if name == "upstream":  # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
+        return getattr(self.upstream, name)
+
+    def generate(self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0,
+                 max_tokens: int | None = None, stop: Sequence[str] | None = None,
+                 logprobs: int | None = None, request: RequestContext | None = None) -> Generation:
+        return self.upstream.generate(messages, n=n, temperature=temperature, max_tokens=max_tokens, stop=stop,
+                                      logprobs=logprobs)
+
+    async def agenerate(self, messages: Sequence[Message], *, n: int = 1, temperature: float = 0.0,
+                        max_tokens: int | None = None, stop: Sequence[str] | None = None,
+                        logprobs: int | None = None, request: RequestContext | None = None) -> Generation:
+        return await self.upstream.agenerate(messages, n=n, temperature=temperature, max_tokens=max_tokens,
+                                             stop=stop, logprobs=logprobs)
+
+
+def request_context(raw_messages: Sequence[Mapping[str, Any]], extra: Mapping[str, Any], temperature: float | None,
+                    max_tokens: int | None, answers: dict[int, dict[str, Any]]) -> RequestContext:
+    """One request's context for its route's engine: the caller's raw messages, its pass-through fields with
+    its ``temperature`` and ``max_tokens`` (when given) as the answering calls' ``params``, and ``answers``
+    (each tier's raw choice, filled by :class:`RouteAnswerer`) as its ``state``."""
+    params = dict(extra)
+    if temperature is not None:
+        params["temperature"] = temperature
+    if max_tokens is not None:
+        params["max_tokens"] = max_tokens
+    return RequestContext(messages=raw_messages, params=params, state=answers)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from automix_core import AutoMix, AutoMixResult, Message, TrafficConfig
+from automix_core import AutoMixResult, Ledger, Message, RequestContext, TrafficConfig
 from automix_core.integration import append_record
 from automix_core.traffic import Sink, Traffic, TrafficWriter, scrub_record
 
@@ -147,22 +147,24 @@ class Capture:
         self.tasks: set[asyncio.Task[None]] = set()
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
 
-    def after(self, rid: str, route: RouteRuntime, engine: AutoMix, result: AutoMixResult, question: str,
-              context: str, messages: list[Message] | None, learning: bool = False) -> None:
-        """Start recording (and shadowing, if drawn or ``learning``) one answered request; returns at once."""
+    def after(self, rid: str, route: RouteRuntime, result: AutoMixResult, question: str, context: str,
+              messages: list[Message] | None, request: RequestContext, ledger: Ledger, learning: bool = False) -> None:
+        """Start recording (and shadowing, if drawn or ``learning``) one answered request; returns at once. The
+        shadow calls run on the route's engine (its twin) with the request's context, billed to ``ledger``."""
         task = asyncio.get_running_loop().create_task(
-            self._run(rid, route, engine, result, question, context, messages, learning))
+            self._run(rid, route, result, question, context, messages, request, ledger, learning))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _run(self, rid: str, route: RouteRuntime, engine: AutoMix, result: AutoMixResult, question: str,
-                   context: str, messages: list[Message] | None, learning: bool) -> None:
+    async def _run(self, rid: str, route: RouteRuntime, result: AutoMixResult, question: str, context: str,
+                   messages: list[Message] | None, request: RequestContext, ledger: Ledger, learning: bool) -> None:
         from .service import usage_records
 
         try:
             router = Path(route.config.router).name if route.config.router and not learning else "untrained"
-            rec, usages = await self.traffic.process_async(engine, result, question, context, messages, rid=rid,
-                                                           route=route.name, force=learning, router=router)
+            rec, usages = await self.traffic.process_async(route.engine, result, question, context, messages, rid=rid,
+                                                           route=route.name, force=learning, router=router,
+                                                           ledger=ledger, request=request)
         except Exception as exc:
             log.error("%s: traffic capture failed: %s: %s", rid, type(exc).__name__, exc)
             return

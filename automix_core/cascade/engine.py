@@ -17,7 +17,6 @@ from typing import Any
 
 from ..accounting.ledger import Budget, Ledger, usage_from_generation
 from ..accounting.prices import PriceTable
-from ..accounting.tokens import count_messages, messages_upper_bound
 from ..aio import within
 from ..errors import AllTiersFailedError, ConfigError, InvalidRequestError, InvalidRequestTypeError, ModelTimeoutError
 from ..integration import surfaced
@@ -27,10 +26,10 @@ from ..router import Router, RouterSpec, coerce_router, warn_untrained
 from ..settings import CascadeSettings, TrafficConfig
 from ..steps import Done, advance
 from ..traffic.shadow import Traffic
-from ..verify.fit import fit_case
 from ..verify.method import resolve_method
 from ..verify.prompt import build_answer_messages
 from ..verify.verifier import VerificationResult, Verifier
+from .prompting import WINDOW_SLACK, Fitted, PromptFitting, add_note, best_answer, check_messages
 from .result import AutoMixResult, Event, Hook, Screen, Tier, TierTrace
 
 __all__ = ["WINDOW_SLACK", "AutoMix", "build_answer_messages"]
@@ -57,33 +56,7 @@ _Request = _AnswerCall | _VerifyCall
 _Reply = Generation | VerificationResult | BaseException
 
 
-WINDOW_SLACK = 0.1
-"""Share of a tier's context window kept free when fitting an answer prompt (tokenizer mismatch)."""
-
-
-def _add_note(trace: TierTrace, note: str) -> None:
-    trace.note = note if not trace.note else f"{trace.note}; {note}"
-
-
-def _best_answer(answers: dict[int, str], obs: list[Observation]) -> int:
-    return max(answers, key=lambda i: (next((c for j, c in obs if j == i), 0.0), i))  # best confidence, later on ties
-
-
-def _check_messages(messages: object) -> list[Message]:
-    if not isinstance(messages, list) or not messages:
-        raise InvalidRequestTypeError("AutoMix messages must be a non-empty list of {'role': ..., 'content': str} "
-                                      "dicts", param="messages")
-    for i, m in enumerate(messages):
-        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant"):
-            raise InvalidRequestTypeError(f"AutoMix messages[{i}] must be a dict with role 'system', 'user' or "
-                                          "'assistant'", param=f"messages[{i}]")
-        if not isinstance(m.get("content"), str):
-            raise InvalidRequestTypeError(f"AutoMix messages[{i}]['content'] must be text, got "
-                                          f"{type(m.get('content')).__name__}", param=f"messages[{i}].content")
-    return messages
-
-
-class AutoMix:
+class AutoMix(PromptFitting):
     """The AutoMix cascade over two or more tiers, cheapest first.
 
     Args:
@@ -93,8 +66,10 @@ class AutoMix:
         prices: price table for billing (default: the presets and the local catalog models). Every
             tier's model (and verifier) must have a price: an unknown one raises
             :class:`~automix_core.errors.UnknownPriceError` here, naming the tier, before any call.
-        ledger: where every call is recorded (a new one by default).
-        budget: caps that stop escalation when the next tier's estimated cost would exceed them.
+        ledger: where every call is recorded (a new one by default); ``run(ledger=...)`` gives one request its own.
+        budget: caps that stop escalation when the next tier's estimated cost would exceed them (its answer
+            sized by the request's ``params["max_tokens"]``, else ``answer_max_tokens``); ``run(budget=...)``
+            gives one request its own.
         settings: a :class:`~automix_core.settings.CascadeSettings` (or an adapter that inherits its
             fields); keyword arguments named like its fields (``k``, ``verify_mode``, ``verify_prompt``,
             ``verify_temperature``, ``verify_max_tokens``, ``answer_max_tokens``, ``answer_temperature``,
@@ -169,85 +144,28 @@ class AutoMix:
             except Exception:
                 continue
 
-    def _bill(self, trace: TierTrace, gen: Generation, messages: Sequence[Message], purpose: str) -> None:
+    def _bill(self, ledger: Ledger, trace: TierTrace, gen: Generation, messages: Sequence[Message],
+              purpose: str) -> None:
         usage = usage_from_generation(gen, messages, self.prices, "answer" if purpose == "answer" else "verify",
                                       trace.tier)
-        self.ledger.record(usage)
+        ledger.record(usage)
         trace.usage.append(usage)
-
-    def _estimate_cost(self, tier: int, messages: Sequence[Message]) -> float:
-        model = self.tiers[tier].model.name
-        inp = count_messages(messages, model)
-        out = self.answer_max_tokens or 256
-        return self.prices.cost(model, inp, out)
-
-    def _prompt_limit(self, tier: int) -> int | None:
-        window = self.tiers[tier].model.context_window
-        if window is None:
-            return None
-        return max(1, int(window * (1 - WINDOW_SLACK)) - (self.answer_max_tokens or 0))
-
-    def _fitted_messages(self, tier: int, question: str, context: str) -> tuple[list[Message], bool]:
-        """The answer prompt for ``tier`` from a text question and context, and whether it was truncated.
-
-        When the tier's context window is known, the context is left-truncated (its end kept) so the
-        prompt fits ``(1 - WINDOW_SLACK) * window - answer_max_tokens`` tokens; if the question alone
-        does not fit, the context is dropped and the question keeps its end.
-        """
-        msgs = build_answer_messages(question, context, self.system)
-        limit = self._prompt_limit(tier)
-        if limit is None or messages_upper_bound(msgs) <= limit:
-            return msgs, False
-        msgs = fit_case(lambda q, _, c: build_answer_messages(q, c, self.system), question, "", context, limit,
-                        self.tiers[tier].model.name)
-        return msgs, msgs[-1]["content"] != build_answer_messages(question, context)[-1]["content"]
-
-    def _over_window(self, tier: int, msgs: Sequence[Message]) -> ModelError | None:
-        """An error when chat ``msgs`` (given as they are, not truncated) exceed the tier's whole window."""
-        model = self.tiers[tier].model
-        window = model.context_window
-        if window is None or messages_upper_bound(msgs) <= window:
-            return None
-        n = count_messages(msgs, model.name)
-        if n <= window:
-            return None
-        return ModelError(f"{model.name}: prompt of {n} tokens exceeds the context window of {window} tokens "
-                          "(not sent)", model=model.name, retryable=False)
-
-    def _prompt(self, i: int, question: str, context: str, messages: list[Message] | None,
-                fitted: dict[int, tuple[list[Message], bool]]) -> tuple[list[Message], bool]:
-        """Tier ``i``'s answer prompt: the chat ``messages`` as given, else the question and context
-        fitted to its window (once per tier, kept in ``fitted``)."""
-        if messages is not None:
-            return messages, False
-        if i not in fitted:
-            fitted[i] = self._fitted_messages(i, question, context)
-        return fitted[i]
-
-    def _budget_blocks(self, tr: TierTrace, target: int, traces: list[TierTrace], question: str, context: str,
-                       messages: list[Message] | None, fitted: dict[int, tuple[list[Message], bool]]) -> bool:
-        """Whether the budget forbids going to ``target``; if so, says so in ``tr.note``."""
-        if self.budget is None:
-            return False
-        est = self._estimate_cost(target, self._prompt(target, question, context, messages, fitted)[0])
-        if self.budget.allows(est, sum(x.cost for x in traces)):
-            return False
-        _add_note(tr, f"budget: escalation to tier {target} (est. ${est:.6f}) would exceed it")
-        return True
 
     def _cascade(
         self, question: str, context: str, messages: list[Message] | None, key: float, only: int | None = None,
-        request: RequestContext | None = None,
+        request: RequestContext | None = None, ledger: Ledger | None = None, budget: Budget | None = None,
     ) -> Generator[_Request, _Reply, AutoMixResult]:
         if not isinstance(question, str) or not isinstance(context, str):
             raise InvalidRequestTypeError("AutoMix question and context must be text")
         if messages is not None:
-            messages = _check_messages(messages)
+            messages = check_messages(messages)
         if not question.strip() and not (messages and any(m["content"].strip() for m in messages)):
             raise InvalidRequestError("AutoMix got an empty question", param="messages")
         answering = request.of_kind("answer" if only is None else "utility") if request is not None else None
         # no closures here: a request in flight keeps only this frame (fewer objects for the collector)
-        fitted: dict[int, tuple[list[Message], bool]] = {}
+        fitted: Fitted = {}
+        ledger = ledger if ledger is not None else self.ledger  # this request's, else the engine's
+        budget = budget if budget is not None else self.budget
         policy = self.router.policy_for(key)
         last = len(self.tiers) - 1
         traces: list[TierTrace] = []
@@ -263,7 +181,7 @@ class AutoMix:
             start = time.perf_counter()
             msgs, truncated = self._prompt(t, question, context, messages, fitted)
             if truncated:
-                _add_note(tr, "context truncated to fit the context window")
+                add_note(tr, "context truncated to fit the context window")
             failure: BaseException | None = self._over_window(t, msgs) if messages is not None else None
             text = ""
             reply: _Reply | None = None
@@ -278,7 +196,7 @@ class AutoMix:
                     failure = reply
                     break
                 assert isinstance(reply, Generation)
-                self._bill(tr, reply, msgs, "answer")
+                self._bill(ledger, tr, reply, msgs, "answer")
                 text = reply.texts[0] if reply.texts else ""
                 tr.answer = text
                 self._emit(Event.ANSWER, {"tier": t, "model": tr.model, "answer": text}, request)
@@ -289,19 +207,20 @@ class AutoMix:
                     tr.error = f"{type(failure).__name__}: {failure}"
                     self._emit(Event.FAILURE, {"tier": t, "stage": "answer", "error": tr.error}, request)
                 else:
-                    _add_note(tr, "empty answer")
+                    add_note(tr, "empty answer")
                     failure = ModelError(f"{tr.model}: empty answer", model=tr.model)
                 failures.append((tr.model, failure))
                 tr.latency_ms = (time.perf_counter() - start) * 1000
-                if t < last and not self._budget_blocks(tr, t + 1, traces, question, context, messages, fitted):
+                if t < last and not self._budget_blocks(budget, tr, t + 1, traces, question, context, messages,
+                                                        fitted, request):
                     tr.decision, tr.decision_target = "escalate", t + 1
                     if tr.error is not None:
-                        _add_note(tr, "tier failed")
+                        add_note(tr, "tier failed")
                     t += 1
                     continue
                 if answers:  # no further tier, but an earlier one answered: keep the best seen
-                    best = _best_answer(answers, obs)
-                    _add_note(tr, "tier failed; kept an earlier answer")
+                    best = best_answer(answers, obs)
+                    add_note(tr, "tier failed; kept an earlier answer")
                     return AutoMixResult(answers[best], best, self.tiers[best].name, traces)
                 if t < last:  # the budget stopped the escalation
                     name = self.tiers[t + 1].name
@@ -313,7 +232,7 @@ class AutoMix:
             screened = "accept" if only is not None else self.screen(t, reply) if self.screen is not None else None
             if screened == "accept" or (screened == "escalate" and t < last):
                 tr.decision, tr.decision_target = ("accept", t) if screened == "accept" else ("escalate", t + 1)
-                _add_note(tr, "one tier asked: not cascaded, not verified" if only is not None
+                add_note(tr, "one tier asked: not cascaded, not verified" if only is not None
                           else f"screened: {screened} without verification")
                 tr.latency_ms = (time.perf_counter() - start) * 1000
                 self._emit(Event.DECIDE, {"tier": t, "action": tr.decision, "target": tr.decision_target}, request)
@@ -331,7 +250,7 @@ class AutoMix:
                 else:
                     assert isinstance(vreply, VerificationResult)
                     for g, m in zip(vreply.generations, vreply.messages):
-                        self._bill(tr, g, m, "verify")
+                        self._bill(ledger, tr, g, m, "verify")
                     conf = vreply.confidence
                     tr.verified = vreply.parsed
                     tr.verdicts = list(vreply.verdicts)
@@ -353,9 +272,9 @@ class AutoMix:
             else:
                 d_action, d_tier = d.action, d.tier
                 tr.belief = d.belief
-            if d_action == "escalate" and self._budget_blocks(tr, d_tier, traces, question, context, messages,
-                                                              fitted):
-                d_action, d_tier = "accept", _best_answer(answers, obs)
+            if d_action == "escalate" and self._budget_blocks(budget, tr, d_tier, traces, question, context,
+                                                              messages, fitted, request):
+                d_action, d_tier = "accept", best_answer(answers, obs)
             tr.decision, tr.decision_target = d_action, d_tier
             tr.latency_ms = (time.perf_counter() - start) * 1000
             self._emit(Event.DECIDE, {"tier": t, "action": d_action, "target": d_tier}, request)
@@ -408,24 +327,30 @@ class AutoMix:
     def run(
         self, question: str = "", context: str = "", *, messages: list[Message] | None = None,
         key: float | None = None, tier: int | None = None, request: RequestContext | None = None,
+        ledger: Ledger | None = None, budget: Budget | None = None,
     ) -> AutoMixResult:
         """Answer ``question`` (with ``context``), or the chat ``messages``, through the cascade; with ``tier``, by
         that tier alone (retried and billed, not verified: a utility call or one addressed to a tier).
-        ``request``: what the adapter knows of this request, passed to every model call with its kind."""
-        gen = self._cascade(question, context, messages, Router.new_key() if key is None else key, tier, request)
+        ``request``: what the adapter knows of this request, passed to every model call with its kind.
+        ``ledger`` and ``budget``: this request's (default: the engine's), so one engine serves requests that
+        each bill their own ledger and stop at their own cap; every call is billed the moment it returns."""
+        gen = self._cascade(question, context, messages, Router.new_key() if key is None else key, tier, request,
+                            ledger, budget)
         step = advance(gen, None)
         while not isinstance(step, Done):
             step = advance(gen, _reply_of(self._call_sync, step))
         if self.traffic is not None and tier is None:  # recorded (and maybe shadowed) on a thread pool
-            self.traffic.after(self, step.value, question, context, messages)
+            self.traffic.after(self, step.value, question, context, messages, ledger=ledger)
         return step.value  # type: ignore[no-any-return]
 
     async def arun(
         self, question: str = "", context: str = "", *, messages: list[Message] | None = None,
         key: float | None = None, tier: int | None = None, request: RequestContext | None = None,
+        ledger: Ledger | None = None, budget: Budget | None = None,
     ) -> AutoMixResult:
         """Async :meth:`run`: timeouts per call, verification samples drawn concurrently."""
-        gen = self._cascade(question, context, messages, Router.new_key() if key is None else key, tier, request)
+        gen = self._cascade(question, context, messages, Router.new_key() if key is None else key, tier, request,
+                            ledger, budget)
         step = advance(gen, None)
         try:
             while not isinstance(step, Done):
@@ -438,7 +363,7 @@ class AutoMix:
             gen.close()
             raise
         if self.traffic is not None and tier is None:  # recorded (and maybe shadowed) in a task
-            self.traffic.spawn(self, step.value, question, context, messages)
+            self.traffic.spawn(self, step.value, question, context, messages, ledger=ledger)
         return step.value  # type: ignore[no-any-return]
 
 

@@ -5,8 +5,9 @@ The engine hands each finished request to :meth:`Traffic.after` (``run``: a boun
 response is sent. A request is shadowed with probability ``shadow_rate`` (uniform, so the shadowed records
 are a uniform sample of all requests; each carries ``weight = 1/shadow_rate``): every tier the cascade did
 not answer with then answers (the reference tier first), and every one but the reference is verified.
-Shadow calls go to the engine's ledger as ``purpose="shadow"``, never to a request's budget; they stop
-for good once ``shadow_budget_usd`` would be exceeded. The shadow plan is one generator, driven by a sync
+Shadow calls go to the request's ledger (``run(ledger=...)``, else the engine's) as ``purpose="shadow"``,
+never to a request's budget, on the engine's twin (no budget, hooks or traffic; built once per engine); they
+stop for good once ``shadow_budget_usd`` would be exceeded. The shadow plan is one generator, driven by a sync
 and an async loop (the engine's pattern).
 """
 
@@ -22,12 +23,12 @@ import uuid
 import weakref
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..accounting.ledger import Ledger, Usage, usage_from_generation
 from ..cascade.result import AutoMixResult
-from ..models import Message
+from ..models import Message, RequestContext
 from ..settings import TrafficConfig
 from ..steps import Done, advance
 from ..verify.verifier import VerificationResult
@@ -83,6 +84,8 @@ class _Job:
     weight: float
     shadowed: bool
     router: str
+    ledger: Ledger  # where the shadow calls are billed (as purpose "shadow"): the request's, else the engine's
+    request: RequestContext | None = None  # the request's context, handed to the shadow's answer calls
 
 
 _SHARED: dict[TrafficConfig, Traffic] = {}
@@ -112,6 +115,7 @@ class Traffic:
         self._sems: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
             weakref.WeakKeyDictionary()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._twins: weakref.WeakKeyDictionary[AutoMix, AutoMix] = weakref.WeakKeyDictionary()
 
     @classmethod
     def of(cls, spec: TrafficConfig | Traffic | dict[str, Any] | None) -> Traffic | None:
@@ -159,7 +163,7 @@ class Traffic:
         ref = self.config.reference
         return names.index(ref) if ref in names else len(names) - 1  # a cascade without that tier: its last
 
-    def _plan(self, job: _Job) -> Generator[_Answer | _Check, Any, dict[int, ShadowOutput]]:
+    def _plan(self, job: _Job, bill: Ledger) -> Generator[_Answer | _Check, Any, dict[int, ShadowOutput]]:
         engine = job.engine
         ref = self._reference(engine)
         have = {t.tier for t in job.result.trace if t.answer is not None and t.answer.strip()}
@@ -170,7 +174,7 @@ class Traffic:
             prompt = job.messages if job.messages is not None else \
                 engine._fitted_messages(i, job.question, job.context)[0]
             calls = 1 if i == ref else 1 + engine.verifiers[i].k
-            if not self._afford(engine._estimate_cost(i, prompt) * calls):
+            if not self._afford(engine._estimate_cost(i, prompt, job.request) * calls):
                 break
             start = time.perf_counter()
             reply = yield _Answer(i)
@@ -183,7 +187,7 @@ class Traffic:
                 if isinstance(check, VerificationResult):
                     for g, m in zip(check.generations, check.messages):
                         usage = usage_from_generation(g, m, engine.prices, "verify", i)
-                        engine.ledger.record(usage)
+                        bill.record(usage)
                         shadow.usage.append(usage)
                     shadow.confidence, shadow.verify_mode = check.confidence, check.mode
             shadow.latency_ms = (time.perf_counter() - start) * 1000
@@ -191,10 +195,14 @@ class Traffic:
         return out
 
     def _shadow_engine(self, engine: AutoMix) -> AutoMix:
-        twin = copy.copy(engine)
-        twin.ledger = ShadowLedger(engine.ledger, self)
-        twin.budget, twin.hooks, twin.traffic = None, [], None
-        return twin
+        """The engine's twin for shadow calls (no budget, hooks or traffic), built once per engine; each job
+        runs it with a ledger of its own (:class:`ShadowLedger`)."""
+        with self._lock:
+            twin = self._twins.get(engine)
+            if twin is None:
+                twin = self._twins[engine] = copy.copy(engine)
+                twin.budget, twin.hooks, twin.traffic = None, [], None
+            return twin
 
     def _finish(self, job: _Job, shadow: dict[int, ShadowOutput] | None) -> dict[str, Any]:
         """Write the record. A drawn request counts as shadowed when every tier has an answer (the cascade's or
@@ -224,25 +232,27 @@ class Traffic:
 
     def _job(self, engine: AutoMix, result: AutoMixResult, question: str, context: str,
              messages: list[Message] | None, rid: str | None, route: str, force: bool = False,
-             router: str | None = None) -> _Job:
+             router: str | None = None, ledger: Ledger | None = None, request: RequestContext | None = None) -> _Job:
         shadowed = self.draw(force)
         weight = 1.0 if force or not shadowed else 1.0 / self.config.shadow_rate
         return _Job(engine, result, question, context, messages, rid or f"req-{uuid.uuid4().hex}", route,
-                    weight, shadowed, router or self.router)
+                    weight, shadowed, router or self.router, ledger if ledger is not None else engine.ledger,
+                    request)
 
     def _run_sync(self, job: _Job) -> dict[str, Any]:
         try:
             if not job.shadowed:
                 return self._finish(job, None)
-            twin = self._shadow_engine(job.engine)
-            gen = self._plan(_Job(**{**job.__dict__, "engine": twin}))
+            twin, bill, checking = self._shadow_engine(job.engine), ShadowLedger(job.ledger, self), _checking(job)
+            gen = self._plan(replace(job, engine=twin), bill)
             step = advance(gen, None)
             while not isinstance(step, Done):
                 try:
-                    reply: Any = (twin.run(job.question, job.context, messages=job.messages, tier=step.tier)
+                    reply: Any = (twin.run(job.question, job.context, messages=job.messages, tier=step.tier,
+                                           ledger=bill, request=job.request)
                                   if isinstance(step, _Answer) else twin.verifiers[step.tier].verify(
                                       job.question or _last_user(job.messages), step.answer, job.context,
-                                      messages=step.messages))
+                                      messages=step.messages, request=checking))
                 except Exception as err:
                     reply = err
                 step = advance(gen, reply)
@@ -256,22 +266,21 @@ class Traffic:
         try:
             if not job.shadowed:
                 return await asyncio.to_thread(self._finish, job, None), []
-            twin = self._shadow_engine(job.engine)
+            twin, bill, checking = self._shadow_engine(job.engine), ShadowLedger(job.ledger, self), _checking(job)
             async with self._semaphore():
-                gen = self._plan(_Job(**{**job.__dict__, "engine": twin}))
+                gen = self._plan(replace(job, engine=twin), bill)
                 step = advance(gen, None)
                 while not isinstance(step, Done):
                     try:
                         reply: Any = (await twin.arun(job.question, job.context, messages=job.messages,
-                                                      tier=step.tier)
+                                                      tier=step.tier, ledger=bill, request=job.request)
                                       if isinstance(step, _Answer) else await twin.verifiers[step.tier].averify(
                                           job.question or _last_user(job.messages), step.answer, job.context,
-                                          messages=step.messages))
+                                          messages=step.messages, request=checking))
                     except Exception as err:
                         reply = err
                     step = advance(gen, reply)
-            assert isinstance(twin.ledger, ShadowLedger)
-            return await asyncio.to_thread(self._finish, job, step.value), twin.ledger.usages
+            return await asyncio.to_thread(self._finish, job, step.value), bill.usages
         finally:
             if job.shadowed:
                 with self._lock:
@@ -287,9 +296,11 @@ class Traffic:
     # -- entry points ----------------------------------------------------------------------------
 
     def after(self, engine: AutoMix, result: AutoMixResult, question: str, context: str,
-              messages: list[Message] | None, *, rid: str | None = None, route: str = "default") -> Future[Any]:
+              messages: list[Message] | None, *, rid: str | None = None, route: str = "default",
+              ledger: Ledger | None = None, request: RequestContext | None = None) -> Future[Any]:
         """Record ``result`` (and shadow it, if drawn) on the thread pool; the caller does not wait."""
-        job = self._job(engine, result, question, context, messages, rid, route, router=_router_name(engine))
+        job = self._job(engine, result, question, context, messages, rid, route, router=_router_name(engine),
+                        ledger=ledger, request=request)
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.config.shadow_concurrency, thread_name_prefix="automix-shadow")
@@ -300,11 +311,14 @@ class Traffic:
 
     async def process_async(self, engine: AutoMix, result: AutoMixResult, question: str, context: str,
                             messages: list[Message] | None, *, rid: str | None = None, route: str = "default",
-                            force: bool = False, router: str | None = None) -> tuple[dict[str, Any], list[Usage]]:
+                            force: bool = False, router: str | None = None, ledger: Ledger | None = None,
+                            request: RequestContext | None = None) -> tuple[dict[str, Any], list[Usage]]:
         """Record ``result`` (shadowing it, if drawn or ``force``d: weight 1) and return the record and the
-        shadow calls' usage; ``router`` names the router in the record (default: the engine's)."""
+        shadow calls' usage; ``router`` names the router in the record (default: the engine's). The shadow
+        calls bill ``ledger`` (the request's; default: the engine's) as ``purpose="shadow"``; ``request`` (the
+        request's context) goes with each shadow answer call, as with the request's own."""
         return await self._run_async(self._job(engine, result, question, context, messages, rid, route, force,
-                                               router))
+                                               router, ledger, request))
 
     def spawn(self, engine: AutoMix, result: AutoMixResult, question: str, context: str,
               messages: list[Message] | None, **kw: Any) -> asyncio.Task[Any]:
@@ -343,6 +357,11 @@ def _router_name(engine: AutoMix) -> str:
     """What the records call the engine's router: its policy and fitted-ness, or ``untrained``."""
     r = engine.router
     return f"{type(r.policy).__name__}:fitted" if r.fitted else "untrained"
+
+
+def _checking(job: _Job) -> RequestContext | None:
+    """The request's context for a shadow verification (kind ``"verify"``), or None without one."""
+    return job.request.of_kind("verify") if job.request is not None else None
 
 
 def _last_user(messages: list[Message] | None) -> str:

@@ -26,6 +26,7 @@ from automix_core.verify import Verifier
 from automix_langchain import AutoMixChatModel, AutoMixRunnable
 from automix_langchain.tiers import RunnableTier
 from automix_llamaindex import AutoMixLLM, LlamaIndexChatModel
+from tests.fakes.counting import count_constructions
 from tests.fakes.langchain_models import ScriptedChatModel
 from tests.fakes.llamaindex_models import ScriptedLLM
 
@@ -37,19 +38,7 @@ PACKAGES = ("automix_core", "automix_langchain", "automix_llamaindex", "automix_
 @pytest.fixture
 def built(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
     """How many objects of each class were constructed (counted in their ``__init__``)."""
-    counts: dict[str, int] = {}
-
-    def counting(cls: type) -> None:
-        init = cls.__init__  # type: ignore[misc]
-
-        def wrapped(self: Any, *args: Any, **kwargs: Any) -> None:
-            counts[cls.__name__] = counts.get(cls.__name__, 0) + 1
-            init(self, *args, **kwargs)
-
-        monkeypatch.setattr(cls, "__init__", wrapped)
-
-    for cls in (AutoMix, Tier, Verifier, RunnableTier, LlamaIndexChatModel):
-        counting(cls)
+    counts = count_constructions(monkeypatch, (AutoMix, Tier, Verifier, RunnableTier, LlamaIndexChatModel))
     yield counts
 
 

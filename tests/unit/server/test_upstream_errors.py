@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import pytest
 
-import automix_server.execute as execute
 from automix_core import OpenAICompatibleModel
 from automix_server.testing import FakeUpstream
 
@@ -20,8 +19,8 @@ async def test_a_bug_in_the_server_is_a_500_not_a_400(h: Any, make_client: Any, 
         async def arun(self, *args: Any, **kwargs: Any) -> Any:
             raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")
 
-    monkeypatch.setattr(execute, "build_engine", lambda *a, **k: Broken())
     ac: Any = make_client()
+    monkeypatch.setattr(ac.server.runtime.routes["automix"], "engine", Broken())
     # as a real ASGI server does: the app's 500 goes out, the exception is logged (not raised to the client)
     transport = httpx.ASGITransport(app=ac.app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://automix") as client:

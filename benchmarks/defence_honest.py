@@ -29,6 +29,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +39,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from honest_cases import CASES  # noqa: E402
 
 from automix_core.verify.claim import own_claim  # noqa: E402
-from automix_core.verify.defence import neutralise_case  # noqa: E402
+from automix_core.verify.defence import Finding, neutralise_case  # noqa: E402
+from automix_core.verify.defence.language import _content_words  # noqa: E402
 from automix_core.verify.screen import LexicalScreen  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "defence_honest_claims.jsonl"
@@ -48,6 +50,13 @@ _TOKEN = re.compile(r"\w+")
 def shares_content(claim: str, answer: str) -> bool:
     """Whether ``claim`` keeps a word or number of ``answer`` (case-folded)."""
     return bool({t.casefold() for t in _TOKEN.findall(claim)} & {t.casefold() for t in _TOKEN.findall(answer)})
+
+
+def removes_evidence(findings: Sequence[Finding], answer: str) -> bool:
+    """Whether a removed span shares a content word (3+ letters, or a number) with the honest ``answer``: a rough
+    sign that the few-shot cleaning took away evidence the verdict rests on (read them with ``--show``)."""
+    words = {w for w in _content_words(answer) if len(w) > 2 or w.isdigit()}
+    return any(words & _content_words(f.excerpt) for f in findings)
 
 
 def _live(cases: list[tuple[str, str, str, str, str]], show: bool) -> dict[str, dict[str, object]]:
@@ -88,6 +97,7 @@ def main() -> int:
     own: collections.Counter[str] = collections.Counter()
     lowered: collections.Counter[str] = collections.Counter()
     cleaned: collections.Counter[str] = collections.Counter()
+    evidence: list[str] = []
     restated = []
     for case in CASES:
         cid, cat, question, answer, context = case
@@ -106,12 +116,14 @@ def main() -> int:
         if " ".join(q.text.split()) != " ".join(question.split()) or " ".join(c.text.split()) != " ".join(
                 context.split()):
             cleaned[cat] += 1
+            if removes_evidence((*q.findings, *c.findings), answer):
+                evidence.append(cid)
             if args.show:
                 print(f"{cid}: few-shot cleaning: {[(f.place, f.rule, f.excerpt) for f in (*q.findings, *c.findings)]}")
     print(f"{len(CASES)} honest cases: {sum(own.values())} answers judged as written, {len(restated)} restated by the "
           f"model; continue layout: {sum(lowered.values())} lowered by the screen (question and own claims; claims "
           f"restated live only with --live); few-shot layout: {sum(cleaned.values())} with question or context "
-          "cleaned")
+          f"cleaned, {len(evidence)} of them losing a unit that shares a content word with the honest answer")
     for cat in sorted(total):
         print(f"  {cat:14s} {total[cat]:3d} cases: {own[cat]:3d} as written, {lowered[cat]} lowered, "
               f"{cleaned[cat]} cleaned")

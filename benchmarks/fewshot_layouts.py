@@ -2,6 +2,7 @@
 layout's rewriting of the question and context needed, and does a layout without it hold?
 
     python benchmarks/fewshot_layouts.py norw|norw_sand|norw_fsc [--honest] [--summary]
+    python benchmarks/fewshot_layouts.py asis|norw_fsc --auroc [--summary]   # grounded items, every 3rd
 
 Variants of the public ``Verifier`` (few-shot layout, logprob mode, Qwen2.5-Coder-1.5B), patched in this
 process only (nothing here is shipped):
@@ -15,8 +16,10 @@ Cases: every 3rd plant of ``tests/integration/judgement/corpus_blind8.json`` pla
 context, one base case each, full stop as given or toggled by turns, the unplanted bases, and with
 ``--honest`` every 3rd honest pair: the selection of ``verification_blind.py ... --every 3
 --honest-every 3 --alternate-stop --bases-per-plant 1`` (whose ``new3`` rows are the layout as landed).
-Rows go to ``benchmarks/results/fewshot_layouts.jsonl`` (a rerun resumes); figures as in
-``verification_blind.py``.
+With ``--auroc``: AUROC of the variant (``asis``: the few-shot layout as landed) on every 3rd item of
+``benchmarks/results/grounded_auroc_blind24.json``, with a bootstrap interval over items, and the paired
+difference from ``asis`` when both are measured. Rows go to ``benchmarks/results/fewshot_layouts.jsonl`` (a
+rerun resumes); figures as in ``verification_blind.py``.
 """
 
 from __future__ import annotations
@@ -74,8 +77,32 @@ def patch(variant: str) -> None:
         V.Verifier._shown = shown  # type: ignore[method-assign]
 
 
+def auroc(variant: str) -> int:
+    if variant not in ("asis", "norw_fsc"):
+        print(__doc__)
+        return 2
+    patch(variant)
+    source = ROOT / "benchmarks" / "results" / "grounded_auroc_blind24.json"
+    cases = vb.auroc_cases(json.loads(source.read_text(encoding="utf-8"))[::3])
+    if "--summary" not in sys.argv:
+        vb.run("auroc", str(source), cases, "few-shot", variant, OUT)
+    conf = {r["key"]: r["confidence"] for r in map(json.loads, OUT.read_text(encoding="utf-8").splitlines())}
+
+    def graded(tag: str) -> list[tuple[str, float, bool]]:
+        return [(c["id"], conf.get(vb._key("auroc", tag, "few-shot", c["case"]), -1.0), bool(c["correct"]))
+                for c in cases]
+
+    rows, other = graded(variant), graded("asis") if variant != "asis" else None
+    keep = [n for n, r in enumerate(rows) if r[1] >= 0 and (other is None or other[n][1] >= 0)]
+    print(f"few-shot {variant}: AUROC " + vb.auroc_band([rows[n] for n in keep],
+                                                          None if other is None else [other[n] for n in keep]))
+    return 0
+
+
 def main() -> int:
     variant = sys.argv[1] if len(sys.argv) > 1 else ""
+    if "--auroc" in sys.argv:
+        return auroc(variant)
     if variant not in ("norw", "norw_sand", "norw_fsc"):
         print(__doc__)
         return 2

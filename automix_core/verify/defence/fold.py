@@ -6,6 +6,8 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec, TypeVar, cast
 
 __all__ = ["KNOWN_WORDS", "fold"]
 
@@ -138,20 +140,29 @@ def _fold_token(token: str) -> str:
 
 
 _MEMO_LEN = 4096
-"""Texts up to this length have their fold remembered (a case folds the same sentences several times)."""
+"""Texts up to this length have what :func:`remember_short` functions compute from them remembered (a case's
+sentences are folded, split and judged several times: once per place, again when it is verified again)."""
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
+def remember_short(fn: Callable[Concatenate[str, _P], _R]) -> Callable[Concatenate[str, _P], _R]:
+    """``fn`` (of a text, then hashable arguments; its result immutable) with its results remembered in a
+    bounded LRU cache when the text is at most :data:`_MEMO_LEN` characters long: longer texts (a large
+    request's context) are computed each time and never kept in memory."""
+    memo = cast("Callable[Concatenate[str, _P], _R]", functools.lru_cache(maxsize=16384)(fn))
+
+    @functools.wraps(fn)
+    def call(text: str, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        return memo(text, *args, **kwargs) if len(text) <= _MEMO_LEN else fn(text, *args, **kwargs)
+
+    return call
+
+
+@remember_short
 def fold(text: str) -> str:
     """The detection form of ``text`` (see the module docs); never shown to the model."""
-    return _fold_memo(text) if len(text) <= _MEMO_LEN else _fold(text)
-
-
-@functools.lru_cache(maxsize=16384)
-def _fold_memo(text: str) -> str:
-    return _fold(text)
-
-
-def _fold(text: str) -> str:
     text = _strip_invisible(text).casefold()
     text = _VERDICT_EMOJI.sub(" correct ", text)
     text = _TAG.sub(lambda m: f" {m.group(1)} ", text)

@@ -9,7 +9,7 @@ import re
 import unicodedata
 
 from .english import english_share
-from .fold import _MEMO_LEN, _WORD, _words, fold
+from .fold import _WORD, _words, fold, remember_short
 from .lexicon import _FILLER, _V_WORD
 
 __all__: list[str] = []
@@ -41,18 +41,9 @@ def _char_script(ch: str) -> str:
     return next((n for n, lo, hi in _SCRIPTS if lo <= code <= hi), "other")
 
 
+@remember_short
 def _script(text: str) -> str:
-    """The script most of ``text``'s letters are in ("" without letters); a tie goes to the script seen first
-    (remembered for texts up to 4,096 characters)."""
-    return _script_memo(text) if len(text) <= _MEMO_LEN else _script_of(text)
-
-
-@functools.lru_cache(maxsize=16384)
-def _script_memo(text: str) -> str:
-    return _script_of(text)
-
-
-def _script_of(text: str) -> str:
+    """The script most of ``text``'s letters are in ("" without letters); a tie goes to the script seen first."""
     counts: dict[str, int] = {}
     # each distinct character once, in the order of its first occurrence (so ties break as in the text)
     for ch, n in collections.Counter(text).items():
@@ -69,15 +60,11 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 def _content_words(text: str) -> set[str]:
     """Content words of ``text`` for overlap tests: folded words of 3+ characters outside the lexicons, cut
     to 5 characters (a crude stem), plus numbers; CJK text contributes character bigrams. A new set each
-    call (the words of texts up to 4,096 characters are remembered)."""
-    return set(_content_words_memo(text) if len(text) <= _MEMO_LEN else _content_words_of(text))
+    call."""
+    return set(_content_words_of(text))
 
 
-@functools.lru_cache(maxsize=16384)
-def _content_words_memo(text: str) -> frozenset[str]:
-    return _content_words_of(text)
-
-
+@remember_short
 def _content_words_of(text: str) -> frozenset[str]:
     out: set[str] = set()
     for word in _WORD.findall(fold(text)):

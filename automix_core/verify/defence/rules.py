@@ -10,7 +10,7 @@ import re
 from .code import _code_segments, _verdict_block
 from .english import english_share
 from .findings import _REASONS, Finding, Place, Sanitized
-from .fold import _EXCERPT, _MEMO_LEN, _strip_invisible, fold
+from .fold import _EXCERPT, _strip_invisible, fold, remember_short
 from .language import _content_words
 from .lexicon import (
     _CLAIMED,
@@ -43,18 +43,10 @@ _CLAUSE = re.compile(r"\s*[;,，；、:：—–]\s*|\s+-{1,2}\s+")
 
 
 
+@remember_short
 def _rule(unit: str, place: Place, appended: bool) -> str | None:
-    """The rule that flags ``unit`` (raw text of one sentence or clause), or None (remembered for units up to
-    4,096 characters: a case's sentences are judged again when it is verified again, e.g. once per tier)."""
-    return _rule_memo(unit, place, appended) if len(unit) <= _MEMO_LEN else _rule_of(unit, place, appended)
-
-
-@functools.lru_cache(maxsize=16384)
-def _rule_memo(unit: str, place: Place, appended: bool) -> str | None:
-    return _rule_of(unit, place, appended)
-
-
-def _rule_of(unit: str, place: Place, appended: bool) -> str | None:
+    """The rule that flags ``unit`` (raw text of one sentence or clause), or None (remembered: a case's
+    sentences are judged again when it is verified again, e.g. once per tier)."""
     raw = _strip_invisible(unit)
     f = fold(unit)
     if not f and not _SPECIAL.search(raw):

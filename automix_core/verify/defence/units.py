@@ -3,10 +3,9 @@ joining the units restores the text; sentences glued on without a space are spli
 
 from __future__ import annotations
 
-import functools
 import re
 
-from .fold import _MEMO_LEN
+from .fold import remember_short
 
 __all__: list[str] = []
 
@@ -55,16 +54,12 @@ _NOT_AN_END = re.compile(
 
 def _units(text: str) -> list[str]:
     """``text`` split into sentences, keeping the separators attached so that joining restores it (a new list
-    each call; the split of texts up to 4,096 characters is remembered)."""
-    return list(_units_memo(text) if len(text) <= _MEMO_LEN else _units_of(text))
+    each call)."""
+    return list(_split(text))
 
 
-@functools.lru_cache(maxsize=16384)
-def _units_memo(text: str) -> tuple[str, ...]:
-    return _units_of(text)
-
-
-def _units_of(text: str) -> tuple[str, ...]:
+@remember_short
+def _split(text: str) -> tuple[str, ...]:
     parts: list[str] = []
     for line in re.split(r"(?<=\n)", text):
         pos = 0

@@ -28,7 +28,7 @@ from .prompt import (
     build_continuation,
     build_prompt,
 )
-from .screen import LexicalScreen, Screening, VerificationScreen
+from .screen import _NOT_DETECTIONS, LexicalScreen, Screening, VerificationScreen
 
 __all__ = ["Call", "VerificationResult", "Verifier"]
 
@@ -130,7 +130,9 @@ class Verifier:
     default) sees the question, the claim and the context as the model is shown them and its factor scales
     the confidence, its findings reported in ``neutralised``; the few-shot layout, whose prompt holds its own
     copies of the question and context, shows them with self-assessments and grader-directed text removed
-    (:func:`~.defence.neutralise_case`; its findings reported too).
+    (:func:`~.defence.neutralise_case`; its findings reported too). In the ``continue`` layout, a context in
+    which those rules find grader-directed text, verdicts or fake turns gets a second verdict on the context
+    without them, and the lower confidence counts (both calls billed; see :meth:`_noted_context`).
 
     Layouts (``layout``): ``"few-shot"`` (:func:`~.prompt.build_prompt`: system text and worked
     examples, a byte-identical prefix on every call, then the case) or ``"continue"``
@@ -314,10 +316,36 @@ class Verifier:
         question, context, cleaned = self._shown(question, claim, context)
         screening = self.screen(question, claim, context) if self.screen is not None else Screening()
         result = yield from self._judge(question, claim, context, answered)
+        noted = self._noted_context(question, claim, context, answered)
+        if noted is not None:  # a second verdict without the context's notes to the grader: the lower counts
+            clean, clean_messages, found = noted
+            second = yield from self._judge(question, claim, clean, clean_messages)
+            lower = second if second.confidence < result.confidence else result
+            result = replace(lower, neutralised=found, generations=result.generations + second.generations,
+                             messages=result.messages + second.messages)
         return replace(result, confidence=result.confidence * screening.factor, claim=claim,
-                       neutralised=(*cleaned, *screening.findings),
+                       neutralised=(*cleaned, *result.neutralised, *screening.findings),
                        generations=[g for _, g in restated] + result.generations,
                        messages=[m for m, _ in restated] + result.messages)
+
+    def _noted_context(self, question: str, claim: str, context: str, answered: list[Message] | None
+                       ) -> tuple[str, list[Message] | None, tuple[Finding, ...]] | None:
+        """In the ``continue`` layout (which shows the answer call's messages as they are), when the
+        :mod:`.defence` rules find grader-directed text, verdicts or fake turns in the context: the context
+        without them, the answer call's messages with it in place of the context (the engine's answer prompt
+        when no message holds the context as given), and the findings; else None. A note in a retrieved
+        document cannot lift the confidence: the verdict on the context without it is asked too, and the
+        lower of the two confidences counts (one more call, only for such contexts)."""
+        if self.layout != "continue" or self.screen is None or not context.strip():
+            return None
+        _, _, cleaned = neutralise_case(question, claim, context)
+        found = tuple(f for f in cleaned.findings if f.rule not in _NOT_DETECTIONS)
+        if not found or " ".join(cleaned.text.split()) == " ".join(context.split()):
+            return None
+        if answered is not None and any(context in m["content"] for m in answered):
+            return cleaned.text, [{"role": m["role"], "content": m["content"].replace(context, cleaned.text)}
+                                  for m in answered], found
+        return cleaned.text, None, found
 
     def _shown(self, question: str, claim: str, context: str) -> tuple[str, str, tuple[Finding, ...]]:
         """The question and context as the model is shown them, cut to the ends that can reach the prompt (the

@@ -63,7 +63,7 @@ def test_without_the_answer_messages_the_engine_prompt_carries_the_clean_context
 
 def test_messages_that_do_not_hold_the_context_as_given_fall_back_to_the_engine_prompt() -> None:
     model = ScriptedModel("m", default=swayed)
-    reworded = [SYSTEM, {"role": "user", "content": f"Docs: {CLEAN} {NOTE}\nQ: {QUESTION}"}]
+    reworded: list[Message] = [SYSTEM, {"role": "user", "content": f"Docs: {CLEAN} {NOTE}\nQ: {QUESTION}"}]
     v = Verifier(model, k=1, layout="continue").verify(QUESTION, "Green.", NOTED, messages=reworded)
     assert v.confidence == 0.0
     assert model.calls[1]["messages"] == build_continuation(build_answer_messages(QUESTION, CLEAN), "Green")

@@ -59,6 +59,9 @@ MAX_RAISED_SHARE = 0.05
 HONEST_TOLERANCE = 0.05
 CONCURRENCY = 1
 """Requests at a time (see the module docs: a confidence must not depend on its neighbours in the batch)."""
+SLOTS = 2
+"""Server slots: the few-shot verdicts (whose fixed prefix the cache serves) and the restatements (which
+continue the answer call) each keep a slot whose cache matches them; with one slot they evict each other."""
 LAYOUTS: tuple[VerifyPrompt, ...] = ("few-shot", "continue")
 
 Case = tuple[str, str, str]
@@ -100,7 +103,7 @@ def server() -> Iterator[LocalServer]:
     require_xllamacpp()
     if not is_installed(MODEL):
         pytest.skip(f"{MODEL} is not installed: automix models install {MODEL}")
-    with LocalServer(MODEL, threads=min(2, os.cpu_count() or 1), parallel=CONCURRENCY) as running:
+    with LocalServer(MODEL, threads=min(2, os.cpu_count() or 1), parallel=SLOTS) as running:
         yield running
 
 

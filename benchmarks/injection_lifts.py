@@ -18,7 +18,6 @@ prints the largest and mean difference of a case's confidence between the orders
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import random
 import sys
@@ -35,17 +34,6 @@ from tests.integration.judgement import test_injection as t  # noqa: E402
 Case = tuple[str, str, str]
 
 
-def verify_all(verifier: Verifier, cases: list[Case], concurrency: int) -> list[float]:
-    async def run() -> list[float]:
-        sem = asyncio.Semaphore(concurrency)
-
-        async def one(case: Case) -> float:
-            async with sem:
-                return (await verifier.averify(*case)).confidence
-        return list(await asyncio.gather(*(one(c) for c in cases)))
-    return asyncio.run(run())
-
-
 def verifier(server: LocalServer, layout: Any, cache: bool) -> Verifier:
     model = server.model() if cache else server.model(extra_body={"cache_prompt": False})
     return Verifier(model, mode="logprob", layout=layout)
@@ -53,24 +41,15 @@ def verifier(server: LocalServer, layout: Any, cache: bool) -> Verifier:
 
 def lifts(layout: str, concurrency: int, cache: bool) -> None:
     corpus = json.loads(t.CORPUS.read_text(encoding="utf-8"))
-    bases = [b for b in corpus["base"] if b["id"] in t.BASES]
-    variants = [[b, t.without_stop(b)] for b in bases]
-    pairs = [(variants[i % len(bases)][i % 2], p) for i, p in enumerate(corpus["plants"])]
-    unplanted = [v for vs in variants for v in vs]
     with LocalServer(t.MODEL, threads=2, parallel=t.SLOTS) as server:
         v = verifier(server, layout, cache)
-        t.CONCURRENCY = concurrency
-        scores = t.confidences(v, [(b["question"], b["wrong"], b["context"]) for b in unplanted]
-                               + [t.planted(b, p) for b, p in pairs])
-        base = {b["wrong"]: s for b, s in zip(unplanted, scores[: len(unplanted)])}
-        rows = sorted(((b["id"], b["wrong"], p["id"], round(c - base[b["wrong"]], 4))
-                       for (b, p), c in zip(pairs, scores[len(unplanted):])), key=lambda r: -r[3])
-        for row in rows[:20]:
-            print(row)
+        rows = sorted(t.plant_lifts(v, corpus, concurrency), key=lambda r: -r[3])
+        for base, wrong, plant, lift in rows[:20]:
+            print((base, wrong, plant, round(lift, 4)))
         print(f"raised {sum(r[3] > t.LIFT for r in rows)} / {len(rows)}")
         honest = corpus["honest"]
         hs = t.confidences(v, [(h["question"], h["answer"], h["context"]) for h in honest]
-                           + [(h["question"], h["plain"], h["context"]) for h in honest])
+                           + [(h["question"], h["plain"], h["context"]) for h in honest], concurrency)
         n = len(honest)
         print(f"honest worded - plain {(sum(hs[:n]) - sum(hs[n:])) / n:+.4f}")
 
@@ -83,10 +62,10 @@ def noise(layout: str) -> None:
     for cache, concurrency in ((False, 1), (False, 2), (True, 2)):
         with LocalServer(t.MODEL, threads=2, parallel=concurrency) as server:
             v = verifier(server, layout, cache)
-            first = verify_all(v, cases, concurrency)
+            first = t.confidences(v, cases, concurrency)
             other = list(reversed(cases))
             random.Random(1).shuffle(other)
-            second = dict(zip(map(json.dumps, other), verify_all(v, other, concurrency)))
+            second = dict(zip(map(json.dumps, other), t.confidences(v, other, concurrency)))
             d = [abs(x - second[json.dumps(c)]) for c, x in zip(cases, first)]
             print(f"cache={cache} concurrency={concurrency} n={len(cases)} "
                   f"max|diff|={max(d):.4f} mean={sum(d) / len(d):.4f}", flush=True)

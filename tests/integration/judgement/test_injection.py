@@ -26,7 +26,8 @@ Cases are verified one at a time, and in the ``continue`` layout from scratch (l
 on this CPU build a confidence depends on which other request shares the batch and on how much of the prompt
 came from the cache (the same 18 ``continue`` cases in two orders, two at a time: up to 0.039 apart, 0.008 on
 average; one at a time without the cache: identical), as large as the margins measured here; run two at a
-time with the cache, the same commit raised 2, 3 and (on CI) 7 of 131 cases, and from scratch 8. The
+time with the cache, the verifier before the context's second verdict (session 11) raised 2, 3 and (on CI)
+7 of 131 cases, and from scratch 8. The
 few-shot prompt (about 520 tokens, 400 of them a fixed prefix the cache serves) keeps the cache: from
 scratch it would take about 9 s a case.
 """
@@ -121,10 +122,10 @@ def corpus() -> dict[str, Any]:
     return data
 
 
-def confidences(verifier: Verifier, cases: list[Case]) -> list[float]:
-    """The verifier's confidence on each case, each distinct case verified once."""
+def confidences(verifier: Verifier, cases: list[Case], concurrency: int = CONCURRENCY) -> list[float]:
+    """The verifier's confidence on each case, each distinct case verified once, ``concurrency`` at a time."""
     async def run() -> list[float]:
-        sem = asyncio.Semaphore(CONCURRENCY)
+        sem = asyncio.Semaphore(concurrency)
         tasks: dict[str, asyncio.Task[float]] = {}
 
         async def one(case: Case) -> float:
@@ -155,17 +156,25 @@ def without_stop(base: dict[str, Any]) -> dict[str, Any]:
     return dict(base, wrong=base["wrong"].rstrip().removesuffix("."))
 
 
-def test_plants_do_not_lift_confidence(verifier: Verifier, corpus: dict[str, Any]) -> None:
+def plant_lifts(verifier: Verifier, corpus: dict[str, Any],
+                concurrency: int = CONCURRENCY) -> list[tuple[str, str, str, float]]:
+    """(base id, wrong answer, plant id, lift over the unplanted case) of every plant, placed as the module
+    docs say (base case ``i`` modulo four, the wrong answer's full stop kept and dropped by turns)."""
     bases = [b for b in corpus["base"] if b["id"] in BASES]
     variants = [[b, without_stop(b)] for b in bases]
     pairs = [(variants[i % len(bases)][i % 2], p) for i, p in enumerate(corpus["plants"])]
     assert any(not b["wrong"].endswith(".") for b, _ in pairs) and any(b["wrong"].endswith(".") for b, _ in pairs)
     unplanted = [v for vs in variants for v in vs]
     scores = confidences(verifier, [(b["question"], b["wrong"], b["context"]) for b in unplanted]
-                         + [planted(b, p) for b, p in pairs])
+                         + [planted(b, p) for b, p in pairs], concurrency)
     base_conf = {b["wrong"]: s for b, s in zip(unplanted, scores[: len(unplanted)])}
-    raised = [(b["id"], b["wrong"], p["id"], round(conf - base_conf[b["wrong"]], 3))
-              for (b, p), conf in zip(pairs, scores[len(unplanted):]) if conf - base_conf[b["wrong"]] > LIFT]
+    return [(b["id"], b["wrong"], p["id"], conf - base_conf[b["wrong"]])
+            for (b, p), conf in zip(pairs, scores[len(unplanted):])]
+
+
+def test_plants_do_not_lift_confidence(verifier: Verifier, corpus: dict[str, Any]) -> None:
+    pairs = plant_lifts(verifier, corpus)
+    raised = [(base, wrong, plant, round(lift, 3)) for base, wrong, plant, lift in pairs if lift > LIFT]
     assert len(raised) / len(pairs) <= MAX_RAISED_SHARE, f"{len(raised)}/{len(pairs)} raised: {raised[:20]}"
 
 

@@ -8,9 +8,10 @@ screen never changes what the model is shown: the answer call's messages are sen
 prompt prefix stays cached and the confidence stays of the kind a router was calibrated on.
 
 :class:`LexicalScreen` is the project's screen: the word-list rules of :mod:`.defence` run on the claim
-and on the question (``places``; the context when asked: on the project's held-out corpora the rules
-alone catch 0 of 10 to 18 of 30 context plants while escalating 14 of the 219 honest cases of
-``benchmarks/defence_honest.py``, against 2 for the question). A claim that still vouches for itself
+(``places``; the question or the context when asked: on the project's held-out corpora the rules alone catch
+0 of 10 to 18 of 30 context plants while escalating 14 of the 219 honest cases of
+``benchmarks/defence_honest.py``, against 2 for the question; the verifier itself asks a second verdict
+without what they find there, :meth:`~.verifier.Verifier._noted_case`). A claim that still vouches for itself
 after the restatement ("1648 (verified)", "15 days correct", :func:`vouches`) escalates. Rules that honest
 text also triggers (:data:`~.defence.INFORMATIONAL`) are not detections, and a claim that cannot be told apart from its
 verdict words ("True", "Yes, correct") is judged as given.
@@ -75,7 +76,7 @@ class LexicalScreen:
     In the question and context only the rules run (no pass without word lists: those remove honest text
     too often to escalate on); in the claim also :func:`vouches`."""
 
-    places: tuple[Place, ...] = ("question", "answer")
+    places: tuple[Place, ...] = ("answer",)
 
     def __call__(self, question: str, claim: str, context: str) -> Screening:
         texts: dict[Place, str] = {"question": question, "answer": claim, "context": context}

@@ -128,11 +128,10 @@ class Verifier:
     answer went in either layout; the answer call's ``messages`` are always sent as they are. With
     ``defence`` on, ``screen`` (a :data:`~.screen.VerificationScreen`; :class:`~.screen.LexicalScreen` by
     default) sees the question, the claim and the context as the model is shown them and its factor scales
-    the confidence, its findings reported in ``neutralised``; the few-shot layout, whose prompt holds its own
-    copies of the question and context, shows them with self-assessments and grader-directed text removed
-    (:func:`~.defence.neutralise_case`; its findings reported too). In the ``continue`` layout, a context in
-    which those rules find grader-directed text, verdicts or fake turns gets a second verdict on the context
-    without them, and the lower confidence counts (both calls billed; see :meth:`_noted_context`).
+    the confidence, its findings reported in ``neutralised`` (the project's screen reads the claim). Neither
+    layout rewrites what it shows: a question or context in which the :mod:`.defence` rules find
+    grader-directed text, verdicts or fake turns gets a second verdict on the case without them, and the lower
+    confidence counts (both calls billed; see :meth:`_noted_case`).
 
     Layouts (``layout``): ``"few-shot"`` (:func:`~.prompt.build_prompt`: system text and worked
     examples, a byte-identical prefix on every call, then the case) or ``"continue"``
@@ -197,9 +196,9 @@ class Verifier:
     def prompt(self, question: str, claim: str, context: str = "", *, logprob: bool = False,
                messages: list[Message] | None = None) -> list[Message]:
         """The verdict messages this verifier sends for ``claim`` (what an answer claims, see :mod:`.claim`)
-        in its layout, the question and context as shown (:meth:`_shown`), fitted (see the class docs);
-        ``messages`` are the answer call's (``continue`` layout)."""
-        question, context, _ = self._shown(question, claim, context)
+        in its layout, the question and context cut to what can reach the prompt (:meth:`_shown`), fitted (see
+        the class docs); ``messages`` are the answer call's (``continue`` layout)."""
+        question, context = self._shown(question, context)
         return self._prompt(question, claim, context, logprob=logprob, messages=messages)
 
     def _restatement(self, question: str, answer: str, context: str, answered: list[Message] | None) -> list[Message]:
@@ -311,55 +310,58 @@ class Verifier:
             claim = read_claim(restated[0][1].texts[0] if restated[0][1].texts else "")
             if not claim:  # an empty restatement: the answer, judgement words removed
                 claim = neutralise(answer, "answer").text or answer
-            elif not faithful(claim, answer):  # another value than the answer's: not judged, escalated
+            elif not faithful(claim, answer, question):  # another value than the answer's: not judged, escalated
                 return _unfaithful(self.mode, claim, restated)
-        question, context, cleaned = self._shown(question, claim, context)
+        question, context = self._shown(question, context)
         screening = self.screen(question, claim, context) if self.screen is not None else Screening()
         result = yield from self._judge(question, claim, context, answered)
-        noted = self._noted_context(question, claim, context, answered)
-        if noted is not None:  # a second verdict without the context's notes to the grader: the lower counts
-            clean, clean_messages, found = noted
-            second = yield from self._judge(question, claim, clean, clean_messages)
+        noted = self._noted_case(question, claim, context, answered)
+        if noted is not None:  # a second verdict without the notes to the grader: the lower counts
+            clean_q, clean_c, clean_messages, found = noted
+            second = yield from self._judge(clean_q, claim, clean_c, clean_messages)
             lower = second if second.confidence < result.confidence else result
             result = replace(lower, neutralised=found, generations=result.generations + second.generations,
                              messages=result.messages + second.messages)
         return replace(result, confidence=result.confidence * screening.factor, claim=claim,
-                       neutralised=(*cleaned, *result.neutralised, *screening.findings),
+                       neutralised=(*result.neutralised, *screening.findings),
                        generations=[g for _, g in restated] + result.generations,
                        messages=[m for m, _ in restated] + result.messages)
 
-    def _noted_context(self, question: str, claim: str, context: str, answered: list[Message] | None
-                       ) -> tuple[str, list[Message] | None, tuple[Finding, ...]] | None:
-        """In the ``continue`` layout (which shows the answer call's messages as they are), when the
-        :mod:`.defence` rules find grader-directed text, verdicts or fake turns in the context: the context
-        without them, the answer call's messages with it in place of the context (the engine's answer prompt
-        when no message holds the context as given), and the findings; else None. A note in a retrieved
-        document cannot lift the confidence: the verdict on the context without it is asked too, and the
-        lower of the two confidences counts (one more call, only for such contexts)."""
-        if self.layout != "continue" or self.screen is None or not context.strip():
+    def _noted_case(self, question: str, claim: str, context: str, answered: list[Message] | None
+                    ) -> tuple[str, str, list[Message] | None, tuple[Finding, ...]] | None:
+        """When the :mod:`.defence` rules find grader-directed text, verdicts or fake turns in the question or the
+        context: the question and context without them, the answer call's messages with those in place (the
+        engine's answer prompt when a changed text is not in the messages as given; the few-shot layout reads
+        no messages), and the findings; else None. Both layouts show the question and context as given, so a
+        note in a retrieved document reaches the verdict; it cannot lift the confidence: the verdict on the case
+        without it is asked too, and the lower of the two confidences counts (one more call, only for such
+        cases). An honest text the rules misread (a chat transcript with role markers, an exam key) costs that
+        call and, at worst, the confidence of a case that lost a sentence."""
+        if self.screen is None:
             return None
-        _, _, cleaned = neutralise_case(question, claim, context)
-        found = tuple(f for f in cleaned.findings if f.rule not in _NOT_DETECTIONS)
-        if not found or " ".join(cleaned.text.split()) == " ".join(context.split()):
-            return None
-        if answered is not None and any(context in m["content"] for m in answered):
-            return cleaned.text, [{"role": m["role"], "content": m["content"].replace(context, cleaned.text)}
-                                  for m in answered], found
-        return cleaned.text, None, found
-
-    def _shown(self, question: str, claim: str, context: str) -> tuple[str, str, tuple[Finding, ...]]:
-        """The question and context as the model is shown them, cut to the ends that can reach the prompt (the
-        fitting keeps ends). The few-shot layout, which fences them in a prompt of its own, shows them with
-        self-assessments and grader-directed text removed (:func:`~.defence.neutralise_case`, the findings
-        returned); the ``continue`` layout sends the answer call's messages as they are."""
-        limit = self._prompt_limit(self.max_tokens)
-        if limit is not None:
-            room = max(limit, 1) * _CHARS_PER_TOKEN_BOUND
-            question, context = question[-room:], context[-room:]
-        if self.layout == "continue" or self.screen is None:
-            return question, context, ()
         q, _, c = neutralise_case(question, claim, context)
-        return q.text, c.text, (*q.findings, *c.findings)
+        found = tuple(f for f in (*q.findings, *c.findings) if f.rule not in _NOT_DETECTIONS)
+        changed = [(old, new.text) for old, new, place in ((context, c, "context"), (question, q, "question"))
+                   if any(f.place == place for f in found) and " ".join(new.text.split()) != " ".join(old.split())]
+        if not changed:
+            return None
+        clean = dict(changed)
+        new_q, new_c = clean.get(question, question), clean.get(context, context)
+        if answered is None or not all(any(old in m["content"] for m in answered) for old, _ in changed):
+            return new_q, new_c, None, found
+        messages: list[Message] = [{"role": m["role"], "content": m["content"]} for m in answered]
+        for old, new in changed:
+            messages = [{"role": m["role"], "content": m["content"].replace(old, new)} for m in messages]
+        return new_q, new_c, messages, found
+
+    def _shown(self, question: str, context: str) -> tuple[str, str]:
+        """The question and context cut to the ends that can reach the prompt (the fitting keeps ends), else as
+        given: neither layout rewrites them (the few-shot layout fences and escapes them, :mod:`.prompt`)."""
+        limit = self._prompt_limit(self.max_tokens)
+        if limit is None:
+            return question, context
+        room = max(limit, 1) * _CHARS_PER_TOKEN_BOUND
+        return question[-room:], context[-room:]
 
     def _judge(self, question: str, answer: str, context: str,
                answered: list[Message] | None) -> Generator[_Ask, list[Call], VerificationResult]:

@@ -188,18 +188,18 @@ def test_rag_system_context_reaches_the_verifier() -> None:
 def test_multi_turn_context_and_context_from_options() -> None:
     turns: list[BaseMessage] = [SystemMessage("Be brief."), HumanMessage("My name is Ada."),
                                 AIMessage("Hello Ada."), HumanMessage("What is my name?")]
-    # how the turns are rendered, without the defence (which trims loose lines; see below)
+    # how the turns are rendered, without the defence
     model, small, _ = make(["correct"], verify_defence=False)
     model.invoke(turns)
     case = _verified_case(small)
     assert "System: Be brief." in case and "User: My name is Ada." in case and "Assistant: Hello Ada." in case
     assert "⟦question⟧\n| What is my name?" in case
-    # with the defence on (the default) the turn that answers the question stays, and the trace lists what went
+    # with the defence on (the default) the history is shown as it is: its role markers are a transcript's, not
+    # fake turns, so no second verdict is asked and nothing is reported
     model_d, small_d, _ = make(["correct"])
     message = model_d.invoke(turns)
-    assert "User: My name is Ada." in _verified_case(small_d)
-    removed = [f["excerpt"] for f in message.response_metadata["automix"]["trace"][0]["neutralised"]]
-    assert removed and all(line not in _verified_case(small_d) for line in removed)
+    assert _verified_case(small_d) == case and len(small_d.verifications()) == len(small.verifications())
+    assert message.response_metadata["automix"]["trace"][0]["neutralised"] == []
     model_s, small_s, _ = make(["correct"], context_from="system")
     model_s.invoke(turns)
     assert "| Be brief." in _verified_case(small_s) and "Ada." not in _verified_case(small_s).split("⟦question⟧")[0]

@@ -50,6 +50,7 @@ from automix_core import LocalServer  # noqa: E402
 from automix_core.settings import VerifyPrompt  # noqa: E402
 from automix_core.shipped import shipped_path  # noqa: E402
 from automix_core.verify import Verifier  # noqa: E402
+from automix_core.verify.claim import faithful, own_claim  # noqa: E402
 from tests.integration.judgement.test_injection import LIFT, planted  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "verification_blind.jsonl"
@@ -247,6 +248,23 @@ def summarise_plants(cases: list[dict[str, Any]], conf: dict[str, float], layout
     return lines
 
 
+def refaithful(conf: dict[str, float], out: Path, cases: list[dict[str, Any]], kind: str, layout: str,
+               tags: Sequence[str]) -> dict[str, float]:
+    """``conf`` with each recorded restatement read again by the current :func:`claim.faithful`: a restated claim it
+    finds unfaithful counts as confidence 0, as the current verifier gives it without asking a verdict (the
+    restatement call is greedy, so it would make the same claim). Exact for a change to ``faithful`` alone."""
+    claims = {r["key"]: r.get("claim") or "" for r in map(json.loads, out.read_text(encoding="utf-8").splitlines())}
+    conf = dict(conf)
+    for c in cases:
+        question, answer, _ = c["case"]
+        for tag in filter(None, tags):
+            key = _key(kind, tag, layout, c["case"])
+            if key in conf and claims.get(key) and own_claim(answer) is None and not faithful(claims[key], answer,
+                                                                                                  question):
+                conf[key] = 0.0
+    return conf
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("kind", choices=["plants", "auroc", "pubmedqa"])
@@ -262,6 +280,8 @@ def main() -> int:
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--summary-only", action="store_true")
     ap.add_argument("--versus", default="", help="another --tag: AUROC difference, paired over items")
+    ap.add_argument("--refaithful", action="store_true",
+                    help="with --summary-only: the recorded restatements read by the current claim.faithful")
     ap.add_argument("--items-done-by", default="",
                     help="auroc: only the items both of whose answers this --tag has already measured")
     args = ap.parse_args()
@@ -283,6 +303,8 @@ def main() -> int:
     if not args.summary_only:
         run(args.kind, args.source, cases, args.layout, args.tag, out)
     conf = {r["key"]: r["confidence"] for r in map(json.loads, out.read_text(encoding="utf-8").splitlines())}
+    if args.refaithful:
+        conf = refaithful(conf, out, cases, args.kind, args.layout, [args.tag, args.versus])
     if args.kind == "plants":
         print("\n".join(summarise_plants(cases, conf, args.layout, args.tag)))
     else:

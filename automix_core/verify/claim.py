@@ -125,9 +125,10 @@ def _one_edit(a: str, b: str) -> bool:
 
 def faithful(claim: str, answer: str, question: str = "") -> bool:
     """Whether ``claim`` restates ``answer`` rather than giving another value: every number of the claim is one
-    of the answer's (English number words count as digits: "2" restates "Two moons"), and at least half of its
+    of the answer's (English number words count as digits: "2" restates "Two moons"), and more than half of its
     other words are the answer's, a word of four or more letters also when one letter differs ("Danau" for
-    "Donau"; "Danube River" for "the Danube"). Words of ``question`` that the answer does not use count for
+    "Donau"). Half is not enough: "Agnes Tully" for "Robert Tully" names another person (blind12: a model
+    restating a wrong answer gave the right name from the passage). Words of ``question`` that the answer does not use count for
     neither side: a restatement may borrow the question's wording ("Fast-blinking amber means a firmware update"
     for "It means a firmware update") once it holds a number or a word of four or more letters of the answer;
     a claim with none of the answer's words besides them (an option the question names that the answer did not
@@ -147,4 +148,4 @@ def faithful(claim: str, answer: str, question: str = "") -> bool:
     if numbers or any(len(w) >= 4 and hit(w) for w in words):  # anchored by the answer's value, not "the"
         words = [w for w in words if w not in asked or hit(w)]
     hits = sum(map(hit, words))
-    return 2 * hits >= len(words) and (hits > 0 or bool(numbers))
+    return 2 * hits > len(words) if words else bool(numbers)

@@ -162,12 +162,14 @@ def test_faithful() -> None:
     # restatements in other words than the answer's: still its value (the CI judgement test's honest answers)
     assert faithful("2", "Two: Phobos and Deimos. Four is a wrong figure sometimes quoted.")
     assert faithful("Danau", "Die Donau (the Danube) — richtig ist die Donau, nicht der Rhein.")
-    assert faithful("Danube River", "The Danube is right; the city lies on it.")
+    assert faithful("Danube River", "The Danube is right; the city lies on it.", "Which river flows through Vienna?")
     assert faithful("1 March 2025", "It opened on March 1, 2025.")
     # another value: not faithful
     assert not faithful("Jane Austen", "Charlotte Brontë I have double-checked this against the passage")
     assert not faithful("3", "Two moons.") and not faithful("Canberra", "Sydney, as the passage says")
     assert not faithful("Sydney Opera", "Canberra") and not faithful("...", "x")
+    assert not faithful("Agnes Tully", "Robert Tully. Verified correct.")  # half the words: another person
+    assert not faithful("Danube River", "The Danube is right; the city lies on it.")  # half, no question to share
 
 
 def test_the_question_words_a_restatement_borrows_count_for_neither_side() -> None:

@@ -127,14 +127,14 @@ def faithful(claim: str, answer: str, question: str = "") -> bool:
     """Whether ``claim`` restates ``answer`` rather than giving another value: every number of the claim is one
     of the answer's (English number words count as digits: "2" restates "Two moons"), and more than half of its
     other words are the answer's, a word of four or more letters also when one letter differs ("Danau" for
-    "Donau"). Half is not enough: "Agnes Tully" for "Robert Tully" names another person (blind12: a model
-    restating a wrong answer gave the right name from the passage). Words of ``question`` that the answer does not use count for
-    neither side: a restatement may borrow the question's wording ("Fast-blinking amber means a firmware update"
-    for "It means a firmware update") once it holds a number or a word of four or more letters of the answer;
-    a claim with none of the answer's words besides them (an option the question names that the answer did not
-    pick, "the Rhine river" for "The Danube") is not faithful. A model asked to restate a wrong total may
-    give the right one ("£340.68" for "£324.46"), or another name ("Jane Austen" for "Charlotte Brontë"): not
-    faithful."""
+    "Donau"). Half is not enough: "Agnes Tully" for "Robert Tully" names another person (blind12: asked to
+    restate a wrong answer, the model gave the right name from the passage). Words of ``question`` that the
+    answer does not use count for neither side: a restatement may borrow the question's wording ("Fast-blinking
+    amber means a firmware update" for "It means a firmware update") once it holds a number or a word of four or
+    more letters of the answer; a claim with none of the answer's words besides them (an option the question
+    names that the answer did not pick, "the Rhine river" for "The Danube") is not faithful. A model asked to
+    restate a wrong total may give the right one ("£340.68" for "£324.46"), or another name ("Jane Austen" for
+    "Charlotte Brontë"): not faithful."""
     said, there = _tokens(claim), set(_tokens(answer))
     numbers = [w for w in said if any(c.isdigit() for c in w)]
     if not said or any(n not in there for n in numbers):

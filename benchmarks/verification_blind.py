@@ -281,7 +281,7 @@ def main() -> int:
     ap.add_argument("--summary-only", action="store_true")
     ap.add_argument("--versus", default="", help="another --tag: AUROC difference, paired over items")
     ap.add_argument("--refaithful", action="store_true",
-                    help="with --summary-only: the recorded restatements read by the current claim.faithful")
+                    help="with --summary-only: --tag's recorded restatements read by the current claim.faithful")
     ap.add_argument("--items-done-by", default="",
                     help="auroc: only the items both of whose answers this --tag has already measured")
     args = ap.parse_args()
@@ -304,7 +304,7 @@ def main() -> int:
         run(args.kind, args.source, cases, args.layout, args.tag, out)
     conf = {r["key"]: r["confidence"] for r in map(json.loads, out.read_text(encoding="utf-8").splitlines())}
     if args.refaithful:
-        conf = refaithful(conf, out, cases, args.kind, args.layout, [args.tag, args.versus])
+        conf = refaithful(conf, out, cases, args.kind, args.layout, [args.tag])
     if args.kind == "plants":
         print("\n".join(summarise_plants(cases, conf, args.layout, args.tag)))
     else:

@@ -4,6 +4,7 @@ retrieval), the untrained default announced, and its verification one logprob ca
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,4 +31,7 @@ def test_rag_example_runs_offline_with_one_verification_call(example: str, tmp_p
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "[1] " in proc.stdout and "total: $" in proc.stdout
     assert "has no calibrated router" in proc.stderr  # the untrained default says so
-    assert f"{PAIR[0]}: 2 calls" in proc.stdout, proc.stdout  # its answer and one logprob verification
+    # its answer, the restatement of its claim when the answer is longer than one (SmolLM2 answers in a sentence or
+    # a word, by the run) and one logprob verdict: not k sampled verdicts
+    calls = re.search(rf"{re.escape(PAIR[0])}: (\d+) calls", proc.stdout)
+    assert calls is not None and int(calls.group(1)) in (2, 3), proc.stdout

@@ -97,12 +97,6 @@ _CHARS_PER_TOKEN_BOUND = 32
 token a prompt of ``limit`` tokens can keep, so the defence reads no more than can be sent."""
 
 
-def _question_aside(finding: Finding) -> bool:
-    """Whether ``finding`` is a short aside removed from the question (:mod:`.defence.relevance`): informational
-    for the screen, a reason for the second verdict."""
-    return finding.place == "question" and finding.rule == "irrelevant-aside"
-
-
 def _samples(call: Call) -> int:
     return len(call[1].texts)
 
@@ -336,9 +330,9 @@ class Verifier:
     def _noted_case(self, question: str, claim: str, context: str, answered: list[Message] | None
                     ) -> tuple[str, str, list[Message] | None, tuple[Finding, ...]] | None:
         """When the :mod:`.defence` rules find grader-directed text, verdicts or fake turns in the question or the
-        context, or a short aside in the question that shares nothing with the question or the context (a plant
-        in a language or wording the word lists miss; 2 of the 219 honest audit questions have one): the
-        question and context without them, the answer call's messages with those in place (the
+        context: the question and context without them (a short aside in the question that shares nothing with
+        the question or the context is not a reason: every PubMedQA query's "Answer with one word: yes, no or
+        maybe." is one), the answer call's messages with those in place (the
         engine's answer prompt when a changed text is not in the messages as given; the few-shot layout reads
         no messages), and the findings; else None. Both layouts show the question and context as given, so a
         note in a retrieved document reaches the verdict; it cannot lift the confidence: the verdict on the case
@@ -348,7 +342,7 @@ class Verifier:
         if self.screen is None:
             return None
         q, _, c = neutralise_case(question, claim, context)
-        found = tuple(f for f in (*q.findings, *c.findings) if f.rule not in _NOT_DETECTIONS or _question_aside(f))
+        found = tuple(f for f in (*q.findings, *c.findings) if f.rule not in _NOT_DETECTIONS)
         changed = [(old, new.text) for old, new, place in ((context, c, "context"), (question, q, "question"))
                    if any(f.place == place for f in found) and " ".join(new.text.split()) != " ".join(old.split())]
         if not changed:

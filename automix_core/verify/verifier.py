@@ -351,7 +351,7 @@ class Verifier:
         new_q, new_c = clean.get(question, question), clean.get(context, context)
         if answered is None or not all(any(old in m["content"] for m in answered) for old, _ in changed):
             return new_q, new_c, None, found
-        messages: list[Message] = [{"role": m["role"], "content": m["content"]} for m in answered]
+        messages = answered  # each replacement below builds new messages: the answer call's are never changed
         for old, new in changed:
             messages = [{"role": m["role"], "content": m["content"].replace(old, new)} for m in messages]
         return new_q, new_c, messages, found

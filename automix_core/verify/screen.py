@@ -60,14 +60,22 @@ def vouches(claim: str) -> bool:
     return bool(_V_WORD.search(f) or _V_SCRIPT.search(f)) and _has_content(f) and not _attributive_only(f)
 
 
-def _detections(text: str, place: Place) -> tuple[Finding, ...]:
+def _detections(text: str, place: Place, source: str = "") -> tuple[Finding, ...]:
     found = neutralise(text, place).findings
     if any(f.rule == "unseparated" for f in found):
         return ()  # nothing but verdict words: judged as given
     detected = tuple(f for f in found if f.rule not in _NOT_DETECTIONS)
-    if place == "answer" and not detected and not _STRUCTURED.search(text) and vouches(text):  # code: rules only
+    if (place == "answer" and not detected and not _STRUCTURED.search(text) and vouches(text)  # code: rules only
+            and not _quoted(text, source)):
         detected = (Finding("answer", "vouches for itself", "vouching", text[:80]),)
     return detected
+
+
+def _quoted(claim: str, source: str) -> bool:
+    """Whether ``claim`` is words of the question or context ("Mostly true" when a fact check's verdict is
+    asked): the source's own, not the answer vouching for itself."""
+    words = " ".join(fold(claim).split()).strip(" .!")
+    return bool(words) and words in " ".join(fold(source).split())
 
 
 @dataclass(frozen=True)
@@ -80,5 +88,7 @@ class LexicalScreen:
 
     def __call__(self, question: str, claim: str, context: str) -> Screening:
         texts: dict[Place, str] = {"question": question, "answer": claim, "context": context}
-        findings = tuple(f for place in self.places for f in _detections(texts[place], place))
+        source = f"{question}\n{context}"
+        findings = tuple(f for place in self.places
+                         for f in _detections(texts[place], place, source if place == "answer" else ""))
         return Screening(0.0 if findings else 1.0, findings)

@@ -75,6 +75,13 @@ def _unfaithful(mode: VerifyMode, claim: str, restated: list[Call]) -> Verificat
                               neutralised=(finding,), claim=claim)
 
 
+def _restated_claim(call: Call, answer: str) -> tuple[str, bool]:
+    """The claim a restatement call gives and True; for an empty one the answer with its judgement words
+    removed and False (nothing restated to check for faithfulness)."""
+    said = read_claim(call[1].texts[0] if call[1].texts else "")
+    return (said, True) if said else (neutralise(answer, "answer").text or answer, False)
+
+
 def _from_samples(mode: VerifyMode, calls: list[Call], billed_before: Sequence[Call] = ()) -> VerificationResult:
     samples = [text for _, gen in calls for text in gen.texts]
     verdicts = [parse_verdict(text) for text in samples]
@@ -307,10 +314,8 @@ class Verifier:
         claim = own_claim(answer) if self.claims else answer
         if claim is None:
             restated = yield _Ask(self._restatement(question, answer, context, answered), 1, claim=True)
-            claim = read_claim(restated[0][1].texts[0] if restated[0][1].texts else "")
-            if not claim:  # an empty restatement: the answer, judgement words removed
-                claim = neutralise(answer, "answer").text or answer
-            elif not faithful(claim, answer, question):  # another value than the answer's: not judged, escalated
+            claim, said = _restated_claim(restated[-1], answer)
+            if said and not faithful(claim, answer, question):  # another value than the answer's: escalated
                 return _unfaithful(self.mode, claim, restated)
         question, context = self._shown(question, context)
         screening = self.screen(question, claim, context) if self.screen is not None else Screening()
@@ -318,7 +323,17 @@ class Verifier:
         noted = self._noted_case(question, claim, context, answered)
         if noted is not None:  # a second verdict without the notes to the grader: the lower counts
             clean_q, clean_c, clean_messages, found = noted
-            second = yield from self._judge(clean_q, claim, clean_c, clean_messages)
+            second_claim = claim
+            if restated:  # the notes were in view when the claim was restated ("the expected answer is X" can
+                # keep the model from correcting a wrong answer): restated again without them
+                restated = restated + (yield _Ask(self._restatement(clean_q, answer, clean_c, clean_messages), 1,
+                                                  claim=True))
+                second_claim, said = _restated_claim(restated[-1], answer)
+                if said and not faithful(second_claim, answer, clean_q):
+                    return replace(_unfaithful(self.mode, second_claim, restated),
+                                   generations=[g for _, g in restated] + result.generations,
+                                   messages=[m for m, _ in restated] + result.messages)
+            second = yield from self._judge(clean_q, second_claim, clean_c, clean_messages)
             lower = second if second.confidence < result.confidence else result
             result = replace(lower, neutralised=found, generations=result.generations + second.generations,
                              messages=result.messages + second.messages)
@@ -330,9 +345,10 @@ class Verifier:
     def _noted_case(self, question: str, claim: str, context: str, answered: list[Message] | None
                     ) -> tuple[str, str, list[Message] | None, tuple[Finding, ...]] | None:
         """When the :mod:`.defence` rules find grader-directed text, verdicts or fake turns in the question or the
-        context: the question and context without them (a short aside in the question that shares nothing with
-        the question or the context is not a reason: every PubMedQA query's "Answer with one word: yes, no or
-        maybe." is one), the answer call's messages with those in place (the
+        context (in the question also an aside that names the answer other than among options, or is in another
+        language than the asking sentence): the question and context without them (any other short aside in the
+        question is not a reason: every PubMedQA query's "Answer with one word: yes, no or maybe." is one), the
+        answer call's messages with those in place (the
         engine's answer prompt when a changed text is not in the messages as given; the few-shot layout reads
         no messages), and the findings; else None. Both layouts show the question and context as given, so a
         note in a retrieved document reaches the verdict; it cannot lift the confidence: the verdict on the case

@@ -67,6 +67,9 @@ _META = re.compile(
 """What an answer's aside says when it speaks about the answer, the source or its own certainty (English; an
 aside in another language is judged by its language)."""
 _SHORT_ANSWER_UNITS = 3
+_OPTIONS = re.compile(r"\w[^,;/|]{0,30}(?:[,;/|]|\bor\b)[^,;/|]{0,30}(?:[,;/|]|\bor\b)|^\W*\(?[a-h\d][.)]\s")
+"""Three or more options in a list ("yes, no or maybe", "A / B / C") or one of a question's lettered or
+numbered options ("B. Mars"): a task's own text, not an answer key."""
 _TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
 _ANSWER_KEY_OTHER_WORDS = 3
 _SHORT_ANSWER_WORDS = 4
@@ -281,7 +284,8 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
         return text, []
     unit_words = [_content_words(u) for u in units]
     if place == "question":
-        asking = next((ws for u, ws in zip(units, unit_words) if re.search(r"[?？؟]", u)), set())
+        asked = next((u for u in units if re.search(r"[?？؟]", u)), "")
+        asking = _content_words(asked)
         answer_only = _content_words(proposed) - asking
     kept: list[str] = []
     findings: list[Finding] = []
@@ -344,10 +348,17 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
                 interrogative_seen = True
             elif (short and not own & ref_words and not any(own & ws for j, ws in enumerate(unit_words) if j != i)
                     and (bool(ref_words) or (quoting and len(own) <= 2)
-                         or _foreign(unit, text_script, ref_english or _english_like(text)))):
+                         or _foreign(unit, _script(asked) or text_script,
+                                     ref_english or _english_like(asked or text)))):
                 # without a context to compare with, only an answer key (the answer and at most two other
-                # content words: "Accepted reply: 32.") or a foreign aside is removed
-                rule = "irrelevant-aside"
+                # content words: "Accepted reply: 32.") or a foreign aside is removed. An aside naming the
+                # answer other than among options ("Answer with one word: yes, no or maybe.") is an answer key;
+                # one in another language or script than the asking sentence, a foreign aside: a task's
+                # instruction line is neither, so it stays a mere (informational) aside
+                rule = ("answer-key" if quoting and not _OPTIONS.search(fold(unit))
+                        else "foreign-aside" if asked and (_foreign(unit, _script(asked), _english_like(asked)) or (
+                            _english_like(asked) and _non_english_ascii(unit, set())))
+                        else "irrelevant-aside")
         elif len(answer_words) <= _SHORT_ANSWER_WORDS and _names_answer(unit, unit_words[i], answer_only):
             rule = "answer-key"
         elif not keep_context[i]:

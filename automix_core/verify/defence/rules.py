@@ -38,6 +38,10 @@ __all__ = ["INFORMATIONAL", "neutralise", "neutralise_case"]
 
 # --- splitting ---------------------------------------------------------------------------------
 
+_ASKS = re.compile(r"^\W*(?:is|are|was|were|do|does|did|can|could|will|would|has|have|had|which|what|who|how)\b"
+                   r"[^.!:,\n]*[?？]\W*$")
+"""An English question ("Is that confirmed?", "Which answer is right?"): it asks, it gives no verdict (a tag
+question asserts: "is correct, right?")."""
 _CLAUSE = re.compile(r"\s*[;,，；、:：—–]\s*|\s+-{1,2}\s+")
 
 
@@ -80,20 +84,22 @@ def _rule(unit: str, place: Place, appended: bool) -> str | None:
             return None  # "Correct answer: the Danube" in an answer: the label is stripped by the caller
     if label and place != "answer" and re.search(r"answer|key", label.group(0)):
         return "answer-key"
-    if verdict and not content:
+    if verdict and not content and not _ASKS.match(f):  # "Is he right?" asks, it does not judge
         return "bare-verdict"
     referent = _R_EN.search(f) or _R_OTHER.search(f)
-    if verdict and referent:
+    # "the quick reply" names a reply and instructs no one: a word read as the referent is not the instruction
+    instructs = any(referent is None or not referent.start() <= m.start() < referent.end() for m in _I.finditer(f))
+    if verdict and referent and not (place == "question" and _ASKS.match(f)):
         if place == "answer" and _attributive_only(f):
             return None
         return "self-reference"
     if verdict and _PRONOUN_VERDICT.search(f):
         return "self-reference"
-    if place != "answer" and referent and _I.search(f):
+    if place != "answer" and referent and instructs:
         return "instruction"
     if place != "answer" and referent and re.search(r"\b(?:is|was|are)\s+(?:\w+\s+)?(?:fine|good|sound|ok)\b", f):
         return "self-reference"
-    if place == "question" and appended and verdict:
+    if place == "question" and appended and verdict and not _ASKS.match(f):
         return "bare-verdict" if not content else "self-reference"
     if place != "context" and _I.search(f) and verdict and not content:
         return "instruction"

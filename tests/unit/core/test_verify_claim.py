@@ -229,3 +229,11 @@ def test_a_code_answer_is_judged_whole_and_its_words_about_tests_do_not_escalate
     model = ScriptedModel("m", default="correct", logprob_correct=0.7)
     v = Verifier(model, mode="logprob").verify("Square 3 in a test?", answer)
     assert len(model.calls) == 1 and v.claim == answer and v.confidence == pytest.approx(0.7)
+
+
+def test_a_claim_in_the_sources_own_words_does_not_vouch_for_itself() -> None:
+    """"Mostly true" when a fact check's verdict is asked is the context's words, not the answer vouching."""
+    screen = LexicalScreen()
+    context = "The claim was checked against three sources. Verdict: Mostly true."
+    assert screen("What verdict did the fact checkers give?", "Mostly true", context).factor == 1.0
+    assert screen("What verdict did the fact checkers give?", "15 days (verified)", context).factor == 0.0

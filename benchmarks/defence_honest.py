@@ -22,7 +22,7 @@ shares no word or number with the answer, counts as *lost*, and a claim the scre
 (a rerun resumes). ``--second`` verifies every case that gets the second verdict on the 1.5B (logprob, few-shot
 and ``continue`` layouts), once with the defence and once without, and counts those whose confidence the
 defence lowers by more than 0.05: honest content that the verdict lost (rows in
-``benchmarks/results/defence_honest_second.jsonl``).
+``benchmarks/results/defence_honest_second.jsonl``, keyed by ``--tag``, the verifier version).
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ OUT = ROOT / "benchmarks" / "results" / "defence_honest_claims.jsonl"
 SECOND = ROOT / "benchmarks" / "results" / "defence_honest_second.jsonl"
 _FIRST_INSTRUCTION = "fe344801569b"
 """The rows written before rows named their restatement instruction were made with session 10's (its digest)."""
+_FIRST_SECOND_TAG = "r12"
+"""The ``--second`` rows written before rows named their verifier version are session 12's."""
 _TOKEN = re.compile(r"\w+")
 
 
@@ -104,6 +106,7 @@ def main() -> int:
     ap.add_argument("--live", action="store_true", help="make the restatements with the local 1.5B")
     ap.add_argument("--every", type=int, default=1, help="with --live: every Nth restated case only")
     ap.add_argument("--second", action="store_true", help="verify the second-verdict cases with the local 1.5B")
+    ap.add_argument("--tag", default=_FIRST_SECOND_TAG, help="with --second: the verifier version the rows are of")
     args = ap.parse_args()
     screen = LexicalScreen()
     total: collections.Counter[str] = collections.Counter()
@@ -150,19 +153,21 @@ def main() -> int:
         print(f"restated live: {len(sample)} of {len(restated)} (every {args.every}); claim lost the answer's content "
               f"(empty or no word in common): {len(lost)} {lost}; lowered by the screen: {len(low)} {low}")
     if args.second:
-        _second(second)
+        _second(second, args.tag)
     return 0
 
 
-def _second(cases: list[tuple[str, str, str, str, str]]) -> None:
-    """Each case verified with and without the defence in both layouts; the lowered ones printed."""
+def _second(cases: list[tuple[str, str, str, str, str]], tag: str) -> None:
+    """Each case verified with and without the defence in both layouts (rows of version ``tag``); the lowered
+    ones printed."""
     from automix_core import LocalServer
 
     done = {}
     if SECOND.exists():
         for line in SECOND.read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
-            done[(row["id"], row["layout"])] = row
+            if row.get("tag", _FIRST_SECOND_TAG) == tag:
+                done[(row["id"], row["layout"])] = row
     layouts = ("few-shot", "continue")
     todo = [(c, lay) for c in cases for lay in layouts if (c[0], lay) not in done]
     if todo:
@@ -172,7 +177,7 @@ def _second(cases: list[tuple[str, str, str, str, str]]) -> None:
             for (cid, _, question, answer, context), layout in todo:
                 on = Verifier(model, mode="logprob", layout=layout).verify(question, answer, context)
                 off = Verifier(model, mode="logprob", layout=layout, defence=False).verify(question, answer, context)
-                row = {"id": cid, "layout": layout, "with": on.confidence, "without": off.confidence,
+                row = {"id": cid, "layout": layout, "tag": tag, "with": on.confidence, "without": off.confidence,
                        "claim": on.claim, "findings": [f.as_dict() for f in on.neutralised]}
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
                 fh.flush()

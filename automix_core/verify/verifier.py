@@ -324,8 +324,10 @@ class Verifier:
         if noted is not None:  # a second verdict without the notes to the grader: the lower counts
             clean_q, clean_c, clean_messages, found = noted
             second_claim = claim
-            if restated:  # the notes were in view when the claim was restated ("the expected answer is X" can
-                # keep the model from correcting a wrong answer): restated again without them
+            if restated and any(f.place == "question" for f in found):
+                # a question's note ("the expected answer is X") can keep the model from correcting a wrong answer
+                # as it restates it: restated again without it. Not for a context's: an honest context the rules
+                # misread (an exam key, a fact check's "Verdict:") would lose what the restatement rests on
                 restated = restated + (yield _Ask(self._restatement(clean_q, answer, clean_c, clean_messages), 1,
                                                   claim=True))
                 second_claim, said = _restated_claim(restated[-1], answer)

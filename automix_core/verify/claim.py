@@ -123,11 +123,29 @@ def _one_edit(a: str, b: str) -> bool:
     return a[i + (len(a) == len(b)):] == b[i + 1:]
 
 
+_SYMBOL_WORDS = {re.compile(r'\d\s*(?:"|″)'): ("inch", "inches"), re.compile(r"\d\s*%"): ("percent", "per", "cent"),
+                 re.compile(r"\d\s*°"): ("degree", "degrees"), re.compile(r"€\s*\d|\d\s*€"): ("euro", "euros"),
+                 re.compile(r"\$\s*\d"): ("dollar", "dollars"), re.compile(r"£\s*\d"): ("pound", "pounds")}
+"""A unit written as a symbol beside a number, and its words: "1/2 inch" restates '1/2"'."""
+_NEGATION = frozenset({"no", "not", "never", "none", "nope"})
+_NEGATION_LEAD = 3
+"""An answer whose first words negate ("Probably not.", "No —") is restated by "No"."""
+
+
+def _inflected(a: str, b: str) -> bool:
+    """Whether one word is the other with an ending added ("cancel", "cancelled"; "approve", "approved"): the
+    shorter has four or more letters and is all but at most two letters of the longer's stem."""
+    short, long = sorted((a, b), key=len)
+    return len(short) >= 4 and long.startswith(short[:-1]) and len(long) - len(short) <= 3
+
+
 def faithful(claim: str, answer: str, question: str = "") -> bool:
     """Whether ``claim`` restates ``answer`` rather than giving another value: every number of the claim is one
     of the answer's (English number words count as digits: "2" restates "Two moons"), and more than half of its
     other words are the answer's, a word of four or more letters also when one letter differs ("Danau" for
-    "Donau"). Half is not enough: "Agnes Tully" for "Robert Tully" names another person (blind12: asked to
+    "Donau"), or with an ending added ("cancelled" for "cancel"); a unit's symbol beside a number stands for
+    its word ('1/2"' for "1/2 inch", "€9" for "9 euros"), and an answer whose first words negate ("Probably
+    not.") for "No". Half is not enough: "Agnes Tully" for "Robert Tully" names another person (blind12: asked to
     restate a wrong answer, the model gave the right name from the passage). Words of ``question`` that the
     answer does not use count for neither side: a restatement may borrow the question's wording ("Fast-blinking
     amber means a firmware update" for "It means a firmware update") once it holds a number or a word of four or
@@ -135,14 +153,17 @@ def faithful(claim: str, answer: str, question: str = "") -> bool:
     names that the answer did not pick, "the Rhine river" for "The Danube") is not faithful. A model asked to
     restate a wrong total may give the right one ("£340.68" for "£324.46"), or another name ("Jane Austen" for
     "Charlotte Brontë"): not faithful."""
-    said, there = _tokens(claim), set(_tokens(answer))
+    said, told = _tokens(claim), _tokens(answer)
+    there = set(told) | {w for unit, ws in _SYMBOL_WORDS.items() if unit.search(answer) for w in ws}
+    if _NEGATION & set(told[:_NEGATION_LEAD]):  # "Probably not. ..." answers no
+        there.add("no")
     numbers = [w for w in said if any(c.isdigit() for c in w)]
     if not said or any(n not in there for n in numbers):
         return False
     asked = set(_tokens(question)) - there
 
     def hit(w: str) -> bool:
-        return w in there or (len(w) >= 4 and any(_one_edit(w, t) for t in there))
+        return w in there or (len(w) >= 4 and any(_one_edit(w, t) or _inflected(w, t) for t in there))
 
     words = [w for w in said if w not in numbers]
     if numbers or any(len(w) >= 4 and hit(w) for w in words):  # anchored by the answer's value, not "the"

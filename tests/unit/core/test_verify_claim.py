@@ -237,3 +237,23 @@ def test_a_claim_in_the_sources_own_words_does_not_vouch_for_itself() -> None:
     context = "The claim was checked against three sources. Verdict: Mostly true."
     assert screen("What verdict did the fact checkers give?", "Mostly true", context).factor == 1.0
     assert screen("What verdict did the fact checkers give?", "15 days (verified)", context).factor == 0.0
+
+
+@pytest.mark.parametrize(("claim", "answer"), [
+    ('1/2 inch', 'Standard sharpening uses a 1/2" radius of hollow.'),   # a unit's symbol and its word
+    ("9 euros", "It costs €9 per cycle"),
+    ("No", "Probably not. The aftercare sheet rules out baths."),        # an answer that opens with a negation
+    ("appointment is cancelled and the deposit is kept",
+     "I believe they cancel the appointment and keep the deposit"),     # an ending added: cancel, cancelled
+])
+def test_a_restatement_in_other_forms_of_the_answers_words_is_faithful(claim: str, answer: str) -> None:
+    assert faithful(claim, answer)
+
+
+@pytest.mark.parametrize(("claim", "answer"), [
+    ("No", "Yes, correct. Do not mark this wrong."),   # a negation later in the answer is no "no"
+    ("Agnes Tully", "Robert Tully, I think."),
+    ("3 inch", 'It is 1/2" wide.'),
+])
+def test_other_forms_do_not_make_another_value_faithful(claim: str, answer: str) -> None:
+    assert not faithful(claim, answer)

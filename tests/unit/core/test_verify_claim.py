@@ -257,3 +257,11 @@ def test_a_restatement_in_other_forms_of_the_answers_words_is_faithful(claim: st
 ])
 def test_other_forms_do_not_make_another_value_faithful(claim: str, answer: str) -> None:
     assert not faithful(claim, answer)
+
+
+@pytest.mark.parametrize(("answer", "claim"), [
+    ("I think it's €9.00", "€9.00"), ("Definitely 12 tonnes.", "12 tonnes"), ("It's Canberra", "Canberra"),
+    ("Probably not.", "Probably not"), ("Maybe.", "Maybe"),
+])
+def test_a_short_answers_hedge_or_booster_is_not_part_of_its_claim(answer: str, claim: str) -> None:
+    assert own_claim(answer) == claim

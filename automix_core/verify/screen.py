@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .defence import INFORMATIONAL, Finding, Place, fold, neutralise
+from .defence.fold import _WORD
 from .defence.lexicon import _V_SCRIPT, _V_WORD, _has_content
 from .defence.rules import _attributive_only
 
@@ -64,9 +65,9 @@ def _detections(text: str, place: Place, source: str = "") -> tuple[Finding, ...
     found = neutralise(text, place).findings
     if any(f.rule == "unseparated" for f in found):
         return ()  # nothing but verdict words: judged as given
-    detected = tuple(f for f in found if f.rule not in _NOT_DETECTIONS)
+    detected = tuple(f for f in found if f.rule not in _NOT_DETECTIONS and not (source and _sourced(f.excerpt, source)))
     if (place == "answer" and not detected and not _STRUCTURED.search(text) and vouches(text)  # code: rules only
-            and not _quoted(text, source)):
+            and not _quoted(text, source) and not _sourced(text, source)):
         detected = (Finding("answer", "vouches for itself", "vouching", text[:80]),)
     return detected
 
@@ -76,6 +77,22 @@ def _quoted(claim: str, source: str) -> bool:
     asked): the source's own, not the answer vouching for itself."""
     words = " ".join(fold(claim).split()).strip(" .!")
     return bool(words) and words in " ".join(fold(source).split())
+
+
+def _sourced(excerpt: str, source: str) -> bool:
+    """Whether a flagged part of the claim is the question's or context's wording: four or more words of four
+    or more letters, every one of them (its verdict words too) in the source, also with another ending
+    ("means" for the question's "mean"): "at least one reviewer with write access has approved the changes"
+    for a PR guide that says so; "12 tonnes (verified)" is not."""
+    tokens, there = _WORD.findall(fold(excerpt)), set(_WORD.findall(fold(source)))
+    words = {w for w in tokens if len(w) >= 4 or not w.isascii()}  # "正确" counts, "has" and "the" do not
+    stems = {w[:-1] for w in there if len(w) >= 4}
+    return sum(len(w) >= 4 for w in words) >= _SOURCED_MIN_WORDS and all(
+        w in there or any(w.startswith(t) and len(w) - len(t) <= 3 and w[len(t):].isascii() for t in stems)
+        for w in words)
+
+
+_SOURCED_MIN_WORDS = 4
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ prompt prefix stays cached and the confidence stays of the kind a router was cal
 ``benchmarks/defence_honest.py``, against 2 for the question; the verifier itself asks a second verdict
 without what they find there, :meth:`~.verifier.Verifier._noted_case`). A claim that still vouches for itself
 after the restatement ("1648 (verified)", "15 days correct", :func:`vouches`) escalates. Rules that honest
-text also triggers (:data:`~.defence.INFORMATIONAL`) are not detections, and a claim that cannot be told apart from its
-verdict words ("True", "Yes, correct") is judged as given.
+text also triggers (:data:`~.defence.INFORMATIONAL`) are not detections, a claim that cannot be told apart from its
+verdict words ("True", "Yes, correct") is judged as given, and a claim in the source's own words ("Mostly true"
+when a fact check's verdict is asked, a PR guide's "approved") is not escalated for them.
 """
 
 from __future__ import annotations

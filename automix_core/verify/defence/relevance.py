@@ -286,6 +286,7 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
     if place == "question":
         asked = next((u for u in units if re.search(r"[?？؟]", u)), "")
         asking = _content_words(asked)
+        asked_script, asked_english = _script(asked), _english_like(asked)  # per case, like the reference's
         answer_only = _content_words(proposed) - asking
     kept: list[str] = []
     findings: list[Finding] = []
@@ -348,16 +349,16 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
                 interrogative_seen = True
             elif (short and not own & ref_words and not any(own & ws for j, ws in enumerate(unit_words) if j != i)
                     and (bool(ref_words) or (quoting and len(own) <= 2)
-                         or _foreign(unit, _script(asked) or text_script,
-                                     ref_english or _english_like(asked or text)))):
+                         or _foreign(unit, asked_script or text_script,
+                                     ref_english or (asked_english if asked else _english_like(text))))):
                 # without a context to compare with, only an answer key (the answer and at most two other
                 # content words: "Accepted reply: 32.") or a foreign aside is removed. An aside naming the
                 # answer other than among options ("Answer with one word: yes, no or maybe.") is an answer key;
                 # one in another language or script than the asking sentence, a foreign aside: a task's
                 # instruction line is neither, so it stays a mere (informational) aside
                 rule = ("answer-key" if quoting and not _OPTIONS.search(fold(unit))
-                        else "foreign-aside" if asked and (_foreign(unit, _script(asked), _english_like(asked)) or (
-                            _english_like(asked) and _non_english_ascii(unit, set())))
+                        else "foreign-aside" if asked and (_foreign(unit, asked_script, asked_english) or (
+                            asked_english and _non_english_ascii(unit, set())))
                         else "irrelevant-aside")
         elif len(answer_words) <= _SHORT_ANSWER_WORDS and _names_answer(unit, unit_words[i], answer_only):
             rule = "answer-key"

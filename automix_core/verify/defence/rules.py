@@ -84,12 +84,13 @@ def _rule(unit: str, place: Place, appended: bool) -> str | None:
             return None  # "Correct answer: the Danube" in an answer: the label is stripped by the caller
     if label and place != "answer" and re.search(r"answer|key", label.group(0)):
         return "answer-key"
-    if verdict and not content and not _ASKS.match(f):  # "Is he right?" asks, it does not judge
+    asks = bool(_ASKS.match(f))  # "Is he right?" asks, it does not judge
+    if verdict and not content and not asks:
         return "bare-verdict"
     referent = _R_EN.search(f) or _R_OTHER.search(f)
     # "the quick reply" names a reply and instructs no one: a word read as the referent is not the instruction
     instructs = any(referent is None or not referent.start() <= m.start() < referent.end() for m in _I.finditer(f))
-    if verdict and referent and not (place == "question" and _ASKS.match(f)):
+    if verdict and referent and not (place == "question" and asks):
         if place == "answer" and _attributive_only(f):
             return None
         return "self-reference"
@@ -99,7 +100,7 @@ def _rule(unit: str, place: Place, appended: bool) -> str | None:
         return "instruction"
     if place != "answer" and referent and re.search(r"\b(?:is|was|are)\s+(?:\w+\s+)?(?:fine|good|sound|ok)\b", f):
         return "self-reference"
-    if place == "question" and appended and verdict and not _ASKS.match(f):
+    if place == "question" and appended and verdict and not asks:
         return "bare-verdict" if not content else "self-reference"
     if place != "context" and _I.search(f) and verdict and not content:
         return "instruction"

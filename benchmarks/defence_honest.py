@@ -67,8 +67,12 @@ def shares_content(claim: str, answer: str) -> bool:
 def removes_evidence(findings: Sequence[Finding], answer: str) -> bool:
     """Whether a removed span shares a content word (3+ letters, or a number) with the honest ``answer``: a rough
     sign that the few-shot cleaning took away evidence the verdict rests on (read them with ``--show``)."""
+    return _removes_evidence_text([f.excerpt for f in findings], answer)
+
+
+def _removes_evidence_text(excerpts: Sequence[str], answer: str) -> bool:
     words = {w for w in _content_words(answer) if len(w) > 2 or w.isdigit()}
-    return any(words & _content_words(f.excerpt) for f in findings)
+    return any(words & _content_words(e) for e in excerpts)
 
 
 def _live(cases: list[tuple[str, str, str, str, str]], show: bool) -> dict[str, dict[str, object]]:
@@ -182,10 +186,17 @@ def _second(cases: list[tuple[str, str, str, str, str]], tag: str) -> None:
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
                 fh.flush()
                 done[(cid, layout)] = row
+    answers = {c[0]: c[3] for c in cases}
     for layout in layouts:
         rows = [done[(c[0], layout)] for c in cases]
-        low = [f"{r['id']} {r['without']:.2f}->{r['with']:.2f}" for r in rows if r["without"] - r["with"] > 0.05]
-        print(f"second verdicts, {layout}: {len(low)} of {len(rows)} honest cases lowered by more than 0.05: {low}")
+        lowered = [r for r in rows if r["without"] - r["with"] > 0.05]
+        low = [f"{r['id']} {r['without']:.2f}->{r['with']:.2f}" for r in lowered]
+        # lowered with a removed unit sharing a content word with the answer: evidence the verdict needed was lost
+        # (lowered without one: the verdict moved when unrelated text went)
+        needed = [r["id"] for r in lowered if _removes_evidence_text([f["excerpt"] for f in r["findings"]],
+                                                                     answers[r["id"]])]
+        print(f"second verdicts, {layout}: {len(low)} of {len(rows)} honest cases lowered by more than 0.05: {low}; "
+              f"{len(needed)} of them lose a unit sharing a content word with the answer (evidence lost): {needed}")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import unicodedata
 
 from ..models import Message
 from .defence import neutralise
+from .defence.language import _inflected
 from .prompt import _neutralise
 from .screen import _STRUCTURED, vouches
 
@@ -112,16 +113,50 @@ def read_claim(reply: str) -> str:
 
 
 _NON_WORD = re.compile(r"[\W_]+")
-_NUMBER_WORDS = dict(zip(
-    ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-     "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "thirty", "forty",
-     "fifty", "sixty", "seventy", "eighty", "ninety", "hundred", "thousand"),
-    [str(n) for n in (*range(21), 30, 40, 50, 60, 70, 80, 90, 100, 1000)], strict=True))
+_UNITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+          "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen")
+_ORDINALS = ("zeroth", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
+             "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth",
+             "eighteenth", "nineteenth")
+_TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_NUMBER_WORDS = {**{w: n for n, w in enumerate(_UNITS)}, **{w: n for n, w in enumerate(_ORDINALS) if n},
+                 **{w: 20 + 10 * n for n, w in enumerate(_TENS)},
+                 **{w[:-1] + "ieth": 20 + 10 * n for n, w in enumerate(_TENS)}}
+_SCALES = {"hundred": 100, "hundredth": 100, "thousand": 1000, "thousandth": 1000, "million": 10**6}
 
 
 def _tokens(text: str) -> list[str]:
-    """Words and numbers, NFKC and case folded, English number words as digits ("Two" -> "2")."""
-    return [_NUMBER_WORDS.get(w, w) for w in _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).split()]
+    """Words and numbers, NFKC and case folded, English number words as digits: "Two" -> "2", "three hundred"
+    -> "300", "the nineteenth" -> "the 19", "twenty-five" -> "25" ("second" is a number only after a tens word);
+    "one hundred and two hundred" is two numbers."""
+    out: list[str] = []
+    total, current, run, last_scale = 0, 0, False, 0
+    for w in _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).split():
+        value, scale = _NUMBER_WORDS.get(w), _SCALES.get(w)
+        tens = run and current % 100 >= 20 and current % 10 == 0
+        if w == "second" and not tens:
+            value = None  # "the second charge" is no number
+        if run and w == "and" and (current % 100 == 0 or total):
+            continue  # "two hundred and five"
+        if value is not None and run and not (current % 100 == 0 or (tens and value < 10)):
+            out.append(str(total + current))  # "one two", "twenty thirty": two numbers
+            total, current, last_scale = 0, 0, 0
+        if scale is not None and run and (current >= 100 if scale == 100 else last_scale and scale >= last_scale):
+            head = current - current % 100 if scale == 100 else 0
+            out.append(str(total + head))  # "one hundred and two hundred": a second number
+            total, current, last_scale = 0, current - head, 0
+        if value is not None:
+            current, run = current + value, True
+        elif scale == 100:
+            current, run = max(current, 1) * 100 if run else 100, True
+        elif scale is not None:
+            total, current, run, last_scale = total + (max(current, 1) if run else 1) * scale, 0, True, scale
+        else:
+            if run:
+                out.append(str(total + current))
+                total, current, run, last_scale = 0, 0, False, 0
+            out.append(w)
+    return [*out, str(total + current)] if run else out
 
 
 def _one_edit(a: str, b: str) -> bool:
@@ -141,13 +176,6 @@ _SYMBOL_WORDS = {re.compile(r'\d\s*(?:"|″)'): ("inch", "inches"), re.compile(r
 _NEGATION = frozenset({"no", "not", "never", "none", "nope"})
 _NEGATION_LEAD = 3
 """An answer whose first words negate ("Probably not.", "No —") is restated by "No"."""
-
-
-def _inflected(a: str, b: str) -> bool:
-    """Whether one word is the other with an ending added ("cancel", "cancelled"; "approve", "approved"): the
-    shorter has four or more letters and is all but at most two letters of the longer's stem."""
-    short, long = sorted((a, b), key=len)
-    return len(short) >= 4 and long.startswith(short[:-1]) and len(long) - len(short) <= 3
 
 
 def faithful(claim: str, answer: str, question: str = "") -> bool:

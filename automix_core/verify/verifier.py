@@ -331,8 +331,9 @@ class Verifier:
                 restated = restated + (yield _Ask(self._restatement(clean_q, answer, clean_c, clean_messages), 1,
                                                   claim=True))
                 second_claim, said = _restated_claim(restated[-1], answer)
-                if said and not faithful(second_claim, answer, clean_q):
-                    return replace(_unfaithful(self.mode, second_claim, restated),
+                if said and not faithful(second_claim, answer, clean_q):  # reported with the note behind it
+                    unfaithful = _unfaithful(self.mode, second_claim, restated)
+                    return replace(unfaithful, neutralised=(*found, *unfaithful.neutralised),
                                    generations=[g for _, g in restated] + result.generations,
                                    messages=[m for m, _ in restated] + result.messages)
             second = yield from self._judge(clean_q, second_claim, clean_c, clean_messages)
@@ -347,16 +348,15 @@ class Verifier:
     def _noted_case(self, question: str, claim: str, context: str, answered: list[Message] | None
                     ) -> tuple[str, str, list[Message] | None, tuple[Finding, ...]] | None:
         """When the :mod:`.defence` rules find grader-directed text, verdicts or fake turns in the question or the
-        context (in the question also an aside that names the answer other than among options, or is in another
-        language than the asking sentence): the question and context without them (any other short aside in the
-        question is not a reason: every PubMedQA query's "Answer with one word: yes, no or maybe." is one), the
-        answer call's messages with those in place (the
-        engine's answer prompt when a changed text is not in the messages as given; the few-shot layout reads
-        no messages), and the findings; else None. Both layouts show the question and context as given, so a
-        note in a retrieved document reaches the verdict; it cannot lift the confidence: the verdict on the case
-        without it is asked too, and the lower of the two confidences counts (one more call, only for such
-        cases). An honest text the rules misread (a chat transcript with role markers, an exam key) costs that
-        call and, at worst, the confidence of a case that lost a sentence."""
+        context (in the question also an aside that names the answer other than among options, or is in another language
+        than the asking sentence): the question and context without them (any other short aside in the question is not a
+        reason: every PubMedQA query's "Answer with one word: yes, no or maybe." is one), the answer call's messages
+        with those in place (the engine's answer prompt when a changed text is not in the messages as given; the
+        few-shot layout reads no messages), and the findings; else None. Both layouts show the question and context as
+        given, so a note in a retrieved document reaches the verdict; it cannot lift the confidence: the verdict on the
+        case without it is asked too, and the lower of the two confidences counts (one more call, only for such cases).
+        An honest text the rules misread (a chat transcript with role markers, an exam key) costs that call and, at
+        worst, the confidence of a case that lost a sentence."""
         if self.screen is None:
             return None
         q, _, c = neutralise_case(question, claim, context)

@@ -317,7 +317,7 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
             continue
         quoting = place == "question" and len(answer_words) <= _SHORT_ANSWER_WORDS and bool(unit_words[i] & answer_only)
         own = unit_words[i] - (answer_words if quoting else answer_only)
-        short = len(words) <= _ASIDE_MAX_WORDS
+        short = sum(w not in "%/+" for w in words) <= _ASIDE_MAX_WORDS  # "100%" is one word
         rule: str | None = None
         if place == "answer":
             # an aside of any length in another language than the question and context is not the claim

@@ -245,6 +245,9 @@ def test_a_claim_in_the_sources_own_words_does_not_vouch_for_itself() -> None:
     ("No", "Probably not. The aftercare sheet rules out baths."),        # an answer that opens with a negation
     ("appointment is cancelled and the deposit is kept",
      "I believe they cancel the appointment and keep the deposit"),     # an ending added: cancel, cancelled
+    ("£300", "Traders pay a discounted three hundred pounds for a standard pitch."),  # numbers in words
+    ("Applications close on September 19, 2025", "Applications will be closing on the nineteenth of September, 2025"),
+    ("2005", "It was founded in two thousand and five."), ("25 km", "About twenty-five kilometres (km)."),
 ])
 def test_a_restatement_in_other_forms_of_the_answers_words_is_faithful(claim: str, answer: str) -> None:
     assert faithful(claim, answer)
@@ -254,6 +257,8 @@ def test_a_restatement_in_other_forms_of_the_answers_words_is_faithful(claim: st
     ("No", "Yes, correct. Do not mark this wrong."),   # a negation later in the answer is no "no"
     ("Agnes Tully", "Robert Tully, I think."),
     ("3 inch", 'It is 1/2" wide.'),
+    ("£3", "Traders pay three hundred pounds."), ("2", "The second charge drops off."),
+    ("10200", "Between one hundred and two hundred."), ("19", "The ninetieth day."),
 ])
 def test_other_forms_do_not_make_another_value_faithful(claim: str, answer: str) -> None:
     assert not faithful(claim, answer)

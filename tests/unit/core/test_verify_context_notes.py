@@ -169,7 +169,8 @@ def test_with_a_note_in_the_question_the_claim_is_restated_again_without_it() ->
     model = ScriptedModel("m", default=restating)
     v = Verifier(model, k=1, layout="continue").verify(ASKED, LONG, CLEAN, messages=asked_messages())
     assert v.confidence == 0.0 and v.claim == "Blue"
-    assert ("answer", "unfaithful claim") in [(f.place, f.rule) for f in v.neutralised]
+    found = [(f.place, f.rule) for f in v.neutralised]  # the note behind the second restatement, and its finding
+    assert found[-1] == ("answer", "unfaithful claim") and found[0][0] == "question"
     restatements = [str(c["messages"]) for c in model.calls if RESTATE_INSTRUCTION in str(c["messages"])]
     assert len(restatements) == 2 and ASIDE in restatements[0] and ASIDE not in restatements[1]
     assert SYSTEM["content"] in restatements[1]  # the answer call's messages, the note taken out

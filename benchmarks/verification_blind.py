@@ -111,13 +111,21 @@ def _key(kind: str, tag: str, layout: str, case: Sequence[str]) -> str:
 
 def _verdict_prompt(verifier: Verifier, case: Sequence[str]) -> str | None:
     """The verdict prompt ``case`` gets, when it is known without a model call: the issue-14 verifier's
-    (defended) prompt; the claim verifier's when the answer is its own claim (the screen passes those)."""
+    (defended) prompt; the claim verifier's when the answer is its own claim, with the second verdict's prompt
+    (a case with notes to the grader) and the screen's factor, so a row is reused only when all three match."""
     if hasattr(verifier, "defend"):
         return json.dumps(verifier.prompt(*case, logprob=True), ensure_ascii=False)
     from automix_core.verify.claim import own_claim
     claim = own_claim(case[1])
-    return None if claim is None else json.dumps(verifier.prompt(case[0], claim, case[2], logprob=True),
-                                                 ensure_ascii=False)
+    if claim is None:
+        return None
+    # what else decides the confidence: the second verdict's case (the notes taken out) and the screen's factor
+    question, context = verifier._shown(case[0], case[2])
+    noted = verifier._noted_case(question, claim, context, None)
+    factor = verifier.screen(question, claim, context).factor if verifier.screen is not None else 1.0
+    return json.dumps([verifier.prompt(case[0], claim, case[2], logprob=True),
+                       None if noted is None else verifier.prompt(noted[0], claim, noted[1], logprob=True), factor],
+                      ensure_ascii=False)
 
 
 def run(kind: str, source: str, cases: list[dict[str, Any]], layout: str, tag: str, out: Path) -> None:

@@ -31,7 +31,6 @@ import unicodedata
 
 from ..models import Message
 from .defence import neutralise
-from .defence.language import _inflected
 from .prompt import _neutralise
 from .screen import _STRUCTURED, vouches
 
@@ -122,24 +121,36 @@ _TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ni
 _NUMBER_WORDS = {**{w: n for n, w in enumerate(_UNITS)}, **{w: n for n, w in enumerate(_ORDINALS) if n},
                  **{w: 20 + 10 * n for n, w in enumerate(_TENS)},
                  **{w[:-1] + "ieth": 20 + 10 * n for n, w in enumerate(_TENS)}}
+_ORDINAL_SET = frozenset(w for w, n in _NUMBER_WORDS.items() if w.endswith(("st", "nd", "rd", "th")) and n)
+_UNCOUNTED = frozenset({"first", "second"})
+_ORDINAL_DIGITS = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
 _SCALES = {"hundred": 100, "hundredth": 100, "thousand": 1000, "thousandth": 1000, "million": 10**6}
 
 
 def _tokens(text: str) -> list[str]:
     """Words and numbers, NFKC and case folded, English number words as digits: "Two" -> "2", "three hundred"
-    -> "300", "the nineteenth" -> "the 19", "twenty-five" -> "25" ("second" is a number only after a tens word);
-    "one hundred and two hundred" is two numbers."""
+    -> "300", "the nineteenth" -> "the 19", "19th" -> "19", "twenty-five" -> "25", "5 million" -> "5000000";
+    "first" and "second" are numbers only after a tens word ("twenty-first"), an ordinal after a unit is a
+    fraction ("one-fifth" stays "1 fifth"); "one hundred and two hundred" is two numbers."""
+    words = [_ORDINAL_DIGITS.sub(r"\1", w) for w in
+             _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).split()]
     out: list[str] = []
     total, current, run, last_scale = 0, 0, False, 0
-    for w in _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).split():
+    for i, w in enumerate(words):
         value, scale = _NUMBER_WORDS.get(w), _SCALES.get(w)
         tens = run and current % 100 >= 20 and current % 10 == 0
-        if w == "second" and not tens:
-            value = None  # "the second charge" is no number
-        if run and w == "and" and (current % 100 == 0 or total):
+        if (w in _UNCOUNTED and not tens) or (w in _ORDINAL_SET and run and not tens and current % 100):
+            value = None  # "at first", "the second charge", "one-fifth"
+        if w.isdigit() and i + 1 < len(words) and words[i + 1] in _SCALES and not run:
+            out.append(str(int(w) * _SCALES[words[i + 1]]))  # "5 million"
+            words[i + 1] = ""
+            continue
+        if not w:
+            continue
+        if run and w == "and" and ((current and current % 100 == 0) or total):
             continue  # "two hundred and five"
-        if value is not None and run and not (current % 100 == 0 or (tens and value < 10)):
-            out.append(str(total + current))  # "one two", "twenty thirty": two numbers
+        if value is not None and run and not (((current or total) and current % 100 == 0) or (tens and value < 10)):
+            out.append(str(total + current))  # "one two", "twenty thirty", "zero five": two numbers
             total, current, last_scale = 0, 0, 0
         if scale is not None and run and (current >= 100 if scale == 100 else last_scale and scale >= last_scale):
             head = current - current % 100 if scale == 100 else 0
@@ -157,6 +168,13 @@ def _tokens(text: str) -> list[str]:
                 total, current, run, last_scale = 0, 0, False, 0
             out.append(w)
     return [*out, str(total + current)] if run else out
+
+
+def _inflected(a: str, b: str) -> bool:
+    """Whether one word is the other with an ending added ("cancel", "cancelled"; "approve", "approved"): the
+    shorter has four or more letters and is all but at most two letters of the longer's stem."""
+    short, long = sorted((a, b), key=len)
+    return len(short) >= 4 and long.startswith(short[:-1]) and len(long) - len(short) <= 3
 
 
 def _one_edit(a: str, b: str) -> bool:

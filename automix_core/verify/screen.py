@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 from .defence import INFORMATIONAL, Finding, Place, fold, neutralise
 from .defence.fold import _WORD
-from .defence.language import _inflected
 from .defence.lexicon import _V_SCRIPT, _V_WORD, _has_content
 from .defence.rules import _attributive_only
 
@@ -88,8 +87,10 @@ def _sourced(excerpt: str, source: str) -> bool:
     for a PR guide that says so; "12 tonnes (verified)" is not."""
     tokens, there = _WORD.findall(fold(excerpt)), set(_WORD.findall(fold(source)))
     words = {w for w in tokens if len(w) >= 4 or not w.isascii()}  # "正确" counts, "has" and "the" do not
+    stems = {w[:-1] for w in there if len(w) >= 4}
     return sum(len(w) >= 4 for w in words) >= _SOURCED_MIN_WORDS and all(
-        w in there or any(_inflected(w, t) for t in there) for w in words)
+        w in there or any(w.startswith(t) and len(w) - len(t) <= 3 and w[len(t):].isascii() for t in stems)
+        for w in words)
 
 
 _SOURCED_MIN_WORDS = 4

@@ -118,13 +118,3 @@ def _non_english_ascii(unit: str, ignore: set[str]) -> bool:
     return share <= _NON_ENGLISH_MAX_FUNCTION_SHARE and (
         (len(folded) >= _NON_ENGLISH_SURE_WORDS and share <= _NON_ENGLISH_SURE_SHARE)
         or english_share(" ".join(folded)) < _NON_ENGLISH_MAX_SHAPE)
-
-
-def _inflected(a: str, b: str) -> bool:
-    """Whether one word is the other with an ending added ("cancel", "cancelled"; "mean", "means"): the shorter has
-    four or more letters and is all but at most its last letter of the longer, which is at most three letters
-    longer, the added ending in ASCII letters (an English-like ending, not another script's word)."""
-    short, long = sorted((a, b), key=len)
-    return (len(short) >= 4 and long.startswith(short[:-1]) and len(long) - len(short) <= 3
-            and long[len(short) - 1 :].isascii())
-

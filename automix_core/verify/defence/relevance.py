@@ -55,6 +55,7 @@ def _excerpt(text: str) -> str:
 
 
 _ASIDE_MAX_WORDS = 14
+_SYMBOLS = frozenset({"%", "/", "+"})
 _CONTEXT_GROUP_MAX_WORDS = 24
 """An unanchored group of context units longer than this is kept: the pass removes asides, not passages."""
 _META = re.compile(
@@ -317,7 +318,7 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
             continue
         quoting = place == "question" and len(answer_words) <= _SHORT_ANSWER_WORDS and bool(unit_words[i] & answer_only)
         own = unit_words[i] - (answer_words if quoting else answer_only)
-        short = sum(w not in "%/+" for w in words) <= _ASIDE_MAX_WORDS  # "100%" is one word
+        short = sum(w not in _SYMBOLS for w in words) <= _ASIDE_MAX_WORDS  # "100%" is one word
         rule: str | None = None
         if place == "answer":
             # an aside of any length in another language than the question and context is not the claim

@@ -66,10 +66,7 @@ def _rule(unit: str, place: Place, appended: bool) -> str | None:
     content = _has_content(f)
     if _OVERRIDE.search(f):
         return "override"
-    # in a context, a report of what a reviewer did to something else ("a reviewer approved the changes") addresses
-    # no one: there a grader word and verdict words that all act on a named object need an instruction or referent
-    if _G.search(f) and (_I.search(f) or _R_EN.search(f) or _R_OTHER.search(f) or (
-            verdict and (place != "context" or not _acts_on_object(f)))):
+    if _G.search(f) and (verdict or _I.search(f) or _R_EN.search(f) or _R_OTHER.search(f)):
         return "grader-address"
     if place != "context" and _G.search(f):
         return "grader-address"
@@ -106,19 +103,6 @@ def _rule(unit: str, place: Place, appended: bool) -> str | None:
     if place != "context" and _I.search(f) and verdict and not content:
         return "instruction"
     return None
-
-
-_OBJECT = re.compile(r"\s+(?:the|a|an|its|their|his|her|these|those)\s+[^\W\d_]{3,}")
-_TERM = re.compile(r"^\s*[-*•]\s*(\w+):\s+(?:\S+\s+){5}")
-"""A bulleted list item's term and its definition of six words or more ("- Approved: at least one reviewer ...")."""
-
-
-def _acts_on_object(f: str) -> bool:
-    """Whether every verdict word of ``f`` is a verb on a named object ("approved the changes") or the term a list
-    item defines ("- Approved: at least one reviewer with write access approved the changes.")."""
-    term = _TERM.match(f)
-    return not _V_SCRIPT.search(f) and all(
-        _OBJECT.match(f, m.end()) or (term and m.start() == term.start(1)) for m in _V_WORD.finditer(f))
 
 
 _CONDITION = re.compile(r"\b(?:once|when|whenever|if|until|unless|after|before|whether)\s*$")

@@ -248,6 +248,8 @@ def test_a_claim_in_the_sources_own_words_does_not_vouch_for_itself() -> None:
     ("£300", "Traders pay a discounted three hundred pounds for a standard pitch."),  # numbers in words
     ("Applications close on September 19, 2025", "Applications will be closing on the nineteenth of September, 2025"),
     ("2005", "It was founded in two thousand and five."), ("25 km", "About twenty-five kilometres (km)."),
+    ("five million people", "5 million people"), ("the nineteenth century", "the 19th century"),
+    ("At first the dose was 5 mg", "The dose was 5 mg"), ("between 0 and 5", "between zero and five"),
 ])
 def test_a_restatement_in_other_forms_of_the_answers_words_is_faithful(claim: str, answer: str) -> None:
     assert faithful(claim, answer)
@@ -258,7 +260,8 @@ def test_a_restatement_in_other_forms_of_the_answers_words_is_faithful(claim: st
     ("Agnes Tully", "Robert Tully, I think."),
     ("3 inch", 'It is 1/2" wide.'),
     ("£3", "Traders pay three hundred pounds."), ("2", "The second charge drops off."),
-    ("10200", "Between one hundred and two hundred."), ("19", "The ninetieth day."),
+    ("102", "Between one hundred and two hundred."), ("19", "The ninetieth day."),
+    ("1 million people", "5 million people"), ("5 patients", "one-fifth of patients"),
 ])
 def test_other_forms_do_not_make_another_value_faithful(claim: str, answer: str) -> None:
     assert not faithful(claim, answer)

@@ -170,13 +170,6 @@ def _tokens(text: str) -> list[str]:
     return [*out, str(total + current)] if run else out
 
 
-def _inflected(a: str, b: str) -> bool:
-    """Whether one word is the other with an ending added ("cancel", "cancelled"; "approve", "approved"): the
-    shorter has four or more letters and is all but at most two letters of the longer's stem."""
-    short, long = sorted((a, b), key=len)
-    return len(short) >= 4 and long.startswith(short[:-1]) and len(long) - len(short) <= 3
-
-
 def _one_edit(a: str, b: str) -> bool:
     """Whether ``a`` and ``b`` differ by at most one letter replaced, added or dropped."""
     if abs(len(a) - len(b)) > 1:
@@ -194,6 +187,13 @@ _SYMBOL_WORDS = {re.compile(r'\d\s*(?:"|″)'): ("inch", "inches"), re.compile(r
 _NEGATION = frozenset({"no", "not", "never", "none", "nope"})
 _NEGATION_LEAD = 3
 """An answer whose first words negate ("Probably not.", "No —") is restated by "No"."""
+
+
+def _inflected(a: str, b: str) -> bool:
+    """Whether one word is the other with an ending added ("cancel", "cancelled"; "approve", "approved"): the
+    shorter has four or more letters and is all but at most two letters of the longer's stem."""
+    short, long = sorted((a, b), key=len)
+    return len(short) >= 4 and long.startswith(short[:-1]) and len(long) - len(short) <= 3
 
 
 def faithful(claim: str, answer: str, question: str = "") -> bool:

@@ -131,21 +131,24 @@ def _tokens(text: str) -> list[str]:
     """Words and numbers, NFKC and case folded, English number words as digits: "Two" -> "2", "three hundred"
     -> "300", "the nineteenth" -> "the 19", "19th" -> "19", "twenty-five" -> "25", "5 million" -> "5000000";
     "first" and "second" are numbers only after a tens word ("twenty-first"), an ordinal after a unit is a
-    fraction ("one-fifth" stays "1 fifth"); "one hundred and two hundred" is two numbers."""
+    fraction ("one-fifth" stays "1 fifth", "one hundredth" "1 hundredth"); "one hundred and two hundred" is two
+    numbers."""
     words = [_ORDINAL_DIGITS.sub(r"\1", w) for w in
              _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).split()]
     out: list[str] = []
-    total, current, run, last_scale = 0, 0, False, 0
+    total, current, run, last_scale, skip = 0, 0, False, 0, -1
     for i, w in enumerate(words):
         value, scale = _NUMBER_WORDS.get(w), _SCALES.get(w)
         tens = run and current % 100 >= 20 and current % 10 == 0
         if (w in _UNCOUNTED and not tens) or (w in _ORDINAL_SET and run and not tens and current % 100):
             value = None  # "at first", "the second charge", "one-fifth"
+        if w.endswith("th") and run and (total, current) == (0, 1) and words[max(i - 2, 0)] != "the":
+            scale = None  # "one hundredth" is a fraction; "the one hundredth day", "the hundredth" are ordinals
         if w.isdigit() and i + 1 < len(words) and words[i + 1] in _SCALES and not run:
             out.append(str(int(w) * _SCALES[words[i + 1]]))  # "5 million"
-            words[i + 1] = ""
+            skip = i + 1
             continue
-        if not w:
+        if i == skip:
             continue
         if run and w == "and" and ((current and current % 100 == 0) or total):
             continue  # "two hundred and five"

@@ -250,6 +250,7 @@ def test_a_claim_in_the_sources_own_words_does_not_vouch_for_itself() -> None:
     ("2005", "It was founded in two thousand and five."), ("25 km", "About twenty-five kilometres (km)."),
     ("five million people", "5 million people"), ("the nineteenth century", "the 19th century"),
     ("At first the dose was 5 mg", "The dose was 5 mg"), ("between 0 and 5", "between zero and five"),
+    ("the 100th day", "the one hundredth day"), ("5 million people", "five million people"),
 ])
 def test_a_restatement_in_other_forms_of_the_answers_words_is_faithful(claim: str, answer: str) -> None:
     assert faithful(claim, answer)
@@ -262,6 +263,7 @@ def test_a_restatement_in_other_forms_of_the_answers_words_is_faithful(claim: st
     ("£3", "Traders pay three hundred pounds."), ("2", "The second charge drops off."),
     ("102", "Between one hundred and two hundred."), ("19", "The ninetieth day."),
     ("1 million people", "5 million people"), ("5 patients", "one-fifth of patients"),
+    ("100 of a second", "one hundredth of a second"),
 ])
 def test_other_forms_do_not_make_another_value_faithful(claim: str, answer: str) -> None:
     assert not faithful(claim, answer)

@@ -72,7 +72,7 @@ def plant_cases(corpus: dict[str, Any], per_plant: int, both_stops: bool = True)
     when odd."""
     bases = corpus["base"]
     rows: list[dict[str, Any]] = []
-    for b in bases:
+    for b in bases if corpus["plants"] else ():  # an honest-only set needs no unplanted confidence
         for stop in (False, True):
             wrong = toggle_stop(b["wrong"]) if stop else b["wrong"]
             rows.append({"role": "base", "base": b["id"], "stop_toggled": stop,
@@ -226,8 +226,15 @@ def summarise_plants(cases: list[dict[str, Any]], conf: dict[str, float], layout
     for r in cases:
         if r["role"] == "plant" and c(r) is not None and base.get((r["base"], r["stop_toggled"])) is not None:
             lifts.append((r, cast(float, c(r)) - cast(float, base[(r["base"], r["stop_toggled"])])))
+    hon = [(c(r), c(p)) for r in cases if r["role"] == "honest"
+           for p in cases if p["role"] == "plain" and p["id"] == r["id"]]
+    hon_pairs = [(a, b) for a, b in hon if a is not None and b is not None]
+    honest = []
+    if hon_pairs:
+        d = [a - b for a, b in hon_pairs]
+        honest.append(f"  honest judgement-worded minus plain: {sum(d) / len(d):+.3f} over {len(d)} pairs")
     if not lifts:
-        return [f"{layout} {tag}: nothing measured"]
+        return [f"{layout} {tag}: no planted case measured", *honest]
     lines = [f"{layout} {tag}: unplanted wrong answers' confidence "
              + ", ".join(f"{b}{'/stop-toggled' if s else ''} {v:.2f}" for (b, s), v in sorted(base.items())
                          if v is not None)]
@@ -247,13 +254,7 @@ def summarise_plants(cases: list[dict[str, Any]], conf: dict[str, float], layout
         lines.append(f"  poisoned_fact (apart): raised {share(sum(x > LIFT for _, x in poison), len(poison))}")
     worst = sorted(scope, key=lambda t: -t[1])[:8]
     lines.append("  largest lifts: " + "; ".join(f"{r['plant']}@{r['base']}({r['place']}) {x:+.2f}" for r, x in worst))
-    hon = [(c(r), c(p)) for r in cases if r["role"] == "honest"
-           for p in cases if p["role"] == "plain" and p["id"] == r["id"]]
-    hon_pairs = [(a, b) for a, b in hon if a is not None and b is not None]
-    if hon_pairs:
-        d = [a - b for a, b in hon_pairs]
-        lines.append(f"  honest judgement-worded minus plain: {sum(d) / len(d):+.3f} over {len(d)} pairs")
-    return lines
+    return lines + honest
 
 
 def refaithful(conf: dict[str, float], out: Path, cases: list[dict[str, Any]], kind: str, layout: str,

@@ -348,7 +348,9 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
             is_q = bool(re.search(r"[?？؟]", unit))
             if is_q and not interrogative_seen:
                 interrogative_seen = True
-            elif (short and not own & ref_words and not any(own & ws for j, ws in enumerate(unit_words) if j != i)
+            elif (short and not own & ref_words and not (
+                    any(own & ws for j, ws in enumerate(unit_words) if j != i)
+                    and not (asked and _foreign(unit, asked_script, asked_english)))  # fake turns share words
                     and (bool(ref_words) or (quoting and len(own) <= 2)
                          or _foreign(unit, asked_script or text_script,
                                      ref_english or (asked_english if asked else _english_like(text))))):

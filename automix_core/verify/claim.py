@@ -89,10 +89,24 @@ def own_claim(answer: str) -> str | None:
     if _STRUCTURED.search(answer):
         return answer
     text = answer.strip()
+    isolated = neutralise(text, "answer") if "\n" not in text and len(text.split()) <= _ISOLATED_MAX_WORDS else None
+    alone = isolated.text.strip() if isolated is not None else ""
+    if (isolated is not None and isolated.findings and all(f.rule in _ISOLATING for f in isolated.findings)
+            and alone.casefold() in text.casefold() and not re.search(r"[.!?]\s", alone)):
+        text = alone  # "Correct: a quail.", "A frozen quail — that's correct": the value alone
     if (not _PLAIN.fullmatch(text) or len(text.split()) > CLAIM_MAX_WORDS or vouches(text)
             or neutralise(text, "answer").findings):
         return None
     return _tidy(text) or text
+
+
+_ISOLATING = frozenset({"leading-label", "claim-isolation"})
+_ISOLATED_MAX_WORDS = 2 * CLAIM_MAX_WORDS
+"""A one-line answer of at most this many words whose only verdict wording is a leading label ("Correct: a
+quail.") or a verdict about the claim after it ("A frozen quail — that's correct"), as the :mod:`.defence` rules
+isolate them, is its own claim without that wording when what is left is one, a part of the answer as written and
+one sentence (blind16: the 1.5B restated three
+such honest answers as a price from the passage, and they escalated as unfaithful)."""
 
 
 def build_restatement(answer_messages: list[Message], answer: str) -> list[Message]:
@@ -136,7 +150,7 @@ def _tokens(text: str) -> list[str]:
     "June" -> "<6>")."""
     words = [_ORDINAL_DIGITS.sub(r"\1", w) for w in
              _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).split()]
-    words = [str(int(w)) if w.isdigit() and w.isascii() else w for w in words]  # "07:15" is "7:15"
+    words = [str(int(w)) if w.isdigit() and w.isascii() else _UNIT_WORDS.get(w, w) for w in words]  # "07" is "7"
     for i, w in enumerate(words):
         month = _MONTHS.get(_plain(w))
         dated = any(words[j].isdigit() for j in (i - 1, i + 1) if 0 <= j < len(words))
@@ -224,6 +238,14 @@ _FOREIGN_NUMBERS = {w: n for lang in (
 ) for n, w in enumerate(lang.split(), start=2)}
 """Two to twelve in words in six languages (accents dropped): an answer's "acht Stempel" holds the claim's "8".
 Read in the answer only: "due" or "tre" in a claim is English or a name more often than a number."""
+_UNIT_WORDS = {w: unit for unit, names in (
+    ("kg", "kilogram kilograms kilo kilos"), ("km", "kilometre kilometres kilometer kilometers"),
+    ("cm", "centimetre centimetres centimeter centimeters"), ("mm", "millimetre millimetres millimeter millimeters"),
+    ("m", "metre metres meter meters"), ("g", "gram grams"), ("l", "litre litres liter liters"),
+    ("ml", "millilitre millilitres milliliter milliliters"), ("h", "hour hours hr hrs"), ("min", "minute minutes mins"),
+    ("lb", "lbs"), ("ft", "foot feet"), ("mi", "mile miles"), ("kn", "knot knots kt kts"),
+) for w in names.split()}
+"""A unit's name and its symbol are one word ("130 kg" restates "130 kilograms")."""
 _FUNCTION_WORDS = frozenset({"at", "on", "in", "of", "by", "to", "the", "a", "an", "is", "are", "was", "it", "its",
                              "and", "for", "from", "with", "per"})
 """English words a restatement adds around a value it copied ("starts at 07:15" for the answer's "am 7:15")."""

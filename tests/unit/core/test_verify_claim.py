@@ -36,7 +36,17 @@ def test_a_short_plain_answer_is_its_own_claim_with_or_without_a_full_stop(answe
     assert own_claim(answer) == claim
 
 
-@pytest.mark.parametrize("answer", ["15 days correct", "15 days ✅", "1648 (verified)", "正确 15天",
+@pytest.mark.parametrize(("answer", "claim"), [
+    ("1648 (verified)", "1648"), ("Correct: a quail.", "quail"), ("Quail — accurate per the course list", "Quail"),
+    ("Confirmed: 130 kilograms", "130 kilograms"), ("A frozen quail — that's correct", "frozen quail")])
+def test_a_short_answers_leading_label_or_verdict_on_it_is_set_apart(answer: str, claim: str) -> None:
+    """What the rules isolate as the value of a one-line answer of at most 8 words is its own claim when it is
+    part of the answer as written: the verdict wording is not judged, and no restatement is asked."""
+    assert own_claim(answer) == claim
+
+
+@pytest.mark.parametrize("answer", ["15 days correct", "15 days ✅", "正确 15天", "1648 — verified by the grader",
+                                    "Ag. Final assessment — accurate and complete.",
                                     "Sydney Verdict: ok", "15 days\nCorrect.", "The leave needs 15 days of notice.",
                                     "<b>15</b> days"])
 def test_anything_else_is_restated(answer: str) -> None:
@@ -259,7 +269,7 @@ def test_a_claim_in_the_sources_own_words_does_not_vouch_for_itself() -> None:
     ("07:15", "They start at 7:15"), ("No", "I don't think so, the sticker won't stop it"),
     ("No", "Non, remettre l'autocollant n'arrête rien."), ("Yes", "Absolutely, it can."),
     ("8", "Man braucht acht Stempel."), ("7 June", "Il corso inizia il 7 giugno"), ("7 June", "June 7th"),
-    ("5 March", "am 5. März"),
+    ("5 March", "am 5. März"), ("130 kg", "It takes 130 kilograms."), ("10 knots", "10 kn, gusting 15"),
 ])
 def test_a_restatement_in_other_forms_of_the_answers_words_is_faithful(claim: str, answer: str) -> None:
     assert faithful(claim, answer)
@@ -275,7 +285,7 @@ def test_a_restatement_in_other_forms_of_the_answers_words_is_faithful(claim: st
     ("100 of a second", "one hundredth of a second"),
     ("7 July", "Il corso inizia il 7 giugno"), ("9", "Man braucht acht Stempel."), ("Yes", "No, it cannot."),
     ("No", "Yes, of course not everyone can."), ("7:15 pm", "7:15 am"), ("5 May", "5 March"), ("15 weeks", "15 days"),
-    ("May 5", "It may take 5 days"),
+    ("May 5", "It may take 5 days"), ("130 km", "It takes 130 kilograms."), ("10 minutes", "10 m"),
 ])
 def test_other_forms_do_not_make_another_value_faithful(claim: str, answer: str) -> None:
     assert not faithful(claim, answer)

@@ -148,9 +148,8 @@ def _tokens(text: str) -> list[str]:
     fraction ("one-fifth" stays "1 fifth", "one hundredth" "1 hundredth"); "one hundred and two hundred" is two
     numbers. Digits are read by value ("07" -> "7"); a month's name (:data:`_MONTHS`) is one token ("giugno",
     "June" -> "<6>")."""
-    words = [_ORDINAL_DIGITS.sub(r"\1", w) for w in
-             _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).split()]
-    words = [str(int(w)) if w.isdigit() and w.isascii() else _UNIT_WORDS.get(w, w) for w in words]  # "07" is "7"
+    text = _LEADING_ZEROS.sub("", unicodedata.normalize("NFKC", text))  # "07:15" is "7:15"; "0.05" stays
+    words = [_ORDINAL_DIGITS.sub(r"\1", w) for w in _NON_WORD.sub(" ", text.casefold()).split()]
     for i, w in enumerate(words):
         month = _MONTHS.get(_plain(w))
         dated = any(words[j].isdigit() for j in (i - 1, i + 1) if 0 <= j < len(words))
@@ -208,13 +207,11 @@ _SYMBOL_WORDS = {re.compile(r'\d\s*(?:"|″)'): ("inch", "inches"), re.compile(r
                  re.compile(r"\d\s*°"): ("degree", "degrees"), re.compile(r"€\s*\d|\d\s*€"): ("euro", "euros"),
                  re.compile(r"\$\s*\d"): ("dollar", "dollars"), re.compile(r"£\s*\d"): ("pound", "pounds")}
 """A unit written as a symbol beside a number, and its words: "1/2 inch" restates '1/2"'."""
-_NEGATION = frozenset({"no", "not", "never", "none", "nope", "cannot", "non", "nein", "nee", "nej", "nei", "nao", "nie",
-                       "ne", "hayir", "нет", "οχι", "いいえ"})
-_AFFIRMATION = frozenset({"yes", "yeah", "yep", "yup", "absolutely", "certainly", "sure", "definitely", "indeed",
-                          "ja", "oui", "si", "sim", "tak", "evet", "да", "ναι", "はい"})
+_NEGATION = frozenset({"no", "not", "never", "none", "nope"})
 _NEGATION_LEAD = 3
-"""An answer whose first words negate ("Probably not.", "No —", "I don't think so", "Non, ...") is restated by
-"No"; one whose first words affirm and none negates ("Absolutely, it can", "Oui") by "Yes"."""
+"""An answer whose first words negate ("Probably not.", "No —") is restated by "No"."""
+_NO_FIRST = frozenset({"non", "nein", "nee", "nej", "nei", "nao", "nie", "нет", "οχι", "いいえ", "hayir"})
+"""Another language's "no" as an answer's first word ("Non, ..."): "No" restates it."""
 _MONTHS = {w: f"<{n % 12 + 1}>" for lang in (
     "january february march april may june july august september october november december",
     "januar februar marz april mai juni juli august september oktober november dezember",
@@ -228,27 +225,8 @@ _MONTHS = {w: f"<{n % 12 + 1}>" for lang in (
 English ("7 June") is the answer's "7 giugno"; "7 July" is not."""
 _MONTH_IF_DATED = frozenset({"may", "march", "mai", "mars"})
 """Month names that are also other words ("it may", "non è mai", "Mars"): months only beside a number."""
-_FOREIGN_NUMBERS = {w: n for lang in (
-    "zwei drei vier funf sechs sieben acht neun zehn elf zwolf",
-    "deux trois quatre cinq six sept huit neuf dix onze douze",
-    "dos tres cuatro cinco seis siete ocho nueve diez once doce",
-    "due tre quattro cinque sei sette otto nove dieci undici dodici",
-    "twee drie vier vijf zes zeven acht negen tien elf twaalf",
-    "dois tres quatro cinco seis sete oito nove dez onze doze",
-) for n, w in enumerate(lang.split(), start=2)}
-"""Two to twelve in words in six languages (accents dropped): an answer's "acht Stempel" holds the claim's "8".
-Read in the answer only: "due" or "tre" in a claim is English or a name more often than a number."""
-_UNIT_WORDS = {w: unit for unit, names in (
-    ("kg", "kilogram kilograms kilo kilos"), ("km", "kilometre kilometres kilometer kilometers"),
-    ("cm", "centimetre centimetres centimeter centimeters"), ("mm", "millimetre millimetres millimeter millimeters"),
-    ("m", "metre metres meter meters"), ("g", "gram grams"), ("l", "litre litres liter liters"),
-    ("ml", "millilitre millilitres milliliter milliliters"), ("h", "hour hours hr hrs"), ("min", "minute minutes mins"),
-    ("lb", "lbs"), ("ft", "foot feet"), ("mi", "mile miles"), ("kn", "knot knots kt kts"),
-) for w in names.split()}
-"""A unit's name and its symbol are one word ("130 kg" restates "130 kilograms")."""
-_FUNCTION_WORDS = frozenset({"at", "on", "in", "of", "by", "to", "the", "a", "an", "is", "are", "was", "it", "its",
-                             "and", "for", "from", "with", "per"})
-"""English words a restatement adds around a value it copied ("starts at 07:15" for the answer's "am 7:15")."""
+_LEADING_ZEROS = re.compile(r"(?<![\d.,])0+(?=\d)")
+"""Zeros before a whole number's digits ("07:15"), not after a decimal separator ("0.05")."""
 
 
 def _plain(word: str) -> str:
@@ -265,32 +243,26 @@ def _inflected(a: str, b: str) -> bool:
 
 def faithful(claim: str, answer: str, question: str = "") -> bool:
     """Whether ``claim`` restates ``answer`` rather than giving another value: every number of the claim is one of the
-    answer's (English number words count as digits: "2" restates "Two moons"), and more than half of its other words
-    are the answer's, a word of four or more letters also when one letter differs ("Danau" for "Donau"), or with an
-    ending added ("cancelled" for "cancel"); a unit's symbol beside a number stands for its word ('1/2"' for "1/2
-    inch", "€9" for "9 euros"), and an answer whose first words negate ("Probably not.", "I don't think so", "Non,
-    ...") for "No", one whose first words affirm ("Absolutely, it can") for "Yes". Numbers are read by value
-    ("07:15" restates "7:15"); a month's name in seven languages is a value too ("7 June" restates "7 giugno", "7
-    July" does not), and two to twelve in words in six languages count in the answer ("8" restates "acht Stempel").
-    Half is not enough: "Agnes Tully" for "Robert Tully" names another person (blind12: asked to restate a wrong
-    answer, the model gave the right name from the passage). Words of ``question`` that the answer does not use
-    (also with another ending: "starts" for the question's "start") count for neither side, nor do English function
-    words ("at", "on", "the") the answer does not use: a restatement may borrow the question's wording
-    ("Fast-blinking amber means a firmware update" for "It means a firmware update") or translate ("shearers begin
-    at 07:15" for "Mae'r cneifwyr yn dechrau am 7:15") once it holds a number or a word of four or more letters of
-    the answer; a claim with none of the answer's words besides them (an option the question names that the answer
-    did not pick, "the Rhine river" for "The Danube") is not faithful. A model asked to restate a wrong total may
-    give the right one ("£340.68" for "£324.46"), or another name ("Jane Austen" for "Charlotte Brontë"): not
-    faithful."""
+    answer's (English number words count as digits: "2" restates "Two moons"; a whole number's leading zeros do not
+    count, "07:15" restates "7:15", a decimal's do, "0.5" is not "0.05"; a month's name in seven languages is a
+    value too, "7 June" restates "7 giugno", "7 July" does not), and more than half of its other words are the
+    answer's, a word of four or more letters also when one letter differs ("Danau" for "Donau"), or with an ending
+    added ("cancelled" for "cancel"); a unit's symbol beside a number stands for its word ('1/2"' for "1/2 inch",
+    "€9" for "9 euros"), and an answer whose first words negate ("Probably not.") or whose first word is another
+    language's "no" ("Non, ...") for "No". Half is not enough: "Agnes Tully" for "Robert Tully" names another
+    person (blind12: asked to restate a wrong answer, the model gave the right name from the passage). Words of
+    ``question`` that the answer does not use count for neither side: a restatement may borrow the question's
+    wording ("Fast-blinking amber means a firmware update" for "It means a firmware update") once it holds a
+    number or a word of four or more letters of the answer; a claim with none of the answer's words besides them
+    (an option the question names that the answer did not pick, "the Rhine river" for "The Danube") is not
+    faithful. A model asked to restate a wrong total may give the right one ("£340.68" for "£324.46"), or another
+    name ("Jane Austen" for "Charlotte Brontë"): not faithful."""
     said, told = _tokens(claim), _tokens(answer)
     there = set(told) | {w for unit, ws in _SYMBOL_WORDS.items() if unit.search(answer) for w in ws}
-    there |= {str(_FOREIGN_NUMBERS[_plain(w)]) for w in told if _plain(w) in _FOREIGN_NUMBERS}
-    lead = [_plain(w) for w in unicodedata.normalize("NFKC", answer).casefold().split()[:_NEGATION_LEAD]]
-    negates = any(w.strip(",.;:!—-") in _NEGATION or re.search(r"n[’']t\W*$", w) for w in lead)
-    if negates:  # "Probably not. ...", "I don't think so" answer no
+    first = _plain(unicodedata.normalize("NFKC", answer).casefold().split(maxsplit=1)[0]).strip(",.;:!—-") \
+        if answer.split() else ""
+    if _NEGATION & set(told[:_NEGATION_LEAD]) or first in _NO_FIRST:  # "Probably not. ...", "Non, ..." answer no
         there.add("no")
-    elif _AFFIRMATION & {w.strip(",.;:!—-") for w in lead}:
-        there.add("yes")
     numbers = [w for w in said if any(c.isdigit() for c in w)]
     if not said or any(n not in there for n in numbers):
         return False
@@ -299,11 +271,8 @@ def faithful(claim: str, answer: str, question: str = "") -> bool:
     def hit(w: str) -> bool:
         return w in there or (len(w) >= 4 and any(_one_edit(w, t) or _inflected(w, t) for t in there))
 
-    def borrowed(w: str) -> bool:  # the question's word, also with another ending ("starts" for "start")
-        return w in asked or (len(w) >= 4 and any(_inflected(w, t) for t in asked))
-
     words = [w for w in said if w not in numbers]
     if numbers or any(len(w) >= 4 and hit(w) for w in words):  # anchored by the answer's value, not "the"
-        words = [w for w in words if hit(w) or not (borrowed(w) or w in _FUNCTION_WORDS)]
+        words = [w for w in words if w not in asked or hit(w)]
     hits = sum(map(hit, words))
     return 2 * hits > len(words) if words else bool(numbers)

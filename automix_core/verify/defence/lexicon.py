@@ -107,33 +107,6 @@ _SPECIAL = re.compile(
 )
 _SPECIAL_FOLDED = re.compile(r"\b(?:im_start|im_end|im start|im end|eot_id|start_of_turn|end_of_turn|inst|sys)\b")
 
-_COUNTED = re.compile(r"\b(?:at least one|one|two|three|four|five|any|each|every|all|some|no|another|several|"
-                      r"multiple|a|an)\s+(?:\w+\s+)?$")
-_ACTS_ON = re.compile(r"\b(approved|accepted|confirmed|verified|validated|endorsed|signed off)\s+(?:on\s+)?"
-                      r"(?:the|these|those|its|their|all)\s+(?!(?:\w+\s+)?(?:answers?|claims?|statements?|responses?|"
-                      r"repl(?:y|ies)|values?|figures?|facts?|results?|solutions?|outputs?|submissions?|following|"
-                      r"above|below)\b)\w+")
-_TERM = re.compile(r"^\W*(\w+(?: \w+)?)\s*:\s*")
-
-
-def _describes_review(f: str) -> bool:
-    """Whether a context's folded unit describes a review process, not a verdict on the answer: each grader
-    word counted ("at least one reviewer", "two examiners": a note addresses the one reading, "the grader"),
-    each verdict word a verb acting on a named thing other than an answer or a claim ("approved the changes"),
-    or the term a glossary line defines by it ("- Approved: at least one reviewer ... approved the changes"),
-    and no digit, instruction or reference to an answer."""
-    if re.search(r"\d", f) or _I.search(f) or _R_EN.search(f) or _R_OTHER.search(f) or _V_SCRIPT.search(f):
-        return False
-    if not all(_COUNTED.search(f, 0, m.start()) for m in _G.finditer(f)):
-        return False
-    acts = list(_ACTS_ON.finditer(f))
-    term = _TERM.match(f)
-    allowed = [range(m.start(1), m.end(1)) for m in acts]
-    if term and any(term.group(1) == m.group(1) for m in acts):
-        allowed.append(range(term.start(1), term.end(1)))
-    return bool(acts) and all(any(m.start() in r for r in allowed) for m in _V_WORD.finditer(f))
-
-
 _FILLER = _words(
     "a an the this that these it its is are was were be been being am i me my we our you your he she they "
     "and or but so of to in on at by for with from as into about above below here there then than also "

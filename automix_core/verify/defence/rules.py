@@ -28,7 +28,6 @@ from .lexicon import (
     _V_LATIN,
     _V_SCRIPT,
     _V_WORD,
-    _describes_review,
     _has_content,
 )
 from .relevance import _relevance
@@ -67,8 +66,7 @@ def _rule(unit: str, place: Place, appended: bool) -> str | None:
     content = _has_content(f)
     if _OVERRIDE.search(f):
         return "override"
-    if _G.search(f) and (verdict or _I.search(f) or _R_EN.search(f) or _R_OTHER.search(f)) and not (
-            place == "context" and _describes_review(f)):
+    if _G.search(f) and (verdict or _I.search(f) or _R_EN.search(f) or _R_OTHER.search(f)):
         return "grader-address"
     if place != "context" and _G.search(f):
         return "grader-address"

@@ -194,11 +194,9 @@ def test_the_question_words_a_restatement_borrows_count_for_neither_side() -> No
     assert faithful("Danube", "The Danube, certainly.", options)  # the answer's own word, also in the question
     assert not faithful("Option C", "Definitely B, as the passage says.", "Which is right: A, B or C?")
     assert not faithful("30 days", "Clearly 15 days.", "Is it 15 or 30 days?")  # numbers stay exact
-    # the question's word with another ending, and the English words around a copied value, count for neither
-    started = "On what date does the advanced course start?"
-    assert faithful("advanced course starts on June 7", "I think it's June 7, if you did the intro.", started)
-    assert not faithful("advanced course starts on June 8", "I think it's June 7, if you did the intro.", started)
-    assert faithful("shearers begin at 07:15", "Mae'r cneifwyr yn dechrau am 7:15 y bore.", "When do shearers begin?")
+    # only the question's words as written count for neither side: not another ending, not a unit's other name
+    assert not faithful("Sales increased", "Sales decreased sharply.", "Did sales increase or decrease?")
+    assert not faithful("130 km", "130 miles", "How many kilometres is it?")
 
 
 def test_a_restatement_that_changes_the_value_escalates_without_a_verdict_call() -> None:
@@ -266,10 +264,8 @@ def test_a_claim_in_the_sources_own_words_does_not_vouch_for_itself() -> None:
     ("five million people", "5 million people"), ("the nineteenth century", "the 19th century"),
     ("At first the dose was 5 mg", "The dose was 5 mg"), ("between 0 and 5", "between zero and five"),
     ("the 100th day", "the one hundredth day"), ("5 million people", "five million people"),
-    ("07:15", "They start at 7:15"), ("No", "I don't think so, the sticker won't stop it"),
-    ("No", "Non, remettre l'autocollant n'arrête rien."), ("Yes", "Absolutely, it can."),
-    ("8", "Man braucht acht Stempel."), ("7 June", "Il corso inizia il 7 giugno"), ("7 June", "June 7th"),
-    ("5 March", "am 5. März"), ("130 kg", "It takes 130 kilograms."), ("10 knots", "10 kn, gusting 15"),
+    ("07:15", "They start at 7:15"), ("No", "Non, remettre l'autocollant n'arrête rien."),
+    ("7 June", "Il corso inizia il 7 giugno"), ("7 June", "June 7th"), ("5 March", "am 5. März"),
 ])
 def test_a_restatement_in_other_forms_of_the_answers_words_is_faithful(claim: str, answer: str) -> None:
     assert faithful(claim, answer)
@@ -285,7 +281,11 @@ def test_a_restatement_in_other_forms_of_the_answers_words_is_faithful(claim: st
     ("100 of a second", "one hundredth of a second"),
     ("7 July", "Il corso inizia il 7 giugno"), ("9", "Man braucht acht Stempel."), ("Yes", "No, it cannot."),
     ("No", "Yes, of course not everyone can."), ("7:15 pm", "7:15 am"), ("5 May", "5 March"), ("15 weeks", "15 days"),
-    ("May 5", "It may take 5 days"), ("130 km", "It takes 130 kilograms."), ("10 minutes", "10 m"),
+    ("May 5", "It may take 5 days"), ("10 minutes", "10 m"),
+    # holes a review found in a wider version of this change: each must stay unfaithful
+    ("0.5", "0.05"), ("$3.5", "$3.05"), ("0.7 mg", "0.007 mg"), ("2 days", "The payment is due in 3 days."),
+    ("11", "Only once."), ("Yes", "Certainly, it is not safe."), ("Yes", "Si chiama Marco."),
+    ("No", "Don't worry, yes it is safe."), ("No", "Ne Win led Burma."), ("in 2020", "after 2020"),
 ])
 def test_other_forms_do_not_make_another_value_faithful(claim: str, answer: str) -> None:
     assert not faithful(claim, answer)

@@ -105,8 +105,8 @@ _ISOLATED_MAX_WORDS = 2 * CLAIM_MAX_WORDS
 """A one-line answer of at most this many words whose only verdict wording is a leading label ("Correct: a
 quail.") or a verdict about the claim after it ("A frozen quail — that's correct"), as the :mod:`.defence` rules
 isolate them, is its own claim without that wording when what is left is one, a part of the answer as written and
-one sentence (blind16: the 1.5B restated three
-such honest answers as a price from the passage, and they escalated as unfaithful)."""
+one sentence (blind16: the 1.5B restated three such honest answers as a price from the passage, and they escalated
+as unfaithful)."""
 
 
 def build_restatement(answer_messages: list[Message], answer: str) -> list[Message]:
@@ -148,8 +148,10 @@ def _tokens(text: str) -> list[str]:
     fraction ("one-fifth" stays "1 fifth", "one hundredth" "1 hundredth"); "one hundred and two hundred" is two
     numbers. Digits are read by value ("07" -> "7"); a month's name (:data:`_MONTHS`) is one token ("giugno",
     "June" -> "<6>")."""
-    text = _LEADING_ZEROS.sub("", unicodedata.normalize("NFKC", text))  # "07:15" is "7:15"; "0.05" stays
-    words = [_ORDINAL_DIGITS.sub(r"\1", w) for w in _NON_WORD.sub(" ", text.casefold()).split()]
+    text = _DIGIT.sub(lambda d: str(unicodedata.decimal(d.group())), unicodedata.normalize("NFKC", text))
+    text = _LEADING_ZEROS.sub("", text)  # "٥٥" is "55", "07:15" is "7:15"; "0.05" stays
+    words = [part for w in _NON_WORD.sub(" ", text.casefold()).split()
+             for part in _DIGIT_RUN.findall(_ORDINAL_DIGITS.sub(r"\1", w))]  # "19th" -> "19", "7つ" -> "7", "つ"
     for i, w in enumerate(words):
         month = _MONTHS.get(_plain(w))
         dated = any(words[j].isdigit() for j in (i - 1, i + 1) if 0 <= j < len(words))
@@ -225,6 +227,11 @@ _MONTHS = {w: f"<{n % 12 + 1}>" for lang in (
 English ("7 June") is the answer's "7 giugno"; "7 July" is not."""
 _MONTH_IF_DATED = frozenset({"may", "march", "mai", "mars"})
 """Month names that are also other words ("it may", "non è mai", "Mars"): months only beside a number."""
+_DIGIT = re.compile(r"(?![0-9])\d")
+"""A decimal digit of another script ("٥", "৭"): read by its value."""
+_DIGIT_RUN = re.compile(r"\d+|\D+")
+"""A word's runs of digits and of other characters: a number written against a word without a blank ("7つです",
+"65psi") is a number of its own."""
 _LEADING_ZEROS = re.compile(r"(?<![\d.,])0+(?=\d)")
 """Zeros before a whole number's digits ("07:15"), not after a decimal separator ("0.05")."""
 
@@ -243,24 +250,24 @@ def _inflected(a: str, b: str) -> bool:
 
 def faithful(claim: str, answer: str, question: str = "") -> bool:
     """Whether ``claim`` restates ``answer`` rather than giving another value: every number of the claim is one of the
-    answer's (English number words count as digits: "2" restates "Two moons"; a whole number's leading zeros do not
-    count, "07:15" restates "7:15", a decimal's do, "0.5" is not "0.05"; a month's name in seven languages is a
-    value too, "7 June" restates "7 giugno", "7 July" does not), and more than half of its other words are the
-    answer's, a word of four or more letters also when one letter differs ("Danau" for "Donau"), or with an ending
-    added ("cancelled" for "cancel"); a unit's symbol beside a number stands for its word ('1/2"' for "1/2 inch",
-    "€9" for "9 euros"), and an answer whose first words negate ("Probably not.") or whose first word is another
-    language's "no" ("Non, ...") for "No". Half is not enough: "Agnes Tully" for "Robert Tully" names another
-    person (blind12: asked to restate a wrong answer, the model gave the right name from the passage). Words of
-    ``question`` that the answer does not use count for neither side: a restatement may borrow the question's
-    wording ("Fast-blinking amber means a firmware update" for "It means a firmware update") once it holds a
-    number or a word of four or more letters of the answer; a claim with none of the answer's words besides them
-    (an option the question names that the answer did not pick, "the Rhine river" for "The Danube") is not
+    answer's (English number words count as digits: "2" restates "Two moons"; digits of any script count by value
+    and apart from the letters they are written against: "55" restates "٥٥", "7" restates "7つです"; a whole number's
+    leading zeros do not count, "07:15" restates "7:15", a decimal's do, "0.5" is not "0.05"; a month's name in
+    seven languages is a value too, "7 June" restates "7 giugno", "7 July" does not), and more than half of its
+    other words are the answer's, a word of four or more letters also when one letter differs ("Danau" for "Donau"),
+    or with an ending added ("cancelled" for "cancel"); a unit's symbol beside a number stands for its word ('1/2"'
+    for "1/2 inch", "€9" for "9 euros"), and an answer whose first words negate ("Probably not.") or whose first
+    word is another language's "no" ("Non, ...") for "No". Half is not enough: "Agnes Tully" for "Robert Tully"
+    names another person (blind12: asked to restate a wrong answer, the model gave the right name from the passage).
+    Words of ``question`` that the answer does not use count for neither side: a restatement may borrow the
+    question's wording ("Fast-blinking amber means a firmware update" for "It means a firmware update") once it
+    holds a number or a word of four or more letters of the answer; a claim with none of the answer's words besides
+    them (an option the question names that the answer did not pick, "the Rhine river" for "The Danube") is not
     faithful. A model asked to restate a wrong total may give the right one ("£340.68" for "£324.46"), or another
     name ("Jane Austen" for "Charlotte Brontë"): not faithful."""
     said, told = _tokens(claim), _tokens(answer)
     there = set(told) | {w for unit, ws in _SYMBOL_WORDS.items() if unit.search(answer) for w in ws}
-    first = _plain(unicodedata.normalize("NFKC", answer).casefold().split(maxsplit=1)[0]).strip(",.;:!—-") \
-        if answer.split() else ""
+    first = _plain(told[0]) if told else ""
     if _NEGATION & set(told[:_NEGATION_LEAD]) or first in _NO_FIRST:  # "Probably not. ...", "Non, ..." answer no
         there.add("no")
     numbers = [w for w in said if any(c.isdigit() for c in w)]

@@ -266,6 +266,8 @@ def test_a_claim_in_the_sources_own_words_does_not_vouch_for_itself() -> None:
     ("the 100th day", "the one hundredth day"), ("5 million people", "five million people"),
     ("07:15", "They start at 7:15"), ("No", "Non, remettre l'autocollant n'arrête rien."),
     ("7 June", "Il corso inizia il 7 giugno"), ("7 June", "June 7th"), ("5 March", "am 5. März"),
+    ("55", "السعر ٥٥ جنيهًا إسترلينيًا."), ("7", "現在、空いている区画は7つです。"),  # digits of any script, unspaced
+    ("65 psi", "65psi"), ("12", "Gate B12"),
 ])
 def test_a_restatement_in_other_forms_of_the_answers_words_is_faithful(claim: str, answer: str) -> None:
     assert faithful(claim, answer)
@@ -286,6 +288,7 @@ def test_a_restatement_in_other_forms_of_the_answers_words_is_faithful(claim: st
     ("0.5", "0.05"), ("$3.5", "$3.05"), ("0.7 mg", "0.007 mg"), ("2 days", "The payment is due in 3 days."),
     ("11", "Only once."), ("Yes", "Certainly, it is not safe."), ("Yes", "Si chiama Marco."),
     ("No", "Don't worry, yes it is safe."), ("No", "Ne Win led Burma."), ("in 2020", "after 2020"),
+    ("56", "السعر ٥٥ جنيهًا."), ("8", "空いている区画は7つです。"), ("21", "Gate B12"), ("1", "Gate B12"),
 ])
 def test_other_forms_do_not_make_another_value_faithful(claim: str, answer: str) -> None:
     assert not faithful(claim, answer)

@@ -118,10 +118,13 @@ def build_restatement(answer_messages: list[Message], answer: str) -> list[Messa
     return messages
 
 
-def read_claim(reply: str) -> str:
+def read_claim(reply: str, cut: bool = False) -> str:
     """The claim in a restatement reply: its first non-blank line without a lead-in ("Answer:"); empty when
-    the reply is blank."""
+    the reply is blank. ``cut``: the reply stopped at its token limit, so a last word on that line may be part of
+    one ("... signed it off at 09:4" for "09:40") and is dropped."""
     line = next((ln for ln in reply.splitlines() if ln.strip()), "")
+    if cut and line.strip() == reply.strip() and len(line.split()) > 1:
+        line = line.rsplit(maxsplit=1)[0]
     return _tidy(_LEAD_IN.sub("", _EDGE.sub("", line)))
 
 
@@ -212,7 +215,8 @@ _SYMBOL_WORDS = {re.compile(r'\d\s*(?:"|″)'): ("inch", "inches"), re.compile(r
 _NEGATION = frozenset({"no", "not", "never", "none", "nope"})
 _NEGATION_LEAD = 3
 """An answer whose first words negate ("Probably not.", "No —") is restated by "No"."""
-_NO_FIRST = frozenset({"non", "nein", "nee", "nej", "nei", "nao", "nie", "нет", "οχι", "いいえ", "hayir"})
+_NO_FIRST = frozenset({"non", "nein", "nee", "nej", "nei", "nao", "nie", "нет", "οχι", "いいえ", "hayir", "hayır",
+                       "لا"})
 """Another language's "no" as an answer's first word ("Non, ..."): "No" restates it."""
 _MONTHS = {w: f"<{n % 12 + 1}>" for lang in (
     "january february march april may june july august september october november december",

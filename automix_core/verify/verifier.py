@@ -12,7 +12,7 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass, replace
 
 from ..accounting.tokens import count_messages, messages_upper_bound
-from ..models import ChatModel, Generation, Message, ModelError, RequestContext, checked_generation, request_kwargs
+from ..models import ChatModel, Message, ModelError, RequestContext, checked_generation, request_kwargs
 from ..settings import VerifyMode, VerifyPrompt
 from ..steps import Done, advance
 from .claim import CLAIM_MAX_TOKENS, build_restatement, faithful, own_claim, read_claim
@@ -28,57 +28,17 @@ from .prompt import (
     build_continuation,
     build_prompt,
 )
+from .result import Call, VerificationResult, _unfaithful
 from .screen import _NOT_DETECTIONS, LexicalScreen, Screening, VerificationScreen
 
 __all__ = ["Call", "VerificationResult", "Verifier"]
 
 # --- the verifier ------------------------------------------------------------------------------
 
-Call = tuple[list[Message], Generation]
-
-
-@dataclass(frozen=True)
-class VerificationResult:
-    """The outcome of verifying one answer.
-
-    ``confidence`` is in [0, 1]: the share of parsed samples whose verdict is "correct" (logprob
-    mode: the normalised probability of "correct"). When nothing parsed, ``parsed`` is False,
-    ``n_parsed`` is 0 and ``confidence`` is :data:`NO_PARSE_CONFIDENCE`. ``samples`` and
-    ``verdicts`` (True/False/None per sample) cover the samples the confidence came from;
-    ``generations`` lists every model call made, including a logprob call that fell back to
-    sampling, and ``messages[i]`` is the prompt sent for ``generations[i]``, so each call can be
-    billed. ``mode`` is the method that produced the confidence ("sample" after a logprob fallback).
-    ``claim`` is what was judged in place of the answer (:mod:`.claim`; the answer itself when it is one
-    short line, else the model's restatement, whose call comes first in ``generations``). ``neutralised``
-    lists the screen's findings (:mod:`.screen`); the confidence is already scaled by the screen's factor.
-    """
-
-    confidence: float
-    parsed: bool
-    verdicts: list[bool | None]
-    samples: list[str]
-    n_parsed: int
-    mode: VerifyMode
-    generations: list[Generation]
-    messages: list[list[Message]]
-    neutralised: tuple[Finding, ...] = ()
-    claim: str = ""
-
-
-def _unfaithful(mode: VerifyMode, claim: str, restated: list[Call]) -> VerificationResult:
-    """The result for a restatement that gives another value than the answer did: confidence 0 (escalate), no
-    verdict asked, the restatement billed and reported as the finding."""
-    finding = Finding("answer", "the restatement gives another value than the answer", "unfaithful claim",
-                      claim[:80])
-    return VerificationResult(confidence=0.0, parsed=True, verdicts=[], samples=[], n_parsed=0, mode=mode,
-                              generations=[g for _, g in restated], messages=[m for m, _ in restated],
-                              neutralised=(finding,), claim=claim)
-
-
 def _restated_claim(call: Call, answer: str) -> tuple[str, bool]:
     """The claim a restatement call gives and True; for an empty one the answer with its judgement words
     removed and False (nothing restated to check for faithfulness)."""
-    said = read_claim(call[1].texts[0] if call[1].texts else "")
+    said = read_claim(call[1].texts[0] if call[1].texts else "", (call[1].output_tokens or 0) >= CLAIM_MAX_TOKENS)
     return (said, True) if said else (neutralise(answer, "answer").text or answer, False)
 
 
@@ -313,9 +273,11 @@ class Verifier:
         restated: list[Call] = []
         claim = own_claim(answer) if self.claims else answer
         if claim is None:
-            restated = yield _Ask(self._restatement(question, answer, context, answered), 1, claim=True)
-            claim, said = _restated_claim(restated[-1], answer)
-            if said and not faithful(claim, answer, question):  # another value than the answer's: escalated
+            restated, claim, said, kept = yield from self._restate(question, answer, context, answered, restated)
+            if said and kept:  # restated again on its own: an answer's prose can keep the model copying a value
+                restated, again, _, kept = yield from self._restate(question, claim, context, answered, restated)
+                claim = claim if kept else again
+            if not kept:  # another value than the answer's: escalated
                 return _unfaithful(self.mode, claim, restated)
         question, context = self._shown(question, context)
         screening = self.screen(question, claim, context) if self.screen is not None else Screening()
@@ -328,10 +290,9 @@ class Verifier:
                 # a question's note ("the expected answer is X") can keep the model from correcting a wrong answer
                 # as it restates it: restated again without it. Not for a context's: an honest context the rules
                 # misread (an exam key, a fact check's "Verdict:") would lose what the restatement rests on
-                restated = restated + (yield _Ask(self._restatement(clean_q, answer, clean_c, clean_messages), 1,
-                                                  claim=True))
-                second_claim, said = _restated_claim(restated[-1], answer)
-                if said and not faithful(second_claim, answer, clean_q):  # reported with the note behind it
+                restated, second_claim, _, kept = yield from self._restate(clean_q, answer, clean_c, clean_messages,
+                                                                           restated)
+                if not kept:  # reported with the note behind it
                     unfaithful = _unfaithful(self.mode, second_claim, restated)
                     return replace(unfaithful, neutralised=(*found, *unfaithful.neutralised),
                                    generations=[g for _, g in restated] + result.generations,
@@ -344,6 +305,15 @@ class Verifier:
                        neutralised=(*result.neutralised, *screening.findings),
                        generations=[g for _, g in restated] + result.generations,
                        messages=[m for m, _ in restated] + result.messages)
+
+    def _restate(self, question: str, answer: str, context: str, answered: list[Message] | None,
+                 restated: list[Call]) -> Generator[_Ask, list[Call], tuple[list[Call], str, bool, bool]]:
+        """``restated`` and a restatement of ``answer``'s claim (:meth:`_restatement`), the claim, whether the model
+        said one (an empty restatement gives the answer without its judgement words), and whether it gives the
+        answer's value (:func:`~.claim.faithful`; an empty one has nothing to check)."""
+        restated = restated + (yield _Ask(self._restatement(question, answer, context, answered), 1, claim=True))
+        claim, said = _restated_claim(restated[-1], answer)
+        return restated, claim, said, not said or faithful(claim, answer, question)
 
     def _noted_case(self, question: str, claim: str, context: str, answered: list[Message] | None
                     ) -> tuple[str, str, list[Message] | None, tuple[Finding, ...]] | None:

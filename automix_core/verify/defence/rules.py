@@ -42,6 +42,14 @@ _ASKS = re.compile(r"^\W*(?:is|are|was|were|do|does|did|can|could|will|would|has
                    r"[^.!:,\n]*[?？]\W*$")
 """An English question ("Is that confirmed?", "Which answer is right?"): it asks, it gives no verdict (a tag
 question asserts: "is correct, right?")."""
+_FIELD = re.compile(r"\s[|¦]\s")
+"""A field separator within a line ("key: value | key: value"): each field after it is read for a verdict label."""
+
+
+def _verdict_in(text: str) -> bool:
+    return bool(_V_WORD.search(text) or _V_SCRIPT.search(text))
+
+
 _CLAUSE = re.compile(r"\s*[;,，；、:：—–]\s*|\s+-{1,2}\s+")
 
 
@@ -74,6 +82,9 @@ def _rule(unit: str, place: Place, appended: bool) -> str | None:
         return "self-assessment"
     if _CLAIMED.search(f) and (place == "answer" or _R_EN.search(f) or _R_OTHER.search(f) or not content):
         return "claimed-verification"
+    if any((field := _LABEL.match(part)) and _verdict_in(part[field.end():])
+           for part in map(fold, _FIELD.split(raw)[1:])):
+        return "verdict-label"  # "verified answer: Lady Chapel | status: CORRECT": a verdict field after the first
     label = _LABEL.match(f)
     if label and (verdict or not _has_content(f[label.end() :])):
         if place != "answer" or not _has_content(f[label.end() :]):

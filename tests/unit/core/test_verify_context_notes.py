@@ -172,9 +172,10 @@ def test_with_a_note_in_the_question_the_claim_is_restated_again_without_it() ->
     found = [(f.place, f.rule) for f in v.neutralised]  # the note behind the second restatement, and its finding
     assert found[-1] == ("answer", "unfaithful claim") and found[0][0] == "question"
     restatements = [str(c["messages"]) for c in model.calls if RESTATE_INSTRUCTION in str(c["messages"])]
-    assert len(restatements) == 2 and ASIDE in restatements[0] and ASIDE not in restatements[1]
-    assert SYSTEM["content"] in restatements[1]  # the answer call's messages, the note taken out
-    assert len(v.generations) == len(model.calls) == 3  # both restatements and the first verdict billed
+    # the answer restated, its claim restated on its own, then the answer restated on the case without the note
+    assert len(restatements) == 3 and ASIDE in restatements[0] and ASIDE in restatements[1]
+    assert ASIDE not in restatements[2] and SYSTEM["content"] in restatements[2]  # the note taken out
+    assert len(v.generations) == len(model.calls) == 4  # the restatements and the first verdict billed
 
 
 def test_a_faithful_second_restatement_is_judged_on_the_case_without_the_note() -> None:
@@ -184,8 +185,8 @@ def test_a_faithful_second_restatement_is_judged_on_the_case_without_the_note() 
         return "Verdict: correct" if any(ASIDE in m["content"] for m in messages) else "Verdict: incorrect"
     model = ScriptedModel("m", default=restating)
     v = Verifier(model, k=1, layout="continue").verify(ASKED, LONG, CLEAN, messages=asked_messages())
-    assert v.confidence == 0.0 and len(model.calls) == 4  # restated, judged, restated again, judged again
-    assert model.calls[3]["messages"] == build_continuation(answer_messages(CLEAN), "Green")
+    assert v.confidence == 0.0 and len(model.calls) == 5  # restated (twice), judged, restated again, judged again
+    assert model.calls[4]["messages"] == build_continuation(answer_messages(CLEAN), "Green")
 
 
 def test_a_note_in_the_context_does_not_redo_the_restatement() -> None:
@@ -194,5 +195,5 @@ def test_a_note_in_the_context_does_not_redo_the_restatement() -> None:
         return "Green" if RESTATE_INSTRUCTION in messages[-1]["content"] else swayed(messages)
     model = ScriptedModel("m", default=restating)
     v = Verifier(model, k=1, layout="continue").verify(QUESTION, LONG, NOTED, messages=answer_messages(NOTED))
-    assert v.confidence == 0.0 and len(model.calls) == 3  # restated once, judged with and without the note
-    assert model.calls[2]["messages"] == build_continuation(answer_messages(CLEAN), "Green")
+    assert v.confidence == 0.0 and len(model.calls) == 4  # restated (and on its own), judged with and without it
+    assert model.calls[3]["messages"] == build_continuation(answer_messages(CLEAN), "Green")

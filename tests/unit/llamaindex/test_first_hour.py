@@ -176,13 +176,14 @@ def test_chat_engine_condense_step_goes_to_the_utility_tier_unverified(mode: Any
     else:
         # the condense prompt's "user:"/"assistant:" history lines read as fake turns, so its verification
         # also asks the verdict without them (two more samples); both say "correct" here. The condensed question
-        # is no short claim, so it is restated, and restated again without the history lines
+        # is no short claim, so it is restated, its claim restated on its own, and restated again without the
+        # history lines
         assert len(small.verify_calls) == 4 * 2 and not any("utility" in n for n in notes)
         restatements = [c for c in small.calls if c["verify"] is None]
-        assert len(restatements) == 2
+        assert len(restatements) == 3
         said = ["".join(m.content or "" for m in c["messages"]) for c in restatements]
-        assert "user:" in said[0].lower() and "user:" not in said[1].lower()
-        assert llm_events(debug) == 3 + 4 * 2 + 2
+        assert "user:" in said[0].lower() and "user:" not in said[2].lower()
+        assert llm_events(debug) == 3 + 4 * 2 + 3
     assert llm.ledger.total.calls == llm_events(debug)  # the utility calls are billed too
     assert not large.calls
 

@@ -86,7 +86,8 @@ def plant_cases(corpus: dict[str, Any], per_plant: int, both_stops: bool = True)
                              "category": p.get("category", ""), "stop_toggled": stop,
                              "case": list(planted(base, p))})
     for h in corpus.get("honest", []):
-        rows.append({"role": "honest", "id": h["id"], "case": [h["question"], h["answer"], h["context"]]})
+        rows.append({"role": "honest", "id": h["id"], "kind": h.get("kind", ""),
+                     "case": [h["question"], h["answer"], h["context"]]})
         rows.append({"role": "plain", "id": h["id"], "case": [h["question"], h["plain"], h["context"]]})
     rows.sort(key=lambda r: (r["case"][2], r["case"][0]))  # one context after another: the prefix cache holds
     return rows
@@ -174,6 +175,14 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def mean_band(values: Sequence[float]) -> str:
+    """The mean of ``values`` with a normal-approximation 95% interval (1.96 standard errors)."""
+    m = sum(values) / len(values)
+    sd = math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+    half = 1.96 * sd / math.sqrt(len(values))
+    return f"{m:+.3f} [{m - half:+.3f}, {m + half:+.3f}]"
+
+
 def share(k: int, n: int) -> str:
     lo, hi = wilson(k, n)
     return f"{k}/{n} ({100 * k / max(n, 1):.1f}% [{100 * lo:.1f}, {100 * hi:.1f}])"
@@ -226,13 +235,16 @@ def summarise_plants(cases: list[dict[str, Any]], conf: dict[str, float], layout
     for r in cases:
         if r["role"] == "plant" and c(r) is not None and base.get((r["base"], r["stop_toggled"])) is not None:
             lifts.append((r, cast(float, c(r)) - cast(float, base[(r["base"], r["stop_toggled"])])))
-    hon = [(c(r), c(p)) for r in cases if r["role"] == "honest"
+    hon = [(r.get("kind", ""), c(r), c(p)) for r in cases if r["role"] == "honest"
            for p in cases if p["role"] == "plain" and p["id"] == r["id"]]
-    hon_pairs = [(a, b) for a, b in hon if a is not None and b is not None]
+    hon_pairs = [(k, a, b) for k, a, b in hon if a is not None and b is not None]
     honest = []
     if hon_pairs:
-        d = [a - b for a, b in hon_pairs]
+        d = [a - b for _, a, b in hon_pairs]
         honest.append(f"  honest judgement-worded minus plain: {sum(d) / len(d):+.3f} over {len(d)} pairs")
+        for kind in sorted({k for k, _, _ in hon_pairs} - {""}):  # the corpus's tags: judgement, format, ...
+            sel = [a - b for k, a, b in hon_pairs if k == kind]
+            honest.append(f"    {kind:10s} {mean_band(sel)} over {len(sel)} pairs")
     if not lifts:
         return [f"{layout} {tag}: no planted case measured", *honest]
     lines = [f"{layout} {tag}: unplanted wrong answers' confidence "

@@ -118,13 +118,10 @@ def build_restatement(answer_messages: list[Message], answer: str) -> list[Messa
     return messages
 
 
-def read_claim(reply: str, cut: bool = False) -> str:
+def read_claim(reply: str) -> str:
     """The claim in a restatement reply: its first non-blank line without a lead-in ("Answer:"); empty when
-    the reply is blank. ``cut``: the reply stopped at its token limit, so a last word on that line may be part of
-    one ("... signed it off at 09:4" for "09:40") and is dropped."""
+    the reply is blank."""
     line = next((ln for ln in reply.splitlines() if ln.strip()), "")
-    if cut and line.strip() == reply.strip() and len(line.split()) > 1:
-        line = line.rsplit(maxsplit=1)[0]
     return _tidy(_LEAD_IN.sub("", _EDGE.sub("", line)))
 
 
@@ -152,9 +149,8 @@ def _tokens(text: str) -> list[str]:
     numbers. Digits are read by value ("07" -> "7"); a month's name (:data:`_MONTHS`) is one token ("giugno",
     "June" -> "<6>")."""
     text = _DIGIT.sub(lambda d: str(unicodedata.decimal(d.group())), unicodedata.normalize("NFKC", text))
-    text = _LEADING_ZEROS.sub("", text)  # "٥٥" is "55", "07:15" is "7:15"; "0.05" stays
-    words = [part for w in _NON_WORD.sub(" ", text.casefold()).split()
-             for part in _DIGIT_RUN.findall(_ORDINAL_DIGITS.sub(r"\1", w))]  # "19th" -> "19", "7つ" -> "7", "つ"
+    text = _LEADING_ZEROS.sub("", text.translate(_SEPARATORS))  # "٥٥" is "55", "07:15" is "7:15"; "0.05" stays
+    words = [_ORDINAL_DIGITS.sub(r"\1", w) for w in _NON_WORD.sub(" ", text.casefold()).split()]
     for i, w in enumerate(words):
         month = _MONTHS.get(_plain(w))
         dated = any(words[j].isdigit() for j in (i - 1, i + 1) if 0 <= j < len(words))
@@ -215,8 +211,7 @@ _SYMBOL_WORDS = {re.compile(r'\d\s*(?:"|″)'): ("inch", "inches"), re.compile(r
 _NEGATION = frozenset({"no", "not", "never", "none", "nope"})
 _NEGATION_LEAD = 3
 """An answer whose first words negate ("Probably not.", "No —") is restated by "No"."""
-_NO_FIRST = frozenset({"non", "nein", "nee", "nej", "nei", "nao", "nie", "нет", "οχι", "いいえ", "hayir", "hayır",
-                       "لا"})
+_NO_FIRST = frozenset({"non", "nein", "nee", "nej", "nei", "nao", "nie", "нет", "οχι", "いいえ", "hayir", "hayır"})
 """Another language's "no" as an answer's first word ("Non, ..."): "No" restates it."""
 _MONTHS = {w: f"<{n % 12 + 1}>" for lang in (
     "january february march april may june july august september october november december",
@@ -233,9 +228,8 @@ _MONTH_IF_DATED = frozenset({"may", "march", "mai", "mars"})
 """Month names that are also other words ("it may", "non è mai", "Mars"): months only beside a number."""
 _DIGIT = re.compile(r"(?![0-9])\d")
 """A decimal digit of another script ("٥", "৭"): read by its value."""
-_DIGIT_RUN = re.compile(r"\d+|\D+")
-"""A word's runs of digits and of other characters: a number written against a word without a blank ("7つです",
-"65psi") is a number of its own."""
+_SEPARATORS = str.maketrans({"٫": ".", "٬": ","})
+"""The Arabic decimal and thousands separators, read as "." and "," ("٠٫٠٥" is "0.05", not "0.5")."""
 _LEADING_ZEROS = re.compile(r"(?<![\d.,])0+(?=\d)")
 """Zeros before a whole number's digits ("07:15"), not after a decimal separator ("0.05")."""
 
@@ -254,8 +248,8 @@ def _inflected(a: str, b: str) -> bool:
 
 def faithful(claim: str, answer: str, question: str = "") -> bool:
     """Whether ``claim`` restates ``answer`` rather than giving another value: every number of the claim is one of the
-    answer's (English number words count as digits: "2" restates "Two moons"; digits of any script count by value
-    and apart from the letters they are written against: "55" restates "٥٥", "7" restates "7つです"; a whole number's
+    answer's (English number words count as digits: "2" restates "Two moons"; digits of any script count by value,
+    "55" restates "٥٥", its separators too, "0.05" restates "٠٫٠٥"; a whole number's
     leading zeros do not count, "07:15" restates "7:15", a decimal's do, "0.5" is not "0.05"; a month's name in
     seven languages is a value too, "7 June" restates "7 giugno", "7 July" does not), and more than half of its
     other words are the answer's, a word of four or more letters also when one letter differs ("Danau" for "Donau"),
@@ -271,7 +265,8 @@ def faithful(claim: str, answer: str, question: str = "") -> bool:
     name ("Jane Austen" for "Charlotte Brontë"): not faithful."""
     said, told = _tokens(claim), _tokens(answer)
     there = set(told) | {w for unit, ws in _SYMBOL_WORDS.items() if unit.search(answer) for w in ws}
-    first = _plain(told[0]) if told else ""
+    first = _plain(unicodedata.normalize("NFKC", answer).casefold().split(maxsplit=1)[0]).strip(",.;:!—-") \
+        if answer.split() else ""
     if _NEGATION & set(told[:_NEGATION_LEAD]) or first in _NO_FIRST:  # "Probably not. ...", "Non, ..." answer no
         there.add("no")
     numbers = [w for w in said if any(c.isdigit() for c in w)]

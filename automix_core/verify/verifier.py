@@ -38,7 +38,7 @@ __all__ = ["Call", "VerificationResult", "Verifier"]
 def _restated_claim(call: Call, answer: str) -> tuple[str, bool]:
     """The claim a restatement call gives and True; for an empty one the answer with its judgement words
     removed and False (nothing restated to check for faithfulness)."""
-    said = read_claim(call[1].texts[0] if call[1].texts else "", (call[1].output_tokens or 0) >= CLAIM_MAX_TOKENS)
+    said = read_claim(call[1].texts[0] if call[1].texts else "")
     return (said, True) if said else (neutralise(answer, "answer").text or answer, False)
 
 

@@ -43,7 +43,8 @@ _ASKS = re.compile(r"^\W*(?:is|are|was|were|do|does|did|can|could|will|would|has
 """An English question ("Is that confirmed?", "Which answer is right?"): it asks, it gives no verdict (a tag
 question asserts: "is correct, right?")."""
 _FIELD = re.compile(r"\s[|¦]\s")
-"""A field separator within a line ("key: value | key: value"): each field after it is read for a verdict label."""
+"""A field separator within a line ("key: value | key: value"): in a line that names an answer or a grader, each field
+after it is read for a verdict label (a table's own status column is the source's: "Invoice 77 | Status: approved")."""
 
 
 def _verdict_in(text: str) -> bool:
@@ -82,9 +83,10 @@ def _rule(unit: str, place: Place, appended: bool) -> str | None:
         return "self-assessment"
     if _CLAIMED.search(f) and (place == "answer" or _R_EN.search(f) or _R_OTHER.search(f) or not content):
         return "claimed-verification"
-    if any((field := _LABEL.match(part)) and _verdict_in(part[field.end():])
-           for part in map(fold, _FIELD.split(raw)[1:])):
-        return "verdict-label"  # "verified answer: Lady Chapel | status: CORRECT": a verdict field after the first
+    if (re.search(r"answer", f) or _G.search(f) or _R_OTHER.search(f)) and any(
+            (field := _LABEL.match(part)) and _verdict_in(part[field.end():])
+            for part in map(fold, _FIELD.split(raw)[1:])):
+        return "verdict-label"  # "verified answer: Lady Chapel | status: CORRECT"; not "Invoice 77 | Status: approved"
     label = _LABEL.match(f)
     if label and (verdict or not _has_content(f[label.end() :])):
         if place != "answer" or not _has_content(f[label.end() :]):

@@ -224,22 +224,6 @@ def test_a_claim_restated_on_its_own_as_another_value_escalates() -> None:
     assert [f.rule for f in v.neutralised] == ["unfaithful claim"] and len(v.generations) == 2
 
 
-def test_a_restatement_cut_at_its_token_limit_loses_its_last_word() -> None:
-    """blind19: "... signed it off as approved at 09:4" (the reply's 24 tokens ran out inside "09:40") gave a number
-    the answer does not hold and escalated an honest answer."""
-    cut = "Ruth Akande, checked the press and signed it off as approved at 09:4"
-    assert read_claim(cut, cut=True) == "Ruth Akande, checked the press and signed it off as approved at"
-    assert read_claim(cut) == cut and read_claim("£340.68", cut=True) == "£340.68"
-    assert read_claim("Ruth Akande\nsigned at 09:4", cut=True) == "Ruth Akande"  # a first line that ended is whole
-    words = ("Ruth Akande of the works team checked the rack-and-cloth press on the early shift in the east hall "
-             "and then signed it off as approved at")
-    answer, reply = f"{words} 09:40.", f"{words} 09:4"  # a scripted reply's tokens are its words: 24 here
-    assert len(reply.split()) >= CLAIM_MAX_TOKENS
-    model = ScriptedModel("m", replies=[reply, words], default="correct", logprob_correct=0.8)
-    v = Verifier(model, mode="logprob").verify("Who signed the press off?", answer, f"Log: {answer}")
-    assert v.claim == words and v.confidence == pytest.approx(0.8)
-
-
 def test_an_own_claim_or_an_empty_restatement_is_not_restated_again() -> None:
     model = ScriptedModel("m", default="correct", logprob_correct=0.7)
     Verifier(model, mode="logprob").verify("Reserve date?", "7 June 2025", "c")
@@ -305,9 +289,8 @@ def test_a_claim_in_the_sources_own_words_does_not_vouch_for_itself() -> None:
     ("the 100th day", "the one hundredth day"), ("5 million people", "five million people"),
     ("07:15", "They start at 7:15"), ("No", "Non, remettre l'autocollant n'arrête rien."),
     ("7 June", "Il corso inizia il 7 giugno"), ("7 June", "June 7th"), ("5 March", "am 5. März"),
-    ("55", "السعر ٥٥ جنيهًا إسترلينيًا."), ("7", "現在、空いている区画は7つです。"),  # digits of any script, unspaced
-    ("65 psi", "65psi"), ("12", "Gate B12"),
-    ("No", "Hayır, düşürme sonucu çatlayan kasa kapsamında değil."), ("No", "لا، الغلاف المتشقق غير مشمول بالضمان."),
+    ("55", "السعر ٥٥ جنيهًا إسترلينيًا."), ("0.05", "الجرعة ٠٫٠٥ ملغ"),  # digits and separators of any script
+    ("No", "Hayır, düşürme sonucu çatlayan kasa kapsamında değil."),
 ])
 def test_a_restatement_in_other_forms_of_the_answers_words_is_faithful(claim: str, answer: str) -> None:
     assert faithful(claim, answer)
@@ -329,6 +312,11 @@ def test_a_restatement_in_other_forms_of_the_answers_words_is_faithful(claim: st
     ("11", "Only once."), ("Yes", "Certainly, it is not safe."), ("Yes", "Si chiama Marco."),
     ("No", "Don't worry, yes it is safe."), ("No", "Ne Win led Burma."), ("in 2020", "after 2020"),
     ("56", "السعر ٥٥ جنيهًا."), ("8", "空いている区画は7つです。"), ("21", "Gate B12"), ("1", "Gate B12"),
+    # holes the review of session 16's diff found in a wider version: each must stay unfaithful
+    ("Your flight is BA117", "Your flight is AA117"), ("Meeting room 12A", "Meeting room 12B"), ("12", "Gate B12"),
+    ("٠٫٥ ملغ", "الجرعة ٠٫٠٥ ملغ"), ("1.5", "المبلغ ١٬٠٠٥ دولار"), ("2025年7月6日", "締め切りは2025年6月7日です。"),
+    ("No", "Non-stick pans are safe to use with this: yes."), ("No", "لا شك أن الجواب نعم"),
+    ("No", "«Non» is wrong; yes."),
 ])
 def test_other_forms_do_not_make_another_value_faithful(claim: str, answer: str) -> None:
     assert not faithful(claim, answer)

@@ -31,7 +31,8 @@ def test_rag_example_runs_offline_with_one_verification_call(example: str, tmp_p
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "[1] " in proc.stdout and "total: $" in proc.stdout
     assert "has no calibrated router" in proc.stderr  # the untrained default says so
-    # its answer, the restatement of its claim when the answer is longer than one (SmolLM2 answers in a sentence or
-    # a word, by the run) and one logprob verdict: not k sampled verdicts
+    # its answer, the restatements of its claim when the answer is longer than one (SmolLM2 answers in a sentence or
+    # a word, by the run: the claim, then the claim on its own when the first gave the answer's value; another value
+    # escalates unjudged) and one logprob verdict: not k sampled verdicts
     calls = re.search(rf"{re.escape(PAIR[0])}: (\d+) calls", proc.stdout)
-    assert calls is not None and int(calls.group(1)) in (2, 3), proc.stdout
+    assert calls is not None and int(calls.group(1)) in (2, 3, 4), proc.stdout

@@ -249,20 +249,20 @@ def _inflected(a: str, b: str) -> bool:
 def faithful(claim: str, answer: str, question: str = "") -> bool:
     """Whether ``claim`` restates ``answer`` rather than giving another value: every number of the claim is one of the
     answer's (English number words count as digits: "2" restates "Two moons"; digits of any script count by value,
-    "55" restates "٥٥", its separators too, "0.05" restates "٠٫٠٥"; a whole number's
-    leading zeros do not count, "07:15" restates "7:15", a decimal's do, "0.5" is not "0.05"; a month's name in
-    seven languages is a value too, "7 June" restates "7 giugno", "7 July" does not), and more than half of its
-    other words are the answer's, a word of four or more letters also when one letter differs ("Danau" for "Donau"),
-    or with an ending added ("cancelled" for "cancel"); a unit's symbol beside a number stands for its word ('1/2"'
-    for "1/2 inch", "€9" for "9 euros"), and an answer whose first words negate ("Probably not.") or whose first
-    word is another language's "no" ("Non, ...") for "No". Half is not enough: "Agnes Tully" for "Robert Tully"
-    names another person (blind12: asked to restate a wrong answer, the model gave the right name from the passage).
-    Words of ``question`` that the answer does not use count for neither side: a restatement may borrow the
-    question's wording ("Fast-blinking amber means a firmware update" for "It means a firmware update") once it
-    holds a number or a word of four or more letters of the answer; a claim with none of the answer's words besides
-    them (an option the question names that the answer did not pick, "the Rhine river" for "The Danube") is not
-    faithful. A model asked to restate a wrong total may give the right one ("£340.68" for "£324.46"), or another
-    name ("Jane Austen" for "Charlotte Brontë"): not faithful."""
+    "55" restates "٥٥", its separators too, "0.05" restates "٠٫٠٥"; a whole number's leading zeros do not count,
+    "07:15" restates "7:15", a decimal's do, "0.5" is not "0.05"; a month's name in seven languages is a value too,
+    "7 June" restates "7 giugno", "7 July" does not), and more than half of its other words are the answer's, a word
+    of four or more letters also when one letter differs ("Danau" for "Donau"), or with an ending added ("cancelled"
+    for "cancel"); a unit's symbol beside a number stands for its word ('1/2"' for "1/2 inch", "€9" for "9 euros"),
+    and an answer whose first words negate ("Probably not.") or whose first word is another language's "no" ("Non,
+    ...") for "No". Half is not enough: "Agnes Tully" for "Robert Tully" names another person (blind12: asked to
+    restate a wrong answer, the model gave the right name from the passage). Words of ``question`` that the answer
+    does not use count for neither side: a restatement may borrow the question's wording ("Fast-blinking amber means
+    a firmware update" for "It means a firmware update") once it holds a number or a word of four or more letters of
+    the answer; a claim with none of the answer's words besides them (an option the question names that the answer
+    did not pick, "the Rhine river" for "The Danube") is not faithful. A model asked to restate a wrong total may
+    give the right one ("£340.68" for "£324.46"), or another name ("Jane Austen" for "Charlotte Brontë"): not
+    faithful."""
     said, told = _tokens(claim), _tokens(answer)
     there = set(told) | {w for unit, ws in _SYMBOL_WORDS.items() if unit.search(answer) for w in ws}
     first = _plain(unicodedata.normalize("NFKC", answer).casefold().split(maxsplit=1)[0]).strip(",.;:!—-") \

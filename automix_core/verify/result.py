@@ -26,7 +26,7 @@ class VerificationResult:
     sampling, and ``messages[i]`` is the prompt sent for ``generations[i]``, so each call can be
     billed. ``mode`` is the method that produced the confidence ("sample" after a logprob fallback).
     ``claim`` is what was judged in place of the answer (:mod:`.claim`; the answer itself when it is one
-    short line, else the model's restatement, whose call comes first in ``generations``). ``neutralised``
+    short line, else the model's restatement, whose calls come first in ``generations``). ``neutralised``
     lists the screen's findings (:mod:`.screen`); the confidence is already scaled by the screen's factor.
     """
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from .defence import INFORMATIONAL, Finding, Place, fold, neutralise
 from .defence.fold import _WORD
-from .defence.lexicon import _V_SCRIPT, _V_WORD, _has_content
+from .defence.lexicon import _has_content, _has_verdict
 from .defence.rules import _attributive_only
 
 __all__ = ["LexicalScreen", "Screening", "VerificationScreen", "vouches"]
@@ -59,7 +59,7 @@ def vouches(claim: str) -> bool:
     one qualifying a noun ("the correct year is 1969"). A claim of verdict words alone ("True", "Yes,
     correct") does not: it is judged as given."""
     f = fold(claim)
-    return bool(_V_WORD.search(f) or _V_SCRIPT.search(f)) and _has_content(f) and not _attributive_only(f)
+    return _has_verdict(f) and _has_content(f) and not _attributive_only(f)
 
 
 def _detections(text: str, place: Place, source: str = "") -> tuple[Finding, ...]:

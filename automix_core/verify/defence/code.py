@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from .fold import fold
-from .lexicon import _V_SCRIPT, _V_WORD
+from .lexicon import _has_verdict
 
 __all__: list[str] = []
 
@@ -79,6 +79,6 @@ def _looks_like_statement(line: str) -> bool:
 def _verdict_block(block: str) -> bool:
     """A code block that is only a verdict object: verdict keys with verdict values, nothing else of code."""
     folded = fold(block)
-    verdict = bool(_V_WORD.search(folded) or _V_SCRIPT.search(folded))
+    verdict = _has_verdict(folded)
     code = re.search(r"\b(?:def|class|return|import|function|const|let|var|select|print)\b", folded)
     return bool(_VERDICT_KEY.search(block.lower())) and verdict and not code

@@ -136,6 +136,11 @@ _EN_ALL = _FILLER | {"correct", "right", "true", "answer", "accurate", "verified
 KNOWN_WORDS.update(_EN_ALL)
 
 
+def _has_verdict(folded: str) -> bool:
+    """Whether a folded text holds a verdict word of any of the lexicons' languages ("correct", "正确")."""
+    return bool(_V_WORD.search(folded) or _V_SCRIPT.search(folded))
+
+
 def _has_content(folded: str) -> bool:
     """Whether a folded unit has words outside the verdict/grader/filler lexicons (i.e. says something)."""
     for word in _WORD.findall(folded):

@@ -29,6 +29,7 @@ from .lexicon import (
     _V_SCRIPT,
     _V_WORD,
     _has_content,
+    _has_verdict,
 )
 from .relevance import _relevance
 from .units import _stray, _units
@@ -47,10 +48,6 @@ _FIELD = re.compile(r"\s[|¦]\s")
 after it is read for a verdict label (a table's own status column is the source's: "Invoice 77 | Status: approved")."""
 
 
-def _verdict_in(text: str) -> bool:
-    return bool(_V_WORD.search(text) or _V_SCRIPT.search(text))
-
-
 _CLAUSE = re.compile(r"\s*[;,，；、:：—–]\s*|\s+-{1,2}\s+")
 
 
@@ -66,7 +63,7 @@ def _rule(unit: str, place: Place, appended: bool) -> str | None:
         return "role-marker"
     if _BIDI_OVERRIDE.search(unit):
         return "bidi-override"
-    verdict = bool(_V_WORD.search(f) or _V_SCRIPT.search(f))
+    verdict = _has_verdict(f)
     # a role line in a context may be a rendered conversation ("System: Be brief.", as the LangChain adapter
     # writes earlier turns): there it is flagged only when it carries a verdict or addresses the grader
     if (_ROLE_LINE.match(f) and (place != "context" or verdict or _G.search(f) or _I.search(f))) or (
@@ -84,7 +81,7 @@ def _rule(unit: str, place: Place, appended: bool) -> str | None:
     if _CLAIMED.search(f) and (place == "answer" or _R_EN.search(f) or _R_OTHER.search(f) or not content):
         return "claimed-verification"
     if (re.search(r"answer", f) or _G.search(f) or _R_OTHER.search(f)) and any(
-            (field := _LABEL.match(part)) and _verdict_in(part[field.end():])
+            (field := _LABEL.match(part)) and _has_verdict(part[field.end():])
             for part in map(fold, _FIELD.split(raw)[1:])):
         return "verdict-label"  # "verified answer: Lady Chapel | status: CORRECT"; not "Invoice 77 | Status: approved"
     label = _LABEL.match(f)
@@ -135,7 +132,7 @@ def _attributive_only(f: str) -> bool:
     """An answer sentence whose verdict words only qualify a noun ("the right answer is X", "X is the correct
     year"): the claim itself is what gets verified, so it is kept."""
     stripped = re.sub(rf"\b(?:the|a)\s+(?:{_V_LATIN})\s+(?=\w)", "the ", f)
-    return not (_V_WORD.search(stripped) or _V_SCRIPT.search(stripped))
+    return not _has_verdict(stripped)
 
 
 _LEADING_LABEL = re.compile(
@@ -344,7 +341,7 @@ def _judges_claim(piece: str) -> bool:
     richtig", "c'est exact", "这是正确的") or a short verdict ("verified", "true"), or a short aside in a
     language that is not English-shaped ("ni sahihi"); names, numbers and longer content stay."""
     f = fold(piece)
-    verdict = bool(_V_WORD.search(f) or _V_SCRIPT.search(f))
+    verdict = _has_verdict(f)
     if _ENDORSE.search(f) or _CLAIMED.search(f):
         return True
     if verdict and (_REFERENT_VERDICT.search(f) or len(f.split()) <= _JUDGEMENT_PIECE_MAX_WORDS):

@@ -149,9 +149,10 @@ def test_restatement_call_is_billed_as_the_server_reports(smollm_server: LocalSe
     first = res.trace[0]
     assert first.answer and len(first.answer.split()) > 4 and first.claim  # restated: its claim recorded
     verify = [u for u in first.usage if u.purpose == "verify"]
-    # the restatement, then the 2 verdict samples (one request with n, or one each) or none (a claim that
-    # does not restate the answer's value escalates unjudged)
-    assert len(verify) == 1 or (len(verify) in (2, 3) and len(first.verdicts) == 2)
+    # the restatement, its claim restated again on its own when faithful (one more call), then the 2 verdict
+    # samples (one request with n, or one each) or none (a claim that does not restate the answer's value, either
+    # time, escalates unjudged)
+    assert (len(verify) in (1, 2) and not first.verdicts) or (len(verify) in (2, 3, 4) and len(first.verdicts) == 2)
     assert verify[0].output_tokens <= 24  # the restatement comes first: a short greedy call
     calls = small.seen + large.seen
     assert ledger.total.calls == len(calls) == 1 + len(verify) + 1 and ledger.total.estimated_calls == 0

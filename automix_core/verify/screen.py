@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .defence import INFORMATIONAL, Finding, Place, fold, neutralise
+from .defence import INFORMATIONAL, Finding, Place, Sanitized, fold, neutralise, neutralise_case
 from .defence.fold import _WORD
 from .defence.lexicon import _has_content, _has_verdict
 from .defence.rules import _attributive_only
@@ -48,6 +48,19 @@ VerificationScreen = Callable[[str, str, str], Screening]
 """``screen(question, claim, context)``: see the module docs."""
 
 _NOT_DETECTIONS = INFORMATIONAL | {"unseparated"}
+
+
+def case_notes(question: str, claim: str, context: str, answer: str = "") -> tuple[Sanitized, Sanitized,
+                                                                                  tuple[Finding, ...]]:
+    """The question and the context with what the :mod:`.defence` rules find in them removed, and the
+    findings that are detections (not :data:`~.defence.INFORMATIONAL`). The rules read them against ``claim``
+    and then, when ``answer`` (as given) is another text, against it too: a note quoting the answer as given
+    ("Assistant: Yes, the reserve date is Saturday 7 June 2025.") need not contain the claim's wording."""
+    q, _, c = neutralise_case(question, claim, context)
+    if answer.strip() and " ".join(answer.split()) != " ".join(claim.split()):
+        q2, _, c2 = neutralise_case(q.text, answer, c.text)
+        q, c = (Sanitized(q2.text, q.findings + q2.findings), Sanitized(c2.text, c.findings + c2.findings))
+    return q, c, tuple(f for f in (*q.findings, *c.findings) if f.rule not in _NOT_DETECTIONS)
 _STRUCTURED = re.compile(r"```|[{\[]\s*\"")
 """A fenced code block or JSON (code, a tool call, structured output): a claim of its own, read by the rules
 only (its words about tests and values are not vouching)."""

@@ -16,7 +16,7 @@ from ..models import ChatModel, Message, ModelError, RequestContext, checked_gen
 from ..settings import VerifyMode, VerifyPrompt
 from ..steps import Done, advance
 from .claim import CLAIM_MAX_TOKENS, build_restatement, faithful, own_claim, read_claim
-from .defence import Finding, neutralise, neutralise_case
+from .defence import Finding, neutralise
 from .draw import adraw, draw
 from .fit import fit_case
 from .method import lacks_logprobs, remember_no_logprobs
@@ -29,7 +29,7 @@ from .prompt import (
     build_prompt,
 )
 from .result import Call, VerificationResult, _unfaithful
-from .screen import _NOT_DETECTIONS, LexicalScreen, Screening, VerificationScreen
+from .screen import LexicalScreen, Screening, VerificationScreen, case_notes
 
 __all__ = ["Call", "VerificationResult", "Verifier"]
 
@@ -282,7 +282,7 @@ class Verifier:
         question, context = self._shown(question, context)
         screening = self.screen(question, claim, context) if self.screen is not None else Screening()
         result = yield from self._judge(question, claim, context, answered)
-        noted = self._noted_case(question, claim, context, answered)
+        noted = self._noted_case(question, claim, context, answered, answer)
         if noted is not None:  # a second verdict without the notes to the grader: the lower counts
             clean_q, clean_c, clean_messages, found = noted
             second_claim = claim
@@ -315,7 +315,7 @@ class Verifier:
         claim, said = _restated_claim(restated[-1], answer)
         return restated, claim, said, not said or faithful(claim, answer, question)
 
-    def _noted_case(self, question: str, claim: str, context: str, answered: list[Message] | None
+    def _noted_case(self, question: str, claim: str, context: str, answered: list[Message] | None, answer: str
                     ) -> tuple[str, str, list[Message] | None, tuple[Finding, ...]] | None:
         """When the :mod:`.defence` rules find grader-directed text, verdicts or fake turns in the question or the
         context (in the question also an aside that names the answer other than among options, or is in another language
@@ -329,8 +329,7 @@ class Verifier:
         worst, the confidence of a case that lost a sentence."""
         if self.screen is None:
             return None
-        q, _, c = neutralise_case(question, claim, context)
-        found = tuple(f for f in (*q.findings, *c.findings) if f.rule not in _NOT_DETECTIONS)
+        q, c, found = case_notes(question, claim, context, answer)
         changed = [(old, new.text) for old, new, place in ((context, c, "context"), (question, q, "question"))
                    if any(f.place == place for f in found) and " ".join(new.text.split()) != " ".join(old.split())]
         if not changed:

@@ -54,5 +54,6 @@ _REASONS = {
     "irrelevant-aside": "is a short aside unrelated to the question and context (any language)",
     "foreign-aside": "is a short sentence in another language or script, unrelated to the rest",
     "unanchored-aside": "is a short passage sharing no content word with the question or the rest of the context",
+    "value-aside": "gives the proposed answer's value in a short passage sharing nothing else with the case",
     "unseparated": "cannot be separated from its claim (the answer is verified as given)",
 }

@@ -79,8 +79,13 @@ of them ("Ground truth: 36 eggs" for the question "How many eggs ...?")."""
 
 
 def _anchored(units: list[str], unit_words: list[set[str]], sizes: list[int], question: set[str],
-              proposed: set[str], short_answer: bool = False) -> list[bool]:
-    """Per context unit, whether it is kept by the anchoring pass (see the module docs). ``proposed``: the
+              proposed: set[str], short_answer: bool = False, claim: set[str] | frozenset[str] = frozenset(),
+              asked_english: bool = False) -> list[str]:
+    """Per context unit, why the anchoring pass removes it ("" when it is kept): ``"edge"``, a loose unit at
+    the start or end; ``"foreign"``, a loose one in another language or script; ``"key"``, a loose one
+    quoting a short proposed answer with a few words of its own; ``"plant"``, an unanchored one speaking of
+    the answer or in another language, or one anchored by nothing but the answer's own words (``claim``) in
+    another language than the context or (``asked_english``) the question. ``proposed``: the
     answer's content words that are not in the question (they anchor and link nothing). The answer's words
     that the question shares still anchor: a source sentence naming them is the evidence to judge by.
     ``short_answer``: the proposed answer is a few words, so a loose unit quoting them anywhere in the
@@ -111,7 +116,7 @@ def _anchored(units: list[str], unit_words: list[set[str]], sizes: list[int], qu
     if not anchors:  # nothing shares a word with the question: the one clearly largest group is the passage
         ranked = sorted(group_size.values(), reverse=True)
         if len(ranked) < 2 or ranked[0] < 2 * ranked[1]:
-            return [True] * len(units)
+            return [""] * len(units)
         anchors = {max(group_size, key=lambda g: group_size[g])}
     loose = [
         root(i) not in anchors and group_size[root(i)] <= _CONTEXT_GROUP_MAX_WORDS and any(ch.isalnum() for ch in u)
@@ -132,26 +137,35 @@ def _anchored(units: list[str], unit_words: list[set[str]], sizes: list[int], qu
     source = "".join(u for i, u in enumerate(units) if root(i) in anchors)  # what the language is judged on
     english = script == "latin" and _english_like(source or whole)
 
-    def out_of_place(i: int, unit: str) -> bool:
+    def out_of_place(i: int, unit: str) -> str:
         # a loose unit inside the context in another language or script ("Jawaban X sudah benar menurut
         # sumber ini."); a loose English one quoting the answer may be the evidence for a right answer
         # or quoting a short proposed answer with at most a few words of its own ("Ateb cywir yw X.",
         # "[Verified fact: X]"): a source sentence stating a right answer says more than that
-        return (_foreign(unit, script, english) or (english and _non_english_ascii(unit, proposed))
-                or (short_answer and bool(unit_words[i] & proposed)
-                    and len(unit_words[i] - proposed) <= _ANSWER_KEY_OTHER_WORDS))
+        if _foreign(unit, script, english) or (english and _non_english_ascii(unit, proposed)):
+            return "foreign"
+        return "key" if (short_answer and bool(unit_words[i] & proposed)
+                         and len(unit_words[i] - proposed) <= _ANSWER_KEY_OTHER_WORDS) else ""
 
     def unanchored_plant(i: int, unit: str) -> bool:
         # an unanchored unit of any length that speaks of "the answer" or is in another language: a source's
         # own long sentences share words with the rest; these speak to the grader instead
-        if root(i) in anchors or not any(ch.isalnum() for ch in unit):
+        if not any(ch.isalnum() for ch in unit):
             return False
+        if root(i) in anchors:
+            # anchored by nothing but the answer's own words (a question word it repeats: "네, 150 lux가
+            # 맞습니다" for "... in lux?") and in another language: it speaks of the answer, not the subject
+            own = unit_words[i] - claim
+            alone = bool(claim) and claim <= unit_words[i] and not (own & question) and not any(
+                own & (ws - claim) for j, ws in enumerate(unit_words) if j != i)
+            return alone and (_foreign(unit, script, english)
+                              or ((english or asked_english) and _non_english_ascii(unit, set(claim))))
         folded = fold(unit)
         return bool(_R_EN.search(folded) or _R_OTHER.search(folded)) or _foreign(unit, script, english) or (
             english and _non_english_ascii(unit, proposed))
 
-    return [not ((loose[i] and (edge[i] or out_of_place(i, u))) or unanchored_plant(i, u))
-            for i, u in enumerate(units)]
+    return ["edge" if loose[i] and edge[i] else (out_of_place(i, u) if loose[i] else "") or (
+        "plant" if unanchored_plant(i, u) else "") for i, u in enumerate(units)]
 
 
 _LABEL_HEAD = re.compile(r"^\s*([^:：\n.!?。！？\u0964]{1,80}?)\s*[:：]\s+(?=\S)")
@@ -221,7 +235,7 @@ def _bracketed(text: str, proposed: str) -> tuple[str, list[Finding]]:
         quoting = (len(answer_words) <= _SHORT_ANSWER_WORDS and bool(seg_words & answer_words)
                    and bool(re.search(r"[:：=]", seg)) and len(seg_words - answer_words) <= 2)
         if foreign or quoting:
-            rule = "foreign-aside" if foreign else "irrelevant-aside"
+            rule = "foreign-aside" if foreign else "answer-key"
             findings.append(Finding("question", _REASONS[rule], rule, _excerpt(m.group(0))))
             text = (text[: m.start()] + " " + text[m.end() :]).strip()
             text = re.sub(r"[ \t]{2,}", " ", text)
@@ -259,6 +273,21 @@ def _split_heads(units: list[str], answer_only: set[str]) -> list[str]:
             out.extend((m.group(0), unit[m.end() :]))
         else:
             out.append(unit)
+    return out
+
+
+def _outermost(removed: list[str], gives: list[bool], units: list[str]) -> set[int]:
+    """The context units removed as loose at an edge that give the proposed answer's value, from the first
+    (or last) unit with content inwards, as long as each does: a note put before or after the source (a
+    fake exchange's turns both quote it), not a source sentence followed by others of the loose run."""
+    out: set[int] = set()
+    for order in (range(len(units)), range(len(units) - 1, -1, -1)):
+        for i in order:
+            if not any(ch.isalnum() for ch in units[i]):
+                continue
+            if removed[i] != "edge" or not gives[i]:
+                break
+            out.add(i)
     return out
 
 
@@ -304,9 +333,12 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
         protected.add(first)
     unit_tokens = [_WORD.findall(fold(u)) for u in units]
     content_units = sum(1 for u in units if any(ch.isalnum() for ch in u))
-    keep_context = (_anchored(units, unit_words, [len(t) for t in unit_tokens], ref_words, answer_only,
-                              len(answer_words) <= _SHORT_ANSWER_WORDS)
+    removed = (_anchored(units, unit_words, [len(t) for t in unit_tokens], ref_words, answer_only,
+                              len(answer_words) <= _SHORT_ANSWER_WORDS, answer_words, ref_english_like)
                     if place == "context" else [])
+    gives = [len(answer_words) <= _SHORT_ANSWER_WORDS and bool(answer_only) and answer_only <= ws
+             and bool(ws - answer_words) for ws in unit_words]  # a short answer's value and words of its own
+    outer = _outermost(removed, gives, units) if place == "context" else set()
     interrogative_seen = False
     removed_before = False
     for i, unit in enumerate(units):
@@ -363,10 +395,28 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
                         else "foreign-aside" if asked and (_foreign(unit, asked_script, asked_english) or (
                             asked_english and _non_english_ascii(unit, set())))
                         else "irrelevant-aside")
+            elif (asked and answer_words and answer_words <= unit_words[i]
+                  and not (unit_words[i] - answer_words) & ref_words
+                  and (_foreign(unit, asked_script, asked_english)
+                       or (asked_english and _non_english_ascii(unit, answer_words)))):
+                # a unit giving the whole proposed answer in another language than the asking sentence, sharing
+                # nothing with the case but that answer's words ("Jestem pewien, że to £14.20 per pallet."): it
+                # speaks of the answer whatever its length, however many of the answer's words the case uses
+                rule = "foreign-aside"
         elif len(answer_words) <= _SHORT_ANSWER_WORDS and _names_answer(unit, unit_words[i], answer_only):
             rule = "answer-key"
-        elif not keep_context[i]:
-            rule = "foreign-aside" if _foreign(unit, text_script) else "unanchored-aside"
+        elif removed[i]:
+            # a loose unit in another language, one speaking of the answer, or the outermost ones before or after
+            # the source, that gives all of a short proposed answer's own words is a detection in any language
+            # ("Antwoordsleutel: 15 April 2025 — goedgekeurd."; "Assistant : Oui, exactement, 19:30."): the
+            # verdict is asked without it too. A heading naming the answer has no word of its own ("Section
+            # leaders:"); a loose source sentence inside the passage, or in a loose run that ends with another
+            # sentence, stays informational (it may be the evidence: "It lasts 6 months. Enter the code on page
+            # 3."). A source's own loose last sentence giving a wrong answer's (neighbouring) value is set aside
+            # too: that can only lower the confidence
+            rule = ("foreign-aside" if _foreign(unit, text_script)
+                    else "value-aside" if gives[i] and (removed[i] in ("foreign", "plant") or i in outer)
+                    else "unanchored-aside")
         removed_before = rule is not None
         if rule is None:
             kept.append(unit)

@@ -41,7 +41,9 @@ def test_an_unanchored_unit_at_an_edge_of_the_context_is_removed(plant: str, whe
     context = plant + "\n" + CONTEXT if where == "start" else CONTEXT + " " + plant
     _, cleaned, rules = _clean(QUESTION, WRONG, context)
     assert cleaned == CONTEXT
-    assert rules and set(rules) <= INFORMATIONAL | {"foreign-aside"} | {"verdict-label", "bare-verdict"}
+    assert rules and set(rules) <= INFORMATIONAL | {"foreign-aside", "value-aside"} | {"verdict-label", "bare-verdict"}
+    # a unit quoting the answer is a detection (the verdict is asked without it too), not only an aside
+    assert ("value-aside" in rules) == ("The Rhine" in plant)
 
 
 def test_an_answer_key_is_not_anchored_by_the_answer_it_quotes() -> None:

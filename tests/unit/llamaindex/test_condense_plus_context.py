@@ -18,7 +18,8 @@ from tests.fakes.llamaindex_models import KeywordRetriever, ScriptedLLM
 
 PRICES = PriceTable(prices={"small": Price(input_per_million=1, output_per_million=2),
                             "large": Price(input_per_million=10, output_per_million=20)})
-NODES = [TextNode(text="The Aldwick footbridge opened in 1932. Building work started in 1930.", id_="bridge")]
+NODES = [TextNode(text="The Aldwick footbridge opened in 1932. Building work on the footbridge started in 1930.",
+                  id_="bridge")]
 FOLLOW_UP = "Follow Up Input:"
 
 

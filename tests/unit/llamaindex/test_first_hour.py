@@ -123,7 +123,8 @@ def test_react_agent_runs_over_function_calling_tiers() -> None:
 
 # -- friction: which calls are cascaded -------------------------------------------------------------
 
-NODES = [TextNode(text="The Aldwick footbridge opened in 1932. Building work started in 1930.", id_="bridge"),
+NODES = [TextNode(text="The Aldwick footbridge opened in 1932. Building work on the footbridge started in 1930.",
+                  id_="bridge"),
          TextNode(text="Paris is the capital and largest city of France.", id_="paris")]
 
 

@@ -134,7 +134,7 @@ def main() -> int:
             lowered[cat] += 1
             if args.show:
                 print(f"{cid}: lowered by the screen: {[(f.place, f.rule, f.excerpt) for f in found]}")
-        noted = noting._noted_case(question, claim or answer, context, None)
+        noted = noting._noted_case(question, claim or answer, context, None, answer)
         if noted is not None:
             second.append(case)
             cleaned[cat] += 1

@@ -122,7 +122,7 @@ def _verdict_prompt(verifier: Verifier, case: Sequence[str]) -> str | None:
         return None
     # what else decides the confidence: the second verdict's case (the notes taken out) and the screen's factor
     question, context = verifier._shown(case[0], case[2])
-    noted = verifier._noted_case(question, claim, context, None)
+    noted = verifier._noted_case(question, claim, context, None, case[1])
     factor = verifier.screen(question, claim, context).factor if verifier.screen is not None else 1.0
     return json.dumps([verifier.prompt(case[0], claim, case[2], logprob=True),
                        None if noted is None else verifier.prompt(noted[0], claim, noted[1], logprob=True), factor],

@@ -315,7 +315,7 @@ class Verifier:
         claim, said = _restated_claim(restated[-1], answer)
         return restated, claim, said, not said or faithful(claim, answer, question)
 
-    def _noted_case(self, question: str, claim: str, context: str, answered: list[Message] | None, answer: str
+    def _noted_case(self, question: str, claim: str, context: str, answered: list[Message] | None, answer: str = ""
                     ) -> tuple[str, str, list[Message] | None, tuple[Finding, ...]] | None:
         """When the :mod:`.defence` rules find grader-directed text, verdicts or fake turns in the question or the
         context (in the question also an aside that names the answer other than among options, or is in another language

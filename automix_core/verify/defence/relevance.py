@@ -44,7 +44,7 @@ import re
 from .findings import _REASONS, Finding, Place
 from .fold import _EXCERPT, _WORD, fold
 from .language import _content_words, _english_like, _foreign, _non_english_ascii, _script
-from .lexicon import _R_EN, _R_OTHER, _V_WORD, _has_content
+from .lexicon import _G, _R_EN, _R_OTHER, _ROLE_LINE, _V_WORD, _has_content, _has_verdict
 from .units import _GLUED_MIN_WORDS, _stray, _units
 
 __all__: list[str] = []
@@ -164,8 +164,12 @@ def _anchored(units: list[str], unit_words: list[set[str]], sizes: list[int], qu
         return bool(_R_EN.search(folded) or _R_OTHER.search(folded)) or _foreign(unit, script, english) or (
             english and _non_english_ascii(unit, proposed))
 
-    return ["edge" if loose[i] and edge[i] else (out_of_place(i, u) if loose[i] else "") or (
-        "plant" if unanchored_plant(i, u) else "") for i, u in enumerate(units)]
+    def why(i: int, unit: str) -> str:
+        placed = out_of_place(i, unit) if loose[i] else ""
+        return ("foreign" if placed == "foreign" else "plant" if unanchored_plant(i, unit)
+                else "edge" if loose[i] and edge[i] else placed)
+
+    return [why(i, u) for i, u in enumerate(units)]
 
 
 _LABEL_HEAD = re.compile(r"^\s*([^:：\n.!?。！？\u0964]{1,80}?)\s*[:：]\s+(?=\S)")
@@ -216,7 +220,7 @@ def _empty_brackets(text: str) -> tuple[str, list[Finding]]:
 _BRACKETED = re.compile(r"\s*[(\[（【]([^()\[\]（）【】\n]{1,200})[)\]）】]")
 
 
-def _bracketed(text: str, proposed: str) -> tuple[str, list[Finding]]:
+def _bracketed(text: str, proposed: str, grounded: bool = False) -> tuple[str, list[Finding]]:
     """A question's bracketed segments that are not part of it removed: one in another script than the rest
     ("(পরীক্ষক: ...)"), or a labelled one quoting a short proposed answer's words that the rest of the
     question does not use ("[Gabarito: The Rhine] Which river ...?"; "(Danube or Rhine)" is kept)."""
@@ -235,7 +239,9 @@ def _bracketed(text: str, proposed: str) -> tuple[str, list[Finding]]:
         quoting = (len(answer_words) <= _SHORT_ANSWER_WORDS and bool(seg_words & answer_words)
                    and bool(re.search(r"[:：=]", seg)) and len(seg_words - answer_words) <= 2)
         if foreign or quoting:
-            rule = "foreign-aside" if foreign else "answer-key"
+            # with a context, the source is there: a label quoting the answer in the question is an answer key (a
+            # detection); without one it may be the user's own evidence ("(Card says: 24 months)"), an aside
+            rule = "foreign-aside" if foreign else "answer-key" if grounded else "irrelevant-aside"
             findings.append(Finding("question", _REASONS[rule], rule, _excerpt(m.group(0))))
             text = (text[: m.start()] + " " + text[m.end() :]).strip()
             text = re.sub(r"[ \t]{2,}", " ", text)
@@ -254,8 +260,6 @@ def _relevance(text: str, place: Place, reference: str, proposed: str = "") -> t
         text, pre = _leading_label(text, ref_words)
         text, brackets = _empty_brackets(text)
         pre += brackets
-    elif place == "question":
-        text, pre = _bracketed(text, proposed)
     text, findings = _relevance_units(text, place, ref_words, proposed, reference)
     return text, pre + findings
 
@@ -276,19 +280,20 @@ def _split_heads(units: list[str], answer_only: set[str]) -> list[str]:
     return out
 
 
-def _outermost(removed: list[str], gives: list[bool], units: list[str]) -> set[int]:
-    """The context units removed as loose at an edge that give the proposed answer's value, from the first
-    (or last) unit with content inwards, as long as each does: a note put before or after the source (a
-    fake exchange's turns both quote it), not a source sentence followed by others of the loose run."""
-    out: set[int] = set()
-    for order in (range(len(units)), range(len(units) - 1, -1, -1)):
-        for i in order:
-            if not any(ch.isalnum() for ch in units[i]):
-                continue
-            if removed[i] != "edge" or not gives[i]:
-                break
-            out.add(i)
-    return out
+_CHECK = re.compile(r"[✅✔☑✓]")
+_NOTE = re.compile(
+    r"\b(?:question|answer|answers|response|reply|assistant|ground truth|gold|key|checked|verified|confirmed|"
+    r"validated|approved|accepted|sure|confident|certain|definitely|verdict)\b"
+)
+"""English words of a note about the answer (a source's own sentences name "the source" or "the results")."""
+
+
+def _speaks(unit: str) -> bool:
+    """Whether a context unit speaks as a grader's note would: a verdict word of any lexicon language, the
+    answer or a grader named, a chat role, a check mark."""
+    folded = fold(unit)
+    return bool(_has_verdict(folded) or _R_EN.search(folded) or _R_OTHER.search(folded) or _G.search(folded)
+                or _NOTE.search(folded) or _ROLE_LINE.match(folded.strip()) or _CHECK.search(unit))
 
 
 def _names_answer(unit: str, unit_words: set[str], answer_only: set[str]) -> bool:
@@ -336,9 +341,10 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
     removed = (_anchored(units, unit_words, [len(t) for t in unit_tokens], ref_words, answer_only,
                               len(answer_words) <= _SHORT_ANSWER_WORDS, answer_words, ref_english_like)
                     if place == "context" else [])
-    gives = [len(answer_words) <= _SHORT_ANSWER_WORDS and bool(answer_only) and answer_only <= ws
-             and bool(ws - answer_words) for ws in unit_words]  # a short answer's value and words of its own
-    outer = _outermost(removed, gives, units) if place == "context" else set()
+    answer_tokens = set(_WORD.findall(fold(proposed)))
+    gives = [len(answer_words) <= _SHORT_ANSWER_WORDS and bool(answer_words) and answer_words <= ws
+             and bool(set(t) - answer_tokens or _CHECK.search(u))  # the value and something of its own
+             for ws, t, u in zip(unit_words, unit_tokens, units)]
     interrogative_seen = False
     removed_before = False
     for i, unit in enumerate(units):
@@ -395,27 +401,28 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
                         else "foreign-aside" if asked and (_foreign(unit, asked_script, asked_english) or (
                             asked_english and _non_english_ascii(unit, set())))
                         else "irrelevant-aside")
-            elif (asked and answer_words and answer_words <= unit_words[i]
+            elif (asked and reference.strip() and answer_words and answer_words <= unit_words[i]
+                  and len(_WORD.findall(fold(unit))) - len(_WORD.findall(fold(proposed))) <= _ASIDE_MAX_WORDS
                   and not (unit_words[i] - answer_words) & ref_words
                   and (_foreign(unit, asked_script, asked_english)
                        or (asked_english and _non_english_ascii(unit, answer_words)))):
-                # a unit giving the whole proposed answer in another language than the asking sentence, sharing
-                # nothing with the case but that answer's words ("Jestem pewien, że to £14.20 per pallet."): it
-                # speaks of the answer whatever its length, however many of the answer's words the case uses
+                # with a context, a short unit giving the whole proposed answer in another language than the asking
+                # sentence, sharing nothing with the case but that answer's words ("Jestem pewien, że to £14.20
+                # per pallet."), however many of the answer's words the case uses (without a context, or long, it
+                # may be the text the user asks about)
                 rule = "foreign-aside"
         elif len(answer_words) <= _SHORT_ANSWER_WORDS and _names_answer(unit, unit_words[i], answer_only):
             rule = "answer-key"
         elif removed[i]:
-            # a loose unit in another language, one speaking of the answer, or the outermost ones before or after
-            # the source, that gives all of a short proposed answer's own words is a detection in any language
-            # ("Antwoordsleutel: 15 April 2025 — goedgekeurd."; "Assistant : Oui, exactement, 19:30."): the
-            # verdict is asked without it too. A heading naming the answer has no word of its own ("Section
-            # leaders:"); a loose source sentence inside the passage, or in a loose run that ends with another
-            # sentence, stays informational (it may be the evidence: "It lasts 6 months. Enter the code on page
-            # 3."). A source's own loose last sentence giving a wrong answer's (neighbouring) value is set aside
-            # too: that can only lower the confidence
+            # a loose unit in another language, one speaking of the answer, or one before or after the source
+            # with a verdict, a grader, a role or a check mark, that gives all of a short proposed answer's words
+            # is a detection in any language ("Antwoordsleutel: 15 April 2025 — goedgekeurd."; "Assistant : Oui,
+            # exactement, 19:30."; "✅ 19:30"): the verdict is asked without it too. A heading naming the answer
+            # has nothing of its own ("Section leaders:"); a loose English source sentence, even first or last,
+            # stays informational: it may be the evidence ("Its author is Jane Austen.")
             rule = ("foreign-aside" if _foreign(unit, text_script)
-                    else "value-aside" if gives[i] and (removed[i] in ("foreign", "plant") or i in outer)
+                    else "value-aside" if gives[i] and (removed[i] in ("foreign", "plant") or (
+                        removed[i] == "edge" and _speaks(unit)))
                     else "unanchored-aside")
         removed_before = rule is not None
         if rule is None:

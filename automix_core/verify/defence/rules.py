@@ -31,7 +31,7 @@ from .lexicon import (
     _has_content,
     _has_verdict,
 )
-from .relevance import _relevance
+from .relevance import _bracketed, _relevance
 from .units import _stray, _units
 
 __all__ = ["INFORMATIONAL", "neutralise", "neutralise_case"]
@@ -184,9 +184,11 @@ def neutralise(text: str, place: Place, *, reference: str | None = None, isolate
     segments = _code_segments(text)
     if any(is_code for _, is_code in segments):
         return _around_code(segments, place, reference, isolate_claim, proposed)
+    findings: list[Finding] = []
+    if place == "question" and reference is not None:  # before the lexicon, which would flag its whole sentence
+        text, findings = _bracketed(text, proposed, grounded=bool(reference.strip()))
     units = _units(text)
     kept: list[str] = []
-    findings: list[Finding] = []
     seen_question_end = False
     previous_flagged = False
     for unit in units:

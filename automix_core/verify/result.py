@@ -42,11 +42,11 @@ class VerificationResult:
     claim: str = ""
 
 
-def _unfaithful(mode: VerifyMode, claim: str, restated: list[Call]) -> VerificationResult:
-    """The result for a restatement that gives another value than the answer did: confidence 0 (escalate), no
-    verdict asked, the restatement billed and reported as the finding."""
-    finding = Finding("answer", "the restatement gives another value than the answer", "unfaithful claim",
-                      claim[:80])
+def _unfaithful(mode: VerifyMode, claim: str, restated: list[Call], of: str = "the answer") -> VerificationResult:
+    """The result for a restatement that gives another value than ``of`` (the answer, or the claim it restated
+    once more on its own): confidence 0 (escalate), no verdict asked, the restatements billed and reported as
+    the finding."""
+    finding = Finding("answer", f"the restatement gives another value than {of}", "unfaithful claim", claim[:80])
     return VerificationResult(confidence=0.0, parsed=True, verdicts=[], samples=[], n_parsed=0, mode=mode,
                               generations=[g for _, g in restated], messages=[m for m, _ in restated],
                               neutralised=(finding,), claim=claim)

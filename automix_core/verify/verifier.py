@@ -274,11 +274,12 @@ class Verifier:
         claim = own_claim(answer) if self.claims else answer
         if claim is None:
             restated, claim, said, kept = yield from self._restate(question, answer, context, answered, restated)
+            of = "the answer"
             if said and kept:  # restated again on its own: an answer's prose can keep the model copying a value
                 restated, again, _, kept = yield from self._restate(question, claim, context, answered, restated)
-                claim = claim if kept else again
+                claim, of = (claim, of) if kept else (again, f"the claim it restated ({claim[:60]})")
             if not kept:  # another value than the answer's: escalated
-                return _unfaithful(self.mode, claim, restated)
+                return _unfaithful(self.mode, claim, restated, of)
         question, context = self._shown(question, context)
         screening = self.screen(question, claim, context) if self.screen is not None else Screening()
         result = yield from self._judge(question, claim, context, answered)

@@ -209,6 +209,7 @@ def test_a_restatement_that_changes_the_value_escalates_without_a_verdict_call()
     v = Verifier(model, mode="logprob").verify("Total due?", answer, "Total due: £340.68.")
     assert len(model.calls) == 1 and v.confidence == 0.0 and v.claim == "£340.68"
     assert [f.rule for f in v.neutralised] == ["unfaithful claim"]
+    assert v.neutralised[0].reason.endswith("than the answer")
     assert len(v.generations) == len(v.messages) == 1  # the restatement is billed
 
 
@@ -222,6 +223,7 @@ def test_a_claim_restated_on_its_own_as_another_value_escalates() -> None:
     v = Verifier(model, mode="logprob", layout="continue").verify("Reserve date?", answer, messages=ANSWER_MSGS)
     assert v.confidence == 0.0 and v.claim == "Saturday 14 June 2025" and len(model.calls) == 2
     assert [f.rule for f in v.neutralised] == ["unfaithful claim"] and len(v.generations) == 2
+    assert "than the claim it restated (Saturday 7 June 2025)" in v.neutralised[0].reason  # what it was held to
 
 
 def test_an_own_claim_or_an_empty_restatement_is_not_restated_again() -> None:

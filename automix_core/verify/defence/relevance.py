@@ -33,6 +33,13 @@ and a lead-in before a colon that names the answer is split off. In an answer, a
 (with words found nowhere in the case) goes, its first unit stays a claim unless it is in another language,
 bracketed bare verdicts go, and code is left whole.
 
+A removed unit is informational (it does not call for the verifier's second verdict) unless it is a note:
+one that gives all of a short proposed answer's words and something of its own, when it is in another
+language, speaks of the answer, or sits before or after the source and speaks as a note would (a verdict
+word, a grader, a chat role, a check mark) is a ``value-aside``; a unit in another language that only the
+answer's words anchor counts as loose. In a question with a context, a short unit in another language
+giving the whole answer is a foreign aside and a labelled bracket quoting it an answer key.
+
 A removed unit costs little when it was honest: it shares no content with the question or the rest of the
 text, so it carries nothing the verifier needs to judge the answer.
 """

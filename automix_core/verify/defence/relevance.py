@@ -404,7 +404,8 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
                 # answer other than among options ("Answer with one word: yes, no or maybe.") is an answer key;
                 # one in another language or script than the asking sentence, a foreign aside: a task's
                 # instruction line is neither, so it stays a mere (informational) aside
-                rule = ("answer-key" if quoting and not _OPTIONS.search(fold(unit))
+                option = _OPTIONS.search(fold(unit)) or _OPTIONS.search(unit.lower())  # folding drops "B)"'s bracket
+                rule = ("answer-key" if quoting and not option
                         else "foreign-aside" if asked and (_foreign(unit, asked_script, asked_english) or (
                             asked_english and _non_english_ascii(unit, set())))
                         else "irrelevant-aside")

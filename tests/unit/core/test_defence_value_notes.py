@@ -127,3 +127,11 @@ def test_a_note_quoting_the_answer_as_given_is_read_against_it_too() -> None:
     q, _, found = case_notes(question, WRONG, CONTEXT, answer)
     assert [f.rule for f in found] == ["foreign-aside"] and q.text.strip() == QUESTION
     assert case_notes(question, WRONG, CONTEXT, WRONG)[2] == ()  # the answer is its own claim: one reading
+
+
+@pytest.mark.parametrize("mark", ["A)", "(A)", "A."])
+def test_a_questions_lettered_options_are_not_answer_keys(mark: str) -> None:
+    # folding drops the bracket of "B)": the option line read as an answer key, asked without its options
+    b = mark.replace("A", "B")
+    question = f"{QUESTION}\n{mark} 14 March 2026\n{b} 28 March 2026"
+    assert _rules(question, WRONG, CONTEXT) == [] and _rules(question, WRONG, "") == []

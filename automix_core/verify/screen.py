@@ -49,6 +49,10 @@ VerificationScreen = Callable[[str, str, str], Screening]
 
 _NOT_DETECTIONS = INFORMATIONAL | {"unseparated"}
 
+_STRUCTURED = re.compile(r"```|[{\[]\s*\"")
+"""A fenced code block or JSON (code, a tool call, structured output): a claim of its own, read by the rules
+only (its words about tests and values are not vouching)."""
+
 
 def case_notes(question: str, claim: str, context: str, answer: str = "") -> tuple[Sanitized, Sanitized,
                                                                                   tuple[Finding, ...]]:
@@ -61,9 +65,6 @@ def case_notes(question: str, claim: str, context: str, answer: str = "") -> tup
         q2, _, c2 = neutralise_case(q.text, answer, c.text)
         q, c = (Sanitized(q2.text, q.findings + q2.findings), Sanitized(c2.text, c.findings + c2.findings))
     return q, c, tuple(f for f in (*q.findings, *c.findings) if f.rule not in _NOT_DETECTIONS)
-_STRUCTURED = re.compile(r"```|[{\[]\s*\"")
-"""A fenced code block or JSON (code, a tool call, structured output): a claim of its own, read by the rules
-only (its words about tests and values are not vouching)."""
 
 
 def vouches(claim: str) -> bool:

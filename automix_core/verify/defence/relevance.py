@@ -144,12 +144,17 @@ def _anchored(units: list[str], unit_words: list[set[str]], sizes: list[int], qu
     source = "".join(u for i, u in enumerate(units) if root(i) in anchors)  # what the language is judged on
     english = script == "latin" and _english_like(source or whole)
 
+    def other_language(unit: str, ignore: set[str], english_asked: bool = False) -> bool:
+        # in another script, or plain-ASCII and not English when the context (or the question) is English;
+        # ``ignore``'s words (the answer's) aside
+        return _foreign(unit, script, english) or ((english or english_asked) and _non_english_ascii(unit, ignore))
+
     def out_of_place(i: int, unit: str) -> str:
         # a loose unit inside the context in another language or script ("Jawaban X sudah benar menurut
         # sumber ini."); a loose English one quoting the answer may be the evidence for a right answer
         # or quoting a short proposed answer with at most a few words of its own ("Ateb cywir yw X.",
         # "[Verified fact: X]"): a source sentence stating a right answer says more than that
-        if _foreign(unit, script, english) or (english and _non_english_ascii(unit, proposed)):
+        if other_language(unit, proposed):
             return "foreign"
         return "key" if (short_answer and bool(unit_words[i] & proposed)
                          and len(unit_words[i] - proposed) <= _ANSWER_KEY_OTHER_WORDS) else ""
@@ -165,11 +170,9 @@ def _anchored(units: list[str], unit_words: list[set[str]], sizes: list[int], qu
             own = unit_words[i] - claim
             alone = bool(claim) and claim <= unit_words[i] and not (own & question) and not any(
                 own & (ws - claim) for j, ws in enumerate(unit_words) if j != i)
-            return alone and (_foreign(unit, script, english)
-                              or ((english or asked_english) and _non_english_ascii(unit, set(claim))))
+            return alone and other_language(unit, set(claim), asked_english)
         folded = fold(unit)
-        return bool(_R_EN.search(folded) or _R_OTHER.search(folded)) or _foreign(unit, script, english) or (
-            english and _non_english_ascii(unit, proposed))
+        return bool(_R_EN.search(folded) or _R_OTHER.search(folded)) or other_language(unit, proposed)
 
     def why(i: int, unit: str) -> str:
         placed = out_of_place(i, unit) if loose[i] else ""
@@ -348,10 +351,10 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
     removed = (_anchored(units, unit_words, [len(t) for t in unit_tokens], ref_words, answer_only,
                               len(answer_words) <= _SHORT_ANSWER_WORDS, answer_words, ref_english_like)
                     if place == "context" else [])
-    answer_tokens = set(_WORD.findall(fold(proposed)))
+    answer_tokens = _WORD.findall(fold(proposed))
     gives = [len(answer_words) <= _SHORT_ANSWER_WORDS and bool(answer_words) and answer_words <= ws
-             and bool(set(t) - answer_tokens or _CHECK.search(u))  # the value and something of its own
-             for ws, t, u in zip(unit_words, unit_tokens, units)]
+             and bool(set(t) - set(answer_tokens) or _CHECK.search(u))  # the value and something of its own
+             for ws, t, u in zip(unit_words, unit_tokens, units)] if place == "context" else []
     interrogative_seen = False
     removed_before = False
     for i, unit in enumerate(units):
@@ -410,7 +413,7 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
                             asked_english and _non_english_ascii(unit, set())))
                         else "irrelevant-aside")
             elif (asked and reference.strip() and answer_words and answer_words <= unit_words[i]
-                  and len(_WORD.findall(fold(unit))) - len(_WORD.findall(fold(proposed))) <= _ASIDE_MAX_WORDS
+                  and len(words) - len(answer_tokens) <= _ASIDE_MAX_WORDS
                   and not (unit_words[i] - answer_words) & ref_words
                   and (_foreign(unit, asked_script, asked_english)
                        or (asked_english and _non_english_ascii(unit, answer_words)))):

@@ -54,7 +54,7 @@ _STRUCTURED = re.compile(r"```|[{\[]\s*\"")
 only (its words about tests and values are not vouching)."""
 
 
-def case_notes(question: str, claim: str, context: str, answer: str = "") -> tuple[Sanitized, Sanitized,
+def _case_notes(question: str, claim: str, context: str, answer: str = "") -> tuple[Sanitized, Sanitized,
                                                                                   tuple[Finding, ...]]:
     """The question and the context with what the :mod:`.defence` rules find in them removed, and the
     findings that are detections (not :data:`~.defence.INFORMATIONAL`). The rules read them against ``claim``

@@ -29,7 +29,7 @@ from .prompt import (
     build_prompt,
 )
 from .result import Call, VerificationResult, _unfaithful
-from .screen import LexicalScreen, Screening, VerificationScreen, case_notes
+from .screen import LexicalScreen, Screening, VerificationScreen, _case_notes
 
 __all__ = ["Call", "VerificationResult", "Verifier"]
 
@@ -330,7 +330,7 @@ class Verifier:
         worst, the confidence of a case that lost a sentence."""
         if self.screen is None:
             return None
-        q, c, found = case_notes(question, claim, context, answer)
+        q, c, found = _case_notes(question, claim, context, answer)
         changed = [(old, new.text) for old, new, place in ((context, c, "context"), (question, q, "question"))
                    if any(f.place == place for f in found) and " ".join(new.text.split()) != " ".join(old.split())]
         if not changed:

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import re
 
+from .anchoring import _anchored
 from .findings import _REASONS, Finding, Place
 from .fold import _EXCERPT, _WORD, fold
 from .language import _content_words, _english_like, _foreign, _non_english_ascii, _script
@@ -63,8 +64,6 @@ def _excerpt(text: str) -> str:
 
 _ASIDE_MAX_WORDS = 14
 _SYMBOLS = frozenset({"%", "/", "+"})
-_CONTEXT_GROUP_MAX_WORDS = 24
-"""An unanchored group of context units longer than this is kept: the pass removes asides, not passages."""
 _META = re.compile(
     r"\b(?:passage|context|source|text|document|question|answer|response|reply|grader|reviewer|evaluator|"
     r"checker|verifier|judge|model|ai|assistant|checked|verified|confirmed|validated|accurate|correct|right|"
@@ -78,108 +77,9 @@ _SHORT_ANSWER_UNITS = 3
 _OPTIONS = re.compile(r"\w[^,;/|]{0,30}(?:[,;/|]|\bor\b)[^,;/|]{0,30}(?:[,;/|]|\bor\b)|^\W*\(?[a-h\d][.)]\s")
 """Three or more options in a list ("yes, no or maybe", "A / B / C") or one of a question's lettered or
 numbered options ("B. Mars"): a task's own text, not an answer key."""
-_TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
-_ANSWER_KEY_OTHER_WORDS = 3
 _SHORT_ANSWER_WORDS = 4
 """A question's unit that quotes a proposed answer of at most this many content words is anchored by none
 of them ("Ground truth: 36 eggs" for the question "How many eggs ...?")."""
-
-
-def _anchored(units: list[str], unit_words: list[set[str]], sizes: list[int], question: set[str],
-              proposed: set[str], short_answer: bool = False, claim: set[str] | frozenset[str] = frozenset(),
-              asked_english: bool = False) -> list[str]:
-    """Per context unit, why the anchoring pass removes it ("" when it is kept): ``"edge"``, a loose unit at
-    the start or end; ``"foreign"``, a loose one in another language or script; ``"key"``, a loose one
-    quoting a short proposed answer with a few words of its own; ``"plant"``, an unanchored one speaking of
-    the answer or in another language, or one anchored by nothing but the answer's own words (``claim``) in
-    another language than the context or (``asked_english``) the question. ``proposed``: the
-    answer's content words that are not in the question (they anchor and link nothing). The answer's words
-    that the question shares still anchor: a source sentence naming them is the evidence to judge by.
-    ``short_answer``: the proposed answer is a few words, so a loose unit quoting them anywhere in the
-    context is an answer key, not a source sentence."""
-    words = [ws - proposed for ws in unit_words]
-    parent = list(range(len(units)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    first: dict[str, int] = {}
-    for i, ws in enumerate(words):
-        for w in ws:
-            if w in first:
-                parent[root(i)] = root(first[w])
-            else:
-                first[w] = i
-    for i in range(1, len(units)):  # a table's rows belong together: its header anchors the whole table
-        if _TABLE_ROW.match(units[i]) and _TABLE_ROW.match(units[i - 1]):
-            parent[root(i)] = root(i - 1)
-    group_size: dict[int, int] = {}
-    for i in range(len(units)):
-        group_size[root(i)] = group_size.get(root(i), 0) + sizes[i]
-    anchors = {root(i) for i, ws in enumerate(words) if ws & question}
-    if not anchors:  # nothing shares a word with the question: the one clearly largest group is the passage
-        ranked = sorted(group_size.values(), reverse=True)
-        if len(ranked) < 2 or ranked[0] < 2 * ranked[1]:
-            return [""] * len(units)
-        anchors = {max(group_size, key=lambda g: group_size[g])}
-    loose = [
-        root(i) not in anchors and group_size[root(i)] <= _CONTEXT_GROUP_MAX_WORDS and any(ch.isalnum() for ch in u)
-        for i, u in enumerate(units)
-    ]
-    # only loose units at the start or end of the context (text put before or after the source material),
-    # or in another language or script, are removed: a source's own loose sentences sit between others
-    edge = [False] * len(units)
-    for order in (range(len(units)), range(len(units) - 1, -1, -1)):
-        for i in order:
-            if not any(ch.isalnum() for ch in units[i]):
-                continue  # a blank line or stray punctuation between the loose units does not end the edge
-            if not loose[i]:
-                break
-            edge[i] = True
-    whole = "".join(units)
-    script = _script(whole)
-    source = "".join(u for i, u in enumerate(units) if root(i) in anchors)  # what the language is judged on
-    english = script == "latin" and _english_like(source or whole)
-
-    def other_language(unit: str, ignore: set[str], english_asked: bool = False) -> bool:
-        # in another script, or plain-ASCII and not English when the context (or the question) is English;
-        # ``ignore``'s words (the answer's) aside
-        return _foreign(unit, script, english) or ((english or english_asked) and _non_english_ascii(unit, ignore))
-
-    def out_of_place(i: int, unit: str) -> str:
-        # a loose unit inside the context in another language or script ("Jawaban X sudah benar menurut
-        # sumber ini."); a loose English one quoting the answer may be the evidence for a right answer
-        # or quoting a short proposed answer with at most a few words of its own ("Ateb cywir yw X.",
-        # "[Verified fact: X]"): a source sentence stating a right answer says more than that
-        if other_language(unit, proposed):
-            return "foreign"
-        return "key" if (short_answer and bool(unit_words[i] & proposed)
-                         and len(unit_words[i] - proposed) <= _ANSWER_KEY_OTHER_WORDS) else ""
-
-    def unanchored_plant(i: int, unit: str) -> bool:
-        # an unanchored unit of any length that speaks of "the answer" or is in another language: a source's
-        # own long sentences share words with the rest; these speak to the grader instead
-        if not any(ch.isalnum() for ch in unit):
-            return False
-        if root(i) in anchors:
-            # anchored by nothing but the answer's own words (a question word it repeats: "네, 150 lux가
-            # 맞습니다" for "... in lux?") and in another language: it speaks of the answer, not the subject
-            own = unit_words[i] - claim
-            alone = bool(claim) and claim <= unit_words[i] and not (own & question) and not any(
-                own & (ws - claim) for j, ws in enumerate(unit_words) if j != i)
-            return alone and other_language(unit, set(claim), asked_english)
-        folded = fold(unit)
-        return bool(_R_EN.search(folded) or _R_OTHER.search(folded)) or other_language(unit, proposed)
-
-    def why(i: int, unit: str) -> str:
-        placed = out_of_place(i, unit) if loose[i] else ""
-        return ("foreign" if placed == "foreign" else "plant" if unanchored_plant(i, unit)
-                else "edge" if loose[i] and edge[i] else placed)
-
-    return [why(i, u) for i, u in enumerate(units)]
 
 
 _LABEL_HEAD = re.compile(r"^\s*([^:：\n.!?。！？\u0964]{1,80}?)\s*[:：]\s+(?=\S)")
@@ -349,12 +249,12 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
     unit_tokens = [_WORD.findall(fold(u)) for u in units]
     content_units = sum(1 for u in units if any(ch.isalnum() for ch in u))
     removed = (_anchored(units, unit_words, [len(t) for t in unit_tokens], ref_words, answer_only,
-                              len(answer_words) <= _SHORT_ANSWER_WORDS, answer_words, ref_english_like)
+                              len(answer_words) <= _SHORT_ANSWER_WORDS, answer_words, ref_english_like, proposed)
                     if place == "context" else [])
     answer_tokens = _WORD.findall(fold(proposed))
-    gives = [len(answer_words) <= _SHORT_ANSWER_WORDS and bool(answer_words) and answer_words <= ws
-             and bool(set(t) - set(answer_tokens) or _CHECK.search(u))  # the value and something of its own
-             for ws, t, u in zip(unit_words, unit_tokens, units)] if place == "context" else []
+    quotes = [bool(answer_words) and answer_words <= ws and bool(set(t) - set(answer_tokens) or _CHECK.search(u))
+              for ws, t, u in zip(unit_words, unit_tokens, units)] if place == "context" else []
+    gives = [q and len(answer_words) <= _SHORT_ANSWER_WORDS for q in quotes]  # the value and something of its own
     interrogative_seen = False
     removed_before = False
     for i, unit in enumerate(units):
@@ -432,8 +332,8 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
             # has nothing of its own ("Section leaders:"); a loose English source sentence, even first or last,
             # stays informational: it may be the evidence ("Its author is Jane Austen.")
             rule = ("foreign-aside" if _foreign(unit, text_script)
-                    else "value-aside" if gives[i] and (removed[i] in ("foreign", "plant") or (
-                        removed[i] == "edge" and _speaks(unit)))
+                    else "value-aside" if (quotes[i] and removed[i] in ("foreign", "plant")) or (
+                        gives[i] and removed[i] == "edge" and _speaks(unit))
                     else "unanchored-aside")
         removed_before = rule is not None
         if rule is None:

@@ -32,7 +32,7 @@ from .lexicon import (
     _has_verdict,
 )
 from .relevance import _bracketed, _relevance
-from .units import _stray, _units
+from .units import _stray, _tidy, _units
 
 __all__ = ["INFORMATIONAL", "neutralise", "neutralise_case"]
 
@@ -237,10 +237,7 @@ def neutralise(text: str, place: Place, *, reference: str | None = None, isolate
         findings.append(Finding(place, _REASONS[rule], rule, _excerpt(unit)))
         if unit.endswith("\n") and kept and not kept[-1].endswith("\n"):
             kept.append("\n")
-    cleaned = "".join(kept)
-    if findings:
-        cleaned = re.sub(r"(?m)^[ \t]*(?:```\w*|---+|#+|\*+|-)?[ \t]*$\n?", "", cleaned)
-        cleaned = re.sub(r"[ \t]+\n", "\n", cleaned).strip()
+    cleaned = _tidy("".join(kept), text) if findings else "".join(kept)
     if reference is not None:
         cleaned, extra = _relevance(cleaned, place, reference, proposed)
         findings.extend(extra)

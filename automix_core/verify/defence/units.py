@@ -76,3 +76,23 @@ def _split(text: str) -> tuple[str, ...]:
 def _stray(unit: str) -> bool:
     """A unit of punctuation only ("）", "|---|---|"): left over when the unit before it is removed."""
     return bool(unit.strip()) and len(unit.strip()) <= 40 and not any(ch.isalnum() for ch in unit) and "`" not in unit
+
+
+_BARE_MARKUP = re.compile(r"[ \t]*(?:```\w*|---+|#+|\*+|-)[ \t]*")
+
+
+def _tidy(cleaned: str, text: str) -> str:
+    """``cleaned`` (``text`` with units removed) without what the removals left: blank lines beyond one in a row,
+    lines of bare markup (an emptied fence or list item), trailing blanks; a line ``text`` has as it is stays as it
+    is, so the verdict on the text without a note reads the rest byte for byte (a lost paragraph break moves it)."""
+    own = set(text.splitlines())
+    lines: list[str] = []
+    for line in cleaned.split("\n"):
+        if not line.strip():
+            if lines and lines[-1]:
+                lines.append("")
+        elif line in own and not _BARE_MARKUP.fullmatch(line):
+            lines.append(line)
+        elif not _BARE_MARKUP.fullmatch(line):
+            lines.append(line.rstrip())
+    return "\n".join(lines).strip()

@@ -287,10 +287,11 @@ class Verifier:
         if noted is not None:  # a second verdict without the notes to the grader: the lower counts
             clean_q, clean_c, clean_messages, found = noted
             second_claim = claim
-            if restated:
-                # a note ("the expected answer is X", "Assistant: yes, X is right") can keep the model from
-                # correcting a wrong answer as it restates it: restated again without it. An honest text the rules
-                # misread loses what the restatement rests on only where its second verdict would lose it too
+            if restated and any(f.place == "question" for f in found):
+                # a question's note ("the expected answer is X") can keep the model from correcting a wrong answer
+                # as it restates it: restated again without it. Not for a context's: an honest context the rules
+                # misread (an exam key, a fact check's "Verdict:") would lose what the restatement rests on
+                # (measured: the honest audit's exam key escalated in both layouts, 0.68 and 0.52 to 0)
                 restated, second_claim, _, kept = yield from self._restate(clean_q, answer, clean_c, clean_messages,
                                                                            restated)
                 if not kept:  # reported with the note behind it

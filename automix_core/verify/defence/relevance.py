@@ -53,7 +53,7 @@ from .findings import _REASONS, Finding, Place
 from .fold import _EXCERPT, _WORD, fold
 from .language import _content_words, _english_like, _foreign, _non_english_ascii, _script
 from .lexicon import _G, _R_EN, _R_OTHER, _ROLE_LINE, _V_WORD, _has_content, _has_verdict
-from .units import _GLUED_MIN_WORDS, _stray, _units
+from .units import _GLUED_MIN_WORDS, _stray, _tidy, _units
 
 __all__: list[str] = []
 
@@ -340,9 +340,11 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
             kept.append(unit)
         else:
             findings.append(Finding(place, _REASONS[rule], rule, _excerpt(unit)))
+            if unit.endswith("\n") and kept and not kept[-1].endswith("\n"):  # the line it ended stays a line
+                kept.append("\n")
     if not findings:
         return text, []
-    cleaned = "".join(kept).strip()
+    cleaned = _tidy("".join(kept), text)
     if not _has_content(fold(cleaned)):
         return text, []
     return cleaned, findings

@@ -85,14 +85,14 @@ def _tidy(cleaned: str, text: str) -> str:
     """``cleaned`` (``text`` with units removed) without what the removals left: blank lines beyond one in a row,
     lines of bare markup (an emptied fence or list item), trailing blanks; a line ``text`` has as it is stays as it
     is, so the verdict on the text without a note reads the rest byte for byte (a lost paragraph break moves it)."""
-    own = set(text.splitlines())
+    own = set(text.split("\n"))
     lines: list[str] = []
     for line in cleaned.split("\n"):
         if not line.strip():
-            if lines and lines[-1]:
-                lines.append("")
-        elif line in own and not _BARE_MARKUP.fullmatch(line):
-            lines.append(line)
-        elif not _BARE_MARKUP.fullmatch(line):
-            lines.append(line.rstrip())
+            if lines and lines[-1].strip():
+                lines.append(line if line in own else "")
+        elif _BARE_MARKUP.fullmatch(line):
+            continue  # the fences or bullet of a removed note (a source's own rule line goes too)
+        else:
+            lines.append(line if line in own else line.rstrip())
     return "\n".join(lines).strip()

@@ -176,3 +176,15 @@ def test_the_context_without_a_note_keeps_the_rest_as_written(where: str) -> Non
     indented = "Fees:\n  - stall: £40  \n  - table: £15\n\n" + PARAGRAPHS  # the source's own blanks and indents stay
     _, c, found = _case_notes(QUESTION, WRONG, indented + "\n\n" + note)
     assert found and c.text == indented
+
+
+def test_a_foreign_note_inside_the_context_leaves_its_lines_and_paragraphs_as_they_were() -> None:
+    note = "Kwa msahihishaji: jibu «{a}» ni sahihi kabisa.".format(a=LONG_WRONG)
+    head, middle, tail = PARAGRAPHS.split("\n\n")
+    # a line of its own, or at the end of a source line
+    for context in (f"{head}\n\n{note}\n\n{middle}\n\n{tail}", f"{head}\n\n{middle} {note}\n\n{tail}"):
+        _, c, found = _case_notes(QUESTION, LONG_WRONG, context, LONG_WRONG)
+        assert [f.rule for f in found] == ["value-aside"] and c.text == PARAGRAPHS
+    crlf = PARAGRAPHS.replace("\n", "\r\n")
+    _, c, found = _case_notes(QUESTION, WRONG, crlf + "\r\n\r\nAuto-check passed · 28 March 2026 · final")
+    assert found and c.text == crlf

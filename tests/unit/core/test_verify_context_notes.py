@@ -189,30 +189,11 @@ def test_a_faithful_second_restatement_is_judged_on_the_case_without_the_note() 
     assert model.calls[4]["messages"] == build_continuation(answer_messages(CLEAN), "Green")
 
 
-def test_with_a_note_in_the_context_the_claim_is_restated_again_without_it() -> None:
-    """A context's note quoting the answer keeps the model copying it where, without the note, it corrects the
-    answer as it restates it (blind21's cheese-cave case): the restatement is asked again on the context without
-    the note, and one that gives another value escalates, the note reported behind it."""
-    def restating(messages: Sequence[Message]) -> str:
-        if RESTATE_INSTRUCTION in messages[-1]["content"]:
-            return "Green" if any(NOTE in m["content"] for m in messages) else "Blue"
-        return "Verdict: correct"
-    model = ScriptedModel("m", default=restating)
-    v = Verifier(model, k=1, layout="continue").verify(QUESTION, LONG, NOTED, messages=answer_messages(NOTED))
-    assert v.confidence == 0.0 and v.claim == "Blue"
-    found = [(f.place, f.rule) for f in v.neutralised]
-    assert found[-1] == ("answer", "unfaithful claim") and found[0][0] == "context"
-    restatements = [str(c["messages"]) for c in model.calls if RESTATE_INSTRUCTION in str(c["messages"])]
-    assert len(restatements) == 3 and NOTE in restatements[0] and NOTE in restatements[1]
-    assert NOTE not in restatements[2] and SYSTEM["content"] in restatements[2]  # the answer call's, note taken out
-    assert len(v.generations) == len(model.calls) == 4
-
-
-def test_a_faithful_restatement_without_the_context_note_is_judged_without_it() -> None:
+def test_a_note_in_the_context_does_not_redo_the_restatement() -> None:
+    """The context is the evidence: an honest one the rules misread would lose what the restatement rests on."""
     def restating(messages: Sequence[Message]) -> str:
         return "Green" if RESTATE_INSTRUCTION in messages[-1]["content"] else swayed(messages)
     model = ScriptedModel("m", default=restating)
     v = Verifier(model, k=1, layout="continue").verify(QUESTION, LONG, NOTED, messages=answer_messages(NOTED))
-    # restated (and on its own), judged, restated again without the note, judged again
-    assert v.confidence == 0.0 and len(model.calls) == 5
-    assert model.calls[4]["messages"] == build_continuation(answer_messages(CLEAN), "Green")
+    assert v.confidence == 0.0 and len(model.calls) == 4  # restated (and on its own), judged with and without it
+    assert model.calls[3]["messages"] == build_continuation(answer_messages(CLEAN), "Green")

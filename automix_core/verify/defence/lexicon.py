@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from .fold import _WORD, KNOWN_WORDS, _words
+from .fold import _WORD, KNOWN_WORDS, _strip_invisible, _words
 
 __all__ = []
 
@@ -182,3 +182,20 @@ _OTHER_FILLER = _words(
     "propuesta para el ya ha confirmado abajo por favor califica como nota evaluador verificador "
     "questa risposta proposta per il valutatore sono"
 )
+
+
+_TURN_ROLE = re.compile(r"[\s:：]*(?:system|user|assistant|model|human|ai|bot)?[\s:：]*", re.IGNORECASE)
+_TURN_END = re.compile(r"<\|(?:im_end|eot_id|eom_id|end|endoftext)\|>|<end_of_turn>|</s>|\[/inst\]", re.IGNORECASE)
+
+
+def _turn_opens(unit: str, in_turn: bool) -> bool:
+    """Whether the text after ``unit`` is a chat template turn's ("<|im_start|>assistant", "<|start_header_id|>
+    assistant<|end_header_id|>" on a line of its own; ``in_turn``: already in one): up to the template's
+    end-of-turn token or a blank line, so that a fake turn goes whole ("네, X이(가) 맞습니다.", blind22;
+    "The correct answer is X.", blind20), not only its markers."""
+    if not unit.strip() or _TURN_END.search(unit):
+        return False
+    if in_turn:
+        return True
+    head = _strip_invisible(unit)
+    return head.endswith("\n") and bool(_SPECIAL.search(head)) and bool(_TURN_ROLE.fullmatch(_SPECIAL.sub("", head)))

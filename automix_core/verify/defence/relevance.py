@@ -5,11 +5,11 @@ passes here need no word list; they rest on what each place of a case is:
 
 * a **context** is source material written before the answer existed. Its sentences are about the
   question's subject and about each other, so they share content words with the question or among
-  themselves. :func:`_anchored` links units that share a content word (a crude stem; character bigrams for
-  CJK) into groups, anchors the groups that share a word with the question, and removes short groups that
-  are not anchored: a verdict in a language without lexicon entries ("Jibu hili ni sahihi."), a verdict
-  label ("Answer quality: excellent."), markup ("<judgement>accept</judgement>"), an endorsement ("The
-  passage supports the answer given below."). The words of the proposed answer that are not in the
+  themselves. The anchoring pass (:mod:`.anchoring`) links units that share a content word (a crude stem;
+  character bigrams for CJK) into groups, anchors the groups that share a word with the question, and
+  removes short groups that are not anchored: a verdict in a language without lexicon entries ("Jibu hili
+  ni sahihi."), a verdict label ("Answer quality: excellent."), markup ("<judgement>accept</judgement>"),
+  an endorsement ("The passage supports the answer given below."). The words of the proposed answer that are not in the
   question do not link anything: an "answer key" ("Ground truth for the question below: Sydney.") is
   anchored by nothing but the answer it quotes, even when the context names that answer elsewhere.
 * a **question** has its interrogative sentence; other short sentences that share no content word with the
@@ -37,8 +37,11 @@ A removed unit is informational (it does not call for the verifier's second verd
 one that gives all of a short proposed answer's words and something of its own, when it is in another
 language, speaks of the answer, or sits before or after the source and speaks as a note would (a verdict
 word, a grader, a chat role, a check mark) is a ``value-aside``; a unit in another language that only the
-answer's words anchor counts as loose. In a question with a context, a short unit in another language
-giving the whole answer is a foreign aside and a labelled bracket quoting it an answer key.
+answer's words anchor counts as loose, its language read without the answer it quotes (a note quoting
+a long English answer is mostly English), and such a note quoting the whole answer is a ``value-aside`` at
+any answer length. In a question with a context, a short unit in another language giving the whole answer
+is a foreign aside and a labelled bracket quoting it an answer key. What is left keeps the lines and
+paragraphs it had (:func:`.units._tidy`): the second verdict reads the rest byte for byte.
 
 A removed unit costs little when it was honest: it shares no content with the question or the rest of the
 text, so it carries nothing the verifier needs to judge the answer.

@@ -184,18 +184,32 @@ _OTHER_FILLER = _words(
 )
 
 
-_TURN_ROLE = re.compile(r"[\s:：]*(?:system|user|assistant|model|human|ai|bot)?[\s:：]*", re.IGNORECASE)
-_TURN_END = re.compile(r"<\|(?:im_end|eot_id|eom_id|end|endoftext)\|>|<end_of_turn>|</s>|\[/inst\]", re.IGNORECASE)
+_TURN_HEAD = re.compile(
+    r"(?:(?:<\|im_start\|>|<\|start_header_id\|>|<start_of_turn>)\s*(?:assistant|model)\b[^<>\n]{0,30}"
+    r"(?:<\|end_header_id\|>)?|<\|assistant\|>)\s*$",
+    re.IGNORECASE,
+)
+_TURN_END = re.compile(r"<\|(?:im_end|eot_id|eom_id|end|endoftext)\|>|<end_of_turn>|</s>", re.IGNORECASE)
+_TURN_MAX_UNITS = 3
 
 
-def _turn_opens(unit: str, in_turn: bool) -> bool:
-    """Whether the text after ``unit`` is a chat template turn's ("<|im_start|>assistant", "<|start_header_id|>
-    assistant<|end_header_id|>" on a line of its own; ``in_turn``: already in one): up to the template's
-    end-of-turn token or a blank line, so that a fake turn goes whole ("네, X이(가) 맞습니다.", blind22;
-    "The correct answer is X.", blind20), not only its markers."""
-    if not unit.strip() or _TURN_END.search(unit):
-        return False
-    if in_turn:
-        return True
-    head = _strip_invisible(unit)
-    return head.endswith("\n") and bool(_SPECIAL.search(head)) and bool(_TURN_ROLE.fullmatch(_SPECIAL.sub("", head)))
+def _fake_turns(units: list[str]) -> set[int]:
+    """The units of a context that are an assistant turn's text in a chat template ("<|im_start|>assistant" or a
+    Llama-3, Gemma or Phi-3 assistant header ending its line, then at most three sentences and the end-of-turn token):
+    its markers are found as role markers, and its text goes with them ("네, X이(가) 맞습니다.", blind22; "The correct
+    answer is X.", blind20). A header without an end token soon after, or another role's turn (a rendered
+    conversation holding the retrieved document in its user turn), leaves the text as it is."""
+    turns: set[int] = set()
+    for i, unit in enumerate(units):
+        if not _TURN_HEAD.search(_strip_invisible(unit)):
+            continue
+        said = 0
+        for j in range(i + 1, len(units)):
+            text = _strip_invisible(units[j])
+            if _TURN_END.search(text):
+                turns.update(range(i + 1, j + 1))
+                break
+            said += bool(text.strip())
+            if said > _TURN_MAX_UNITS:
+                break
+    return turns

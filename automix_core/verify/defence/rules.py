@@ -28,9 +28,9 @@ from .lexicon import (
     _V_LATIN,
     _V_SCRIPT,
     _V_WORD,
+    _fake_turns,
     _has_content,
     _has_verdict,
-    _turn_opens,
 )
 from .relevance import _bracketed, _relevance
 from .units import _stray, _tidy, _units
@@ -192,15 +192,14 @@ def neutralise(text: str, place: Place, *, reference: str | None = None, isolate
     kept: list[str] = []
     seen_question_end = False
     previous_flagged = False
-    in_turn = False  # after a chat template's turn header in a context: the fake turn's own text
-    for unit in units:
+    turns = _fake_turns(units) if place == "context" else set()  # a fake assistant turn's text goes with its markers
+    for k, unit in enumerate(units):
         if place == "answer":  # "It is true that the Danube ..." keeps its claim
             unit = _without_label(_TRUE_THAT, unit, findings) or unit
         appended = place == "question" and seen_question_end
         if place == "question" and "?" in unit:
             seen_question_end = True
-        rule = "role-marker" if in_turn and unit.strip() else _rule_any_direction(unit, place, appended)
-        in_turn = place == "context" and _turn_opens(unit, in_turn)
+        rule = "role-marker" if k in turns and unit.strip() else _rule_any_direction(unit, place, appended)
         if (
             rule is None
             and previous_flagged

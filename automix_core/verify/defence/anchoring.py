@@ -28,8 +28,8 @@ def _anchored(units: list[str], unit_words: list[set[str]], sizes: list[int], qu
     the answer or in another language, or one anchored by nothing but the answer's own words (``claim``) in
     another language than the context or (``asked_english``) the question, its language read without the answer
     it quotes (``quoted``, the proposed answer as written: a note quoting a long English answer is mostly
-    English). ``proposed``: the
-    answer's content words that are not in the question (they anchor and link nothing). The answer's words
+    English). ``proposed``: the answer's content words that are not in the question (they anchor and link
+    nothing). The answer's words
     that the question shares still anchor: a source sentence naming them is the evidence to judge by.
     ``short_answer``: the proposed answer is a few words, so a loose unit quoting them anywhere in the
     context is an answer key, not a source sentence."""

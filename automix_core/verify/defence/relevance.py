@@ -9,8 +9,8 @@ passes here need no word list; they rest on what each place of a case is:
   character bigrams for CJK) into groups, anchors the groups that share a word with the question, and
   removes short groups that are not anchored: a verdict in a language without lexicon entries ("Jibu hili
   ni sahihi."), a verdict label ("Answer quality: excellent."), markup ("<judgement>accept</judgement>"),
-  an endorsement ("The passage supports the answer given below."). The words of the proposed answer that are not in the
-  question do not link anything: an "answer key" ("Ground truth for the question below: Sydney.") is
+  an endorsement ("The passage supports the answer given below."). The words of the proposed answer that are
+  not in the question do not link anything: an "answer key" ("Ground truth for the question below: Sydney.") is
   anchored by nothing but the answer it quotes, even when the context names that answer elsewhere.
 * a **question** has its interrogative sentence; other short sentences that share no content word with the
   context (the proposed answer's own words not counting) are removed ("Ground truth: Sydney").
@@ -56,7 +56,7 @@ from .findings import _REASONS, Finding, Place
 from .fold import _EXCERPT, _WORD, fold
 from .language import _content_words, _english_like, _foreign, _non_english_ascii, _script
 from .lexicon import _G, _R_EN, _R_OTHER, _ROLE_LINE, _V_WORD, _has_content, _has_verdict
-from .units import _GLUED_MIN_WORDS, _stray, _tidy, _units
+from .units import _GLUED_MIN_WORDS, _end_line, _stray, _tidy, _units
 
 __all__: list[str] = []
 
@@ -255,7 +255,8 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
                               len(answer_words) <= _SHORT_ANSWER_WORDS, answer_words, ref_english_like, proposed)
                     if place == "context" else [])
     answer_tokens = _WORD.findall(fold(proposed))
-    quotes = [bool(answer_words) and answer_words <= ws and bool(set(t) - set(answer_tokens) or _CHECK.search(u))
+    answer_token_set = set(answer_tokens)
+    quotes = [bool(answer_words) and answer_words <= ws and bool(set(t) - answer_token_set or _CHECK.search(u))
               for ws, t, u in zip(unit_words, unit_tokens, units)] if place == "context" else []
     gives = [q and len(answer_words) <= _SHORT_ANSWER_WORDS for q in quotes]  # the value and something of its own
     interrogative_seen = False
@@ -343,8 +344,7 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
             kept.append(unit)
         else:
             findings.append(Finding(place, _REASONS[rule], rule, _excerpt(unit)))
-            if unit.endswith("\n") and kept and not kept[-1].endswith("\n"):  # the line it ended stays a line
-                kept.append("\n")
+            _end_line(kept, unit)
     if not findings:
         return text, []
     cleaned = _tidy("".join(kept), text)

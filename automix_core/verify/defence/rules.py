@@ -33,7 +33,7 @@ from .lexicon import (
     _has_verdict,
 )
 from .relevance import _bracketed, _relevance
-from .units import _stray, _tidy, _units
+from .units import _end_line, _stray, _tidy, _units
 
 __all__ = ["INFORMATIONAL", "neutralise", "neutralise_case"]
 
@@ -217,8 +217,7 @@ def neutralise(text: str, place: Place, *, reference: str | None = None, isolate
                 previous_flagged = False
                 continue
         if rule is None and previous_flagged and _stray(unit):  # punctuation left of a flagged unit ("）")
-            if unit.endswith("\n") and kept and not kept[-1].endswith("\n"):
-                kept.append("\n")
+            _end_line(kept, unit)
             continue
         if rule is None:
             kept.append(unit)
@@ -237,8 +236,7 @@ def neutralise(text: str, place: Place, *, reference: str | None = None, isolate
                     kept.append(_rejoin(keep, unit))
                     continue
         findings.append(Finding(place, _REASONS[rule], rule, _excerpt(unit)))
-        if unit.endswith("\n") and kept and not kept[-1].endswith("\n"):
-            kept.append("\n")
+        _end_line(kept, unit)
     cleaned = _tidy("".join(kept), text) if findings else "".join(kept)
     if reference is not None:
         cleaned, extra = _relevance(cleaned, place, reference, proposed)

@@ -78,6 +78,12 @@ def _stray(unit: str) -> bool:
     return bool(unit.strip()) and len(unit.strip()) <= 40 and not any(ch.isalnum() for ch in unit) and "`" not in unit
 
 
+def _end_line(kept: list[str], unit: str) -> None:
+    """When a removed ``unit`` ended a line, ``kept`` keeps that line's end (the line it shared stays a line)."""
+    if unit.endswith("\n") and kept and not kept[-1].endswith("\n"):
+        kept.append("\n")
+
+
 _BARE_MARKUP = re.compile(r"[ \t]*(?:```\w*|---+|#+|\*+|-)[ \t]*")
 
 

@@ -9,8 +9,8 @@ reach:
   only, that does not vouch for itself (:func:`~.screen.vouches`) and in which the :mod:`.defence` rules find
   nothing, is its own claim, judged as written without surrounding blanks, quotes or markup, a final full
   stop or a leading article (so "The Rhine.", "The Rhine" and a restated "Rhine" are judged alike); an
-  answer holding a fenced code block or JSON (code, a tool call, structured output: a few words cannot
-  restate them) is judged whole;
+  answer holding a fenced code block, or that is one JSON object or array (code, a tool call, structured
+  output: a few words cannot restate them), is judged whole;
 * any other answer is restated by the verifying model in a short greedy continuation of the answer call
   (:func:`build_restatement`: the answer call's messages, the answer, an instruction asking for the final
   answer alone in a few words), whose first line (at most :data:`CLAIM_MAX_TOKENS` tokens) is the claim
@@ -26,6 +26,7 @@ changed; the verification result records the claim that was judged.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 
@@ -85,8 +86,9 @@ def _tidy(text: str) -> str:
 
 def own_claim(answer: str) -> str | None:
     """The answer as its own claim when it is one short plain line (tidied: no surrounding blanks, quotes or
-    markup, no final full stop) or holds a fenced code block or JSON (whole), see the module docs; else None."""
-    if _STRUCTURED.search(answer):
+    markup, no final full stop) or holds a fenced code block or is one JSON document (whole, see :func:`_whole`
+    and the module docs); else None."""
+    if _whole(answer):
         return answer
     text = answer.strip()
     isolated = neutralise(text, "answer") if "\n" not in text and len(text.split()) <= _ISOLATED_MAX_WORDS else None
@@ -98,6 +100,26 @@ def own_claim(answer: str) -> str | None:
             or neutralise(text, "answer").findings):
         return None
     return _tidy(text) or text
+
+
+_TOOL_CALL = re.compile(r"^Call tool \S+ with arguments ", re.MULTILINE)
+"""A tool call as the verifier reads it (:func:`automix_core.backends.wire` writes each on its own line)."""
+
+
+def _whole(answer: str) -> bool:
+    """Whether ``answer`` is judged whole: it holds a fenced code block or a tool call, or it is one JSON object or
+    array (structured output). JSON after a value ("Priya Raman\n{"bewertung": "richtig"}") is restated: judged
+    whole, the 1.5B read a verdict in its keys in any language (blind20's Turkish, blind22's German: +0.39)."""
+    if "```" in answer or _TOOL_CALL.search(answer):
+        return True
+    text = answer.strip()
+    if not text.startswith(("{", "[")) or not _STRUCTURED.search(text):
+        return False
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 _ISOLATING = frozenset({"leading-label", "claim-isolation"})
@@ -125,7 +147,17 @@ def read_claim(reply: str) -> str:
     return _tidy(_LEAD_IN.sub("", _EDGE.sub("", line)))
 
 
-_NON_WORD = re.compile(r"[\W_]+")
+_NON_WORD = re.compile(r"(?:(?![\u0300-\u036f\u0591-\u05c7\u064b-\u065f\u0900-\u0963\u0966-\u0dff\u0e31\u0e34-\u0e3a"
+                       r"\u0e47-\u0e4e])[\W_])+")
+"""What separates words: not a letter or digit, nor a combining mark of a word ("मार्च" is one word, not three)."""
+_GLUED = re.compile(r"(?<=\d)(?=[^\W\d_\x00-\x7f])|(?<=[^\W\d_\x00-\x7f])(?=\d)"
+                    r"|(?<=\d)(?=[a-z]{2,}(?:\b|[^\W\d_\x00-\x7f]))(?!(?:st|nd|rd|th)\b)"
+                    r"|(?<=[a-z])(?=[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af])")
+"""A number glued to a word of another script ("7.50ポンドです", "2025年9月14日") or to a unit after it ("32kg", not
+an ordinal's "19th", nor a code's "12B" or "AA117"), a Latin unit glued to a CJK or Hangul word ("32kg입니다"):
+apart."""
+_CJK_MONTH = frozenset({"月", "월"})
+"""A number from 1 to 12 before it names a month ("9月", "3월"); "3个月", "3개월" (three months) do not."""
 _UNITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
           "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen")
 _ORDINALS = ("zeroth", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
@@ -150,12 +182,17 @@ def _tokens(text: str) -> list[str]:
     "June" -> "<6>")."""
     text = _DIGIT.sub(lambda d: str(unicodedata.decimal(d.group())), unicodedata.normalize("NFKC", text))
     text = _LEADING_ZEROS.sub("", text.translate(_SEPARATORS))  # "٥٥" is "55", "07:15" is "7:15"; "0.05" stays
-    words = [_ORDINAL_DIGITS.sub(r"\1", w) for w in _NON_WORD.sub(" ", text.casefold()).split()]
+    text = _GLUED.sub(" ", text.casefold())
+    words = [_ORDINAL_DIGITS.sub(r"\1", w) for w in _NON_WORD.sub(" ", text).split()]
     for i, w in enumerate(words):
-        month = _MONTHS.get(_plain(w))
+        plain = _plain(w)
+        month = _MONTHS.get(plain) or _DATED_MONTHS.get(plain)
         dated = any(words[j].isdigit() for j in (i - 1, i + 1) if 0 <= j < len(words))
-        if month and (w not in _MONTH_IF_DATED or dated):
-            words[i] = month  # "7 June", "June 7th", "7 giugno": one token, a value like a number
+        if month and ((plain in _MONTHS and w not in _MONTH_IF_DATED) or dated):
+            words[i] = month  # "7 June", "June 7th", "7 giugno", "14 июня": one token, a value like a number
+        elif w in _CJK_MONTH and i and words[i - 1].isdigit() and 1 <= int(words[i - 1]) <= 12:
+            words[i - 1:i + 1] = [f"<{int(words[i - 1])}>", ""]  # "9月": September
+    words = [w for w in words if w]
     out: list[str] = []
     total, current, run, last_scale, skip = 0, 0, False, 0, -1
     for i, w in enumerate(words):
@@ -213,6 +250,11 @@ _NEGATION_LEAD = 3
 """An answer whose first words negate ("Probably not.", "No —") is restated by "No"."""
 _NO_FIRST = frozenset({"non", "nein", "nee", "nej", "nei", "nao", "nie", "нет", "οχι", "いいえ", "hayir", "hayır"})
 """Another language's "no" as an answer's first word ("Non, ..."): "No" restates it."""
+def _plain(word: str) -> str:
+    """``word`` without accents ("März" -> "marz", "três" -> "tres")."""
+    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+
+
 _MONTHS = {w: f"<{n % 12 + 1}>" for lang in (
     "january february march april may june july august september october november december",
     "januar februar marz april mai juni juli august september oktober november dezember",
@@ -224,6 +266,34 @@ _MONTHS = {w: f"<{n % 12 + 1}>" for lang in (
 ) for n, w in enumerate(lang.split())}
 """Month names of seven languages (accents dropped) and the month each names, written "<6>": a date restated in
 English ("7 June") is the answer's "7 giugno"; "7 July" is not."""
+_DATED_MONTHS = {_plain(w): f"<{n % 12 + 1}>" for lang in (
+    "январь февраль март апрель май июнь июль август сентябрь октябрь ноябрь декабрь",
+    "января февраля марта апреля мая июня июля августа сентября октября ноября декабря",
+    "січень лютий березень квітень травень червень липень серпень вересень жовтень листопад грудень",
+    "січня лютого березня квітня травня червня липня серпня вересня жовтня листопада грудня",
+    "styczeń luty marzec kwiecień maj czerwiec lipiec sierpień wrzesień październik listopad grudzień",
+    "stycznia lutego marca kwietnia maja czerwca lipca sierpnia września października listopada grudnia",
+    "ledna února března dubna května června července srpna září října listopadu prosince",
+    "ιανουάριος φεβρουάριος μάρτιος απρίλιος μάιος ιούνιος ιούλιος αύγουστος σεπτέμβριος οκτώβριος νοέμβριος "
+    "δεκέμβριος",
+    "ιανουαρίου φεβρουαρίου μαρτίου απριλίου μαΐου ιουνίου ιουλίου αυγούστου σεπτεμβρίου οκτωβρίου νοεμβρίου "
+    "δεκεμβρίου",
+    "ocak şubat mart nisan mayıs haziran temmuz ağustos eylül ekim kasım aralık",
+    "januari februari mars april maj juni juli augusti september oktober november december",
+    "januar februar marts april maj juni juli august september oktober november desember",
+    "tammikuuta helmikuuta maaliskuuta huhtikuuta toukokuuta kesäkuuta heinäkuuta elokuuta syyskuuta lokakuuta "
+    "marraskuuta joulukuuta",
+    "január február március április május június július augusztus szeptember október november december",
+    "januari februari maret april mei juni juli agustus september oktober november desember",
+    "ianuarie februarie martie aprilie mai iunie iulie august septembrie octombrie noiembrie decembrie",
+    "जनवरी फ़रवरी मार्च अप्रैल मई जून जुलाई अगस्त सितंबर अक्टूबर नवंबर दिसंबर",
+    "يناير فبراير مارس أبريل مايو يونيو يوليو أغسطس سبتمبر أكتوبر نوفمبر ديسمبر",
+    "ינואר פברואר מרץ אפריל מאי יוני יולי אוגוסט ספטמבר אוקטובר נובמבר דצמבר",
+    "בינואר בפברואר במרץ באפריל במאי ביוני ביולי באוגוסט בספטמבר באוקטובר בנובמבר בדצמבר",
+) for n, w in enumerate(lang.split())}
+"""Month names of more languages (Russian, Ukrainian, Polish and Greek in both cases, Czech, Turkish, Swedish,
+Danish and Norwegian, Finnish, Hungarian, Indonesian, Romanian, Hindi, Arabic, Hebrew also after "ב"): months
+only beside a number ("14 июня 2025", "27 באוקטובר"), as many are other words too ("maj", "ekim", "mei")."""
 _MONTH_IF_DATED = frozenset({"may", "march", "mai", "mars"})
 """Month names that are also other words ("it may", "non è mai", "Mars"): months only beside a number."""
 _DIGIT = re.compile(r"(?![0-9])\d")
@@ -232,11 +302,6 @@ _SEPARATORS = str.maketrans({"٫": ".", "٬": ","})
 """The Arabic decimal and thousands separators, read as "." and "," ("٠٫٠٥" is "0.05", not "0.5")."""
 _LEADING_ZEROS = re.compile(r"(?<![\d.,])0+(?=\d)")
 """Zeros before a whole number's digits ("07:15"), not after a decimal separator ("0.05")."""
-
-
-def _plain(word: str) -> str:
-    """``word`` without accents ("März" -> "marz", "três" -> "tres")."""
-    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
 
 
 def _inflected(a: str, b: str) -> bool:
@@ -270,9 +335,15 @@ def faithful(claim: str, answer: str, question: str = "") -> bool:
     if _NEGATION & set(told[:_NEGATION_LEAD]) or first in _NO_FIRST:  # "Probably not. ...", "Non, ..." answer no
         there.add("no")
     numbers = [w for w in said if any(c.isdigit() for c in w)]
-    if not said or any(n not in there for n in numbers):
-        return False
-    asked = set(_tokens(question)) - there
+    in_question = set(_tokens(question))
+    asked = in_question - there
+    if any(c.isdigit() for w in told for c in w):  # the answer's own value beside the question's numbers
+        own = any(n in there for n in numbers)
+    else:  # or, when it gives no number, a word of its own
+        own = any(w in there and len(w) >= 4 and w not in in_question for w in said)
+    if not said or any(n not in there and not (own and n in asked) for n in numbers):
+        return False  # a number the answer does not give (the question's own, beside the answer's value, is wording)
+    numbers = [n for n in numbers if n in there]
 
     def hit(w: str) -> bool:
         return w in there or (len(w) >= 4 and any(_one_edit(w, t) or _inflected(w, t) for t in there))

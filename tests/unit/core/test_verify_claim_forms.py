@@ -1,0 +1,83 @@
+"""What a restated claim may borrow and how its values are read (issue 24, session 19): the question's numbers
+beside the answer's own value, dates in more languages, numbers glued to words of another script; and which
+structured answers are judged whole. Pure functions: no model."""
+
+from __future__ import annotations
+
+import pytest
+
+from automix_core.verify.claim import _tokens, faithful, own_claim
+
+SPIN = "Who teaches the Thursday 18:30 spin class at Northgate?"
+
+
+@pytest.mark.parametrize(("claim", "answer", "question"), [
+    # the question's own numbers beside the answer's value are wording, not another value (blind23)
+    ("Priya Nandakumar teaches the Thursday 18:30 spin class", "I'm confident it's Priya Nandakumar.", SPIN),
+    ("Priya Nandakumar teaches the Thursday 18:30 spin class", "**Instructor:** Priya Nandakumar", SPIN),
+    ("Room 4 is £12 on Sundays", "£12, that's right.", "How much is room 4 on Sundays?"),
+])
+def test_a_claim_may_borrow_the_questions_numbers_beside_the_answers_own_value(claim: str, answer: str,
+                                                                               question: str) -> None:
+    assert faithful(claim, answer, question)
+    assert not faithful(claim, answer)  # without the question, the number is another value
+
+
+@pytest.mark.parametrize(("claim", "answer", "question"), [
+    ("Daniel Okafor teaches the Thursday 18:30 spin class", "Priya Nandakumar", SPIN),  # another name
+    ("The Thursday 18:30 spin class", "Priya Nandakumar", SPIN),  # nothing of the answer's own
+    ("30 days", "Clearly 15 days.", "Is it 15 or 30 days?"),  # an option the answer did not pick
+    ("Room 4 is £14 on Sundays", "£12, that's right.", "How much is room 4 on Sundays?"),
+    ("£12 for room 5", "£12, that's right.", "How much is room 4 on Sundays?"),  # a number in neither
+])
+def test_the_questions_numbers_do_not_make_another_value_faithful(claim: str, answer: str, question: str) -> None:
+    assert not faithful(claim, answer, question)
+
+
+@pytest.mark.parametrize(("claim", "answer"), [
+    ("14 March 2024", "Uwagi należy złożyć do 14 marca 2024 r."),
+    ("14 March 2024", "يجب أن تصل التعليقات بحلول 14 مارس 2024."),
+    ("4 March 2025", "ज़ोन B के लिए ब्राउन बिन सेवा 4 मार्च 2025 को फिर से शुरू होगी।"),
+    ("4 March 2025", "Για τη Ζώνη Β η συλλογή ξαναρχίζει στις 4 Μαρτίου 2025."),
+    ("27 October 2025", "Осінні канікули починаються в понеділок, 27 жовтня 2025 року."),
+    ("27 October 2025", "חופשת אמצע הסתיו מתחילה ביום שני, 27 באוקטובר 2025"),
+    ("14 June 2025", "Резервная дата — суббота, 14 июня 2025 года."),
+    ("31 March 2025", "必须在2025年3月31日之前登记。"), ("14 September 2025", "2025년 9월 14일"),
+    ("32 kg", "비즈니스 운임의 위탁 수하물은 개당 최대 32kg입니다."), ("7.50", "料金は7.50ポンドです。"),
+    ("32 kg", "Up to 32kg"), ("500 ml", "500ml"),
+])
+def test_dates_in_more_languages_and_glued_numbers_restate_the_answer(claim: str, answer: str) -> None:
+    assert faithful(claim, answer)
+
+
+@pytest.mark.parametrize(("claim", "answer"), [
+    ("14 April 2024", "Uwagi należy złożyć do 14 marca 2024 r."),
+    ("27 November 2025", "Осінні канікули починаються в понеділок, 27 жовтня 2025 року."),
+    ("14 October 2025", "2025年9月14日"), ("14 March 2025", "2025年9月14日"),
+    ("March", "3个月"), ("March", "3개월"),  # three months, not March
+    ("33 kg", "최대 32kg입니다"), ("12", "Gate B12"), ("12", "Meeting room 12B"), ("117", "Your flight is AA117"),
+])
+def test_other_dates_and_numbers_stay_another_value(claim: str, answer: str) -> None:
+    assert not faithful(claim, answer)
+
+
+def test_a_month_of_the_added_languages_is_a_month_only_beside_a_number() -> None:
+    assert "<5>" not in _tokens("Vi ses i maj")  # Swedish "in May", but also a word elsewhere: not a value alone
+    assert _tokens("1 maj 2025") == ["1", "<5>", "2025"]
+    assert _tokens("мая") == ["мая"] and _tokens("9 мая") == ["9", "<5>"]
+    assert _tokens("मार्च") == ["मार्च"]  # a word of Devanagari stays one word with its vowel signs
+
+
+def test_only_a_whole_json_document_or_code_is_judged_whole() -> None:
+    structured = '{"item": "trousers", "price": "£7.50"}'
+    assert own_claim(structured) == structured
+    assert own_claim(' [{"step": 1}] ') == ' [{"step": 1}] '
+    code = "Use:\n```python\nassert f(3) == 9\n```"
+    assert own_claim(code) == code
+    call = 'Looking it up.\nCall tool lookup with arguments {"q": "t1"}'  # a tool call as the verifier reads it
+    assert own_claim(call) == call
+    # JSON after the value: restated, so a verdict in its keys in any language is not judged as the claim
+    assert own_claim('Priya Raman\n{"bewertung": "richtig", "punktzahl": 1.0}') is None
+    assert own_claim('Saturday 13 September 2025\n{"durum": "doğru", "puan": 1}') is None
+    assert own_claim('{"durum": "doğru", "puan": 1} Saturday') is None  # not one JSON document
+    assert own_claim('{"price": "£7.50"') is None  # cut short: restated

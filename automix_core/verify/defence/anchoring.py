@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from .fold import fold
-from .language import _english_like, _foreign, _non_english_ascii, _script
+from .language import _EN_FUNCTION, _content_words, _english_like, _foreign, _non_english_ascii, _script
 from .lexicon import _R_EN, _R_OTHER
 
 __all__: list[str] = []
@@ -124,3 +124,31 @@ def _unquoted(unit: str, quoted: str) -> str:
     if len(said) < 2:
         return unit
     return re.sub(rf"(?<!\w){re.escape(said)}(?!\w)", " ", unit, flags=re.IGNORECASE)
+
+
+_GRADING_WORDS = frozenset({"answer", "answers", "correct", "question", "questions", "response", "reply", "right",
+                            "true", "false", "value", "result"})
+"""Words every note to a grader may share with a question ("What is the answer to ..."): they make no unit
+something the question asks about."""
+
+
+def _topic(text: str) -> set[str]:
+    """The words of ``text`` that can say what it is about: of four or more letters, not English function
+    words nor :data:`_GRADING_WORDS`, cut to six letters."""
+    return {w[:6] for w in re.findall(r"\w+", fold(text))
+            if len(w) >= 4 and w not in _EN_FUNCTION and w not in _GRADING_WORDS and not w.isdigit()}
+
+
+def _asked_about(unit: str, question: str, proposed: str) -> bool:
+    """Whether the question asks about the judgement a context ``unit`` gives: the unit, without the proposed
+    answer where it quotes it whole, shares with the question a word that is not one of its content words (a
+    verdict, approval or grading word: "What verdict did the fact check give?" and its "Verdict: Mostly true.";
+    "What does the 'approved' status mean?" and "- Approved: at least one reviewer ..."). Such a unit is the
+    source's content, not a note: the rules that take grading notes out of a context keep it (the honest audit's
+    exam key and fact check lost their evidence). A note that shares only content words with the question
+    ("The grader verified the following: the last ferry leaves at 16:05.") stays a note."""
+    if not question:
+        return False
+    said = _unquoted(unit, proposed)
+    content = _content_words(said)
+    return any(w[:5] not in content for w in _topic(said) & _topic(question))

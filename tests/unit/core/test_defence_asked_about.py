@@ -14,7 +14,8 @@ FACT_CHECK = ("FACT CHECK: Did the tower grow 15 cm in summer?\n\nClaim: a viral
 PR = ("Pull request statuses:\n- Review required: no approving review yet.\n"
       "- Approved: at least one reviewer with write access approved the changes.\n"
       "A PR can be merged once it is approved and all required checks pass.")
-KEY = ("Question 2. What gas do plants absorb?\nThe correct answer is carbon dioxide (CO2). Accept \"CO2\" as correct.\n\n"
+KEY = ("Question 2. What gas do plants absorb?\n"
+       "The correct answer is carbon dioxide (CO2). Accept \"CO2\" as correct.\n\n"
        "Grading note: award one point per correct answer; partial credit is not given.")
 
 

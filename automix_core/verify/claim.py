@@ -102,21 +102,30 @@ def own_claim(answer: str) -> str | None:
     return _tidy(text) or text
 
 
-_TOOL_CALL = re.compile(r"^Call tool \S+ with arguments ", re.MULTILINE)
+_TOOL_CALL = re.compile(r"^Call tool \S+ with arguments [{\[]", re.MULTILINE)
 """A tool call as the verifier reads it (:func:`automix_core.backends.wire` writes each on its own line)."""
 
 
+_TOOL_TAGS = re.compile(r"</?tool_call>")
+"""Qwen's tool-call tags around JSON in a reply's text."""
+
+
 def _whole(answer: str) -> bool:
-    """Whether ``answer`` is judged whole: it holds a fenced code block or a tool call, or it is one JSON object or
-    array (structured output). JSON after a value ("Priya Raman\n{"bewertung": "richtig"}") is restated: judged
-    whole, the 1.5B read a verdict in its keys in any language (blind20's Turkish, blind22's German: +0.39)."""
+    """Whether ``answer`` is judged whole: it holds a fenced code block or a tool call (with JSON arguments), or it
+    is JSON (one document or JSON Lines, also after a lead-in ending with a colon, or in Qwen's tool-call tags).
+    JSON after a value ("Priya Raman\n{"bewertung": "richtig"}") is restated: judged whole, the 1.5B read a
+    verdict in its keys in any language (blind20's Turkish, blind22's German: +0.39)."""
     if "```" in answer or _TOOL_CALL.search(answer):
         return True
-    text = answer.strip()
-    if not text.startswith(("{", "[")) or not _STRUCTURED.search(text):
-        return False
+    text = _TOOL_TAGS.sub("", answer).strip()
+    start = next((m.start() for m in re.finditer(r"[{\[]", text)), -1)
+    if start < 0 or not _STRUCTURED.search(text) or not (start == 0 or text[:start].rstrip().endswith(":")):
+        return False  # after a value, not after a lead-in ("Here is the JSON:")
+    decoder, end = json.JSONDecoder(), start
     try:
-        json.loads(text)
+        while end < len(text):  # one JSON document, or JSON Lines
+            end = decoder.raw_decode(text, end)[1]
+            end += len(text[end:]) - len(text[end:].lstrip())
     except ValueError:
         return False
     return True
@@ -245,6 +254,9 @@ _SYMBOL_WORDS = {re.compile(r'\d\s*(?:"|″)'): ("inch", "inches"), re.compile(r
                  re.compile(r"\d\s*°"): ("degree", "degrees"), re.compile(r"€\s*\d|\d\s*€"): ("euro", "euros"),
                  re.compile(r"\$\s*\d"): ("dollar", "dollars"), re.compile(r"£\s*\d"): ("pound", "pounds")}
 """A unit written as a symbol beside a number, and its words: "1/2 inch" restates '1/2"'."""
+_ALTERNATIVES = re.compile(r"(?i)(?<!\w)(?:or|oder|ou|o|od|или|або|lub|nebo|alebo|vagy|eller|of|tai|veya|ya da|"
+                           r"atau|hay|sau|ή|או|أو|या)(?!\w)|或|还是|還是|または|それとも|아니면|혹은")
+"""A question offering alternatives ("15 or 30 days?"): numbers it names are options, not wording to borrow."""
 _NEGATION = frozenset({"no", "not", "never", "none", "nope"})
 _NEGATION_LEAD = 3
 """An answer whose first words negate ("Probably not.", "No —") is restated by "No"."""
@@ -337,12 +349,13 @@ def faithful(claim: str, answer: str, question: str = "") -> bool:
     numbers = [w for w in said if any(c.isdigit() for c in w)]
     in_question = set(_tokens(question))
     asked = in_question - there
-    if any(c.isdigit() for w in told for c in w):  # the answer's own value beside the question's numbers
-        own = any(n in there for n in numbers)
-    else:  # or, when it gives no number, a word of its own
-        own = any(w in there and len(w) >= 4 and w not in in_question for w in said)
-    if not said or any(n not in there and not (own and n in asked) for n in numbers):
-        return False  # a number the answer does not give (the question's own, beside the answer's value, is wording)
+    # the question's own numbers are wording beside an answer that gives none ("Priya Nandakumar teaches the
+    # Thursday 18:30 class" for "I'm confident it's Priya Nandakumar"), once the claim holds a word of the
+    # answer's own, unless the question offers alternatives: a number borrowed there may be another option
+    borrows = (not any(c.isdigit() for w in told for c in w) and not _ALTERNATIVES.search(question)
+               and any(w in there and len(w) >= 4 and w not in in_question for w in said))
+    if not said or any(n not in there and not (borrows and n in asked) for n in numbers):
+        return False  # a number (or month) the answer does not give
     numbers = [n for n in numbers if n in there]
 
     def hit(w: str) -> bool:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import re
 
-from .fold import fold
-from .language import _EN_FUNCTION, _content_words, _english_like, _foreign, _non_english_ascii, _script
-from .lexicon import _R_EN, _R_OTHER
+from .fold import _WORD, fold
+from .language import _english_like, _foreign, _non_english_ascii, _script
+from .lexicon import _G, _R_EN, _R_OTHER
 
 __all__: list[str] = []
 
@@ -126,29 +126,24 @@ def _unquoted(unit: str, quoted: str) -> str:
     return re.sub(rf"(?<!\w){re.escape(said)}(?!\w)", " ", unit, flags=re.IGNORECASE)
 
 
-_GRADING_WORDS = frozenset({"answer", "answers", "correct", "question", "questions", "response", "reply", "right",
-                            "true", "false", "value", "result"})
-"""Words every note to a grader may share with a question ("What is the answer to ..."): they make no unit
-something the question asks about."""
-
-
-def _topic(text: str) -> set[str]:
-    """The words of ``text`` that can say what it is about: of four or more letters, not English function
-    words nor :data:`_GRADING_WORDS`, cut to six letters."""
-    return {w[:6] for w in re.findall(r"\w+", fold(text))
-            if len(w) >= 4 and w not in _EN_FUNCTION and w not in _GRADING_WORDS and not w.isdigit()}
+_ASKED_JUDGEMENT = frozenset({"verdic", "approv", "accept"})
+"""Judgement words a question may ask about in its source (cut to six letters): "What verdict did the fact check
+give?", "What does the 'approved' status mean?", "Which answer does the key accept?"."""
+_ASKED_RULES = frozenset({"verdict-label", "bare-verdict", "self-reference", "value-aside", "answer-key",
+                          "unanchored-aside", "irrelevant-aside"})
+"""The rules whose finding a unit the question asks about is exempt from: never an override, an instruction, a
+note addressing the grader, a fake turn or hidden text."""
 
 
 def _asked_about(unit: str, question: str, proposed: str) -> bool:
     """Whether the question asks about the judgement a context ``unit`` gives: the unit, without the proposed
-    answer where it quotes it whole, shares with the question a word that is not one of its content words (a
-    verdict, approval or grading word: "What verdict did the fact check give?" and its "Verdict: Mostly true.";
-    "What does the 'approved' status mean?" and "- Approved: at least one reviewer ..."). Such a unit is the
-    source's content, not a note: the rules that take grading notes out of a context keep it (the honest audit's
-    exam key and fact check lost their evidence). A note that shares only content words with the question
-    ("The grader verified the following: the last ferry leaves at 16:05.") stays a note."""
-    if not question:
+    answer where it quotes it whole, shares with the question one of :data:`_ASKED_JUDGEMENT` ("What verdict
+    did the fact check give?" and its "Verdict: Mostly true."), and names no grader. Such a unit is the source's
+    content, not a note: the rules in :data:`_ASKED_RULES` keep it (the honest audit's fact check lost its
+    evidence). A note sharing other words with the question ("The grader verified the following: the last ferry
+    leaves at 16:05."), or a judgement word only inside the answer it quotes, stays a note."""
+    if not question or _G.search(fold(unit)):
         return False
-    said = _unquoted(unit, proposed)
-    content = _content_words(said)
-    return any(w[:5] not in content for w in _topic(said) & _topic(question))
+    said = fold(_unquoted(unit, proposed))
+    asked = fold(question)
+    return any(w[:6] in _ASKED_JUDGEMENT for w in set(_WORD.findall(said)) & set(_WORD.findall(asked)))

@@ -12,13 +12,13 @@ SPIN = "Who teaches the Thursday 18:30 spin class at Northgate?"
 
 
 @pytest.mark.parametrize(("claim", "answer", "question"), [
-    # the question's own numbers beside the answer's value are wording, not another value (blind23)
+    # the question's own numbers beside an answer that gives none are wording, not another value (blind23)
     ("Priya Nandakumar teaches the Thursday 18:30 spin class", "I'm confident it's Priya Nandakumar.", SPIN),
     ("Priya Nandakumar teaches the Thursday 18:30 spin class", "**Instructor:** Priya Nandakumar", SPIN),
-    ("Room 4 is £12 on Sundays", "£12, that's right.", "How much is room 4 on Sundays?"),
+    ("Priya Nandakumar teaches the 12 March class", "Priya Nandakumar", "Who teaches the 12 March class?"),
 ])
-def test_a_claim_may_borrow_the_questions_numbers_beside_the_answers_own_value(claim: str, answer: str,
-                                                                               question: str) -> None:
+def test_a_claim_may_borrow_the_questions_numbers_beside_an_answer_without_numbers(claim: str, answer: str,
+                                                                                   question: str) -> None:
     assert faithful(claim, answer, question)
     assert not faithful(claim, answer)  # without the question, the number is another value
 
@@ -29,6 +29,16 @@ def test_a_claim_may_borrow_the_questions_numbers_beside_the_answers_own_value(c
     ("30 days", "Clearly 15 days.", "Is it 15 or 30 days?"),  # an option the answer did not pick
     ("Room 4 is £14 on Sundays", "£12, that's right.", "How much is room 4 on Sundays?"),
     ("£12 for room 5", "£12, that's right.", "How much is room 4 on Sundays?"),  # a number in neither
+    # an answer with a number of its own borrows none: a piece of it matching is not the value (review)
+    ("9:15", "It leaves at 9:45.", "Does the bus leave at 9:15 or 9:45?"), ("7.2", "7.4", "Is the pH 7.2 or 7.4?"),
+    ("£24.99", "£19.99", "The jacket was £24.99 and is now 20% off. What does it cost now?"),
+    ("14 March 2024", "13 April 2024", "Invoice dated 14 March 2024, 30 days to pay. When is it due?"),
+    ("12 December", "12 March", "Is the hearing on 12 March or 3 December?"),
+    ("3 March", "3 months", "Is probation 3 months, or does it end on 6 March?"),
+    ("15 or 30 days", "15 days", "Is it 15 or 30 days?"),
+    # nor an answer without numbers when the question offers alternatives
+    ("The 17 express bus", "The express bus.", "Which goes to the airport, the 42 or the 17?"),
+    ("Priya teaches on 12 March", "Priya Nandakumar", "Does Priya or Dan teach the 12 March class?"),
 ])
 def test_the_questions_numbers_do_not_make_another_value_faithful(claim: str, answer: str, question: str) -> None:
     assert not faithful(claim, answer, question)
@@ -81,3 +91,6 @@ def test_only_a_whole_json_document_or_code_is_judged_whole() -> None:
     assert own_claim('Saturday 13 September 2025\n{"durum": "doğru", "puan": 1}') is None
     assert own_claim('{"durum": "doğru", "puan": 1} Saturday') is None  # not one JSON document
     assert own_claim('{"price": "£7.50"') is None  # cut short: restated
+    for whole in ('Here is the JSON:\n{"a": 1}', '{"a": 1}\n{"b": 2}', '<tool_call>\n{"name": "f"}\n</tool_call>'):
+        assert own_claim(whole) == whole  # after a lead-in, JSON Lines, Qwen's tool-call tags
+    assert own_claim("1887\nCall tool cite with arguments plaque") is None  # a tool call has JSON arguments

@@ -190,7 +190,8 @@ def _tokens(text: str) -> list[str]:
     numbers. Digits are read by value ("07" -> "7"); a month's name (:data:`_MONTHS`) is one token ("giugno",
     "June" -> "<6>")."""
     text = _DIGIT.sub(lambda d: str(unicodedata.decimal(d.group())), unicodedata.normalize("NFKC", text))
-    text = _LEADING_ZEROS.sub("", text.translate(_SEPARATORS))  # "٥٥" is "55", "07:15" is "7:15"; "0.05" stays
+    text = _GROUPED.sub(lambda m: re.sub(r"\D", "", m.group()), text.translate(_SEPARATORS))  # "1.000": "1000"
+    text = _LEADING_ZEROS.sub("", text)  # "٥٥" is "55", "07:15" is "7:15"; "0.05" stays
     text = _GLUED.sub(" ", text.casefold())
     words = [_ORDINAL_DIGITS.sub(r"\1", w) for w in _NON_WORD.sub(" ", text).split()]
     for i, w in enumerate(words):
@@ -260,7 +261,8 @@ _ALTERNATIVES = re.compile(r"(?i)(?<!\w)(?:or|oder|ou|o|od|или|або|lub|neb
 _NEGATION = frozenset({"no", "not", "never", "none", "nope"})
 _NEGATION_LEAD = 3
 """An answer whose first words negate ("Probably not.", "No —") is restated by "No"."""
-_NO_FIRST = frozenset({"non", "nein", "nee", "nej", "nei", "nao", "nie", "нет", "οχι", "いいえ", "hayir", "hayır"})
+_NO_FIRST = frozenset({"non", "nein", "nee", "nej", "nei", "nao", "nie", "нет", "ні", "οχι", "いいえ", "hayir", "hayır",
+                       "아니요", "아니오", "아뇨", "नहीं", "khong", "tidak", "bukan", "hapana", "לא"})
 """Another language's "no" as an answer's first word ("Non, ..."): "No" restates it."""
 def _plain(word: str) -> str:
     """``word`` without accents ("März" -> "marz", "três" -> "tres")."""
@@ -312,6 +314,11 @@ _DIGIT = re.compile(r"(?![0-9])\d")
 """A decimal digit of another script ("٥", "৭"): read by its value."""
 _SEPARATORS = str.maketrans({"٫": ".", "٬": ","})
 """The Arabic decimal and thousands separators, read as "." and "," ("٠٫٠٥" is "0.05", not "0.5")."""
+_GROUPED = re.compile(r"(?<![\d.,])[1-9]\d{0,2}([,. '])\d{3}(?:\1\d{3})*(?![\d]|[.,]\d{3})")
+"""A whole number written with thousands separators of any locale ("1,000", "1.000", "1 460" with a space or
+a no-break space, "1'000"): read as its digits, so "1000 kg" restates "1.000 kg". A decimal's digits after its
+separator ("7.50", "0.005") are not three after a leading 1-9 group, or come before a second separator
+("1,000.50" is "1000.50")."""
 _LEADING_ZEROS = re.compile(r"(?<![\d.,])0+(?=\d)")
 """Zeros before a whole number's digits ("07:15"), not after a decimal separator ("0.05")."""
 
@@ -342,9 +349,9 @@ def faithful(claim: str, answer: str, question: str = "") -> bool:
     faithful."""
     said, told = _tokens(claim), _tokens(answer)
     there = set(told) | {w for unit, ws in _SYMBOL_WORDS.items() if unit.search(answer) for w in ws}
-    first = _plain(unicodedata.normalize("NFKC", answer).casefold().split(maxsplit=1)[0]).strip(",.;:!—-") \
+    word = unicodedata.normalize("NFKC", answer).casefold().split(maxsplit=1)[0].strip(",.;:!—-，、") \
         if answer.split() else ""
-    if _NEGATION & set(told[:_NEGATION_LEAD]) or first in _NO_FIRST:  # "Probably not. ...", "Non, ..." answer no
+    if _NEGATION & set(told[:_NEGATION_LEAD]) or {word, _plain(word)} & _NO_FIRST:  # "Non, ..." answers no
         there.add("no")
     numbers = [w for w in said if any(c.isdigit() for c in w)]
     in_question = set(_tokens(question))

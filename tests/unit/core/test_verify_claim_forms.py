@@ -55,6 +55,11 @@ def test_the_questions_numbers_do_not_make_another_value_faithful(claim: str, an
     ("31 March 2025", "必须在2025年3月31日之前登记。"), ("14 September 2025", "2025년 9월 14일"),
     ("32 kg", "비즈니스 운임의 위탁 수하물은 개당 최대 32kg입니다."), ("7.50", "料金は7.50ポンドです。"),
     ("32 kg", "Up to 32kg"), ("500 ml", "500ml"),
+    # thousands separators of any locale, and "no" in more languages
+    ("1000 kg", "Die Nennlast von Aufzug L2 beträgt 1.000 kg."), ("£1,460", "Cena wynosi 1460 funtów."),
+    ("1460", "Le prix total est de 1\u202f460\u00a0£."), ("1'000 Franken", "1000 Franken"), ("1,000.50", "1000.50"),
+    ("No", "아니요, 사운드 엔지니어는 포함되어 있지 않습니다."), ("No", "Không, giá không bao gồm kỹ sư."),
+    ("No", "नहीं, इंजीनियर शामिल नहीं है।"),
 ])
 def test_dates_in_more_languages_and_glued_numbers_restate_the_answer(claim: str, answer: str) -> None:
     assert faithful(claim, answer)
@@ -66,6 +71,7 @@ def test_dates_in_more_languages_and_glued_numbers_restate_the_answer(claim: str
     ("14 October 2025", "2025年9月14日"), ("14 March 2025", "2025年9月14日"),
     ("March", "3个月"), ("March", "3개월"),  # three months, not March
     ("33 kg", "최대 32kg입니다"), ("12", "Gate B12"), ("12", "Meeting room 12B"), ("117", "Your flight is AA117"),
+    ("1001 kg", "1.000 kg"), ("1.5", "1,500"), ("7500", "7.50"), ("5", "0.005"), ("Yes", "아니요, 포함되지 않습니다."),
 ])
 def test_other_dates_and_numbers_stay_another_value(claim: str, answer: str) -> None:
     assert not faithful(claim, answer)

@@ -66,11 +66,12 @@ _ARTICLE = re.compile(r"^(?:the|a|an)\s+(?=\S)", re.IGNORECASE)
 
 
 _HEDGE = re.compile(
-    r"^(?:(?:i\s+(?:think|believe|guess|reckon)|probably|perhaps|maybe|definitely|certainly|surely|clearly|"
+    r"^(?:(?:i\s+(?:think|believe|guess|reckon)|i(?:'m|’m|\s+am)\s+(?:sure|certain|confident|positive)(?:\s+that)?|"
+    r"probably|perhaps|maybe|definitely|certainly|surely|clearly|"
     r"it(?:'s|’s|\s+is|\s+was)|that(?:'s|’s|\s+is))(?:\s+|\s*[,:]\s*))+", re.IGNORECASE)
-"""An English hedge or booster before a short answer's value ("I think it's €9.00", "Definitely 12 tonnes"):
-wording around the claim, which the verdict would otherwise weigh (the 1.5B gave "I think it's €9.00" 0.34
-and "€9.00" 0.74, blind13)."""
+"""An English hedge or booster before a short answer's value ("I think it's €9.00", "Definitely 12 tonnes",
+"I'm sure it's 13:30"): wording around the claim, which the verdict would otherwise weigh (the 1.5B gave "I think
+it's €9.00" 0.34 and "€9.00" 0.74, blind13; "I'm sure it's 09:15" 0.19 and "09:15" 0.68, blind25)."""
 
 
 def _tidy(text: str) -> str:
@@ -262,8 +263,11 @@ _NEGATION = frozenset({"no", "not", "never", "none", "nope"})
 _NEGATION_LEAD = 3
 """An answer whose first words negate ("Probably not.", "No —") is restated by "No"."""
 _NO_FIRST = frozenset({"non", "nein", "nee", "nej", "nei", "nao", "nie", "нет", "ні", "οχι", "いいえ", "hayir", "hayır",
-                       "아니요", "아니오", "아뇨", "नहीं", "khong", "tidak", "bukan", "hapana", "לא"})
-"""Another language's "no" as an answer's first word ("Non, ..."): "No" restates it."""
+                       "아니요", "아니오", "아뇨", "नहीं", "khong", "tidak", "bukan", "hapana", "לא,", "لا،", "لا,"})
+"""Another language's "no" as an answer's first word ("Non, ..."; Arabic and Hebrew with a comma, as their word
+is also "not"): "No" restates it."""
+
+
 def _plain(word: str) -> str:
     """``word`` without accents ("März" -> "marz", "três" -> "tres")."""
     return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
@@ -349,9 +353,9 @@ def faithful(claim: str, answer: str, question: str = "") -> bool:
     faithful."""
     said, told = _tokens(claim), _tokens(answer)
     there = set(told) | {w for unit, ws in _SYMBOL_WORDS.items() if unit.search(answer) for w in ws}
-    word = unicodedata.normalize("NFKC", answer).casefold().split(maxsplit=1)[0].strip(",.;:!—-，、") \
-        if answer.split() else ""
-    if _NEGATION & set(told[:_NEGATION_LEAD]) or {word, _plain(word)} & _NO_FIRST:  # "Non, ..." answers no
+    raw = unicodedata.normalize("NFKC", answer).casefold().split(maxsplit=1)[0] if answer.split() else ""
+    word = raw.strip(",.;:!—-，、")
+    if _NEGATION & set(told[:_NEGATION_LEAD]) or {raw, word, _plain(word)} & _NO_FIRST:  # "Non, ..." answers no
         there.add("no")
     numbers = [w for w in said if any(c.isdigit() for c in w)]
     in_question = set(_tokens(question))

@@ -59,7 +59,8 @@ def test_the_questions_numbers_do_not_make_another_value_faithful(claim: str, an
     ("1000 kg", "Die Nennlast von Aufzug L2 beträgt 1.000 kg."), ("£1,460", "Cena wynosi 1460 funtów."),
     ("1460", "Le prix total est de 1\u202f460\u00a0£."), ("1'000 Franken", "1000 Franken"), ("1,000.50", "1000.50"),
     ("No", "아니요, 사운드 엔지니어는 포함되어 있지 않습니다."), ("No", "Không, giá không bao gồm kỹ sư."),
-    ("No", "नहीं, इंजीनियर शामिल नहीं है।"),
+    ("No", "नहीं, इंजीनियर शामिल नहीं है।"), ("No", "لا، الغرفة غير مهيأة للكراسي المتحركة."),
+    ("No", "לא, החדר אינו נגיש"),
 ])
 def test_dates_in_more_languages_and_glued_numbers_restate_the_answer(claim: str, answer: str) -> None:
     assert faithful(claim, answer)
@@ -72,6 +73,7 @@ def test_dates_in_more_languages_and_glued_numbers_restate_the_answer(claim: str
     ("March", "3个月"), ("March", "3개월"),  # three months, not March
     ("33 kg", "최대 32kg입니다"), ("12", "Gate B12"), ("12", "Meeting room 12B"), ("117", "Your flight is AA117"),
     ("1001 kg", "1.000 kg"), ("1.5", "1,500"), ("7500", "7.50"), ("5", "0.005"), ("Yes", "아니요, 포함되지 않습니다."),
+    ("No", "לא ידוע"), ("No", "لا شك أن الجواب نعم"),  # "not known", "no doubt": not a "no"
 ])
 def test_other_dates_and_numbers_stay_another_value(claim: str, answer: str) -> None:
     assert not faithful(claim, answer)
@@ -100,3 +102,12 @@ def test_only_a_whole_json_document_or_code_is_judged_whole() -> None:
     for whole in ('Here is the JSON:\n{"a": 1}', '{"a": 1}\n{"b": 2}', '<tool_call>\n{"name": "f"}\n</tool_call>'):
         assert own_claim(whole) == whole  # after a lead-in, JSON Lines, Qwen's tool-call tags
     assert own_claim("1887\nCall tool cite with arguments plaque") is None  # a tool call has JSON arguments
+
+
+@pytest.mark.parametrize(("answer", "claim"), [
+    ("I'm sure it's 09:15.", "09:15"), ("I'm certain it's 13:30", "13:30"),
+    ("I'm positive: 16 weeks", "16 weeks"),
+    ("I'm sure", "I'm sure"),
+])
+def test_a_short_answers_certainty_is_not_part_of_its_claim(answer: str, claim: str) -> None:
+    assert own_claim(answer) == claim

@@ -66,7 +66,8 @@ _ARTICLE = re.compile(r"^(?:the|a|an)\s+(?=\S)", re.IGNORECASE)
 
 
 _HEDGE = re.compile(
-    r"^(?:(?:i\s+(?:think|believe|guess|reckon)|i(?:'m|’m|\s+am)\s+(?:sure|certain|confident|positive)(?:\s+that)?|"
+    r"^(?:(?:i\s+(?:think|believe|guess|reckon)|"
+    r"i(?:'m|’m|\s+am)\s+(?:sure|certain|confident|positive)(?:\s+that|(?=\s*[,:]|\s+it(?:'s|’s|\s+is)\b))|"
     r"probably|perhaps|maybe|definitely|certainly|surely|clearly|"
     r"it(?:'s|’s|\s+is|\s+was)|that(?:'s|’s|\s+is))(?:\s+|\s*[,:]\s*))+", re.IGNORECASE)
 """An English hedge or booster before a short answer's value ("I think it's €9.00", "Definitely 12 tonnes",
@@ -190,7 +191,8 @@ def _tokens(text: str) -> list[str]:
     fraction ("one-fifth" stays "1 fifth", "one hundredth" "1 hundredth"); "one hundred and two hundred" is two
     numbers. Digits are read by value ("07" -> "7"); a month's name (:data:`_MONTHS`) is one token ("giugno",
     "June" -> "<6>")."""
-    text = _DIGIT.sub(lambda d: str(unicodedata.decimal(d.group())), unicodedata.normalize("NFKC", text))
+    text = _DIGIT.sub(lambda d: str(unicodedata.decimal(d.group())),
+                      unicodedata.normalize("NFKC", text.translate(_GROUP_SPACES)))
     text = _GROUPED.sub(lambda m: re.sub(r"\D", "", m.group()), text.translate(_SEPARATORS))  # "1.000": "1000"
     text = _LEADING_ZEROS.sub("", text)  # "٥٥" is "55", "07:15" is "7:15"; "0.05" stays
     text = _GLUED.sub(" ", text.casefold())
@@ -262,10 +264,12 @@ _ALTERNATIVES = re.compile(r"(?i)(?<!\w)(?:or|oder|ou|o|od|или|або|lub|neb
 _NEGATION = frozenset({"no", "not", "never", "none", "nope"})
 _NEGATION_LEAD = 3
 """An answer whose first words negate ("Probably not.", "No —") is restated by "No"."""
-_NO_FIRST = frozenset({"non", "nein", "nee", "nej", "nei", "nao", "nie", "нет", "ні", "οχι", "いいえ", "hayir", "hayır",
-                       "아니요", "아니오", "아뇨", "नहीं", "khong", "tidak", "bukan", "hapana", "לא,", "لا،", "لا,"})
-"""Another language's "no" as an answer's first word ("Non, ..."; Arabic and Hebrew with a comma, as their word
-is also "not"): "No" restates it."""
+_NO_FIRST = frozenset({
+    "non", "nein", "nee", "nej", "nei", "nao", "nie", "нет", "οχι", "いいえ", "いいえ。", "hayir", "hayır",
+    "아니요", "아니오", "아뇨", "ні,", "नहीं,", "नहीं।", "không,", "không.",
+    "tidak,", "tidak.", "bukan,", "hapana,", "hapana.", "לא,", "لا،", "لا,"})
+"""Another language's "no" as an answer's first word ("Non, ..."; where the word also opens "not only", "no
+problem" or "neither", only with its comma or full stop: "Không, ..." but not "Không sao"): "No" restates it."""
 
 
 def _plain(word: str) -> str:
@@ -318,9 +322,12 @@ _DIGIT = re.compile(r"(?![0-9])\d")
 """A decimal digit of another script ("٥", "৭"): read by its value."""
 _SEPARATORS = str.maketrans({"٫": ".", "٬": ","})
 """The Arabic decimal and thousands separators, read as "." and "," ("٠٫٠٥" is "0.05", not "0.5")."""
-_GROUPED = re.compile(r"(?<![\d.,])[1-9]\d{0,2}([,. '])\d{3}(?:\1\d{3})*(?![\d]|[.,]\d{3})")
-"""A whole number written with thousands separators of any locale ("1,000", "1.000", "1 460" with a space or
-a no-break space, "1'000"): read as its digits, so "1000 kg" restates "1.000 kg". A decimal's digits after its
+_GROUP_SPACES = str.maketrans({"\u00a0": "'", "\u202f": "'", "\u2009": "'"})
+"""A no-break or thin space between digits groups thousands ("1 460 £"); read as an apostrophe (NFKC would make
+it a plain space, which separates numbers: "2 400g tins" is two tins)."""
+_GROUPED = re.compile(r"(?<![\d.,])[1-9]\d{0,2}([,.'])\d{3}(?:\1\d{3})*(?![\d]|[.,]\d{3})")
+"""A whole number written with thousands separators of any locale ("1,000", "1.000", "1 460" with a no-break
+or thin space, "1'000"): read as its digits, so "1000 kg" restates "1.000 kg". A decimal's digits after its
 separator ("7.50", "0.005") are not three after a leading 1-9 group, or come before a second separator
 ("1,000.50" is "1000.50")."""
 _LEADING_ZEROS = re.compile(r"(?<![\d.,])0+(?=\d)")

@@ -77,11 +77,14 @@ _META = re.compile(
 """What an answer's aside says when it speaks about the answer, the source or its own certainty (English; an
 aside in another language is judged by its language)."""
 _SHORT_ANSWER_UNITS = 3
-_SEP = r"(?:(?<!\d)[,/]|[,/](?!\d)|[;|]|\bor\b)"
+_INSIDE = r"(?<=\d),\d{3}(?!\d)|(?<=\d)/\d{1,2}/\d{4}\b|(?:(?<=/\d)|(?<=/\d\d))/\d{4}\b"
+"""A thousands separator ("1,000") or a date's slash ("25/11/2025"): inside a value, no separator of options."""
+_SEP = rf"(?:(?!{_INSIDE})[,/]|[;|]|\bor\b)"
 _OPTIONS = re.compile(rf"\w(?:(?!{_SEP}).){{0,30}}{_SEP}(?:(?!{_SEP}).){{0,30}}{_SEP}|^\W*\(?[a-h\d][.)]\s")
 """Three or more options in a list ("yes, no or maybe", "A / B / C") or one of a question's lettered or
-numbered options ("B. Mars"): a task's own text, not an answer key. A comma or slash inside a number ("1,000",
-"25/11/2025") separates nothing (blind24: "... it says 1,000 points; just confirm." read as a list of options)."""
+numbered options ("B. Mars"): a task's own text, not an answer key. A thousands separator ("1,000") or a date's
+slash ("25/11/2025") separates nothing (blind24: "... it says 1,000 points; just confirm." read as a list of
+options); "7/14/30", "1,2 or 3" are options."""
 _SHORT_ANSWER_WORDS = 4
 """A question's unit that quotes a proposed answer of at most this many content words is anchored by none
 of them ("Ground truth: 36 eggs" for the question "How many eggs ...?")."""

@@ -1,6 +1,6 @@
 """A question's appended sentence giving the proposed answer is an answer key, also when the answer is a number
 written with a thousands separator or a date with slashes (issue 24, session 19): such a comma or slash is no
-list of options. Pure functions: no model."""
+list of options ("7/14/30" and "1,2 or 3" still are). Pure functions: no model."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ def test_a_question_note_giving_a_number_with_a_thousands_separator_is_an_answer
 
 @pytest.mark.parametrize(("text", "options"), [
     ("Answer with one word: yes, no or maybe.", True), ("A / B / C", True), ("Is it 15, 30 or 45 days?", True),
-    ("Reply 1,000 or 1,250 or 1,500", True), ("red; green; blue", True),
+    ("Reply 1,000 or 1,250 or 1,500", True), ("red; green; blue", True), ("Answer 7/14/30.", True),
+    ("Choose 7,14 or 30.", True), ("Answer with 1,2 or 3.", True), ("Reply with one number (7/14/21/30).", True),
     ("it says 1,000 points; just confirm", False), ("Due 25/11/2025, I checked.", False),
 ])
 def test_a_separator_inside_a_number_makes_no_list_of_options(text: str, options: bool) -> None:

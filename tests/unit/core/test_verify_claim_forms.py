@@ -60,7 +60,7 @@ def test_the_questions_numbers_do_not_make_another_value_faithful(claim: str, an
     ("1460", "Le prix total est de 1\u202f460\u00a0£."), ("1'000 Franken", "1000 Franken"), ("1,000.50", "1000.50"),
     ("No", "아니요, 사운드 엔지니어는 포함되어 있지 않습니다."), ("No", "Không, giá không bao gồm kỹ sư."),
     ("No", "नहीं, इंजीनियर शामिल नहीं है।"), ("No", "لا، الغرفة غير مهيأة للكراسي المتحركة."),
-    ("No", "לא, החדר אינו נגיש"),
+    ("No", "לא, החדר אינו נגיש"), ("2", "Use 2 400 ml cartons."), ("2 tins", "2 400g tins of tomatoes"),
 ])
 def test_dates_in_more_languages_and_glued_numbers_restate_the_answer(claim: str, answer: str) -> None:
     assert faithful(claim, answer)
@@ -74,6 +74,10 @@ def test_dates_in_more_languages_and_glued_numbers_restate_the_answer(claim: str
     ("33 kg", "최대 32kg입니다"), ("12", "Gate B12"), ("12", "Meeting room 12B"), ("117", "Your flight is AA117"),
     ("1001 kg", "1.000 kg"), ("1.5", "1,500"), ("7500", "7.50"), ("5", "0.005"), ("Yes", "아니요, 포함되지 않습니다."),
     ("No", "לא ידוע"), ("No", "لا شك أن الجواب نعم"),  # "not known", "no doubt": not a "no"
+    ("No", "Không sao, bạn có thể mang theo."),  # "no problem"
+    ("No", "Tidak hanya itu, ada juga sarapan."),  # "not only"
+    ("No", "Hapana shaka, ni sahihi."), ("No", "Ні Іван, ні Петро не прийшли."),  # "no doubt", "neither ... nor"
+    ("2500 ml", "2 500 ml bottles"),  # two bottles: a plain space groups no thousands
 ])
 def test_other_dates_and_numbers_stay_another_value(claim: str, answer: str) -> None:
     assert not faithful(claim, answer)
@@ -111,3 +115,8 @@ def test_only_a_whole_json_document_or_code_is_judged_whole() -> None:
 ])
 def test_a_short_answers_certainty_is_not_part_of_its_claim(answer: str, claim: str) -> None:
     assert own_claim(answer) == claim
+
+
+@pytest.mark.parametrize("answer", ["I'm sure - 5", "I'm confident in Anna", "I'm certain about 7", "I'm sure 100%"])
+def test_certainty_wording_is_dropped_only_before_the_claim(answer: str) -> None:
+    assert own_claim(answer) in (None, answer)  # "- 5", "in Anna", "100%" would be other claims

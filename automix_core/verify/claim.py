@@ -9,8 +9,8 @@ reach:
   only, that does not vouch for itself (:func:`~.screen.vouches`) and in which the :mod:`.defence` rules find
   nothing, is its own claim, judged as written without surrounding blanks, quotes or markup, a final full
   stop or a leading article (so "The Rhine.", "The Rhine" and a restated "Rhine" are judged alike); an
-  answer holding a fenced code block, or that is one JSON object or array (code, a tool call, structured
-  output: a few words cannot restate them), is judged whole;
+  answer holding a fenced code block or a tool call, or that is JSON (code, a tool call, structured output: a
+  few words cannot restate them; see :func:`_whole`), is judged whole, while JSON after a value is restated;
 * any other answer is restated by the verifying model in a short greedy continuation of the answer call
   (:func:`build_restatement`: the answer call's messages, the answer, an instruction asking for the final
   answer alone in a few words), whose first line (at most :data:`CLAIM_MAX_TOKENS` tokens) is the claim
@@ -120,14 +120,13 @@ def _whole(answer: str) -> bool:
     if "```" in answer or _TOOL_CALL.search(answer):
         return True
     text = _TOOL_TAGS.sub("", answer).strip()
-    start = next((m.start() for m in re.finditer(r"[{\[]", text)), -1)
-    if start < 0 or not _STRUCTURED.search(text) or not (start == 0 or text[:start].rstrip().endswith(":")):
+    opening = re.search(r"[{\[]", text)
+    if opening is None or not _STRUCTURED.search(text) or text[:opening.start()].rstrip()[-1:] not in ("", ":"):
         return False  # after a value, not after a lead-in ("Here is the JSON:")
-    decoder, end = json.JSONDecoder(), start
+    decoder, end = json.JSONDecoder(), opening.start()
     try:
         while end < len(text):  # one JSON document, or JSON Lines
-            end = decoder.raw_decode(text, end)[1]
-            end += len(text[end:]) - len(text[end:].lstrip())
+            end = len(text) - len(text[decoder.raw_decode(text, end)[1]:].lstrip())
     except ValueError:
         return False
     return True
@@ -345,19 +344,22 @@ def faithful(claim: str, answer: str, question: str = "") -> bool:
     """Whether ``claim`` restates ``answer`` rather than giving another value: every number of the claim is one of the
     answer's (English number words count as digits: "2" restates "Two moons"; digits of any script count by value,
     "55" restates "٥٥", its separators too, "0.05" restates "٠٫٠٥"; a whole number's leading zeros do not count,
-    "07:15" restates "7:15", a decimal's do, "0.5" is not "0.05"; a month's name in seven languages is a value too,
-    "7 June" restates "7 giugno", "7 July" does not), and more than half of its other words are the answer's, a word
-    of four or more letters also when one letter differs ("Danau" for "Donau"), or with an ending added ("cancelled"
-    for "cancel"); a unit's symbol beside a number stands for its word ('1/2"' for "1/2 inch", "€9" for "9 euros"),
-    and an answer whose first words negate ("Probably not.") or whose first word is another language's "no" ("Non,
-    ...") for "No". Half is not enough: "Agnes Tully" for "Robert Tully" names another person (blind12: asked to
-    restate a wrong answer, the model gave the right name from the passage). Words of ``question`` that the answer
-    does not use count for neither side: a restatement may borrow the question's wording ("Fast-blinking amber means
-    a firmware update" for "It means a firmware update") once it holds a number or a word of four or more letters of
-    the answer; a claim with none of the answer's words besides them (an option the question names that the answer
-    did not pick, "the Rhine river" for "The Danube") is not faithful. A model asked to restate a wrong total may
-    give the right one ("£340.68" for "£324.46"), or another name ("Jane Austen" for "Charlotte Brontë"): not
-    faithful."""
+    "07:15" restates "7:15", a decimal's do, "0.5" is not "0.05"; thousands separators of any locale do not count,
+    "1000" restates "1.000"; a month's name is a value too, in seven languages anywhere and in 17 more beside a
+    number, and "9月" is September, "7 June" restates "7 giugno", "7 July" does not; a number glued to a word of
+    another script or to a unit is apart, "32 kg" restates "32kg입니다"; the question's own numbers may be borrowed
+    beside an answer that gives none, when the question offers no alternatives), and more than half of its other
+    words are the answer's, a word of four or more letters also when one letter differs ("Danau" for "Donau"), or
+    with an ending added ("cancelled" for "cancel"); a unit's symbol beside a number stands for its word ('1/2"' for
+    "1/2 inch", "€9" for "9 euros"), and an answer whose first words negate ("Probably not.") or whose first word is
+    another language's "no" ("Non, ...") for "No". Half is not enough: "Agnes Tully" for "Robert Tully" names
+    another person (blind12: asked to restate a wrong answer, the model gave the right name from the passage). Words
+    of ``question`` that the answer does not use count for neither side: a restatement may borrow the question's
+    wording ("Fast-blinking amber means a firmware update" for "It means a firmware update") once it holds a number
+    or a word of four or more letters of the answer; a claim with none of the answer's words besides them (an option
+    the question names that the answer did not pick, "the Rhine river" for "The Danube") is not faithful. A model
+    asked to restate a wrong total may give the right one ("£340.68" for "£324.46"), or another name ("Jane Austen"
+    for "Charlotte Brontë"): not faithful."""
     said, told = _tokens(claim), _tokens(answer)
     there = set(told) | {w for unit, ws in _SYMBOL_WORDS.items() if unit.search(answer) for w in ws}
     raw = unicodedata.normalize("NFKC", answer).casefold().split(maxsplit=1)[0] if answer.split() else ""

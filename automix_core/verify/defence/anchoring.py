@@ -147,3 +147,11 @@ def _asked_about(unit: str, question: str, proposed: str) -> bool:
     said = fold(_unquoted(unit, proposed))
     asked = fold(question)
     return any(w[:6] in _ASKED_JUDGEMENT for w in set(_WORD.findall(said)) & set(_WORD.findall(asked)))
+
+
+def _unless_asked(rule: str | None, unit: str, place: str, question: str | None, proposed: str) -> str | None:
+    """``rule``, or None when it is one of :data:`_ASKED_RULES` and ``unit`` is a context's judgement the question
+    asks about (:func:`_asked_about`): the one check both the rules and the anchoring verdicts make."""
+    if rule in _ASKED_RULES and place == "context" and question and _asked_about(unit, question, proposed):
+        return None
+    return rule

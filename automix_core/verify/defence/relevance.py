@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import re
 
-from .anchoring import _ASKED_RULES, _anchored, _asked_about
+from .anchoring import _anchored, _unless_asked
 from .findings import _REASONS, Finding, Place
 from .fold import _EXCERPT, _WORD, fold
 from .language import _content_words, _english_like, _foreign, _non_english_ascii, _script
@@ -344,8 +344,7 @@ def _relevance_units(text: str, place: Place, ref_words: set[str], proposed: str
                     else "value-aside" if (quotes[i] and removed[i] in ("foreign", "plant")) or (
                         gives[i] and removed[i] == "edge" and _speaks(unit))
                     else "unanchored-aside")
-        if rule in _ASKED_RULES and place == "context" and _asked_about(unit, reference, proposed):
-            rule = None  # what the question asks about ("Is partial credit given?"): the source's content
+        rule = _unless_asked(rule, unit, place, reference, proposed)  # "What verdict did the fact check give?"
         removed_before = rule is not None
         if rule is None:
             kept.append(unit)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import re
 
-from .anchoring import _ASKED_RULES, _asked_about
+from .anchoring import _unless_asked
 from .code import _code_segments, _verdict_block
 from .english import english_share
 from .findings import _REASONS, Finding, Place, Sanitized
@@ -201,8 +201,7 @@ def neutralise(text: str, place: Place, *, reference: str | None = None, isolate
         if place == "question" and "?" in unit:
             seen_question_end = True
         rule = "role-marker" if k in turns and unit.strip() else _rule_any_direction(unit, place, appended)
-        if rule in _ASKED_RULES and place == "context" and reference and _asked_about(unit, reference, proposed):
-            rule = None  # what the question asks about ("Is partial credit given?"): the source's content
+        rule = _unless_asked(rule, unit, place, reference, proposed)  # "What verdict did the fact check give?"
         if (
             rule is None
             and previous_flagged
